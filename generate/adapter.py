@@ -1,0 +1,264 @@
+"""The seam between the generator and an image model.
+
+An :class:`ImageModelAdapter` turns one :class:`ImageRequest` (one sketch) into one
+:class:`ModelImage`. The generator owns everything around the call: fan-out, concurrency, retries,
+post-processing and the run folder. Adapters only talk to their model and say, up front, what they
+can do (:class:`AdapterCapabilities`).
+
+Adapters are chosen by name through :func:`get_adapter`; built-ins register exactly the way a
+third-party adapter would, with :func:`register_adapter`.
+
+This module imports nothing outside the standard library.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import difflib
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generate.errors import ConfigError
+
+__all__ = [
+    "AdapterCapabilities",
+    "ImageRequest",
+    "ModelImage",
+    "ModelPreview",
+    "Usage",
+    "ImageModelAdapter",
+    "register_adapter",
+    "get_adapter",
+    "adapter_names",
+]
+
+
+@dataclass(frozen=True)
+class AdapterCapabilities:
+    """What an adapter can honour. The generator validates every request against this first."""
+
+    max_reference_images: int
+    aspect_ratios: tuple[str, ...]
+    image_sizes: tuple[str, ...]
+    images_per_call: int = 1
+    streaming_previews: bool = False
+    refinement: bool = False
+    requires_reference: bool = False  # e.g. the offline trace model draws over a reference
+    network: bool = True
+    deterministic: bool = False  # same request + seed -> same bytes
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One sketch to make. ``prompt`` is the exact, final prompt for this sketch."""
+
+    index: int
+    prompt: str
+    aspect_ratio: str
+    image_size: str
+    layout: str
+    exaggeration: str
+    reference_images: tuple[Path, ...] = ()
+    seed: int | None = None
+    timeout_s: float = 180.0
+    attempt: int = 1
+
+
+@dataclass
+class Usage:
+    """Token usage of one call, by modality where the model reports it."""
+
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    output_image_tokens: int = 0
+    output_text_tokens: int = 0
+    thoughts_tokens: int = 0
+    total_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ModelImage:
+    """The final image of one call, plus everything worth recording about the call."""
+
+    data: bytes
+    mime_type: str  # sniffed from the bytes, not trusted from the wire
+    model: str  # the model id actually used
+    model_version: str | None = None
+    response_id: str | None = None
+    finish_reason: str | None = None
+    text: str | None = None  # model text that came with the image
+    thought_signature: str | None = None  # base64
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelPreview:
+    """An interim image (e.g. a Pro thought image) streamed before the final one."""
+
+    data: bytes
+    mime_type: str
+    sequence: int
+
+
+class ImageModelAdapter(abc.ABC):
+    """Base class for image model adapters.
+
+    Subclasses set :attr:`name` and :attr:`capabilities` and implement :meth:`generate` (blocking;
+    called from a worker thread) and :meth:`agenerate` (called on the event loop). Both raise
+    :class:`generate.errors.ModelCallError` for a failed call and never retry on their own: the
+    generator retries. :meth:`astream` may yield :class:`ModelPreview` objects and must end with
+    exactly one :class:`ModelImage`.
+    """
+
+    name: str = "abstract"
+    capabilities: AdapterCapabilities
+
+    @abc.abstractmethod
+    def generate(self, request: ImageRequest) -> ModelImage:
+        """Make one image, blocking."""
+
+    async def agenerate(self, request: ImageRequest) -> ModelImage:
+        """Make one image without blocking the event loop (default: the blocking call on a thread)."""
+        return await asyncio.to_thread(self.generate, request)
+
+    async def astream(self, request: ImageRequest) -> AsyncIterator[ModelPreview | ModelImage]:
+        """Yield previews, then the final image (default: just the final image)."""
+        yield await self.agenerate(request)
+
+    def estimate_cost(self, request: ImageRequest) -> float:
+        """Expected USD cost of one call for ``request`` (0 for free models)."""
+        return 0.0
+
+    def check_request(self, *, aspect_ratio: str, image_size: str, num_references: int) -> list[str]:
+        """Validate a request shape before any call; raise ConfigError or return warnings."""
+        caps = self.capabilities
+        if aspect_ratio not in caps.aspect_ratios:
+            raise ConfigError(
+                f"aspect ratio {aspect_ratio!r} is not offered by model {self.name!r}; "
+                f"it offers: {', '.join(caps.aspect_ratios)}",
+                field="aspect_ratio",
+            )
+        if image_size not in caps.image_sizes:
+            raise ConfigError(
+                f"image size {image_size!r} is not offered by model {self.name!r}; "
+                f"it offers: {', '.join(caps.image_sizes)}",
+                field="image_size",
+            )
+        warnings: list[str] = []
+        if num_references > caps.max_reference_images:
+            warnings.append(
+                f"{num_references} reference images retrieved but {self.name} takes at most "
+                f"{caps.max_reference_images}; sending the best {caps.max_reference_images}"
+            )
+        return warnings
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and connections (sync)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and connections (async)."""
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready description for `sketchgen models` and `GET /models`."""
+        caps = self.capabilities
+        return {
+            "name": self.name,
+            "max_reference_images": caps.max_reference_images,
+            "aspect_ratios": list(caps.aspect_ratios),
+            "image_sizes": list(caps.image_sizes),
+            "images_per_call": caps.images_per_call,
+            "network": caps.network,
+        }
+
+
+# name -> factory(model_name: str, **options) -> ImageModelAdapter
+AdapterFactory = Callable[..., ImageModelAdapter]
+_REGISTRY: dict[str, AdapterFactory] = {}
+_MATCHERS: list[tuple[Callable[[str], bool], AdapterFactory]] = []
+_LOCK = threading.Lock()
+
+
+def register_adapter(
+    name: str | None, factory: AdapterFactory, *, matches: Callable[[str], bool] | None = None
+) -> None:
+    """Register an adapter factory under ``name`` and/or for every model name ``matches`` accepts.
+
+    The factory is called as ``factory(model_name, **options)``. Built-in adapters use this too.
+    """
+    with _LOCK:
+        if name is not None:
+            _REGISTRY[name] = factory
+        if matches is not None:
+            _MATCHERS.append((matches, factory))
+
+
+def adapter_names() -> list[str]:
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def get_adapter(model_name: str, **options: Any) -> ImageModelAdapter:
+    """Build the adapter for ``model_name`` ("trace", "nano-banana", a Gemini model id, "auto", ...).
+
+    Raises ConfigError naming the nearest known name when nothing matches.
+    """
+    _load_builtins()
+    factory = _REGISTRY.get(model_name)
+    if factory is None:
+        for matches, candidate in _MATCHERS:
+            if matches(model_name):
+                factory = candidate
+                break
+    if factory is None:
+        known = adapter_names() + _extra_known_names()
+        close = difflib.get_close_matches(model_name, known, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"unknown model {model_name!r}{hint} Known: {', '.join(sorted(set(known)))}",
+            field="model",
+        )
+    return factory(model_name, **options)
+
+
+_EXTRA_NAMES: list[Callable[[], list[str]]] = []
+
+
+def register_known_names(provider: Callable[[], list[str]]) -> None:
+    """Let an adapter family contribute names (catalog ids, aliases) to "did you mean" hints."""
+    _EXTRA_NAMES.append(provider)
+
+
+def _extra_known_names() -> list[str]:
+    names: list[str] = []
+    for provider in _EXTRA_NAMES:
+        names.extend(provider())
+    return names
+
+
+_BUILTINS_LOADED = False
+
+
+def _load_builtins() -> None:
+    """Import the built-in adapter modules once; each registers itself on import."""
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    import importlib
+
+    for module in ("generate.nano_banana", "generate.trace", "generate.auto"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a built-in not written yet must not break the others
+            if exc.name != module:
+                raise

@@ -1,0 +1,144 @@
+"""GenerationConfig (what the caller asks for) and GenerationResult (what a run produced)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generate.errors import ConfigError
+
+__all__ = ["GenerationConfig", "GenerationResult", "SketchResult", "MIN_IMAGES", "MAX_IMAGES"]
+
+MIN_IMAGES = 3
+MAX_IMAGES = 6
+_RATIO = re.compile(r"^\d{1,2}:\d{1,2}$")
+
+
+def _default_model() -> str:
+    return os.environ.get("GEMINI_MODEL", "").strip() or "auto"
+
+
+def _default_concurrency() -> int:
+    raw = os.environ.get("SKETCHGEN_MAX_CONCURRENCY", "").strip()
+    if not raw:
+        return 8
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"SKETCHGEN_MAX_CONCURRENCY must be a whole number, got {raw!r}", field="max_concurrency"
+        ) from None
+    if value < 1:
+        raise ConfigError("SKETCHGEN_MAX_CONCURRENCY must be at least 1", field="max_concurrency")
+    return value
+
+
+def default_output_root() -> Path:
+    return Path(os.environ.get("SKETCHGEN_OUTPUT_DIR", "").strip() or "generated_outputs")
+
+
+@dataclass
+class GenerationConfig:
+    """Options for one run. Validated on construction; every error names its field.
+
+    ``resolution``: when set (the default), every sketch file is exactly this (width, height);
+    ``None`` keeps the model's own pixel size. ``aspect_ratio`` ``None`` means the style's default.
+    ``model_name`` defaults to ``$GEMINI_MODEL``, else "auto" (Nano Banana when Gemini credentials
+    are configured, otherwise the offline ``trace`` model).
+    """
+
+    num_images: int = 4
+    resolution: tuple[int, int] | None = (1024, 1024)
+    aspect_ratio: str | None = None
+    image_size: str = "1K"
+    model_name: str = field(default_factory=_default_model)
+    seed: int | None = None
+    timeout_s: float = 180.0
+    max_attempts: int = 4
+    max_concurrency: int = field(default_factory=_default_concurrency)
+    output_dir: Path | str | None = None
+    enforce_grayscale: bool = True
+    initial_backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+    stream_previews: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_images, bool) or not isinstance(self.num_images, int):
+            raise ConfigError("num_images must be a whole number from 3 to 6", field="num_images")
+        if not MIN_IMAGES <= self.num_images <= MAX_IMAGES:
+            raise ConfigError(
+                f"num_images must be from {MIN_IMAGES} to {MAX_IMAGES}, got {self.num_images}",
+                field="num_images",
+            )
+        if self.resolution is not None:
+            try:
+                w, h = (int(v) for v in self.resolution)
+            except (TypeError, ValueError):
+                raise ConfigError("resolution must be (width, height) in pixels", field="resolution") from None
+            if not (64 <= w <= 8192 and 64 <= h <= 8192):
+                raise ConfigError(
+                    f"resolution must be between 64 and 8192 pixels a side, got {w}x{h}", field="resolution"
+                )
+            self.resolution = (w, h)
+        if self.aspect_ratio is not None and not _RATIO.match(self.aspect_ratio):
+            raise ConfigError(
+                f"aspect_ratio must look like '16:9', got {self.aspect_ratio!r}", field="aspect_ratio"
+            )
+        self.image_size = str(self.image_size).strip()
+        if self.image_size.lower() in {"1k", "2k", "4k"}:
+            self.image_size = self.image_size.upper()  # the API rejects lowercase sizes
+        if not self.model_name or not str(self.model_name).strip():
+            raise ConfigError("model_name must not be empty", field="model")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ConfigError("seed must be a whole number", field="seed")
+        if not self.timeout_s > 0:
+            raise ConfigError("timeout_s must be positive", field="timeout_s")
+        if not 1 <= self.max_attempts <= 10:
+            raise ConfigError("max_attempts must be from 1 to 10", field="max_attempts")
+        if self.max_concurrency < 1:
+            raise ConfigError("max_concurrency must be at least 1", field="max_concurrency")
+
+    @property
+    def output_root(self) -> Path:
+        return Path(self.output_dir) if self.output_dir is not None else default_output_root()
+
+
+@dataclass
+class SketchResult:
+    """One sketch's outcome, at its own index."""
+
+    index: int
+    status: str  # "completed" | "failed" | "cancelled"
+    path: Path | None = None
+    file: str | None = None
+    variation: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None  # {code, message, retryable, ...}
+    attempts: int = 0
+    latency_s: float | None = None
+    cost_usd: float = 0.0
+    record: dict[str, Any] = field(default_factory=dict)  # the full per-sketch metadata record
+
+
+@dataclass
+class GenerationResult:
+    """What a run produced. ``images`` lists the written sketch paths in index order (failed ones left out)."""
+
+    run_id: str
+    status: str  # complete | partial | failed | cancelled
+    images: list[Path]
+    sketches: list[SketchResult]
+    metadata_path: Path
+    output_dir: Path
+    timestamp: str
+    model: str
+    cost_usd: float
+    wall_s: float
+    image_errors: dict[int, dict[str, Any]] = field(default_factory=dict)
+    prompt_spec: Any = None
+    reference_images: list[Path] = field(default_factory=list)
+    config: GenerationConfig | None = None
+    contact_sheet_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
