@@ -27,7 +27,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from generate.errors import ConfigError
 from prompt.spec import PromptSpec
@@ -71,6 +71,7 @@ _SKETCH_OF_RE = re.compile(
     r"^((an?|one|some|\d+)\s+)?((rough|quick|loose|concept)\s+)*(sketch(es)?|concepts?|drawings?)\s+(of|for)\s+",
     re.IGNORECASE,
 )
+_QUOTED_RE = re.compile(r'"([^"]+)"|“([^”]+)”')
 _WORD_RE = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")
 _STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being
@@ -122,6 +123,32 @@ def _subject_phrase(intent: str) -> str:
 def _trim_words(text: str, n_words: int) -> str:
     words = text.split(" ")
     return text if n_words >= len(words) else " ".join(words[:n_words]).rstrip(" ,;:") + " …"
+
+
+def _fit_brief(brief: str, fits: Callable[[str], bool]) -> str:
+    """The longest word-prefix of ``brief`` (marked with " …") for which ``fits`` holds.
+
+    Never shorter than about ``_MIN_BRIEF_TOKENS`` (the prompt may then exceed the budget, which the
+    caller logs): a prompt without its subject is worse than a long one. A single giant "word" is cut
+    by characters, since it has no word boundary to cut at.
+    """
+    words = brief.split(" ")
+    lo, hi = 0, len(words)  # bisection for the largest word count that fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(_trim_words(brief, mid)):
+            lo = mid
+        else:
+            hi = mid - 1
+    best = _trim_words(brief, lo) if lo else ""
+    limit = _MIN_BRIEF_TOKENS * 4
+    if len(best) >= min(limit, len(brief)):
+        return best
+    if len(brief) <= limit:
+        return brief
+    head = brief[:limit]
+    head = head.rsplit(" ", 1)[0] if " " in head else head
+    return head.rstrip(" ,;:") + " …"
 
 
 def _context_notes(context: str | Sequence[str] | None) -> list[str]:
@@ -186,10 +213,14 @@ class PromptCompiler:
             # The brief wins over "no typography": drop that rule and any style rule against lettering.
             negatives = [r for r in negatives if r == _TYPOGRAPHY_RULE or not _LETTERING_RE.search(r)]
             negatives.remove(_TYPOGRAPHY_RULE)
-            notes.append(
+            note = (
                 "The brief asks for lettering, so the 'no typography' rule is lifted: draw only the "
                 "requested lettering, as rough hand-drawn letterforms."
             )
+            quoted = [a or b for a, b in _QUOTED_RE.findall(full_brief)]
+            if quoted:
+                note += " Spell it exactly: " + "; ".join(f'"{q.strip()}"' for q in quoted) + "."
+            notes.append(note)
         visual_rules = list(GLOBAL_SKETCH_RULES) + list(style.visual_rules)
 
         def build(intent: str, kept_notes: list[str]) -> tuple[str, str]:
@@ -209,18 +240,9 @@ class PromptCompiler:
             refined, text = build(intent, kept)
             trimmed_what = ["context notes"]
         if estimate_tokens(text) > self.token_budget:
-            words = full_brief.split(" ")
-            lo, hi = 1, len(words)  # the largest word count that fits, by bisection
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if estimate_tokens(build(_trim_words(full_brief, mid), kept)[1]) <= self.token_budget:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            # The floor: whole words within the first _MIN_BRIEF_TOKENS*4 characters.
-            limit = _MIN_BRIEF_TOKENS * 4
-            floor = len(words) if len(full_brief) <= limit else max(1, len(full_brief[:limit].split(" ")) - 1)
-            intent = _trim_words(full_brief, max(lo, floor))
+            intent = _fit_brief(
+                full_brief, lambda cut: estimate_tokens(build(cut, kept)[1]) <= self.token_budget
+            )
             refined, text = build(intent, kept)
             if intent != full_brief:
                 trimmed_what.append("brief")

@@ -83,9 +83,11 @@ def _describe_error(err: dict[str, Any]) -> str:
         known = ", ".join(f for f in Style.model_fields if f != "source")
         return f"is not a known style field (known: {known})"
     if field == "num_images" and kind in ("greater_than_equal", "less_than_equal"):
-        lo = Style.model_fields["num_images"].metadata
-        bounds = [getattr(m, "ge", None) or getattr(m, "le", None) for m in lo]
-        return f"must be between {min(bounds)} and {max(bounds)}{got}"
+        # Read the bounds from the model so the message cannot drift from the rule.
+        meta = Style.model_fields["num_images"].metadata
+        lo = next(m.ge for m in meta if hasattr(m, "ge"))
+        hi = next(m.le for m in meta if hasattr(m, "le"))
+        return f"must be between {lo} and {hi}{got}"
     if kind == "string_pattern_mismatch" and field in _PATTERN_HINTS:
         return f"{_PATTERN_HINTS[field]}{got}"
     if kind == "string_too_short" and ctx.get("min_length") == 1:

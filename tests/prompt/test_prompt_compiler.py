@@ -99,6 +99,12 @@ def test_lettering_brief_drops_typography_rule(mascot, brief):
     assert "no textures or halftone fills" in spec.negative_constraints
 
 
+def test_quoted_lettering_is_spelled_out(mascot):
+    spec = PromptCompiler().compile('crest with the words "EST. 1962" under a ram', mascot)
+    assert 'Spell it exactly: "EST. 1962".' in spec.context_notes[-1]
+    assert 'Spell it exactly: "EST. 1962".' in spec.prompt_text
+
+
 def test_plain_brief_keeps_typography_rule(mascot):
     spec = PromptCompiler().compile("a beaver mascot for a textile mill", mascot)
     assert TYPO_RULE in spec.negative_constraints
@@ -161,3 +167,10 @@ def test_estimate_tokens():
     assert estimate_tokens("") == 0
     assert estimate_tokens("abcd") == 1
     assert estimate_tokens("abcde") == 2
+
+
+def test_giant_unbroken_brief_is_cut_by_characters(mascot):
+    with pytest.warns(PromptTrimmedWarning):
+        spec = PromptCompiler(token_budget=700).compile("x" * 20000, mascot)
+    assert spec.trimmed and spec.intent.endswith(" …") and len(spec.intent) < 1000
+    assert spec.token_estimate <= 700 + 80  # at most the ~64-token floor over
