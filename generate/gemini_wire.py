@@ -1,0 +1,328 @@
+"""Pure request building and response parsing for Gemini image calls (no network, no files).
+
+Request (docs/gemini-api-facts.md §4): one user turn holding the prompt text and the reference
+images inline; ``responseModalities ["TEXT", "IMAGE"]``; ``imageConfig{aspectRatio, imageSize}``
+with the size uppercase and omitted for models that do not take it; no ``systemInstruction``
+(2.5 Flash Image rejects it), never ``candidateCount`` (> 1 is a 400), no ``seed`` (unconfirmed
+for image models). Thinking models get ``thinkingConfig{includeThoughts: true}`` so thought images
+can be streamed as previews. The per-call timeout goes in ``http_options.timeout`` in **ms**.
+
+Response (§5, §9.2): the final image is the last non-thought image part; if there is none and the
+candidate finished normally, the last image part of any kind. Everything else becomes a typed
+:class:`ModelCallError` (see :mod:`generate.gemini_errors`). The mime type is sniffed from the
+bytes, because JPEG labelled ``image/png`` happens.
+
+Error classification lives in :mod:`generate.gemini_errors` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.genai import types
+from PIL import Image
+
+from generate.adapter import ImageRequest, ModelImage, ModelPreview, Usage
+from generate.catalog import ModelEntry, cost_usd
+from generate.errors import ErrorCode, ModelCallError
+from generate.gemini_errors import (
+    BLOCKED_OUTPUT_REASONS,
+    classify_api_error,
+    classify_exception,
+    error_for_finish_reason,
+    parse_duration,
+)
+
+__all__ = [
+    "BLOCKED_OUTPUT_REASONS",
+    "REFERENCE_MAX_PX",
+    "sniff_mime",
+    "downscale_reference",
+    "build_contents",
+    "build_config",
+    "usage_from_metadata",
+    "parse_response",
+    "StreamAccumulator",
+    "classify_exception",
+    "classify_api_error",
+    "error_for_finish_reason",
+    "parse_duration",
+]
+
+log = logging.getLogger(__name__)
+REFERENCE_MAX_PX = 1536
+_NORMAL_FINISH = {None, "STOP", "FINISH_REASON_UNSPECIFIED"}
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """The image type from magic bytes: PNG, JPEG, WebP or GIF; None if unknown."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return None
+
+
+def downscale_reference(data: bytes, max_px: int = REFERENCE_MAX_PX, quality: int = 90) -> tuple[bytes, str]:
+    """Re-encode a reference image as JPEG no larger than ``max_px`` on its long side.
+
+    A JPEG already within the limit is passed through untouched. Transparency is flattened onto
+    white (references are line art on paper). Raises ``ValueError`` for bytes that are not an image.
+    """
+    with Image.open(io.BytesIO(data)) as img:
+        if sniff_mime(data) == "image/jpeg" and max(img.size) <= max_px:
+            return data, "image/jpeg"
+        img.load()
+        if img.mode in ("RGBA", "LA", "P"):
+            rgba = img.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            img = flat
+        elif img.mode not in ("RGB", "L"):
+            img = img.convert("RGB")
+        img.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        img.save(out, format="JPEG", quality=quality, optimize=True)
+        return out.getvalue(), "image/jpeg"
+
+
+def build_contents(prompt: str, references: Sequence[tuple[bytes, str]] = ()) -> list[types.Content]:
+    """One user turn: the prompt text, then each (already downscaled) reference image inline."""
+    parts = [types.Part.from_text(text=prompt)]
+    parts.extend(types.Part.from_bytes(data=data, mime_type=mime) for data, mime in references)
+    return [types.Content(role="user", parts=parts)]
+
+
+def build_config(
+    entry: ModelEntry, request: ImageRequest, *, include_thoughts: bool | None = None
+) -> types.GenerateContentConfig:
+    """The GenerateContentConfig for one sketch (see the module docstring for what is left out)."""
+    image_config: dict[str, str] = {"aspect_ratio": request.aspect_ratio}
+    if entry.supports_image_size and request.image_size:
+        image_config["image_size"] = request.image_size.upper()
+    if include_thoughts is None:
+        include_thoughts = entry.thinking == "always"
+    return types.GenerateContentConfig(
+        response_modalities=["TEXT", "IMAGE"],
+        image_config=types.ImageConfig(**image_config),
+        thinking_config=types.ThinkingConfig(include_thoughts=True) if include_thoughts else None,
+        http_options=types.HttpOptions(timeout=max(1, int(request.timeout_s * 1000))),
+    )
+
+
+def _enum_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def usage_from_metadata(meta: Any, *, image_returned: bool = False) -> Usage:
+    """Usage per modality from ``usageMetadata``.
+
+    Without ``candidatesTokensDetails`` the split is unknown: the candidate tokens count as image
+    tokens when an image came back, else as text.
+    """
+    if meta is None:
+        return Usage()
+    prompt = (meta.prompt_token_count or 0) + (meta.tool_use_prompt_token_count or 0)
+    candidates = meta.candidates_token_count or 0
+    thoughts = meta.thoughts_token_count or 0
+    image = text = 0
+    details = meta.candidates_tokens_details or []
+    for d in details:
+        modality = _enum_name(d.modality)
+        if modality == "IMAGE":
+            image += d.token_count or 0
+        else:
+            text += d.token_count or 0
+    if not details:
+        image, text = (candidates, 0) if image_returned else (0, candidates)
+    total = meta.total_token_count or (prompt + candidates + thoughts)
+    return Usage(
+        prompt_tokens=prompt,
+        output_tokens=candidates,
+        output_image_tokens=image,
+        output_text_tokens=text,
+        thoughts_tokens=thoughts,
+        total_tokens=total,
+    )
+
+
+@dataclass
+class _Collected:
+    """Everything parse needs, gathered from one response or from all chunks of a stream."""
+
+    parts: list[types.Part] = field(default_factory=list)
+    had_candidates: bool = False
+    finish_reason: str | None = None
+    finish_message: str | None = None
+    block_reason: str | None = None
+    block_message: str | None = None
+    usage_metadata: Any = None
+    model_version: str | None = None
+    response_id: str | None = None
+    model_status: Any = None
+
+    def add(self, response: types.GenerateContentResponse) -> list[types.Part]:
+        """Merge one response (or stream chunk); return its new parts."""
+        new: list[types.Part] = []
+        candidates = response.candidates or []
+        if candidates:
+            self.had_candidates = True
+            cand = candidates[0]
+            if cand.content is not None and cand.content.parts:
+                new = list(cand.content.parts)
+                self.parts.extend(new)
+            if cand.finish_reason is not None:
+                self.finish_reason = _enum_name(cand.finish_reason)
+            self.finish_message = cand.finish_message or self.finish_message
+        feedback = response.prompt_feedback
+        if feedback is not None and feedback.block_reason is not None:
+            self.block_reason = _enum_name(feedback.block_reason)
+            self.block_message = feedback.block_reason_message
+        self.usage_metadata = response.usage_metadata or self.usage_metadata
+        self.model_version = response.model_version or self.model_version
+        self.response_id = response.response_id or self.response_id
+        self.model_status = response.model_status or self.model_status
+        return new
+
+
+def _is_image(part: types.Part) -> bool:
+    blob = part.inline_data
+    return blob is not None and bool(blob.data) and (blob.mime_type or "image/").startswith("image/")
+
+
+def _log_model_status(status: Any, model_id: str) -> dict | None:
+    if status is None:
+        return None
+    info = {
+        "message": status.message,
+        "model_stage": _enum_name(status.model_stage),
+        "retirement_time": status.retirement_time.isoformat() if status.retirement_time else None,
+    }
+    level = logging.WARNING if info["retirement_time"] else logging.INFO
+    log.log(level, "Gemini model status for %s: %s", model_id, info)
+    return info
+
+
+def _finalize(c: _Collected, entry: ModelEntry, request: ImageRequest | None) -> ModelImage:
+    if c.block_reason is not None and not c.had_candidates:
+        message = f"the prompt was blocked ({c.block_reason})" + (
+            f": {c.block_message}" if c.block_message else ""
+        )
+        raise ModelCallError(ErrorCode.BLOCKED_PROMPT, message, retryable=False, finish_reason=c.block_reason)
+    if not c.had_candidates:
+        raise ModelCallError(ErrorCode.NO_IMAGE, "Gemini returned no candidates", retryable=True)
+    images = [p for p in c.parts if _is_image(p)]
+    finals = [p for p in images if not p.thought]
+    thought_seen = len(images) > len(finals)
+    if finals:
+        chosen = finals[-1]
+    elif images and c.finish_reason in _NORMAL_FINISH:
+        chosen = images[-1]  # §9.2: the only final image may come flagged thought=True
+    else:
+        raise error_for_finish_reason(
+            c.finish_reason, finish_message=c.finish_message, had_thought_image=thought_seen
+        )
+
+    data = chosen.inline_data.data
+    wire_mime = chosen.inline_data.mime_type
+    mime = sniff_mime(data)
+    warnings: list[str] = []
+    if mime is None:
+        raise ModelCallError(
+            ErrorCode.BAD_IMAGE, f"image bytes are not PNG/JPEG/WebP (labelled {wire_mime})", retryable=True
+        )
+    if wire_mime and wire_mime != mime:
+        warnings.append(f"server labelled the image {wire_mime} but the bytes are {mime}")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            pixels = img.size
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means unusable bytes
+        raise ModelCallError(
+            ErrorCode.BAD_IMAGE, f"image bytes do not decode ({type(exc).__name__})", retryable=True
+        ) from None
+    if request is not None:
+        expected = entry.pixels(request.aspect_ratio, request.image_size)
+        if expected is not None and tuple(pixels) != expected:
+            warnings.append(
+                f"image is {pixels[0]}x{pixels[1]} but {entry.id} at {request.aspect_ratio} / "
+                f"{request.image_size} should be {expected[0]}x{expected[1]} (size or ratio ignored?)"
+            )
+    texts = [p.text for p in c.parts if p.text and not p.thought]
+    usage = usage_from_metadata(c.usage_metadata, image_returned=True)
+    signature = chosen.thought_signature
+    return ModelImage(
+        data=data,
+        mime_type=mime,
+        model=entry.id,
+        model_version=c.model_version,
+        response_id=c.response_id,
+        finish_reason=c.finish_reason,
+        text="".join(texts) or None,
+        thought_signature=base64.b64encode(signature).decode("ascii") if signature else None,
+        usage=usage,
+        cost_usd=cost_usd(entry, usage),
+        warnings=warnings,
+        extra={
+            "wire_mime_type": wire_mime,
+            "pixels": list(pixels),
+            "thought_images": len(images) - len(finals),
+            "final_was_thought": bool(chosen.thought),
+            "finish_message": c.finish_message,
+            "model_status": _log_model_status(c.model_status, entry.id),
+        },
+    )
+
+
+def parse_response(
+    response: types.GenerateContentResponse, entry: ModelEntry, request: ImageRequest | None = None
+) -> ModelImage:
+    """The final image of a unary response, or a typed ModelCallError."""
+    collected = _Collected()
+    collected.add(response)
+    return _finalize(collected, entry, request)
+
+
+class StreamAccumulator:
+    """Collects ``generate_content_stream`` chunks (each carries *delta* parts).
+
+    ``feed(chunk)`` returns the thought images that arrived in it as :class:`ModelPreview` objects;
+    ``finish()`` applies the same selection rule as :func:`parse_response` to all parts seen.
+    """
+
+    def __init__(self, entry: ModelEntry, request: ImageRequest | None = None) -> None:
+        self._entry = entry
+        self._request = request
+        self._collected = _Collected()
+        self._previews = 0
+
+    def feed(self, chunk: types.GenerateContentResponse) -> list[ModelPreview]:
+        previews: list[ModelPreview] = []
+        for part in self._collected.add(chunk):
+            if part.thought and _is_image(part):
+                data = part.inline_data.data
+                previews.append(
+                    ModelPreview(
+                        data=data,
+                        mime_type=sniff_mime(data) or "application/octet-stream",
+                        sequence=self._previews,
+                    )
+                )
+                self._previews += 1
+        return previews
+
+    def feed_all(self, chunks: Iterable[types.GenerateContentResponse]) -> list[ModelPreview]:
+        return [p for chunk in chunks for p in self.feed(chunk)]
+
+    def finish(self) -> ModelImage:
+        return _finalize(self._collected, self._entry, self._request)

@@ -1,0 +1,456 @@
+"""A fake Gemini API server for tests: real HTTP on 127.0.0.1, the real wire format, scripted faults.
+
+Usage (no pytest needed)::
+
+    from generate.testing import FakeGeminiServer, Behavior
+
+    with FakeGeminiServer(latency=0.2) as fake:
+        fake.script(Behavior.rate_limited(retry_delay_s=1), Behavior.ok(), match="Sketch 2 of 4")
+        os.environ.update(fake.env())        # GEMINI_API_KEY=test-key, GEMINI_BASE_URL=fake.base_url
+        ...                                   # run the real google-genai client against it
+        assert fake.count == 5 and fake.requests[0].image_size == "1K"
+
+Endpoints: ``POST /{version}/models/{model}:generateContent`` and ``:streamGenerateContent``
+(``?alt=sse``: ``data: <json>`` events; without it one JSON array). Request bodies are accepted in
+camelCase or snake_case with standard or URL-safe base64. Like the real API it answers 404 for a
+model it does not serve, 403 without an API key, and 400 for ``candidateCount`` > 1, a lowercase
+``imageSize`` or an aspect ratio the model does not offer.
+
+Choosing a behaviour, deterministically under any concurrency: the first scripted rule that matches
+the request (``match``: text in the prompt, or a predicate on the :class:`RecordedRequest`;
+``model``: a model id) and still has queued behaviours consumes one (one per attempt); a rule with
+``then=`` keeps answering with it once its queue is empty; otherwise :attr:`default` answers.
+
+Every request is recorded (:class:`RecordedRequest`): never the API key's value, only whether one
+was present. A client that goes away before its response was sent (timeout, cancelled task) is
+recorded as ``"aborted"`` — the server runs with ``handler_cancellation=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from generate.catalog import ModelEntry, load_catalog
+from generate.testing.fake_behaviors import (
+    Behavior,
+    blocked_output_body,
+    error_body,
+    merge_events,
+    prompt_blocked_body,
+    success_events,
+)
+
+__all__ = ["FakeGeminiServer", "RecordedRequest", "Behavior"]
+
+_SECRET_HEADERS = {"x-goog-api-key", "authorization"}
+
+
+@dataclass
+class RecordedRequest:
+    """One request the fake received. ``outcome``: pending | completed | aborted | error."""
+
+    seq: int
+    path: str
+    method: str  # generateContent | streamGenerateContent
+    api_version: str
+    model: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names; the API key header is never recorded
+    api_key_present: bool
+    body: dict[str, Any] | None
+    prompt: str = ""
+    images: list[tuple[str, bytes]] = field(default_factory=list)  # (mime, decoded bytes)
+    aspect_ratio: str | None = None
+    image_size: str | None = None
+    behavior: str | None = None
+    started: float = 0.0
+    finished: float | None = None
+    outcome: str = "pending"
+    status: int | None = None
+
+    @property
+    def stream(self) -> bool:
+        return self.method == "streamGenerateContent"
+
+
+@dataclass
+class _Rule:
+    match: str | Callable[[RecordedRequest], bool] | None
+    model: str | None
+    queue: deque[Behavior]
+    then: Behavior | None
+
+    def matches(self, rec: RecordedRequest) -> bool:
+        if self.model is not None and rec.model != self.model:
+            return False
+        if self.match is None:
+            return True
+        if callable(self.match):
+            return bool(self.match(rec))
+        return self.match in rec.prompt
+
+
+def _get(d: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
+    if not isinstance(d, dict):
+        return default
+    return d.get(camel, d.get(snake, default))
+
+
+def _b64decode(text: str) -> bytes:
+    """Standard or URL-safe base64, padded or not."""
+    text = text.strip().replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+class FakeGeminiServer:
+    """The fake server. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
+
+    def __init__(
+        self,
+        latency: float = 0.0,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        models: dict[str, ModelEntry] | None = None,
+        require_api_key: bool = True,
+    ) -> None:
+        self.latency = latency
+        self.host = host
+        self.require_api_key = require_api_key
+        catalog = {e.id: e for e in load_catalog().models}
+        self.models: dict[str, ModelEntry] = {**catalog, **(models or {})}
+        self.default = Behavior.ok()
+        self._port = port
+        self._rules: list[_Rule] = []
+        self._requests: list[RecordedRequest] = []
+        self._cond = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> FakeGeminiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> FakeGeminiServer:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.call_soon(ready.set)
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="fake-gemini", daemon=True)
+        self._thread.start()
+        ready.wait()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=30)
+        return self
+
+    async def _serve(self) -> None:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.router.add_post("/{version}/models/{spec}", self._handle)
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._port, backlog=1024)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
+        self._loop = self._thread = self._runner = None
+
+    # ---- public state -----------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    def env(self, api_key: str = "test-key") -> dict[str, str]:
+        """Environment for a client of this fake (a dummy key: the SDK insists on one)."""
+        return {"GEMINI_API_KEY": api_key, "GEMINI_BASE_URL": self.base_url}
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._cond:
+            return list(self._requests)
+
+    @property
+    def count(self) -> int:
+        with self._cond:
+            return len(self._requests)
+
+    @property
+    def aborted_count(self) -> int:
+        with self._cond:
+            return sum(1 for r in self._requests if r.outcome == "aborted")
+
+    def script(
+        self,
+        *behaviors: Behavior,
+        match: str | Callable[[RecordedRequest], bool] | None = None,
+        model: str | None = None,
+        then: Behavior | None = None,
+    ) -> None:
+        """Queue ``behaviors`` (one per matching request) for requests matching ``match``/``model``."""
+        with self._cond:
+            self._rules.append(_Rule(match, model, deque(behaviors), then))
+
+    def set_default(self, behavior: Behavior) -> None:
+        with self._cond:
+            self.default = behavior
+
+    def reset(self) -> None:
+        """Forget rules and recorded requests; the default goes back to ``Behavior.ok()``."""
+        with self._cond:
+            self._rules.clear()
+            self._requests.clear()
+            self.default = Behavior.ok()
+
+    def wait_for(self, predicate: Callable[[FakeGeminiServer], bool], timeout: float = 10.0) -> bool:
+        """Block until ``predicate(self)`` holds (re-checked on every request event); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if predicate(self):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+
+    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``n`` requests have arrived; False on timeout."""
+        return self.wait_for(lambda s: len(s._requests) >= n, timeout)
+
+    # ---- request handling -------------------------------------------------------------------
+    def _pick(self, rec: RecordedRequest) -> Behavior:
+        with self._cond:
+            for rule in self._rules:
+                if rule.matches(rec):
+                    if rule.queue:
+                        return rule.queue.popleft()
+                    if rule.then is not None:
+                        return rule.then
+            return self.default
+
+    def _finish(self, rec: RecordedRequest, outcome: str, status: int | None = None) -> None:
+        with self._cond:
+            if rec.outcome == "pending":
+                rec.outcome = outcome
+                rec.status = status if status is not None else rec.status
+                rec.finished = time.time()
+            self._cond.notify_all()
+
+    def _record(self, request: web.Request, body: Any) -> RecordedRequest:
+        spec = request.match_info["spec"]
+        model, _, method = spec.partition(":")
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
+        key_present = bool(request.headers.get("x-goog-api-key") or request.query.get("key"))
+        query = {k: v for k, v in request.query.items() if k != "key"}
+        rec = RecordedRequest(
+            seq=0,
+            path=request.path,
+            method=method,
+            api_version=request.match_info["version"],
+            model=model,
+            query=query,
+            headers=headers,
+            api_key_present=key_present,
+            body=body if isinstance(body, dict) else None,
+            started=time.time(),
+        )
+        if isinstance(body, dict):
+            texts: list[str] = []
+            for content in body.get("contents") or []:
+                for part in _get(content, "parts", "parts", []) or []:
+                    if isinstance(part.get("text"), str):
+                        texts.append(part["text"])
+                    blob = _get(part, "inlineData", "inline_data")
+                    if isinstance(blob, dict):
+                        try:
+                            rec.images.append(
+                                (_get(blob, "mimeType", "mime_type", ""), _b64decode(blob.get("data", "")))
+                            )
+                        except (binascii.Error, ValueError):
+                            rec.images.append((_get(blob, "mimeType", "mime_type", ""), b""))
+            rec.prompt = "\n".join(texts)
+            image_config = (
+                _get(
+                    _get(body, "generationConfig", "generation_config", {}) or {},
+                    "imageConfig",
+                    "image_config",
+                    {},
+                )
+                or {}
+            )
+            rec.aspect_ratio = _get(image_config, "aspectRatio", "aspect_ratio")
+            rec.image_size = _get(image_config, "imageSize", "image_size")
+        with self._cond:
+            rec.seq = len(self._requests)
+            self._requests.append(rec)
+            self._cond.notify_all()
+        return rec
+
+    def _validate(self, rec: RecordedRequest) -> tuple[int, str, str] | None:
+        """Reject what the real API rejects (before any scripted behaviour)."""
+        if self.require_api_key and not rec.api_key_present:
+            return (
+                403,
+                "PERMISSION_DENIED",
+                "Method doesn't allow unregistered callers (callers without established identity).",
+            )
+        if rec.method not in ("generateContent", "streamGenerateContent"):
+            return 404, "NOT_FOUND", f"Method {rec.method!r} not found."
+        entry = self.models.get(rec.model)
+        if entry is None:
+            return (
+                404,
+                "NOT_FOUND",
+                f"models/{rec.model} is not found for API version {rec.api_version}, or is not supported for generateContent.",
+            )
+        if rec.body is None:
+            return 400, "INVALID_ARGUMENT", "Invalid JSON payload received."
+        gen = _get(rec.body, "generationConfig", "generation_config", {}) or {}
+        if (_get(gen, "candidateCount", "candidate_count") or 1) > 1:
+            return 400, "INVALID_ARGUMENT", "Multiple candidates is not enabled for this model."
+        if entry.id == "gemini-2.5-flash-image" and _get(rec.body, "systemInstruction", "system_instruction"):
+            return 400, "INVALID_ARGUMENT", f"Developer instruction is not enabled for models/{entry.id}"
+        if rec.image_size is not None and rec.image_size not in entry.image_sizes:
+            return (
+                400,
+                "INVALID_ARGUMENT",
+                f"Invalid image size {rec.image_size!r}; expected one of {list(entry.image_sizes)}.",
+            )
+        if rec.aspect_ratio is not None and rec.aspect_ratio not in entry.aspect_ratios:
+            return 400, "INVALID_ARGUMENT", f"Unsupported aspect ratio {rec.aspect_ratio!r}."
+        return None
+
+    def _context(self, rec: RecordedRequest) -> dict[str, Any]:
+        entry = self.models[rec.model]
+        size = rec.image_size if entry.supports_image_size and rec.image_size else entry.default_image_size
+        pixels = entry.pixels(rec.aspect_ratio or "1:1", size) or (1024, 1024)
+        return {
+            "model": entry.id,
+            "response_id": uuid.uuid4().hex[:22],
+            "prompt_tokens": math.ceil(len(rec.prompt) / 4) + len(rec.images) * entry.input_image_tokens,
+            "image_tokens": entry.tokens_per_image.get(size, next(iter(entry.tokens_per_image.values()))),
+            "thoughts_tokens": 291 if entry.thinking == "always" else 0,
+            "thinking": entry.thinking == "always",
+            "pixels": pixels,
+            "variant": rec.seq,
+        }
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        rec = self._record(request, body)
+        try:
+            return await self._respond(request, rec)
+        except (asyncio.CancelledError, ConnectionResetError):
+            self._finish(rec, "aborted")  # the client went away before the response was sent
+            raise
+
+    async def _respond(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        invalid = self._validate(rec)
+        if invalid is not None:
+            rec.behavior = "invalid"
+            return await self._send_json(request, rec, invalid[0], error_body(*invalid))
+        b = self._pick(rec)
+        rec.behavior = b.kind
+        latency = self.latency if b.latency is None else b.latency
+        if latency > 0:
+            await asyncio.sleep(latency)
+        if b.kind == "hang":
+            await asyncio.sleep(b.hang_s)
+            b = Behavior.ok()
+        if b.kind == "http_error":
+            return await self._send_json(
+                request, rec, b.status, error_body(b.status, b.error_status, b.message, b.details), b.headers
+            )
+        ctx = self._context(rec)
+        if b.kind == "prompt_blocked":
+            events = [prompt_blocked_body(b, ctx)]
+        elif b.kind == "finish":
+            events = [blocked_output_body(b, ctx)]
+        else:  # image, text_only, drop
+            events = await asyncio.get_running_loop().run_in_executor(None, success_events, b, ctx)
+        if rec.stream and request.query.get("alt") == "sse":
+            return await self._send_sse(request, rec, events, drop=b.kind == "drop")
+        payload = events if rec.stream else merge_events(events)
+        return await self._send_json(request, rec, 200, payload, drop=b.kind == "drop")
+
+    async def _send_json(
+        self,
+        request: web.Request,
+        rec: RecordedRequest,
+        status: int,
+        payload: Any,
+        headers: dict | None = None,
+        drop: bool = False,
+    ) -> web.StreamResponse:
+        data = json.dumps(payload).encode()
+        resp = web.StreamResponse(
+            status=status, headers={"Content-Type": "application/json; charset=UTF-8", **(headers or {})}
+        )
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        if drop:
+            return await self._drop(request, rec, resp, data[: len(data) // 2])
+        await resp.write(data)
+        await resp.write_eof()
+        self._finish(rec, "completed" if status == 200 else "error", status)
+        return resp
+
+    async def _send_sse(
+        self, request: web.Request, rec: RecordedRequest, events: list[dict], drop: bool
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await resp.prepare(request)
+        for i, event in enumerate(events):
+            data = b"data: " + json.dumps(event).encode() + b"\r\n\r\n"
+            if drop and i == len(events) // 2:
+                return await self._drop(request, rec, resp, data[: len(data) // 2])
+            await resp.write(data)
+        await resp.write_eof()
+        self._finish(rec, "completed", 200)
+        return resp
+
+    async def _drop(
+        self, request: web.Request, rec: RecordedRequest, resp: web.StreamResponse, partial: bytes
+    ) -> web.StreamResponse:
+        await resp.write(partial)
+        self._finish(rec, "dropped", resp.status)
+        if request.transport is not None:
+            request.transport.abort()  # close the socket mid-response
+        raise asyncio.CancelledError  # stop aiohttp from finishing the response
