@@ -1,0 +1,260 @@
+"""The `sketchgen` subcommands. Each takes the parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+from generate.errors import ConfigError
+from generate.events import RunCompleted, RunStarted, SketchCompleted, SketchFailed, SketchRetry, StageEvent
+
+__all__ = ["cmd_generate", "cmd_index", "cmd_styles", "cmd_models", "cmd_runs", "cmd_serve"]
+
+
+def _out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _request(args):
+    from pydantic import ValidationError
+
+    from generate.pipeline import RunRequest
+
+    try:
+        return RunRequest(
+            brief=args.brief,
+            style_id=args.style,
+            num_images=args.num_images,
+            model=args.model,
+            aspect_ratio=args.aspect,
+            image_size=args.size,
+            resolution=args.resolution,
+            seed=args.seed,
+            top_k=args.top_k,
+            context=args.context,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "request"
+        flag = {"brief": "BRIEF", "num_images": "-n", "top_k": "--top-k", "resolution": "--resolution"}.get(
+            field, field
+        )
+        raise ConfigError(f"{flag}: {err['msg']}", field=field) from None
+
+
+def cmd_generate(args) -> int:
+    from generate.pipeline import SketchPipeline
+
+    pipeline = SketchPipeline(output_dir=args.output_dir)
+    prepared = pipeline.validate(_request(args))
+    if args.dry_run:
+        return _print_dry_run(pipeline.dry_run(prepared), as_json=args.json)
+    total = prepared.config.num_images
+    done = 0
+    show = _err if args.json else _out
+
+    def on_event(ev) -> None:
+        nonlocal done
+        if isinstance(ev, RunStarted):
+            show(
+                f"sketchgen: {total} sketches of {args.brief!r} in style {ev.style_id} with model {ev.model}"
+            )
+            if ev.model_reason:
+                show(f"  {ev.model_reason}")
+            for w in ev.warnings:
+                show(f"  warning: {w}")
+        elif isinstance(ev, StageEvent) and ev.name == "references_retrieved":
+            refs = ev.details.get("references", [])
+            how = ev.details.get("method")
+            names = ", ".join(f"{r['name']} ({r['score']:.2f})" for r in refs) or "none"
+            show(f"  references ({how}): {names}")
+            if ev.details.get("reason"):
+                show(f"    ({ev.details['reason']})")
+        elif isinstance(ev, SketchCompleted):
+            done += 1
+            var = ev.variation
+            show(
+                f"  [{done}/{total}] sketch_{ev.index}.png  {var.get('layout')}, {var.get('exaggeration')}"
+                f"  {ev.latency_s:.1f}s  ${ev.cost_usd:.3f}"
+            )
+        elif isinstance(ev, SketchFailed):
+            done += 1
+            show(f"  [{done}/{total}] sketch {ev.index} FAILED: {ev.code}: {ev.message}")
+        elif isinstance(ev, SketchRetry):
+            show(
+                f"  sketch {ev.index}: {ev.reason}, retry {ev.attempt}/{ev.max_attempts} in {ev.delay_s:.1f}s"
+            )
+        elif isinstance(ev, RunCompleted):
+            show(
+                f"{ev.status}: {ev.succeeded} of {total} sketches in {ev.wall_s:.1f}s, cost ${ev.cost_usd:.3f}"
+            )
+            show(f"  folder: {ev.output_dir}")
+
+    result = asyncio.run(pipeline.arun(prepared, on_event=on_event))
+    if args.json:
+        _out(json.dumps(_result_json(result), indent=2))
+    else:
+        if result.contact_sheet_path:
+            _out(f"  contact sheet: {result.contact_sheet_path}")
+        _out(f"  metadata: {result.metadata_path}")
+    return 0 if result.status == "complete" else (3 if result.status == "partial" else 4)
+
+
+def _result_json(result) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "status": result.status,
+        "model": result.model,
+        "output_dir": str(result.output_dir),
+        "metadata_path": str(result.metadata_path),
+        "contact_sheet": str(result.contact_sheet_path) if result.contact_sheet_path else None,
+        "cost_usd": result.cost_usd,
+        "wall_s": result.wall_s,
+        "sketches": [
+            {
+                "index": s.index,
+                "status": s.status,
+                "path": str(s.path) if s.path else None,
+                "variation": s.variation,
+                "error": s.error,
+                "cost_usd": s.cost_usd,
+            }
+            for s in result.sketches
+        ],
+    }
+
+
+def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
+    if as_json:
+        _out(json.dumps(plan, indent=2))
+        return 0
+    _out(
+        f"dry run: {plan['num_images']} sketches, style {plan['style_id']}, model {plan['model']}, "
+        f"{plan['aspect_ratio']} {plan['image_size']} (no model is called)"
+    )
+    if plan.get("model_reason"):
+        _out(f"  {plan['model_reason']}")
+    ret = plan["retrieval"]
+    _out(f"\nreferences ({ret['method']}):")
+    for ref in ret["references"] or [{"path": "none", "score": 0.0}]:
+        _out(f"  {ref['score']:.3f}  {ref['path']}")
+    if ret.get("reason"):
+        _out(f"  ({ret['reason']})")
+    for sk in plan["sketches"]:
+        _out(f"\n--- sketch {sk['index']}: {sk['layout']}, {sk['exaggeration']} ---")
+        _out(sk["prompt"])
+    _out("\nestimated cost:")
+    for c in plan["estimated_cost"]:
+        size = f" {c['image_size']}" if c.get("image_size") else ""
+        _out(
+            f"  {c['model']:<34} {c['status']:<16} ${c['per_image_usd']:.4f}/image{size}  ${c['run_usd']:.3f}/run"
+        )
+    return 0
+
+
+def cmd_index(args) -> int:
+    from tqdm import tqdm
+
+    from rag.indexing import index_directory
+    from style.registry import StyleRegistry
+
+    StyleRegistry().get_style(args.style)  # unknown style: a clear error before any work
+    if not args.directory.is_dir():
+        raise ConfigError(f"not a folder: {args.directory}", field="directory")
+    bar = tqdm(total=0, unit="img", desc=f"indexing {args.style}", disable=args.json, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        summary = index_directory(args.directory, args.style, index_dir=args.index_dir, progress=progress)
+    finally:
+        bar.close()
+    data = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary.__dict__)
+    if args.json:
+        _out(json.dumps(data, indent=2, default=str))
+        return 0
+    _out(
+        f"indexed {args.directory} for style {args.style} in {data.get('elapsed_s', 0):.1f}s: "
+        f"{data.get('added', 0)} added, {data.get('updated', 0)} updated, {data.get('removed', 0)} removed, "
+        f"{data.get('skipped', 0)} skipped, {len(data.get('unreadable') or [])} unreadable"
+    )
+    for item in data.get("unreadable") or []:
+        path, reason = (item if isinstance(item, (list, tuple)) else (item, ""))[:2]
+        _out(f"  unreadable: {path}: {reason}")
+    return 0
+
+
+def cmd_styles(args) -> int:
+    from style.registry import StyleRegistry
+
+    styles = StyleRegistry().list_styles()
+    if args.json:
+        _out(json.dumps([s.model_dump(mode="json") for s in styles], indent=2))
+        return 0
+    for s in styles:
+        _out(f"{s.id:<18} {s.name} — {s.description}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from generate.models import list_models
+
+    models = list_models()
+    if args.json:
+        _out(json.dumps(models, indent=2, default=str))
+        return 0
+    _out(f"{'model':<32} {'status':<16} {'price per image (USD)':<34} aliases")
+    for m in models:
+        prices = ", ".join(f"{k} ${v:.3f}" for k, v in (m.get("price_per_image_usd") or {}).items()) or "-"
+        aliases = ", ".join(m.get("aliases") or [])
+        if m["id"] == "auto":
+            prices = f"-> {m.get('resolves_to')}"
+        _out(f"{m['id']:<32} {m.get('status', ''):<16} {prices:<34} {aliases}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from generate.runs import list_runs
+
+    try:
+        runs = list_runs(
+            args.output_dir,
+            style=args.style,
+            model=args.model,
+            status=args.status,
+            since=args.since,
+            until=args.until,
+            limit=args.limit,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc), field="since") from None
+    if args.json:
+        _out(json.dumps(runs, indent=2, default=str))
+        return 0
+    if not runs:
+        _out("no runs yet")
+    for r in runs:
+        _out(
+            f"{r['run_id']:<18} {r['status'] or '?':<10} {r['style_id'] or '':<16} {r['model'] or '':<28} "
+            f"{r['succeeded']}/{r['num_images']}  ${r['cost_usd']:.3f}  {r['brief']!r}"
+        )
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    _out(
+        f"sketchgen service on http://{args.host}:{args.port}/ (API docs: http://{args.host}:{args.port}/docs)"
+    )
+    uvicorn.run("api.main:app", host=args.host, port=args.port)
+    return 0

@@ -1,0 +1,115 @@
+"""The `sketchgen` command: parses arguments, calls the library, prints.
+
+Errors the user can fix print one line (``error: ...``) and exit 2; anything unexpected prints one
+line and exits 1 (set ``SKETCHGEN_DEBUG=1`` for the traceback). ``--json`` prints machine-readable
+output on stdout and keeps progress off it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+from generate.errors import SketchgenError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sketchgen", description="Grayscale, draw-over-ready concept sketches from a design brief."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = sub.add_parser("generate", help="make 3-6 concept sketches for a brief")
+    gen.add_argument("brief", help='what to sketch, e.g. "playful golf mascot"')
+    gen.add_argument("--style", default="vintage-mascot", help="style id (see `sketchgen styles`)")
+    gen.add_argument("-n", "--num-images", type=int, default=None, help="3-6 (default: the style's)")
+    gen.add_argument(
+        "--model", default="auto", help="auto (default), trace, nano-banana, nano-banana-pro, a Gemini id"
+    )
+    gen.add_argument(
+        "--aspect", default=None, help="aspect ratio, e.g. 1:1, 3:4, 16:9 (default: the style's)"
+    )
+    gen.add_argument("--size", default="1K", help="1K, 2K or 4K")
+    gen.add_argument("--resolution", default=None, help="exact output size, e.g. 1024x1024")
+    gen.add_argument("--seed", type=int, default=None, help="same seed, same variation plan")
+    gen.add_argument("--top-k", type=int, default=3, help="reference images to retrieve (0-14)")
+    gen.add_argument(
+        "--context", action="append", default=[], help="an extra note for the prompt (repeatable)"
+    )
+    gen.add_argument(
+        "--output-dir",
+        default=None,
+        help="where run folders go (default $SKETCHGEN_OUTPUT_DIR or ./generated_outputs)",
+    )
+    gen.add_argument(
+        "--dry-run", action="store_true", help="show prompts, references and cost; call no model"
+    )
+    gen.add_argument("--json", action="store_true", help="machine-readable output")
+
+    idx = sub.add_parser("index", help="embed a folder of reference images for a style")
+    idx.add_argument("directory", type=Path)
+    idx.add_argument("--style", required=True, help="style id the references belong to")
+    idx.add_argument("--index-dir", default=None, help="default $SKETCHGEN_INDEX_DIR or ./.sketchgen/index")
+    idx.add_argument("--json", action="store_true")
+
+    styles = sub.add_parser("styles", help="list the styles")
+    styles.add_argument("--json", action="store_true")
+    models = sub.add_parser("models", help="list the models, their status and price per image")
+    models.add_argument("--json", action="store_true")
+
+    runs = sub.add_parser("runs", help="list past runs, newest first")
+    runs.add_argument("--style", default=None)
+    runs.add_argument("--model", default=None)
+    runs.add_argument("--status", default=None, choices=["complete", "partial", "failed", "cancelled"])
+    runs.add_argument("--since", default=None, help="YYYY-MM-DD or ISO time")
+    runs.add_argument("--until", default=None, help="YYYY-MM-DD or ISO time")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--output-dir", default=None)
+    runs.add_argument("--json", action="store_true")
+
+    serve = sub.add_parser("serve", help="start the HTTP service and web page")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    return parser
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_dotenv(override=False)  # a .env never overrides the real environment
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    from cli import commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    try:
+        return handler(args) or 0
+    except SketchgenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: pending model calls were cancelled; finished sketches are kept", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, not a traceback, unless asked for
+        if os.environ.get("SKETCHGEN_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (set SKETCHGEN_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,373 @@
+"""ImageGenerator: N sketches from one prompt spec, in sync, gather or streaming mode.
+
+All three modes share one per-sketch lifecycle (attempt, classify, retry or settle) and one
+:class:`generate.run_state.RunState`; they differ only in how they wait:
+
+* :meth:`ImageGenerator.generate` — worker threads (``ThreadPoolExecutor``) and the adapter's
+  blocking ``generate``; events are delivered to ``on_event`` on the calling thread.
+* :meth:`ImageGenerator.generate_async` — one task per sketch under ``asyncio.gather``.
+* :meth:`ImageGenerator.astream_events` — one task per sketch; events are yielded as they happen
+  (each sketch as soon as its file is written). :meth:`generate_streaming_async` yields just the
+  per-sketch outcomes, which unpack as ``(index, image_path, error)``.
+
+A failed sketch stays at its own index with a typed error; the others go on. Model calls are
+capped by a process-wide limiter per adapter. When the consumer stops listening (the task is
+cancelled, the async iterator is closed, Ctrl-C), pending calls are cancelled, sketches already
+written stay, and the run is recorded as ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from generate.adapter import ImageModelAdapter, ImageRequest, ModelImage, ModelPreview, get_adapter
+from generate.errors import ConfigError, ErrorCode, ModelCallError
+from generate.events import RunEvent, SketchCompleted, SketchFailed, SketchOutcome
+from generate.limiter import shared_limiter
+from generate.run_state import RunState
+from generate.runs import create_run_dir
+from generate.types import GenerationConfig, GenerationResult
+from prompt.variation import plan_variations
+
+__all__ = ["ImageGenerator"]
+
+log = logging.getLogger("sketchgen.generate")
+EventCallback = Callable[[RunEvent], Any]
+
+
+class ImageGenerator:
+    """Drives an image model adapter for one run at a time (an instance may be reused).
+
+    ``adapter``: an adapter instance to use for every run; by default each run builds the adapter
+    named by ``config.model_name`` (and closes it afterwards).
+    """
+
+    def __init__(self, adapter: ImageModelAdapter | None = None, **adapter_options: Any) -> None:
+        self._adapter = adapter
+        self._adapter_options = adapter_options
+        self.last_result: GenerationResult | None = None
+
+    # -- preparation (shared, no model calls) -------------------------------------------------------
+    def _prepare(self, prompt_spec, retrieval_result, style, config: GenerationConfig | None) -> RunState:
+        config = config or GenerationConfig()
+        if style is None or prompt_spec is None:
+            raise ConfigError(
+                "prompt_spec and style are required", field="style_id" if style is None else "brief"
+            )
+        if prompt_spec.style_id != style.id:
+            raise ConfigError(
+                f"prompt_spec was compiled for style {prompt_spec.style_id!r}, not {style.id!r}",
+                field="style_id",
+            )
+        adapter = self._adapter or get_adapter(config.model_name, **self._adapter_options)
+        aspect = config.aspect_ratio or style.aspect_ratio
+        hits = list(retrieval_result.hits) if retrieval_result is not None else []
+        warnings = adapter.check_request(
+            aspect_ratio=aspect, image_size=config.image_size, num_references=len(hits)
+        )
+        refs = tuple(Path(h.path) for h in hits[: adapter.capabilities.max_reference_images])
+        if adapter.capabilities.requires_reference and not refs:
+            dirs = ", ".join(str(d) for d in style.reference_dirs) or "(the style lists no reference_dirs)"
+            raise ConfigError(
+                f"model {adapter.name!r} draws over reference images, and none were found for style {style.id!r}: "
+                f"add images to {dirs} or run `sketchgen index DIR --style {style.id}`",
+                field="model",
+            )
+        warnings += list(getattr(adapter, "warnings", []))
+        variations = plan_variations(prompt_spec, config.num_images, config.seed, style=style)
+        requests = [
+            ImageRequest(
+                index=v.index,
+                prompt=v.prompt,
+                aspect_ratio=aspect,
+                image_size=config.image_size,
+                layout=v.layout,
+                exaggeration=v.exaggeration,
+                reference_images=refs,
+                seed=config.seed,
+                timeout_s=config.timeout_s,
+            )
+            for v in variations
+        ]
+        for w in warnings:
+            log.warning("%s", w)
+        run_id, out_dir, started_at = create_run_dir(config.output_root)
+        return RunState(
+            run_id=run_id,
+            out_dir=out_dir,
+            started_at=started_at,
+            config=config,
+            adapter=adapter,
+            style=style,
+            prompt_spec=prompt_spec,
+            retrieval=retrieval_result,
+            variations=variations,
+            requests=requests,
+            model_reason=getattr(adapter, "selection_reason", None),
+            warnings=warnings,
+        )
+
+    def _limiter(self, state: RunState):
+        return shared_limiter(state.adapter.name, state.config.max_concurrency)
+
+    def _release_adapter(self, state: RunState) -> None:
+        if self._adapter is None:
+            state.adapter.close()
+
+    async def _arelease_adapter(self, state: RunState) -> None:
+        if self._adapter is None:
+            await state.adapter.aclose()
+
+    # -- sync ---------------------------------------------------------------------------------------
+    def generate(
+        self,
+        *,
+        prompt_spec,
+        retrieval_result=None,
+        style,
+        config: GenerationConfig | None = None,
+        on_event: EventCallback | None = None,
+    ) -> GenerationResult:
+        """Make the sketches with worker threads; blocks until every sketch has settled.
+
+        On Ctrl-C (or an exception from ``on_event``) no new call starts, calls already in flight
+        finish and are kept (they are paid for), the run is recorded ``cancelled``, and the
+        exception propagates.
+        """
+        state = self._prepare(prompt_spec, retrieval_result, style, config)
+        events: queue.Queue[RunEvent] = queue.Queue()
+        deliver = on_event or (lambda ev: None)
+        try:
+            deliver(state.started_event())
+            n = len(state.requests)
+            with ThreadPoolExecutor(max_workers=n, thread_name_prefix="sketchgen") as pool:
+                for i in range(n):
+                    pool.submit(self._sketch_sync, state, i, events.put)
+                try:
+                    remaining = n
+                    while remaining:
+                        try:
+                            ev = events.get(timeout=0.2)
+                        except queue.Empty:
+                            continue
+                        if isinstance(ev, (SketchCompleted, SketchFailed)):
+                            remaining -= 1
+                        deliver(ev)
+                except BaseException:
+                    state.cancel_event.set()
+                    raise
+            deliver(state.finish())
+        except BaseException:
+            state.cancel_event.set()
+            state.finish(cancelled=True)
+            raise
+        finally:
+            self.last_result = state.result()
+            self._release_adapter(state)
+        return self.last_result
+
+    def _sketch_sync(self, state: RunState, index: int, emit: Callable[[RunEvent], None]) -> None:
+        try:
+            outcome = self._sketch_sync_inner(state, index, emit)
+        except Exception as exc:  # keep a bug at its own index
+            outcome = state.fail(index, state.internal_error(exc), state.records[index]["attempts"])
+        if outcome is not None:
+            emit(outcome)
+
+    def _sketch_sync_inner(self, state, index, emit) -> SketchOutcome | None:
+        limiter = self._limiter(state)
+        attempt = 0
+        while True:
+            attempt += 1
+            if state.cancel_event.is_set():
+                return None
+            if state.abort_error is not None:
+                return state.fail(index, state.skipped_error(), attempt - 1)
+            if not limiter.acquire(cancel=state.cancel_event):
+                return None
+            try:
+                state.mark_running(index, attempt)
+                started = time.perf_counter()
+                request = replace(state.requests[index], attempt=attempt)
+                try:
+                    image = state.adapter.generate(request)
+                    return state.complete(index, image, time.perf_counter() - started, attempt)
+                except ModelCallError as err:
+                    error = err
+            finally:
+                limiter.release()
+            delay = state.retry_delay(index, error, attempt)
+            if delay is None:
+                return state.fail(index, error, attempt)
+            emit(state.retry_event(index, attempt + 1, error, delay))
+            if state.cancel_event.wait(delay):
+                return None
+
+    # -- async: one lifecycle, two ways of waiting -----------------------------------------------
+    async def _sketch_async(self, state: RunState, index: int, emit: Callable[[RunEvent], None]) -> None:
+        try:
+            outcome = await self._sketch_async_inner(state, index, emit)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outcome = state.fail(index, state.internal_error(exc), state.records[index]["attempts"])
+        emit(outcome)
+
+    async def _sketch_async_inner(self, state, index, emit) -> SketchOutcome:
+        limiter = self._limiter(state)
+        attempt = 0
+        while True:
+            attempt += 1
+            if state.abort_error is not None:
+                return state.fail(index, state.skipped_error(), attempt - 1)
+            async with limiter.aslot():
+                state.mark_running(index, attempt)
+                started = time.perf_counter()
+                request = replace(state.requests[index], attempt=attempt)
+                try:
+                    image = await self._call_model(state, request, emit)
+                    latency = time.perf_counter() - started
+                    # Shielded: once paid for, a sketch is written even if the consumer leaves now.
+                    finishing = asyncio.ensure_future(
+                        asyncio.to_thread(state.complete, index, image, latency, attempt)
+                    )
+                    state.finishing[index] = finishing
+                    return await asyncio.shield(finishing)
+                except ModelCallError as err:
+                    error = err
+            delay = state.retry_delay(index, error, attempt)
+            if delay is None:
+                return state.fail(index, error, attempt)
+            emit(state.retry_event(index, attempt + 1, error, delay))
+            await asyncio.sleep(delay)
+
+    async def _call_model(self, state: RunState, request: ImageRequest, emit) -> ModelImage:
+        adapter = state.adapter
+        # A guard above the adapter's own timeout, so a stuck adapter cannot hang a sketch forever.
+        try:
+            async with asyncio.timeout(request.timeout_s * 1.25 + 5):
+                if not (state.config.stream_previews and adapter.capabilities.streaming_previews):
+                    return await adapter.agenerate(request)
+                final: ModelImage | None = None
+                async for item in adapter.astream(request):
+                    if isinstance(item, ModelPreview):
+                        emit(state.preview_event(request.index, item))
+                    else:
+                        final = item
+                if final is None:
+                    raise ModelCallError(
+                        ErrorCode.NO_IMAGE, "the stream ended without a final image", retryable=True
+                    )
+                return final
+        except TimeoutError:
+            raise ModelCallError(
+                ErrorCode.TIMEOUT, f"no answer within {request.timeout_s:.0f} s", retryable=True
+            ) from None
+
+    async def _abandon(self, state: RunState, tasks: Iterable[asyncio.Task]) -> None:
+        """The consumer left: cancel pending calls, keep what is written, record the run cancelled."""
+        state.cancel_event.set()
+        tasks = [t for t in tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        pending = [f for f in state.finishing.values() if not f.done()]
+        if pending:  # paid-for images still being written: wait for them, they are kept
+            await asyncio.wait(pending, timeout=30)
+        state.finish(cancelled=True)
+
+    async def generate_async(
+        self,
+        *,
+        prompt_spec,
+        retrieval_result=None,
+        style,
+        config: GenerationConfig | None = None,
+        on_event: EventCallback | None = None,
+    ) -> GenerationResult:
+        """Make the sketches concurrently with ``asyncio.gather``; returns when all have settled."""
+        state = await asyncio.to_thread(self._prepare, prompt_spec, retrieval_result, style, config)
+        emit = on_event or (lambda ev: None)
+        tasks: list[asyncio.Task] = []
+        try:
+            emit(state.started_event())
+            tasks = [
+                asyncio.create_task(self._sketch_async(state, i, emit)) for i in range(len(state.requests))
+            ]
+            await asyncio.gather(*tasks)
+            emit(await asyncio.to_thread(state.finish))
+        except BaseException:
+            await asyncio.shield(self._abandon(state, tasks))
+            raise
+        finally:
+            self.last_result = state.result()
+            await self._arelease_adapter(state)
+        return self.last_result
+
+    async def astream_events(
+        self,
+        *,
+        prompt_spec,
+        retrieval_result=None,
+        style,
+        config: GenerationConfig | None = None,
+        stages: Iterable[tuple[str, dict[str, Any]]] = (),
+    ) -> AsyncIterator[RunEvent]:
+        """Every event of the run, from ``run.started`` to ``run.completed``, as it happens.
+
+        ``stages`` are (name, details) pairs reported right after ``run.started`` (the pipeline
+        uses them for ``prompt_compiled`` and ``references_retrieved``).
+        """
+        state = await asyncio.to_thread(self._prepare, prompt_spec, retrieval_result, style, config)
+        events: asyncio.Queue[RunEvent] = asyncio.Queue()
+        tasks: list[asyncio.Task] = []
+        done = False
+        try:
+            yield state.started_event()
+            for name, details in stages:
+                yield state.stage_event(name, details)
+            tasks = [
+                asyncio.create_task(self._sketch_async(state, i, events.put_nowait))
+                for i in range(len(state.requests))
+            ]
+            remaining = len(tasks)
+            while remaining:
+                ev = await events.get()
+                if isinstance(ev, (SketchCompleted, SketchFailed)):
+                    remaining -= 1
+                yield ev
+            final = await asyncio.to_thread(state.finish)
+            done = True
+            yield final
+        finally:
+            if not done:
+                await asyncio.shield(self._abandon(state, tasks))
+            self.last_result = state.result()
+            await self._arelease_adapter(state)
+
+    async def generate_streaming_async(
+        self, *, prompt_spec, retrieval_result=None, style, config: GenerationConfig | None = None
+    ) -> AsyncIterator[SketchOutcome]:
+        """Yield each sketch's outcome as it settles: ``async for index, image_path, error in ...``.
+
+        ``image_path`` is None and ``error`` a ModelCallError for a failed sketch. The full result
+        is in :attr:`last_result` once the iteration ends.
+        """
+        stream = self.astream_events(
+            prompt_spec=prompt_spec, retrieval_result=retrieval_result, style=style, config=config
+        )
+        try:
+            async for ev in stream:
+                if isinstance(ev, (SketchCompleted, SketchFailed)):
+                    yield ev
+        finally:
+            await stream.aclose()

@@ -1,0 +1,276 @@
+"""The whole run from a brief: style → prompt → references → sketches.
+
+:class:`SketchPipeline` is what the CLI and the HTTP service call. It validates everything it can
+*before* any model call (:meth:`SketchPipeline.validate` raises :class:`ConfigError` naming the
+field), then compiles the prompt, retrieves references off the event loop, and drives
+:class:`ImageGenerator`. Its event stream is the generator's, with the two pipeline stages
+(``prompt_compiled``, ``references_retrieved``) reported right after ``run.started``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from generate.adapter import ImageModelAdapter, get_adapter
+from generate.errors import ConfigError
+from generate.events import RunEvent
+from generate.generator import ImageGenerator
+from generate.types import GenerationConfig, GenerationResult
+from prompt.compiler import PromptCompiler
+from prompt.variation import plan_variations
+
+__all__ = ["RunRequest", "SketchPipeline", "PreparedRun", "MAX_BRIEF_CHARS"]
+
+MAX_BRIEF_CHARS = 2000
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
+
+
+class RunRequest(BaseModel):
+    """One run as the CLI and HTTP API describe it. ``None`` fields take the style's or model's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brief: str = Field(min_length=1, max_length=MAX_BRIEF_CHARS, description="What to sketch")
+    style_id: str = Field(default="vintage-mascot", description="A style id from GET /styles")
+    num_images: int | None = Field(default=None, ge=3, le=6, description="3-6; default: the style's")
+    model: str = Field(default="auto", description="auto, trace, nano-banana, nano-banana-pro or a Gemini id")
+    aspect_ratio: str | None = Field(default=None, description="e.g. 1:1, 3:4, 16:9; default: the style's")
+    image_size: str = Field(default="1K", description="1K, 2K or 4K (what the model offers)")
+    resolution: tuple[int, int] | None = Field(
+        default=None, description="Exact output (width, height); default: the model's own pixels"
+    )
+    seed: int | None = Field(default=None, description="Same seed, same variation plan (and trace output)")
+    top_k: int = Field(default=3, ge=0, le=14, description="How many reference images to retrieve")
+    context: list[str] = Field(default_factory=list, description="Extra notes for the prompt")
+
+    @field_validator("brief")
+    @classmethod
+    def _brief_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("brief must not be empty")
+        return value.strip()
+
+    @field_validator("resolution", mode="before")
+    @classmethod
+    def _parse_resolution(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            m = re.fullmatch(r"\s*(\d+)\s*[xX×,]\s*(\d+)\s*", value)
+            if not m:
+                raise ValueError("resolution must look like 1024x1024")
+            return int(m.group(1)), int(m.group(2))
+        return value
+
+
+@dataclass
+class PreparedRun:
+    request: RunRequest
+    style: Any
+    config: GenerationConfig
+    adapter: ImageModelAdapter
+
+
+class SketchPipeline:
+    def __init__(
+        self,
+        registry=None,
+        retriever=None,
+        compiler: PromptCompiler | None = None,
+        output_dir: Path | str | None = None,
+    ) -> None:
+        if registry is None:
+            from style.registry import StyleRegistry
+
+            registry = StyleRegistry()
+        if retriever is None:
+            from rag.retriever import ImageRetriever
+
+            retriever = ImageRetriever()
+        self.registry = registry
+        self.retriever = retriever
+        self.compiler = compiler or PromptCompiler()
+        self.output_dir = output_dir
+
+    # -- validation: everything that can be checked before a paid call ----------------------------
+    def validate(self, request: RunRequest | dict) -> PreparedRun:
+        """Check the request and build its adapter; raises ConfigError (with ``field``) on bad input."""
+        if isinstance(request, dict):
+            request = _request_from_dict(request)
+        style = self.registry.get_style(request.style_id)
+        config = GenerationConfig(
+            num_images=request.num_images or style.num_images,
+            resolution=request.resolution,
+            aspect_ratio=request.aspect_ratio or style.aspect_ratio,
+            image_size=request.image_size,
+            model_name=request.model,
+            seed=request.seed,
+            output_dir=self.output_dir,
+        )
+        adapter = get_adapter(config.model_name)
+        adapter.check_request(
+            aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0
+        )
+        if adapter.capabilities.requires_reference and not _has_reference_images(style):
+            dirs = ", ".join(str(d) for d in style.reference_dirs) or "(none listed)"
+            raise ConfigError(
+                f"model {adapter.name!r} draws over reference images and style {style.id!r} has none: "
+                f"add images to {dirs}, or choose a Gemini model",
+                field="model",
+            )
+        return PreparedRun(request=request, style=style, config=config, adapter=adapter)
+
+    def _compile(self, prepared: PreparedRun):
+        req = prepared.request
+        return self.compiler.compile(req.brief, prepared.style, context=req.context or None)
+
+    def _retrieve(self, prepared: PreparedRun, spec):
+        if prepared.request.top_k == 0:
+            from rag.types import RetrievalResult
+
+            return RetrievalResult.empty("top_k is 0", style_id=prepared.style.id)
+        return self.retriever.retrieve(spec, prepared.style, top_k=prepared.request.top_k)
+
+    @staticmethod
+    def _stages(spec, retrieval) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (
+                "prompt_compiled",
+                {
+                    "refined_intent": spec.refined_intent,
+                    "token_estimate": spec.token_estimate,
+                    "trimmed": spec.trimmed,
+                    "compiler": spec.compiler,
+                },
+            ),
+            (
+                "references_retrieved",
+                {
+                    "method": retrieval.method,
+                    "embedder": retrieval.embedder,
+                    "reason": retrieval.reason,
+                    "references": [
+                        {"path": str(h.path), "name": Path(h.path).name, "score": round(h.score, 4)}
+                        for h in retrieval.hits
+                    ],
+                },
+            ),
+        ]
+
+    # -- running ----------------------------------------------------------------------------------
+    async def astream(self, request: RunRequest | PreparedRun | dict) -> AsyncIterator[RunEvent]:
+        """Every event of the run. Closing this iterator (or cancelling its task) cancels the run."""
+        prepared = request if isinstance(request, PreparedRun) else self.validate(request)
+        stream = self._events(prepared, ImageGenerator(adapter=prepared.adapter))
+        try:
+            async for event in stream:
+                yield event
+        finally:
+            await stream.aclose()
+
+    async def _events(self, prepared: PreparedRun, generator: ImageGenerator) -> AsyncIterator[RunEvent]:
+        try:
+            spec = self._compile(prepared)
+            retrieval = await asyncio.to_thread(self._retrieve, prepared, spec)
+            stream = generator.astream_events(
+                prompt_spec=spec,
+                retrieval_result=retrieval,
+                style=prepared.style,
+                config=prepared.config,
+                stages=self._stages(spec, retrieval),
+            )
+            try:
+                async for event in stream:
+                    yield event
+            finally:
+                await stream.aclose()
+        finally:
+            await prepared.adapter.aclose()
+
+    async def arun(self, request: RunRequest | PreparedRun | dict, on_event=None) -> GenerationResult:
+        """Run to the end and return the result; cancelling the awaiting task cancels the run."""
+        prepared = request if isinstance(request, PreparedRun) else self.validate(request)
+        generator = ImageGenerator(adapter=prepared.adapter)
+        stream = self._events(prepared, generator)
+        try:
+            async for event in stream:
+                if on_event is not None:
+                    on_event(event)
+        finally:
+            await stream.aclose()
+        return generator.last_result
+
+    def run(self, request: RunRequest | PreparedRun | dict, on_event=None) -> GenerationResult:
+        """Blocking form of :meth:`arun` (Ctrl-C cancels pending calls and records the run cancelled)."""
+        return asyncio.run(self.arun(request, on_event=on_event))
+
+    def dry_run(self, request: RunRequest | PreparedRun | dict) -> dict[str, Any]:
+        """Everything a run would send, and what it would cost, without calling any model."""
+        from generate.catalog import estimate_cost, load_catalog
+
+        prepared = request if isinstance(request, PreparedRun) else self.validate(request)
+        spec = self._compile(prepared)
+        retrieval = self._retrieve(prepared, spec)
+        n = prepared.config.num_images
+        plan = plan_variations(spec, n, prepared.config.seed, style=prepared.style)
+        refs = len(retrieval.hits)
+        costs = [{"model": "trace", "status": "live", "per_image_usd": 0.0, "run_usd": 0.0}]
+        for entry in load_catalog().models:
+            status = entry.effective_status()
+            if status in ("shutdown",):
+                continue
+            size = prepared.config.image_size if prepared.config.image_size in entry.image_sizes else None
+            per = estimate_cost(entry, size, min(refs, entry.max_reference_images))
+            costs.append(
+                {
+                    "model": entry.id,
+                    "status": status,
+                    "image_size": size,
+                    "per_image_usd": round(per, 4),
+                    "run_usd": round(per * n, 4),
+                }
+            )
+        return {
+            "model": prepared.adapter.name,
+            "model_reason": getattr(prepared.adapter, "selection_reason", None),
+            "style_id": prepared.style.id,
+            "num_images": n,
+            "aspect_ratio": prepared.config.aspect_ratio,
+            "image_size": prepared.config.image_size,
+            "prompt_spec": spec.model_dump(mode="json"),
+            "sketches": [
+                {"index": v.index, "layout": v.layout, "exaggeration": v.exaggeration, "prompt": v.prompt}
+                for v in plan
+            ],
+            "retrieval": {
+                "method": retrieval.method,
+                "embedder": retrieval.embedder,
+                "reason": retrieval.reason,
+                "references": [{"path": str(h.path), "score": round(h.score, 4)} for h in retrieval.hits],
+            },
+            "estimated_cost": costs,
+        }
+
+
+def _request_from_dict(data: dict) -> RunRequest:
+    from pydantic import ValidationError
+
+    try:
+        return RunRequest.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "request"
+        raise ConfigError(f"{field}: {err['msg']}", field=field) from None
+
+
+def _has_reference_images(style) -> bool:
+    for folder in style.reference_dirs:
+        folder = Path(folder)
+        if folder.is_dir() and any(p.suffix.lower() in _IMAGE_SUFFIXES for p in folder.rglob("*")):
+            return True
+    return False

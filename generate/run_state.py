@@ -1,0 +1,467 @@
+"""One run's state: per-sketch records, events, metadata.json, and the run's end.
+
+Shared by every mode of :class:`generate.generator.ImageGenerator`: the modes differ only in how
+they wait (threads or coroutines); what a sketch's success, failure, retry or cancellation *means*
+is decided here, once. Methods are thread-safe (the sync mode calls them from worker threads).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import platform
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from generate.adapter import ImageModelAdapter, ImageRequest, ModelImage, ModelPreview
+from generate.errors import ErrorCode, ModelCallError
+from generate.events import (
+    RunCompleted,
+    RunStarted,
+    SketchCompleted,
+    SketchFailed,
+    SketchPreview,
+    SketchRetry,
+    StageEvent,
+)
+from generate.postprocess import process_image
+from generate.runs import atomic_write_bytes, atomic_write_json
+from generate.types import GenerationConfig, GenerationResult, SketchResult
+
+__all__ = ["RunState", "SCHEMA_VERSION"]
+
+log = logging.getLogger("sketchgen.generate")
+SCHEMA_VERSION = 1
+_TERMINAL = ("completed", "failed", "cancelled")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("sketchgen", "google-genai", "pillow", "numpy", "open-clip-torch", "faiss-cpu"):
+        try:
+            out[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class RunState:
+    run_id: str
+    out_dir: Path
+    started_at: datetime
+    config: GenerationConfig
+    adapter: ImageModelAdapter
+    style: Any
+    prompt_spec: Any
+    retrieval: Any
+    variations: list[Any]
+    requests: list[ImageRequest]
+    model_reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    abort_error: ModelCallError | None = None
+    finishing: dict[int, Any] = field(default_factory=dict)
+    status: str = "running"
+    finished: RunCompleted | None = None
+    contact_sheet: Path | None = None
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self._seq = 0
+        self._t0 = time.perf_counter()
+        self._rngs = [random.Random(f"{self.config.seed}:{i}") for i in range(len(self.requests))]
+        for var, req in zip(self.variations, self.requests, strict=True):
+            self.records.append(
+                {
+                    "index": req.index,
+                    "file": None,
+                    "status": "pending",
+                    "variation": _variation_dict(var),
+                    "prompt": req.prompt,
+                    "references": [str(p) for p in req.reference_images],
+                    "model": self.adapter.name,
+                    "attempts": 0,
+                    "retries": [],
+                    "cost_usd": 0.0,
+                    "error": None,
+                }
+            )
+        self.write_metadata()
+
+    # -- events ---------------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    @property
+    def model_name(self) -> str:
+        return self.adapter.name
+
+    def started_event(self) -> RunStarted:
+        return RunStarted(
+            run_id=self.run_id,
+            seq=self._next_seq(),
+            model=self.model_name,
+            num_images=len(self.requests),
+            style_id=self.style.id,
+            output_dir=str(self.out_dir),
+            model_reason=self.model_reason,
+            seed=self.config.seed,
+            warnings=list(self.warnings),
+        )
+
+    def stage_event(self, name: str, details: dict[str, Any]) -> StageEvent:
+        return StageEvent(run_id=self.run_id, seq=self._next_seq(), name=name, details=details)
+
+    def preview_event(self, index: int, preview: ModelPreview) -> SketchPreview:
+        data = base64.b64encode(preview.data).decode("ascii")
+        return SketchPreview(
+            run_id=self.run_id,
+            seq=self._next_seq(),
+            index=index,
+            sequence=preview.sequence,
+            mime_type=preview.mime_type,
+            data_b64=data,
+        )
+
+    # -- per-sketch transitions -------------------------------------------------------------------
+    def mark_running(self, index: int, attempt: int) -> None:
+        with self._lock:
+            rec = self.records[index]
+            rec["status"] = "running"
+            rec["attempts"] = attempt
+
+    def retry_delay(self, index: int, error: ModelCallError, attempt: int) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up on this sketch."""
+        if not error.retryable or attempt >= self.config.max_attempts or self.cancel_event.is_set():
+            return None
+        if self.abort_error is not None:
+            return None
+        if error.retry_after_s is not None:
+            # The server said when; honour it (plus a little jitter so N sketches don't stampede).
+            if error.retry_after_s > self.config.max_backoff_s:
+                return None
+            return error.retry_after_s + self._rngs[index].uniform(0, 0.1 * max(error.retry_after_s, 0.1))
+        base = min(self.config.max_backoff_s, self.config.initial_backoff_s * 2 ** (attempt - 1))
+        return base * self._rngs[index].uniform(0.5, 1.0)
+
+    def retry_event(self, index: int, next_attempt: int, error: ModelCallError, delay: float) -> SketchRetry:
+        with self._lock:
+            self.records[index]["retries"].append(
+                {
+                    "attempt": next_attempt - 1,
+                    "code": error.code,
+                    "message": error.message,
+                    "delay_s": round(delay, 3),
+                }
+            )
+            self.records[index]["status"] = "retrying"
+        self.write_metadata()
+        return SketchRetry(
+            run_id=self.run_id,
+            seq=self._next_seq(),
+            index=index,
+            attempt=next_attempt,
+            max_attempts=self.config.max_attempts,
+            reason=error.code,
+            delay_s=round(delay, 3),
+            message=error.message,
+        )
+
+    def complete(self, index: int, image: ModelImage, latency_s: float, attempts: int) -> SketchCompleted:
+        """Post-process and write one sketch (CPU and disk: call from a worker thread in async code).
+
+        Raises ModelCallError(bad_image) if the bytes do not decode; nothing is recorded then.
+        """
+        processed = process_image(
+            image.data, resolution=self.config.resolution, enforce_grayscale=self.config.enforce_grayscale
+        )
+        name = f"sketch_{index}.png"
+        atomic_write_bytes(self.out_dir / name, processed.png)
+        with self._lock:
+            rec = self.records[index]
+            rec.update(
+                status="completed",
+                file=name,
+                attempts=attempts,
+                latency_s=round(latency_s, 3),
+                elapsed_s=round(time.perf_counter() - self._t0, 3),
+                model=image.model,
+                model_version=image.model_version,
+                response_id=image.response_id,
+                finish_reason=image.finish_reason,
+                usage=image.usage.to_dict(),
+                cost_usd=round(image.cost_usd, 6),
+                model_text=image.text,
+                thought_signature=image.thought_signature,
+                width=processed.width,
+                height=processed.height,
+                source={
+                    "mime_type": processed.source_mime,
+                    "wire_mime_type": image.mime_type,
+                    "width": processed.source_width,
+                    "height": processed.source_height,
+                },
+                quality=processed.quality,
+                warnings=image.warnings + processed.warnings,
+                extra={k: str(v) for k, v in image.extra.items()},
+                error=None,
+            )
+        self.write_metadata()
+        return SketchCompleted(
+            run_id=self.run_id,
+            seq=self._next_seq(),
+            index=index,
+            file=name,
+            path=str(self.out_dir / name),
+            variation=dict(self.records[index]["variation"]),
+            latency_s=round(latency_s, 3),
+            cost_usd=round(image.cost_usd, 6),
+            attempts=attempts,
+            width=processed.width,
+            height=processed.height,
+            model=image.model,
+        )
+
+    def fail(self, index: int, error: ModelCallError, attempts: int) -> SketchFailed:
+        with self._lock:
+            if error.fatal_for_run and self.abort_error is None:
+                self.abort_error = error
+            rec = self.records[index]
+            rec.update(
+                status="failed", attempts=attempts, error=error.to_dict(), finish_reason=error.finish_reason
+            )
+        self.write_metadata()
+        return SketchFailed(
+            run_id=self.run_id,
+            seq=self._next_seq(),
+            index=index,
+            code=error.code,
+            message=error.message,
+            retryable=error.retryable,
+            attempts=attempts,
+            finish_reason=error.finish_reason,
+            variation=dict(self.records[index]["variation"]),
+        )
+
+    def skipped_error(self) -> ModelCallError:
+        """The error for a sketch not attempted because an earlier one proved the run cannot work."""
+        err = self.abort_error
+        assert err is not None
+        return ModelCallError(
+            err.code, f"not attempted: {err.message}", retryable=False, http_status=err.http_status
+        )
+
+    @staticmethod
+    def internal_error(exc: BaseException) -> ModelCallError:
+        log.error("unexpected error in a sketch", exc_info=exc)
+        return ModelCallError(ErrorCode.INTERNAL, f"unexpected {type(exc).__name__}: {exc}", retryable=False)
+
+    # -- the run's end ----------------------------------------------------------------------------
+    def cancel_unfinished(self) -> int:
+        """Mark every sketch that has not settled as cancelled; returns how many."""
+        n = 0
+        with self._lock:
+            for rec in self.records:
+                if rec["status"] not in _TERMINAL:
+                    rec["status"] = "cancelled"
+                    rec["error"] = {
+                        "code": ErrorCode.CANCELLED,
+                        "message": "the run was stopped",
+                        "retryable": True,
+                    }
+                    n += 1
+        return n
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            states = [r["status"] for r in self.records]
+        return {s: states.count(s) for s in ("completed", "failed", "cancelled")}
+
+    def finish(self, *, cancelled: bool = False) -> RunCompleted:
+        """Settle the run: status, contact sheet, final metadata. Idempotent."""
+        with self._lock:
+            if self.finished is not None:
+                return self.finished
+            if self.cancel_unfinished():
+                cancelled = True
+            c = self.counts()
+            if cancelled:
+                self.status = "cancelled"
+            elif c["completed"] == len(self.records):
+                self.status = "complete"
+            elif c["completed"]:
+                self.status = "partial"
+            else:
+                self.status = "failed"
+        self._write_contact_sheet()
+        self.write_metadata()
+        self.finished = RunCompleted(
+            run_id=self.run_id,
+            seq=self._next_seq(),
+            status=self.status,
+            succeeded=c["completed"],
+            failed=c["failed"],
+            cancelled=c["cancelled"],
+            cost_usd=self.total_cost(),
+            wall_s=round(time.perf_counter() - self._t0, 3),
+            metadata_path=str(self.out_dir / "metadata.json"),
+            output_dir=str(self.out_dir),
+            model=self.model_name,
+        )
+        return self.finished
+
+    def _write_contact_sheet(self) -> None:
+        from generate.contact_sheet import ContactSlot, build_contact_sheet
+
+        slots = []
+        for rec in self.records:
+            var = rec["variation"]
+            path = self.out_dir / rec["file"] if rec["file"] else None
+            message = (rec.get("error") or {}).get("message")
+            label = f"{var.get('layout', '')} / {var.get('exaggeration', '')}"
+            slots.append(
+                ContactSlot(index=rec["index"], path=path, label=label, status=rec["status"], message=message)
+            )
+        try:
+            self.contact_sheet = build_contact_sheet(
+                slots, self.out_dir / "contact_sheet.png", title=f"{self.prompt_spec.brief} — {self.style.id}"
+            )
+        except Exception as exc:  # a contact sheet must never cost the run its sketches
+            log.warning("contact sheet not written: %s", exc)
+            self.warnings.append(f"contact sheet not written: {exc}")
+
+    def total_cost(self) -> float:
+        with self._lock:
+            return round(sum(r.get("cost_usd") or 0.0 for r in self.records), 6)
+
+    def metadata(self) -> dict[str, Any]:
+        with self._lock:
+            records = [dict(r) for r in self.records]
+            c = self.counts()
+        usage_keys = (
+            "prompt_tokens",
+            "output_tokens",
+            "output_image_tokens",
+            "thoughts_tokens",
+            "total_tokens",
+        )
+        usage = {k: sum((r.get("usage") or {}).get(k, 0) for r in records) for k in usage_keys}
+        retrieval = self.retrieval
+        hits = list(retrieval.hits) if retrieval is not None else []
+        sent = {str(p) for req in self.requests for p in req.reference_images}
+        cfg = self.config
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "timestamp": self.started_at.isoformat(timespec="seconds"),
+            "status": self.status,
+            "style_id": self.style.id,
+            "style": {"id": self.style.id, "name": self.style.name, "source": str(self.style.source or "")},
+            "prompt_spec": self.prompt_spec.model_dump(mode="json"),
+            "reference_images": [str(h.path) for h in hits],
+            "retrieval_scores": [round(float(h.score), 6) for h in hits],
+            "retrieval": {
+                "method": getattr(retrieval, "method", "none"),
+                "embedder": getattr(retrieval, "embedder", None),
+                "reason": getattr(retrieval, "reason", None),
+                "hits": [
+                    {
+                        "path": str(h.path),
+                        "score": round(float(h.score), 6),
+                        "sha256": h.sha256,
+                        "sent": str(h.path) in sent,
+                    }
+                    for h in hits
+                ],
+            },
+            "config": {
+                "num_images": cfg.num_images,
+                "resolution": list(cfg.resolution) if cfg.resolution else None,
+                "model_name": self.model_name,
+                "requested_model": cfg.model_name,
+                "aspect_ratio": self.requests[0].aspect_ratio if self.requests else cfg.aspect_ratio,
+                "image_size": cfg.image_size,
+                "seed": cfg.seed,
+                "timeout_s": cfg.timeout_s,
+                "max_attempts": cfg.max_attempts,
+                "max_concurrency": cfg.max_concurrency,
+                "enforce_grayscale": cfg.enforce_grayscale,
+            },
+            "model": {"requested": cfg.model_name, "used": self.model_name, "reason": self.model_reason},
+            "images": [r["file"] for r in records if r["status"] == "completed"],
+            "sketches": records,
+            "contact_sheet": "contact_sheet.png" if self.contact_sheet else None,
+            "totals": {
+                "succeeded": c["completed"],
+                "failed": c["failed"],
+                "cancelled": c["cancelled"],
+                "pending": len(records) - sum(c.values()),
+                "cost_usd": self.total_cost(),
+                "usage": usage,
+                "wall_s": round(time.perf_counter() - self._t0, 3),
+            },
+            "warnings": list(self.warnings),
+            "versions": _VERSIONS,
+        }
+
+    def write_metadata(self) -> None:
+        with self._lock:  # one writer at a time: the file on disk is always the latest whole state
+            atomic_write_json(self.out_dir / "metadata.json", self.metadata())
+
+    def result(self) -> GenerationResult:
+        with self._lock:
+            records = [dict(r) for r in self.records]
+        sketches = [
+            SketchResult(
+                index=r["index"],
+                status=r["status"],
+                path=self.out_dir / r["file"] if r["file"] else None,
+                file=r["file"],
+                variation=r["variation"],
+                error=r["error"],
+                attempts=r["attempts"],
+                latency_s=r.get("latency_s"),
+                cost_usd=r.get("cost_usd") or 0.0,
+                record=r,
+            )
+            for r in records
+        ]
+        return GenerationResult(
+            run_id=self.run_id,
+            status=self.status,
+            images=[s.path for s in sketches if s.path is not None],
+            sketches=sketches,
+            metadata_path=self.out_dir / "metadata.json",
+            output_dir=self.out_dir,
+            timestamp=self.started_at.isoformat(timespec="seconds"),
+            model=self.model_name,
+            cost_usd=self.total_cost(),
+            wall_s=self.finished.wall_s if self.finished else round(time.perf_counter() - self._t0, 3),
+            image_errors={s.index: s.error for s in sketches if s.error},
+            prompt_spec=self.prompt_spec,
+            reference_images=sorted({p for req in self.requests for p in req.reference_images}),
+            config=self.config,
+            contact_sheet_path=self.contact_sheet,
+            warnings=list(self.warnings),
+        )
+
+
+_VERSIONS = _versions()
+
+
+def _variation_dict(var: Any) -> dict[str, Any]:
+    if hasattr(var, "model_dump"):
+        data = var.model_dump(mode="json")
+        data.pop("prompt", None)  # the exact prompt is recorded once, beside it
+        return data
+    return dict(var)

@@ -1,0 +1,197 @@
+"""Run folders: creation, atomic writes, and the run history.
+
+One run, one folder: ``<root>/YYYYMMDD_HHMMSS`` in local time, made with an exclusive ``mkdir`` so
+two runs in the same second get ``_2``, ``_3``... and never share a folder. The folder name is the
+run id, and the run's ``timestamp`` comes from the same clock reading.
+
+Every file is written to a temporary name in the same folder and renamed into place, so a reader
+(or a crash) never sees half a file; ``metadata.json`` is valid JSON at every instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from generate.types import default_output_root
+
+__all__ = [
+    "create_run_dir",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "redact_secrets",
+    "list_runs",
+    "load_run",
+    "run_dir",
+    "RUN_ID_PATTERN",
+]
+
+RUN_ID_PATTERN = re.compile(r"^\d{8}_\d{6}(?:_\d{1,4})?$")
+_SECRET_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "SKETCHGEN_API_TOKEN")
+
+
+def create_run_dir(root: Path | str | None = None) -> tuple[str, Path, datetime]:
+    """Create a new, unique run folder; returns (run_id, path, the local time it names)."""
+    root = Path(root) if root is not None else default_output_root()
+    root.mkdir(parents=True, exist_ok=True)
+    now = datetime.now().astimezone()
+    base = now.strftime("%Y%m%d_%H%M%S")
+    for n in range(1, 10_000):
+        run_id = base if n == 1 else f"{base}_{n}"
+        path = root / run_id
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return run_id, path.resolve(), now
+    raise RuntimeError(f"could not create a run folder under {root}")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def redact_secrets(text: str) -> str:
+    """Replace the values of known secret environment variables, wherever they appear."""
+    for name in _SECRET_ENV:
+        value = os.environ.get(name, "")
+        if len(value) >= 6 and value in text:
+            text = text.replace(value, "[redacted]")
+    return text
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=_json_default)
+    atomic_write_bytes(path, redact_secrets(text).encode("utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def run_dir(run_id: str, root: Path | str | None = None) -> Path:
+    """The folder of ``run_id``; KeyError if the id is malformed or unknown (never a path outside root)."""
+    if not RUN_ID_PATTERN.match(run_id or ""):
+        raise KeyError(run_id)
+    root = Path(root) if root is not None else default_output_root()
+    path = root / run_id
+    if not path.is_dir():
+        raise KeyError(run_id)
+    return path
+
+
+def load_run(run_id: str, root: Path | str | None = None) -> dict[str, Any]:
+    """The run's metadata.json as a dict; KeyError if unknown."""
+    path = run_dir(run_id, root) / "metadata.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise KeyError(run_id) from None
+
+
+def _summary(meta: dict[str, Any]) -> dict[str, Any]:
+    totals = meta.get("totals", {})
+    config = meta.get("config", {})
+    return {
+        "run_id": meta.get("run_id"),
+        "timestamp": meta.get("timestamp"),
+        "status": meta.get("status"),
+        "style_id": meta.get("style_id"),
+        "model": config.get("model_name"),
+        "brief": (meta.get("prompt_spec") or {}).get("brief"),
+        "num_images": config.get("num_images"),
+        "succeeded": totals.get("succeeded", 0),
+        "failed": totals.get("failed", 0),
+        "cancelled": totals.get("cancelled", 0),
+        "cost_usd": totals.get("cost_usd", 0.0),
+        "images": meta.get("images", []),
+        "contact_sheet": meta.get("contact_sheet"),
+    }
+
+
+def _parse_bound(value: str | datetime | None, *, end: bool) -> str | None:
+    """Normalise a date bound to a comparable run-id prefix (YYYYMMDD_HHMMSS)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.strftime("%Y%m%d_%H%M%S")
+    text = str(value).strip()
+    try:
+        if len(text) == 10:  # YYYY-MM-DD: the whole day
+            day = datetime.strptime(text, "%Y-%m-%d")
+            return day.strftime("%Y%m%d_") + ("235959" if end else "000000")
+        return datetime.fromisoformat(text).strftime("%Y%m%d_%H%M%S")
+    except ValueError:
+        raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD or an ISO 8601 time)") from None
+
+
+def list_runs(
+    root: Path | str | None = None,
+    *,
+    style: str | None = None,
+    model: str | None = None,
+    status: str | None = None,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Past runs, newest first, as summary dicts. Folders without readable metadata are skipped."""
+    root = Path(root) if root is not None else default_output_root()
+    if not root.is_dir():
+        return []
+    lo, hi = _parse_bound(since, end=False), _parse_bound(until, end=True)
+    ids = sorted(
+        (p.name for p in root.iterdir() if RUN_ID_PATTERN.match(p.name)), key=_sort_key, reverse=True
+    )
+    out: list[dict[str, Any]] = []
+    skipped = 0
+    for run_id in ids:
+        stamp = run_id[:15]
+        if (lo and stamp < lo) or (hi and stamp > hi):
+            continue
+        try:
+            meta = load_run(run_id, root)
+        except KeyError:
+            continue
+        summary = _summary(meta)
+        if style and summary["style_id"] != style:
+            continue
+        if model and model not in (summary["model"], (meta.get("model") or {}).get("used")):
+            continue
+        if status and summary["status"] != status:
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        out.append(summary)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _sort_key(run_id: str) -> tuple[str, int]:
+    stamp, _, n = run_id[:15], run_id[15:16], run_id[16:]
+    return stamp, int(n) if n else 1

@@ -1,0 +1,39 @@
+"""Test-wide isolation: no test sees a real key, a user's styles, or writes into the repo."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_ISOLATED = (
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GEMINI_MODEL",
+    "GEMINI_BASE_URL",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_GENAI_API_VERSION",
+    "SKETCHGEN_STYLES_DIR",
+    "SKETCHGEN_CLIP_MODEL",
+    "SKETCHGEN_CLIP_PRETRAINED",
+    "SKETCHGEN_MAX_CONCURRENCY",
+    "SKETCHGEN_API_TOKEN",
+    "SKETCHGEN_MAX_RUNS",
+    "SKETCHGEN_PROMPT_TOKEN_BUDGET",
+)
+
+# Nothing in the suite may reach a hub for weights.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    for name in _ISOLATED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SKETCHGEN_OUTPUT_DIR", str(tmp_path / "outputs"))
+    monkeypatch.setenv("SKETCHGEN_INDEX_DIR", str(tmp_path / "index"))
+    yield
