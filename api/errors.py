@@ -1,0 +1,93 @@
+"""Exception handlers: every error the API produces has the :class:`api.schemas.ErrorBody` shape.
+
+* Request validation (FastAPI) and the library's ``ConfigError`` -> 422, ``field`` naming the culprit
+  (``num_images``, ``style_id``, ``aspect_ratio``...), so a client can point at the right input.
+* ``Overloaded`` -> 429 with ``Retry-After``.
+* ``HTTPException`` (401, 404, ...) keeps its status and headers.
+* A broken style file on the server (``StyleError``) -> 500: the caller cannot fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.state import Overloaded
+from generate.errors import ConfigError, StyleError
+
+__all__ = ["install_error_handlers", "validation_items", "error_response"]
+
+_SOURCES = {"body", "query", "path", "header", "cookie"}
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    field: str | None = None,
+    detail: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"message": message, "field": field, "detail": detail if detail is not None else message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
+    """``("body", "num_images")`` -> ``num_images``; ``("query", "brief")`` -> ``brief``."""
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _SOURCES) and not isinstance(p, int)]
+    return parts[0] if parts else None
+
+
+def validation_items(errors: list[dict[str, Any]], source: str = "body") -> list[dict[str, Any]]:
+    items = []
+    for err in errors:
+        loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
+        if not loc or loc[0] not in _SOURCES:
+            loc = [source, *loc]
+        items.append({"loc": loc, "msg": str(err.get("msg", "invalid")), "type": str(err.get("type", ""))})
+    return items
+
+
+def _validation_response(items: list[dict[str, Any]]) -> JSONResponse:
+    first = items[0] if items else {"loc": [], "msg": "invalid request"}
+    field = _field_of(first["loc"])
+    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    return error_response(422, message, field=field, detail=items)
+
+
+async def _on_request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    return _validation_response(validation_items(list(exc.errors())))
+
+
+async def _on_pydantic_validation(_: Request, exc: ValidationError) -> JSONResponse:
+    return _validation_response(validation_items(list(exc.errors(include_url=False))))
+
+
+async def _on_config_error(_: Request, exc: ConfigError) -> JSONResponse:
+    if isinstance(exc, StyleError) and getattr(exc, "field", None) not in ("style_id",):
+        return error_response(500, f"the service's style files are broken: {exc}")
+    field = getattr(exc, "field", None)
+    item = {"loc": ["body", field] if field else ["body"], "msg": str(exc), "type": "config_error"}
+    return error_response(422, str(exc), field=field, detail=[item])
+
+
+async def _on_overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+    return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+
+
+async def _on_http_exception(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_request_validation)
+    app.add_exception_handler(ValidationError, _on_pydantic_validation)
+    app.add_exception_handler(ConfigError, _on_config_error)
+    app.add_exception_handler(Overloaded, _on_overloaded)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)

@@ -1,0 +1,126 @@
+"""The sketchgen HTTP service: ``create_app(...)`` and the module-level ``app``.
+
+Run it with ``sketchgen serve`` or ``uvicorn api.main:app``; the OpenAPI docs are at ``/docs``
+(schema at ``/openapi.json``) and the web page at ``/``.
+
+Endpoints (see each route's docstring and the OpenAPI schema):
+
+* ``POST /generate`` -> the run as JSON; ``POST /generate-stream`` / ``GET /generate-stream`` -> the
+  run's events as SSE. A client that disconnects cancels its run's pending model calls.
+* ``GET /runs``, ``GET /runs/{run_id}``, ``GET /runs/{run_id}/files/{name}``
+* ``GET /styles``, ``GET /styles/{id}``, ``GET /models``, ``GET /healthz``
+* ``GET /`` and ``GET /static/{name}``: the page (plain HTML/CSS/JS, no build step).
+
+Configuration: ``SKETCHGEN_API_TOKEN``, ``SKETCHGEN_MAX_RUNS``, ``SKETCHGEN_OUTPUT_DIR`` (see
+:mod:`api.state`). No ``BaseHTTPMiddleware`` anywhere: it breaks disconnect detection for streams;
+auth is a dependency.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse
+
+from api.errors import install_error_handlers
+from api.routes_catalog import health_router
+from api.routes_catalog import router as catalog_router
+from api.routes_generate import router as generate_router
+from api.routes_runs import router as runs_router
+from api.state import ServiceSettings, ServiceState
+
+__all__ = ["create_app", "app", "STATIC_DIR"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+_STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+
+_DESCRIPTION = """\
+Turn a design brief and a house style into 3-6 grayscale, draw-over-ready concept sketches.
+
+* `POST /generate` runs and answers with the run as JSON.
+* `POST /generate-stream` (JSON body) and `GET /generate-stream` (query parameters, for
+  `EventSource`) stream the run's events as Server-Sent Events; each `sketch.completed` is sent as
+  soon as its file is written. Closing the connection cancels the model calls still pending.
+* With `SKETCHGEN_API_TOKEN` set, every endpoint but `/healthz` needs `Authorization: Bearer <token>`.
+* Invalid input is answered 422 with a body whose `field` names it, before any paid call; with
+  `SKETCHGEN_MAX_RUNS` runs in flight a new one is answered 429 with `Retry-After`.
+"""
+
+
+def create_app(
+    *,
+    pipeline: Any = None,
+    registry: Any = None,
+    output_dir: str | Path | None = None,
+    api_token: str | None = None,
+    max_runs: int | None = None,
+    **settings: Any,
+) -> FastAPI:
+    """Build the app. Every argument is optional: unset ones come from the environment.
+
+    ``pipeline``: a ``generate.pipeline.SketchPipeline`` (default: one built on first use, sharing
+    ``registry`` and ``output_dir``). ``registry``: a ``style.registry.StyleRegistry``.
+    ``output_dir``: run folders (default ``$SKETCHGEN_OUTPUT_DIR`` or ``./generated_outputs``).
+    ``api_token`` / ``max_runs``: override ``SKETCHGEN_API_TOKEN`` / ``SKETCHGEN_MAX_RUNS``.
+    Further keywords set :class:`api.state.ServiceSettings` fields (``sse_ping_s``,
+    ``sse_send_timeout_s``, ``retry_after_s``, ``cancel_grace_s``).
+    """
+    config = ServiceSettings.from_env(
+        output_dir=output_dir, api_token=api_token, max_runs=max_runs, **settings
+    )
+    if pipeline is not None and output_dir is None and config.output_dir is None:
+        given = getattr(pipeline, "output_dir", None)
+        if given is not None:
+            config.output_dir = Path(given)
+    app = FastAPI(
+        title="sketchgen",
+        summary="Concept sketches from a design brief, streamed as they finish.",
+        description=_DESCRIPTION,
+        version=_version(),
+    )
+    app.state.sketchgen = ServiceState(settings=config, pipeline=pipeline, registry=registry)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(generate_router)
+    app.include_router(runs_router)
+    app.include_router(catalog_router)
+    _add_page(app)
+    return app
+
+
+def _add_page(app: FastAPI) -> None:
+    """The page shell is open even with a token: it holds no data, and a browser cannot send a
+    header when it navigates. The page asks for the token when the API answers 401."""
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(
+            STATIC_DIR / "index.html",
+            media_type="text/html; charset=utf-8",
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        )
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static(name: str) -> FileResponse:
+        media_type = _STATIC_FILES.get(name)  # a fixed list: nothing else under api/static is served
+        if media_type is None:
+            raise HTTPException(404, "no such file")
+        return FileResponse(
+            STATIC_DIR / name,
+            media_type=media_type,
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sketchgen")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+app = create_app()

@@ -1,0 +1,211 @@
+"""``POST /generate`` and ``POST``/``GET /generate-stream``.
+
+Order of work for every run request, so that nothing is paid for a request that cannot succeed:
+schema validation (FastAPI, 422) -> ``RunRequest`` -> ``pipeline.validate`` (unknown style, a ratio or
+size the model cannot make, missing credentials: 422 naming the field) -> a run slot (429 when
+``SKETCHGEN_MAX_RUNS`` runs are in flight) -> the run.
+
+A client that goes away cancels its run: for the stream, sse-starlette notices the disconnect (or a
+send that times out) and :mod:`api.sse` cancels the run; for ``POST /generate`` a watcher waits on the
+ASGI ``receive`` channel for ``http.disconnect`` and cancels the run task. Cancelling the run cancels
+its pending model calls; sketches already written stay, and the run is recorded ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from api.auth import require_token, require_token_or_query
+from api.schemas import ErrorBody, GenerateQuery, GenerateRequest, GenerateResponse, SketchError, SketchOut
+from api.sse import RunEventStream, RunHandle, run_urls
+from api.state import ServiceState, get_state
+
+__all__ = ["router", "to_run_request", "result_to_response"]
+
+router = APIRouter(tags=["generate"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "API token missing or wrong"},
+    422: {"model": ErrorBody, "description": "Invalid input; `field` names it"},
+    429: {"model": ErrorBody, "description": "Too many runs in flight; see Retry-After"},
+}
+
+_STREAM_DOC = (
+    "Server-Sent Events, one per library event, each with `id: <run_id>:<seq>`: `run.started`, "
+    "`stage`, `sketch.preview`, `sketch.retry`, `sketch.completed` (sent as soon as the file is "
+    "written; `url` downloads it), `sketch.failed`, `run.completed` (`metadata_url`, "
+    "`contact_sheet_url`). Closing the connection cancels the run's pending model calls."
+)
+_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    200: {
+        "description": _STREAM_DOC,
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+}
+
+
+def to_run_request(body: GenerateRequest):
+    """The library's ``RunRequest`` for this body; unset fields are left to the library's defaults."""
+    from generate.pipeline import RunRequest
+
+    values: dict[str, Any] = body.model_dump(exclude_none=True)
+    if body.resolution:
+        values["resolution"] = body.resolution_tuple()
+    return RunRequest(**values)
+
+
+def _prepare(state: ServiceState, body: GenerateRequest):
+    """Validate (422 naming the field), then take a run slot (429). Returns (pipeline, prepared run,
+    slot). The prepared run is handed to ``astream``/``arun`` so it is not validated twice."""
+    pipeline = state.get_pipeline()
+    prepared = pipeline.validate(to_run_request(body))  # ConfigError(field=...) -> 422
+    try:
+        slot = state.slots.acquire()  # Overloaded -> 429
+    except BaseException:
+        _close_adapter_soon(prepared)
+        raise
+    return pipeline, prepared, slot
+
+
+def _close_adapter_soon(prepared: Any) -> None:
+    """A validated run that will not start still owns an adapter (an HTTP client): close it."""
+    adapter = getattr(prepared, "adapter", None)
+    aclose = getattr(adapter, "aclose", None)
+    if aclose is not None:
+        task = asyncio.get_running_loop().create_task(aclose())
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+
+
+_BACKGROUND: set[asyncio.Task] = set()
+
+
+def _start_stream(state: ServiceState, body: GenerateRequest) -> RunEventStream:
+    pipeline, prepared, slot = _prepare(state, body)
+    try:
+        handle = RunHandle(pipeline.astream(prepared), slot, cancel_grace_s=state.settings.cancel_grace_s)
+    except BaseException:
+        slot.release()
+        _close_adapter_soon(prepared)
+        raise
+    return RunEventStream(
+        handle, ping_s=state.settings.sse_ping_s, send_timeout_s=state.settings.sse_send_timeout_s
+    )
+
+
+@router.post(
+    "/generate-stream",
+    summary="Run and stream its events (SSE)",
+    response_class=Response,
+    responses=_STREAM_RESPONSES,
+    dependencies=[Depends(require_token)],
+)
+async def generate_stream_post(
+    body: GenerateRequest, state: Annotated[ServiceState, Depends(get_state)]
+) -> Response:
+    return _start_stream(state, body)
+
+
+@router.get(
+    "/generate-stream",
+    summary="Run and stream its events (SSE), for EventSource",
+    description="The same as POST, with the request as query parameters. Accepts `?token=` because "
+    "EventSource cannot send an Authorization header.",
+    response_class=Response,
+    responses=_STREAM_RESPONSES,
+    dependencies=[Depends(require_token_or_query)],
+)
+async def generate_stream_get(
+    params: Annotated[GenerateQuery, Query()], state: Annotated[ServiceState, Depends(get_state)]
+) -> Response:
+    return _start_stream(state, params.to_request())
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    """Returns when the client closes the connection (the body has already been read)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+@router.post(
+    "/generate",
+    summary="Run and return the result as JSON",
+    response_model=GenerateResponse,
+    responses=_ERRORS,
+    dependencies=[Depends(require_token)],
+)
+async def generate(
+    body: GenerateRequest, request: Request, state: Annotated[ServiceState, Depends(get_state)]
+) -> GenerateResponse | Response:
+    pipeline, prepared, slot = _prepare(state, body)
+    run = asyncio.create_task(pipeline.arun(prepared), name="sketchgen-run")
+    watcher = asyncio.create_task(_wait_for_disconnect(request), name="sketchgen-disconnect")
+    try:
+        await asyncio.wait({run, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if not run.done():
+            # The client left: stop paying for sketches nobody will receive (499, nginx's
+            # "client closed request"; nobody reads it).
+            run.cancel()
+            with anyio.move_on_after(state.settings.cancel_grace_s, shield=True):
+                await asyncio.wait({run})
+            return Response(status_code=499)
+        return result_to_response(run.result())
+    finally:
+        watcher.cancel()
+        if not run.done():  # this handler itself was cancelled (server shutdown)
+            run.cancel()
+        slot.release()
+
+
+def result_to_response(result: Any) -> GenerateResponse:
+    """``GenerationResult`` -> the JSON answer, with URLs instead of server paths."""
+    urls = run_urls(result.run_id)
+    sketches = []
+    for sk in sorted(result.sketches, key=lambda s: s.index):
+        error = None
+        if sk.error:
+            error = SketchError(
+                code=str(sk.error.get("code", "internal")),
+                message=str(sk.error.get("message", "")),
+                retryable=bool(sk.error.get("retryable", False)),
+            )
+        sketches.append(
+            SketchOut(
+                index=sk.index,
+                status=sk.status,
+                file=sk.file,
+                url=f"{urls['files_url']}/{sk.file}" if sk.file and sk.status == "completed" else None,
+                error=error,
+                variation=sk.variation or {},
+                attempts=sk.attempts,
+                latency_s=sk.latency_s,
+                cost_usd=sk.cost_usd,
+            )
+        )
+    sheet = getattr(result, "contact_sheet_path", None)
+    config = getattr(result, "config", None)
+    spec = getattr(result, "prompt_spec", None)
+    return GenerateResponse(
+        run_id=result.run_id,
+        status=result.status,
+        model=result.model,
+        style_id=getattr(spec, "style_id", None),
+        num_images=getattr(config, "num_images", None) or len(sketches),
+        succeeded=sum(1 for s in sketches if s.status == "completed"),
+        failed=sum(1 for s in sketches if s.status == "failed"),
+        cost_usd=result.cost_usd,
+        wall_s=result.wall_s,
+        sketches=sketches,
+        run_url=urls["run_url"],
+        metadata_url=urls["metadata_url"],
+        contact_sheet_url=f"{urls['files_url']}/{sheet.name}" if sheet and sheet.is_file() else None,
+        warnings=list(getattr(result, "warnings", []) or []),
+    )

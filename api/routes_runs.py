@@ -1,0 +1,163 @@
+"""Past runs: ``GET /runs``, ``GET /runs/{run_id}``, ``GET /runs/{run_id}/files/{name}``.
+
+The run history is the output folder itself (``generate.runs``); the API adds URLs and paging and
+serves files only through :mod:`api.files`, which refuses every path outside a run folder.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from api.auth import require_token
+from api.files import content_type_for, list_run_files, resolve_run_dir, resolve_run_file
+from api.schemas import ErrorBody, RunDetail, RunFile, RunList, RunSummary
+from api.sse import run_urls
+from api.state import ServiceState, get_state
+from generate.errors import ConfigError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["runs"], dependencies=[Depends(require_token)])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "API token missing or wrong"},
+    404: {"model": ErrorBody, "description": "No such run or file"},
+}
+_STATUSES = ("complete", "partial", "failed", "cancelled", "running")
+
+
+def _bound(value: str | None, name: str, *, end: bool) -> datetime | None:
+    """``YYYY-MM-DD`` means the whole day (``since`` from its first second, ``until`` to its last);
+    an ISO 8601 time is exact (one with a UTC offset is converted to local time, as run ids are)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time.max if end else time.min)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time, got {text!r}", field=name
+        ) from None
+    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _summary(raw: dict[str, Any]) -> RunSummary:
+    run_id = str(raw.get("run_id") or "")
+    urls = run_urls(run_id)
+    images = [str(name) for name in raw.get("images") or [] if name]
+    sheet = raw.get("contact_sheet")
+    return RunSummary(
+        **{k: v for k, v in raw.items() if k not in {"url", "image_urls", "contact_sheet_url"}},
+        url=urls["run_url"],
+        image_urls=[f"{urls['files_url']}/{_name(img)}" for img in images],
+        contact_sheet_url=f"{urls['files_url']}/{_name(sheet)}" if sheet else None,
+    )
+
+
+def _name(value: Any) -> str:
+    """Metadata may record a file as a name or a path; URLs only ever use the name."""
+    return str(value).replace("\\", "/").rsplit("/", 1)[-1]
+
+
+@router.get("/runs", summary="Past runs, newest first", response_model=RunList, responses=_NOT_FOUND)
+async def list_runs(
+    state: Annotated[ServiceState, Depends(get_state)],
+    style: Annotated[str | None, Query(max_length=64, description="Only runs of this style id.")] = None,
+    model: Annotated[str | None, Query(max_length=100, description="Only runs made by this model.")] = None,
+    status: Annotated[
+        str | None,
+        Query(pattern="^(" + "|".join(_STATUSES) + ")$", description="Only runs with this status."),
+    ] = None,
+    since: Annotated[
+        str | None, Query(max_length=40, description="From this date (YYYY-MM-DD) or time (ISO 8601).")
+    ] = None,
+    until: Annotated[
+        str | None, Query(max_length=40, description="Up to this date (the whole day) or time (ISO 8601).")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> RunList:
+    from generate.runs import list_runs as library_list_runs
+
+    lo, hi = _bound(since, "since", end=False), _bound(until, "until", end=True)
+    if lo and hi and lo > hi:
+        raise ConfigError("since must not be after until", field="since")
+    # One more than asked tells whether there is a next page without counting every run.
+    raws = await run_in_threadpool(
+        library_list_runs,
+        state.output_root(),
+        style=style,
+        model=model,
+        status=status,
+        since=lo,
+        until=hi,
+        limit=limit + 1,
+        offset=offset,
+    )
+    runs = [_summary(raw) for raw in raws[:limit]]
+    return RunList(
+        runs=runs, limit=limit, offset=offset, next_offset=offset + limit if len(raws) > limit else None
+    )
+
+
+def _detail(state: ServiceState, run_id: str) -> RunDetail:
+    from generate.runs import load_run
+
+    root = state.output_root()
+    folder = resolve_run_dir(root, run_id)
+    if folder is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    try:
+        meta = load_run(run_id, root)
+    except KeyError:
+        raise HTTPException(404, f"no run {run_id!r}") from None
+    files_url = run_urls(run_id)["files_url"]
+    files = [
+        RunFile(name=name, url=f"{files_url}/{name}", size=size, content_type=ctype)
+        for name, size, ctype in list_run_files(folder)
+    ]
+    meta = {k: v for k, v in meta.items() if k != "files"}
+    meta["run_id"] = run_id
+    return RunDetail(**meta, files=files)
+
+
+@router.get(
+    "/runs/{run_id}",
+    summary="A run's metadata.json and its files",
+    response_model=RunDetail,
+    responses=_NOT_FOUND,
+)
+async def get_run(run_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> RunDetail:
+    return await run_in_threadpool(_detail, state, run_id)
+
+
+@router.get(
+    "/runs/{run_id}/files/{name}",
+    summary="One file of a run (sketch PNGs, contact sheet, metadata.json)",
+    response_class=FileResponse,
+    responses={
+        **_NOT_FOUND,
+        200: {
+            "description": "The file, with its content type",
+            "content": {"image/png": {}, "application/json": {}},
+        },
+    },
+)
+async def get_run_file(run_id: str, name: str, state: Annotated[ServiceState, Depends(get_state)]):
+    path = await run_in_threadpool(resolve_run_file, state.output_root(), run_id, name)
+    if path is None:
+        raise HTTPException(404, "no such file")
+    return FileResponse(
+        path,
+        media_type=content_type_for(path),
+        filename=path.name,
+        content_disposition_type="inline",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
+    )

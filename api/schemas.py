@@ -1,0 +1,256 @@
+"""Request and response models of the HTTP API.
+
+Every endpoint declares one of these, so ``/openapi.json`` describes the whole service. The request
+model checks what can be checked without the library (types, 3-6 sketches, brief length, formats);
+everything that depends on the style registry or the model catalog (unknown style, a ratio or size
+the model cannot make) is checked by ``SketchPipeline.validate`` before any paid call, and both kinds
+of failure answer 422 with the same :class:`ErrorBody` naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "MAX_BRIEF_CHARS",
+    "GenerateRequest",
+    "GenerateQuery",
+    "SketchError",
+    "SketchOut",
+    "GenerateResponse",
+    "ErrorBody",
+    "ErrorItem",
+    "StyleOut",
+    "ModelOut",
+    "RunSummary",
+    "RunList",
+    "RunFile",
+    "RunDetail",
+    "Health",
+]
+
+MAX_BRIEF_CHARS = 2000
+_RESOLUTION = re.compile(r"^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$")
+
+
+class GenerateRequest(BaseModel):
+    """One run: what ``POST /generate``, ``POST /generate-stream`` (JSON body) and
+    ``GET /generate-stream`` (query parameters) accept. Unset fields take the style's or the
+    library's defaults."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    brief: str = Field(
+        min_length=1,
+        max_length=MAX_BRIEF_CHARS,
+        description="What to sketch, in the designer's words.",
+        examples=["playful golf mascot"],
+    )
+    style_id: str = Field(
+        default="vintage-mascot",
+        min_length=1,
+        max_length=64,
+        description="A style id from GET /styles.",
+        examples=["vintage-mascot"],
+    )
+    num_images: int | None = Field(
+        default=None, ge=3, le=6, description="How many sketches (3-6); default: the style's."
+    )
+    model: str | None = Field(
+        default=None,
+        max_length=100,
+        description="A model name or alias from GET /models ('auto', 'trace', 'nano-banana', ...); "
+        "default: $GEMINI_MODEL, else 'auto'.",
+    )
+    aspect_ratio: str | None = Field(
+        default=None,
+        pattern=r"^\d{1,2}:\d{1,2}$",
+        description="'W:H', one the model supports; default: the style's.",
+        examples=["1:1"],
+    )
+    image_size: str | None = Field(
+        default=None,
+        max_length=8,
+        description="The model's image size ('1K', '2K', '4K', ...).",
+        examples=["1K"],
+    )
+    resolution: str | None = Field(
+        default=None,
+        description="Exact pixel size of each sketch file, 'WIDTHxHEIGHT' (a [w, h] list is accepted "
+        "in JSON); default: the library's.",
+        examples=["1024x1024"],
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Same seed, same variation plan.")
+    top_k: int | None = Field(default=None, ge=0, le=14, description="How many reference images to retrieve.")
+
+    @field_validator("brief")
+    @classmethod
+    def _brief_has_words(cls, value: str) -> str:
+        if not any(ch.isalnum() for ch in value):
+            raise ValueError("the brief must contain words")
+        return value
+
+    @field_validator("resolution", mode="before")
+    @classmethod
+    def _resolution_text(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise ValueError("resolution must be [width, height]")
+            value = f"{value[0]}x{value[1]}"
+        if value is None or value == "":
+            return None
+        match = _RESOLUTION.match(str(value))
+        if not match:
+            raise ValueError("resolution must look like '1024x1024'")
+        return f"{int(match[1])}x{int(match[2])}"
+
+    def resolution_tuple(self) -> tuple[int, int] | None:
+        if not self.resolution:
+            return None
+        width, height = self.resolution.lower().split("x")
+        return int(width), int(height)
+
+
+class GenerateQuery(GenerateRequest):
+    """``GET /generate-stream``'s query parameters: the request, plus ``token`` for EventSource."""
+
+    token: str | None = Field(
+        default=None, description="The API token, for EventSource clients that cannot send headers."
+    )
+
+    def to_request(self) -> GenerateRequest:
+        return GenerateRequest.model_validate(self.model_dump(exclude={"token"}))
+
+
+class SketchError(BaseModel):
+    code: str = Field(description="A generate.errors.ErrorCode value, e.g. 'blocked_output'.")
+    message: str
+    retryable: bool = False
+
+
+class SketchOut(BaseModel):
+    index: int
+    status: str = Field(description="completed | failed | cancelled")
+    file: str | None = None
+    url: str | None = Field(default=None, description="GET this to download the sketch.")
+    error: SketchError | None = None
+    variation: dict[str, Any] = Field(default_factory=dict)
+    attempts: int = 0
+    latency_s: float | None = None
+    cost_usd: float = 0.0
+
+
+class GenerateResponse(BaseModel):
+    run_id: str
+    status: str = Field(description="complete | partial | failed | cancelled")
+    model: str = Field(description="The model actually used (never 'auto').")
+    style_id: str | None = None
+    num_images: int
+    succeeded: int
+    failed: int
+    cost_usd: float
+    wall_s: float
+    sketches: list[SketchOut]
+    run_url: str
+    metadata_url: str
+    contact_sheet_url: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx the API itself produces. ``field`` names the culprit when there is one."""
+
+    message: str
+    field: str | None = None
+    detail: list[ErrorItem] | str | None = None
+
+
+class StyleOut(BaseModel):
+    """A house style, without server-side paths."""
+
+    id: str
+    name: str
+    description: str
+    visual_rules: list[str]
+    negative_rules: list[str]
+    aspect_ratio: str
+    num_images: int
+    layouts: list[str] | None = None
+    exaggeration: list[str] | None = None
+    keywords: list[str] = Field(default_factory=list)
+    builtin: bool = True
+    reference_dirs: int = Field(default=0, description="How many reference folders the style uses.")
+
+
+class ModelOut(BaseModel):
+    """One entry of the model catalog (``generate.models.list_models``); extra fields pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="Pass as `model` in a run request.")
+    display_name: str | None = None
+    status: str | None = Field(default=None, description="Lifecycle status, e.g. 'live', 'deprecated'.")
+    aspect_ratios: list[str] = Field(default_factory=list, description="Empty: decided when resolved.")
+    image_sizes: list[str] = Field(default_factory=list)
+    price_per_image_usd: dict[str, float] = Field(default_factory=dict)
+    network: bool | None = None
+
+
+class RunSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    timestamp: str | None = None
+    status: str | None = None
+    style_id: str | None = None
+    model: str | None = None
+    brief: str | None = None
+    num_images: int | None = None
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    cost_usd: float = 0.0
+    url: str = Field(description="GET this for the run's metadata.")
+    image_urls: list[str] = Field(default_factory=list)
+    contact_sheet_url: str | None = None
+
+
+class RunList(BaseModel):
+    runs: list[RunSummary]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Pass as offset for the next page; null on the last page.")
+
+
+class RunFile(BaseModel):
+    name: str
+    url: str
+    size: int
+    content_type: str
+
+
+class RunDetail(BaseModel):
+    """A run's ``metadata.json`` as written by the library, plus ``files`` with their URLs."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    status: str | None = None
+    files: list[RunFile] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    version: str
+    runs_in_flight: int
+    max_runs: int
+    auth_required: bool

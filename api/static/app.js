@@ -1,0 +1,432 @@
+// sketchgen page: plain JavaScript, no build step.
+//
+// The run is streamed with fetch() + a small SSE parser on POST /generate-stream rather than
+// EventSource, so the API token (when the service has one) travels in the Authorization header and
+// never in a URL. Images and downloads are fetched the same way and shown as blob: URLs.
+// Stopping (or leaving the page) closes the connection, which cancels the sketches still pending.
+"use strict";
+
+const TOKEN_KEY = "sketchgen.token";
+const $ = (id) => document.getElementById(id);
+const state = { styles: [], models: [], controller: null, blobs: [], runsOffset: 0, cards: [] };
+
+// ---- HTTP -------------------------------------------------------------------------------------
+function authHeaders() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+async function api(path, options = {}) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const headers = { ...(options.headers || {}), ...authHeaders() };
+    const response = await fetch(path, { ...options, headers });
+    if (response.status !== 401) return response;
+    await askForToken(attempt > 0 || Boolean(sessionStorage.getItem(TOKEN_KEY)));
+  }
+  throw new Error("the API token was not accepted");
+}
+
+async function getJSON(path) {
+  const response = await api(path);
+  if (!response.ok) throw new Error(await errorMessage(response));
+  return response.json();
+}
+
+async function errorMessage(response) {
+  try {
+    const body = await response.json();
+    return body.message || JSON.stringify(body.detail) || response.statusText;
+  } catch (_) {
+    return `${response.status} ${response.statusText}`;
+  }
+}
+
+function askForToken(rejected) {
+  const dialog = $("token-dialog");
+  $("token-error").hidden = !rejected;
+  $("token-input").value = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      sessionStorage.setItem(TOKEN_KEY, $("token-input").value.trim());
+      resolve();
+    }, { once: true });
+    if (!dialog.open) dialog.showModal();
+  });
+}
+
+async function blobURL(url) {
+  const response = await api(url);
+  if (!response.ok) throw new Error(await errorMessage(response));
+  const href = URL.createObjectURL(await response.blob());
+  state.blobs.push(href);
+  return href;
+}
+
+function forgetBlobs() {
+  state.blobs.forEach((href) => URL.revokeObjectURL(href));
+  state.blobs = [];
+}
+
+// ---- SSE over fetch -----------------------------------------------------------------------------
+async function* readEvents(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value.replace(/\r\n?/g, "\n");
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const message = { event: "message", data: "", id: null };
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (!line || line.startsWith(":")) continue; // blank or a ping comment
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "data") data.push(text);
+        else if (field === "event") message.event = text;
+        else if (field === "id") message.id = text;
+      }
+      if (data.length) {
+        message.data = JSON.parse(data.join("\n"));
+        yield message;
+      }
+    }
+  }
+}
+
+// ---- form ------------------------------------------------------------------------------------------
+function fillSelect(select, items, selected) {
+  select.replaceChildren(...items.map(([value, label, disabled]) => {
+    const option = new Option(label, value, false, value === selected);
+    option.disabled = Boolean(disabled);
+    return option;
+  }));
+  if (selected !== undefined && items.some(([v]) => v === selected)) select.value = selected;
+}
+
+function currentStyle() {
+  return state.styles.find((s) => s.id === $("style_id").value);
+}
+
+function modelCaps(id) {
+  const model = state.models.find((m) => m.id === id);
+  if (!model) return { aspect_ratios: [], image_sizes: [] };
+  if (!model.aspect_ratios.length && model.resolves_to) return modelCaps(model.resolves_to);
+  return model;
+}
+
+function refreshModelOptions() {
+  const model = state.models.find((m) => m.id === $("model").value);
+  const caps = modelCaps($("model").value);
+  const style = currentStyle();
+  const ratios = caps.aspect_ratios.length ? caps.aspect_ratios : ["1:1", "3:4", "4:3", "9:16", "16:9"];
+  const sizes = caps.image_sizes.length ? caps.image_sizes : ["1K"];
+  const wantRatio = ratios.includes($("aspect_ratio").value) ? $("aspect_ratio").value : style && style.aspect_ratio;
+  fillSelect($("aspect_ratio"), ratios.map((r) => [r, r]), ratios.includes(wantRatio) ? wantRatio : ratios[0]);
+  const wantSize = sizes.includes($("image_size").value) ? $("image_size").value : "1K";
+  fillSelect($("image_size"), sizes.map((s) => [s, s]), sizes.includes(wantSize) ? wantSize : sizes[0]);
+  let note = model && model.notes ? model.notes : "";
+  if (model && model.id === "auto" && model.resolves_to) note = `Uses ${model.resolves_to}. ${note}`;
+  $("model-note").textContent = note;
+}
+
+function onStyleChange() {
+  const style = currentStyle();
+  $("style-description").textContent = style ? style.description : "";
+  if (style) {
+    $("num_images").value = String(style.num_images);
+    if ([...$("aspect_ratio").options].some((o) => o.value === style.aspect_ratio)) {
+      $("aspect_ratio").value = style.aspect_ratio;
+    }
+  }
+}
+
+function modelLabel(m) {
+  const name = m.display_name || m.id;
+  const price = Object.values(m.price_per_image_usd || {});
+  const cost = m.network === false ? " · free, offline" : price.length ? ` · $${Math.min(...price).toFixed(3)}/sketch` : "";
+  const stage = m.status && !["live", "ga"].includes(m.status) ? ` (${m.status})` : "";
+  return `${name}${stage}${cost}`;
+}
+
+async function loadChoices() {
+  const [styles, models] = await Promise.all([getJSON("/styles"), getJSON("/models")]);
+  state.styles = styles;
+  state.models = models;
+  fillSelect($("style_id"), styles.map((s) => [s.id, s.name]), styles.some((s) => s.id === "vintage-mascot") ? "vintage-mascot" : undefined);
+  fillSelect($("model"), models.map((m) => [m.id, modelLabel(m), m.status === "shutdown"]), "auto");
+  refreshModelOptions();
+  onStyleChange();
+}
+
+function clearFieldErrors() {
+  document.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+  $("form-error").hidden = true;
+}
+
+function showFormError(message, field) {
+  $("form-error").textContent = message;
+  $("form-error").hidden = false;
+  const input = field && document.querySelector(`#brief-form [name="${field}"]`);
+  if (input) {
+    input.classList.add("invalid");
+    input.focus();
+  }
+}
+
+// ---- the current run ---------------------------------------------------------------------------
+function ratioCSS(ratio) {
+  const [w, h] = String(ratio || "1:1").split(":").map(Number);
+  return w > 0 && h > 0 ? `${w} / ${h}` : "1 / 1";
+}
+
+function setRunLinks(contactSheetUrl, metadataUrl, runId) {
+  for (const [id, url, name] of [["contact-sheet", contactSheetUrl, `${runId}_contact_sheet.png`],
+                                 ["metadata-link", metadataUrl, `${runId}_metadata.json`]]) {
+    const link = $(id);
+    link.hidden = true;
+    if (!url) continue;
+    blobURL(url).then((href) => { link.href = href; link.download = name; link.hidden = false; })
+      .catch(() => {});
+  }
+}
+
+function makeCards(count, ratio) {
+  const grid = $("sketches");
+  grid.className = `grid n${count}`;
+  state.cards = [];
+  grid.replaceChildren();
+  for (let i = 0; i < count; i++) {
+    const card = document.createElement("figure");
+    card.className = "card pending";
+    card.dataset.index = String(i);
+    card.innerHTML = `<div class="frame"><div class="placeholder">Sketch ${i + 1}<br>waiting…</div></div>
+      <figcaption class="caption"><span class="label"></span></figcaption>`;
+    card.querySelector(".frame").style.aspectRatio = ratioCSS(ratio);
+    grid.append(card);
+    state.cards.push(card);
+  }
+}
+
+function cardAt(index) {
+  return state.cards[index] || null;
+}
+
+function setPlaceholder(card, html) {
+  card.querySelector(".frame").innerHTML = `<div class="placeholder">${html}</div>`;
+}
+
+function escapeHTML(text) {
+  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+function variationLabel(variation) {
+  if (!variation) return "";
+  return [variation.layout, variation.exaggeration].filter(Boolean).join(" · ").replaceAll("_", " ");
+}
+
+async function showSketch(card, url, file, variation) {
+  card.className = "card completed";
+  card.querySelector(".label").textContent = variationLabel(variation);
+  try {
+    const href = await blobURL(url);
+    const img = new Image();
+    img.alt = `Sketch ${Number(card.dataset.index) + 1}: ${variationLabel(variation)}`;
+    img.src = href;
+    card.querySelector(".frame").replaceChildren(img);
+    const link = document.createElement("a");
+    link.className = "button secondary small";
+    link.textContent = "Download";
+    link.href = href;
+    link.download = file;
+    card.querySelector(".caption").append(link);
+  } catch (err) {
+    setPlaceholder(card, `Could not load the sketch: ${escapeHTML(err.message)}`);
+  }
+}
+
+function showFailure(card, status, code, message) {
+  card.className = `card ${status}`;
+  const title = status === "cancelled" ? "Stopped" : "Failed";
+  setPlaceholder(card, `<strong>${title}${code ? ` (${escapeHTML(code)})` : ""}</strong>${escapeHTML(message)}`);
+}
+
+function setStatus(text, failed = false) {
+  $("run-status").textContent = text;
+  $("run-status").classList.toggle("failed", failed);
+}
+
+function handleEvent({ event, data }) {
+  if (event === "run.started") {
+    $("run-title").textContent = `Run ${data.run_id}`;
+    if (state.cards.length !== data.num_images) makeCards(data.num_images, $("aspect_ratio").value);
+    setStatus(`Drawing ${data.num_images} sketches with ${data.model}…`);
+  } else if (event === "stage") {
+    const refs = data.details && data.details.references;
+    setStatus(data.name === "references_retrieved" ? `Found ${refs ? refs.length : 0} reference images; sketching…` : "Prompt compiled…");
+  } else if (event === "sketch.preview") {
+    const card = cardAt(data.index);
+    if (card) card.querySelector(".frame").innerHTML = `<img class="preview" alt="" src="data:${data.mime_type};base64,${data.data_b64}">`;
+  } else if (event === "sketch.retry") {
+    const card = cardAt(data.index);
+    if (card) setPlaceholder(card, `Sketch ${data.index + 1}<br>retrying (${escapeHTML(data.reason)}), attempt ${data.attempt} of ${data.max_attempts}…`);
+  } else if (event === "sketch.completed") {
+    const card = cardAt(data.index);
+    if (card) showSketch(card, data.url, data.file, data.variation);
+  } else if (event === "sketch.failed") {
+    const card = cardAt(data.index);
+    if (card) showFailure(card, data.code === "cancelled" ? "cancelled" : "failed", data.code, data.message);
+  } else if (event === "run.completed") {
+    const cost = data.cost_usd ? ` · $${data.cost_usd.toFixed(3)}` : "";
+    setStatus(`${data.status}: ${data.succeeded} of ${data.succeeded + data.failed + data.cancelled} sketches in ${data.wall_s.toFixed(1)} s${cost}`,
+      data.status === "failed");
+    state.cards.forEach((card) => {
+      if (card.classList.contains("pending")) showFailure(card, "cancelled", "", "Not drawn.");
+    });
+    setRunLinks(data.contact_sheet_url, data.metadata_url, data.run_id);
+  } else if (event === "error") {
+    setStatus(`The run failed: ${data.message}`, true);
+  }
+}
+
+async function generate(event) {
+  event.preventDefault();
+  clearFieldErrors();
+  const brief = $("brief").value.trim();
+  if (!brief) return showFormError("Type a brief first.", "brief");
+  const body = {
+    brief, style_id: $("style_id").value, num_images: Number($("num_images").value), model: $("model").value,
+    aspect_ratio: $("aspect_ratio").value, image_size: $("image_size").value,
+  };
+  forgetBlobs();
+  setRunLinks(null, null, "");
+  makeCards(body.num_images, body.aspect_ratio);
+  $("run-title").textContent = "New run";
+  setStatus("Starting…");
+  const controller = new AbortController();
+  state.controller = controller;
+  $("generate").disabled = true;
+  $("cancel").hidden = false;
+  try {
+    const response = await api("/generate-stream", {
+      method: "POST", signal: controller.signal,
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) {
+      let payload = {};
+      try { payload = await response.json(); } catch (_) { /* not JSON */ }
+      $("sketches").replaceChildren();
+      setStatus("");
+      const retry = response.headers.get("Retry-After");
+      const message = payload.message || response.statusText;
+      showFormError(response.status === 429 && retry ? `${message} (try again in ${retry} s)` : message, payload.field);
+      return;
+    }
+    for await (const message of readEvents(response)) handleEvent(message);
+  } catch (err) {
+    if (err.name === "AbortError") {
+      setStatus("Stopped. Sketches already drawn are kept.");
+      state.cards.forEach((card) => {
+        if (card.classList.contains("pending")) showFailure(card, "cancelled", "", "Stopped before it was drawn.");
+      });
+    } else {
+      setStatus(`Connection lost: ${err.message}`, true);
+    }
+  } finally {
+    state.controller = null;
+    $("generate").disabled = false;
+    $("cancel").hidden = true;
+    loadRuns(true);
+  }
+}
+
+// ---- past runs -----------------------------------------------------------------------------------
+function formatWhen(run) {
+  const stamp = run.timestamp ? new Date(run.timestamp) : null;
+  return stamp && !isNaN(stamp) ? stamp.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : run.run_id;
+}
+
+async function loadRuns(reset) {
+  if (reset) state.runsOffset = 0;
+  let page;
+  try {
+    page = await getJSON(`/runs?limit=10&offset=${state.runsOffset}`);
+  } catch (err) {
+    $("runs").replaceChildren(Object.assign(document.createElement("li"), { className: "empty", textContent: err.message }));
+    return;
+  }
+  const items = page.runs.map((run) => {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.runId = run.run_id;
+    const total = run.num_images || run.succeeded + run.failed + run.cancelled;
+    button.innerHTML = `<span class="when"></span><span class="what"></span><span class="badge ${escapeHTML(run.status)}">${escapeHTML(run.status)} · ${run.succeeded}/${total}</span>`;
+    button.querySelector(".when").textContent = formatWhen(run);
+    button.querySelector(".what").textContent = run.brief || "(no brief)";
+    const meta = document.createElement("small");
+    meta.textContent = [run.style_id, run.model].filter(Boolean).join(" · ");
+    button.querySelector(".what").append(meta);
+    button.addEventListener("click", () => openRun(run.run_id));
+    li.append(button);
+    return li;
+  });
+  if (reset) $("runs").replaceChildren();
+  if (!items.length && reset) items.push(Object.assign(document.createElement("li"), { className: "empty", textContent: "No runs yet." }));
+  $("runs").append(...items);
+  state.runsOffset = page.next_offset || state.runsOffset;
+  $("more-runs").hidden = page.next_offset == null;
+}
+
+async function openRun(runId) {
+  if (state.controller) return; // a run is streaming; finish or stop it first
+  let run;
+  try {
+    run = await getJSON(`/runs/${encodeURIComponent(runId)}`);
+  } catch (err) {
+    setStatus(`Could not open run ${runId}: ${err.message}`, true);
+    return;
+  }
+  forgetBlobs();
+  const sketches = run.sketches || [];
+  const ratio = run.config && run.config.aspect_ratio;
+  makeCards(sketches.length, ratio);
+  $("run-title").textContent = `Run ${run.run_id}`;
+  const brief = run.prompt_spec && run.prompt_spec.brief;
+  setStatus(`${run.status} · ${run.style_id || ""} · ${(run.model && run.model.used) || ""}${brief ? ` · “${brief}”` : ""}`, run.status === "failed");
+  const base = `/runs/${encodeURIComponent(run.run_id)}/files`;
+  for (const sketch of sketches) {
+    const card = cardAt(sketch.index);
+    if (!card) continue;
+    if (sketch.status === "completed" && sketch.file) showSketch(card, `${base}/${sketch.file}`, sketch.file, sketch.variation);
+    else showFailure(card, sketch.status === "failed" ? "failed" : "cancelled", sketch.error && sketch.error.code, (sketch.error && sketch.error.message) || sketch.status);
+  }
+  const hasSheet = (run.files || []).some((f) => f.name === "contact_sheet.png");
+  setRunLinks(hasSheet ? `${base}/contact_sheet.png` : null, `${base}/metadata.json`, run.run_id);
+  window.scrollTo({ top: 0, behavior: "smooth" });
+}
+
+// ---- start -------------------------------------------------------------------------------------------
+async function start() {
+  $("brief").addEventListener("input", () => { $("brief-count").textContent = String($("brief").value.length); });
+  $("style_id").addEventListener("change", onStyleChange);
+  $("model").addEventListener("change", refreshModelOptions);
+  $("brief-form").addEventListener("submit", generate);
+  $("cancel").addEventListener("click", () => state.controller && state.controller.abort());
+  $("refresh-runs").addEventListener("click", () => loadRuns(true));
+  $("more-runs").addEventListener("click", () => loadRuns(false));
+  try {
+    await loadChoices();
+  } catch (err) {
+    showFormError(`Could not load styles and models: ${err.message}`);
+  }
+  await loadRuns(true);
+  document.body.dataset.ready = "true";
+}
+
+start();
