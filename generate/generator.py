@@ -81,7 +81,7 @@ class ImageGenerator:
                 f"add images to {dirs} or run `sketchgen index DIR --style {style.id}`",
                 field="model",
             )
-        warnings += list(getattr(adapter, "warnings", []))
+        warnings += list(getattr(adapter, "lifecycle_warnings", []))
         variations = plan_variations(prompt_spec, config.num_images, config.seed, style=style)
         requests = [
             ImageRequest(
@@ -194,6 +194,8 @@ class ImageGenerator:
             if not limiter.acquire(cancel=state.cancel_event):
                 return None
             try:
+                if state.abort_error is not None:  # decided while we queued for the slot
+                    return state.fail(index, state.skipped_error(), attempt - 1)
                 state.mark_running(index, attempt)
                 started = time.perf_counter()
                 request = replace(state.requests[index], attempt=attempt)
@@ -229,6 +231,8 @@ class ImageGenerator:
             if state.abort_error is not None:
                 return state.fail(index, state.skipped_error(), attempt - 1)
             async with limiter.aslot():
+                if state.abort_error is not None:  # decided while we queued for the slot
+                    return state.fail(index, state.skipped_error(), attempt - 1)
                 state.mark_running(index, attempt)
                 started = time.perf_counter()
                 request = replace(state.requests[index], attempt=attempt)

@@ -1,0 +1,169 @@
+"""Generation benchmark: prints one JSON object (no timed assertions anywhere in tests).
+
+* Mode overhead: the fake Gemini server answers every call after L seconds (default 1 s); with
+  N = 6 sketches each mode should take about L of wall time, because the calls run concurrently.
+  Reported as wall / L per mode, and time to first sketch - L for streaming.
+* Local CPU cost per 2K sketch: sketchgen's post-processing and file write for one 2048x2048 model
+  image, against a plain Pillow decode + grayscale + PNG encode + write of the same bytes, measured
+  in the same run (CPU time, median of repeats).
+* The offline trace model: time per sketch at 1K and 2K (from bench/trace_bench.py).
+
+Run: ``.venv/bin/python bench/generation.py [--latency 1.0] [--n 6]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PIL import Image  # noqa: E402
+
+from generate import GenerationConfig, ImageGenerator  # noqa: E402
+from generate.events import SketchCompleted  # noqa: E402
+from generate.postprocess import process_image  # noqa: E402
+from generate.runs import atomic_write_bytes  # noqa: E402
+from generate.testing import FakeGeminiServer  # noqa: E402
+from generate.testing.fake_behaviors import make_image  # noqa: E402
+from prompt.compiler import PromptCompiler  # noqa: E402
+from rag.types import RetrievalResult  # noqa: E402
+from style.registry import StyleRegistry  # noqa: E402
+
+MODEL = "gemini-3-pro-image"
+
+
+def _inputs():
+    style = StyleRegistry().get_style("vintage-mascot")
+    spec = PromptCompiler().compile("playful golf mascot", style)
+    return {"prompt_spec": spec, "style": style, "retrieval_result": RetrievalResult.empty("bench")}
+
+
+def bench_modes(latency: float, n: int, out_root: Path) -> dict:
+    inputs = _inputs()
+    results: dict[str, dict] = {}
+    with FakeGeminiServer(latency=latency) as fake:
+        os.environ.update(fake.env())
+
+        def config():
+            return GenerationConfig(num_images=n, model_name=MODEL, output_dir=out_root, max_concurrency=n)
+
+        # Warm-up: imports, the SDK's first client, the first thread pool.
+        ImageGenerator().generate(**inputs, config=config())
+
+        t0 = time.perf_counter()
+        sync = ImageGenerator().generate(**inputs, config=config())
+        results["sync"] = {"wall_s": time.perf_counter() - t0, "status": sync.status}
+
+        t0 = time.perf_counter()
+        gathered = asyncio.run(ImageGenerator().generate_async(**inputs, config=config()))
+        results["gather"] = {"wall_s": time.perf_counter() - t0, "status": gathered.status}
+
+        async def stream():
+            gen = ImageGenerator()
+            start = time.perf_counter()
+            first = None
+            async for ev in gen.astream_events(**inputs, config=config()):
+                if isinstance(ev, SketchCompleted) and first is None:
+                    first = time.perf_counter() - start
+            return time.perf_counter() - start, first, gen.last_result.status
+
+        wall, first, status = asyncio.run(stream())
+        results["stream"] = {"wall_s": wall, "first_sketch_s": first, "status": status}
+        requests = fake.count
+    for mode in results.values():
+        mode["wall_over_latency"] = round(mode["wall_s"] / latency, 4)
+        mode["wall_s"] = round(mode["wall_s"], 4)
+    results["stream"]["first_sketch_minus_latency_ms"] = round(
+        (results["stream"]["first_sketch_s"] - latency) * 1000, 1
+    )
+    results["fake_server_requests"] = requests
+    return results
+
+
+def _cpu(fn, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        samples.append(time.process_time() - t0)
+    return statistics.median(samples)
+
+
+def bench_local_cost(repeats: int, workdir: Path) -> dict:
+    data = make_image(2048, 2048, variant=3)  # a coloured 2K image as a model would send it
+
+    def baseline():
+        img = Image.open(io.BytesIO(data))
+        img = img.convert("L")
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        (workdir / "baseline.png").write_bytes(buf.getvalue())
+
+    def ours():
+        out = process_image(data, resolution=(2048, 2048))
+        atomic_write_bytes(workdir / "sketch.png", out.png)
+
+    baseline()
+    ours()
+    base = _cpu(baseline, repeats)
+    mine = _cpu(ours, repeats)
+    return {
+        "image": "2048x2048 RGB PNG",
+        "baseline_cpu_s": round(base, 4),
+        "sketchgen_cpu_s": round(mine, 4),
+        "ratio": round(mine / base, 3),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--n", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ["SKETCHGEN_OUTPUT_DIR"] = str(tmp / "outputs")
+        modes = bench_modes(args.latency, args.n, tmp / "outputs")
+        local = bench_local_cost(args.repeats, tmp)
+        try:
+            from bench.trace_bench import bench_trace
+        except ImportError:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from trace_bench import bench_trace
+        trace = bench_trace()
+    targets = {
+        "gather_wall_over_L<=1.05": modes["gather"]["wall_over_latency"] <= 1.05,
+        "stream_wall_over_L<=1.05": modes["stream"]["wall_over_latency"] <= 1.05,
+        "sync_wall_over_L<=1.10": modes["sync"]["wall_over_latency"] <= 1.10,
+        "first_sketch<=L+50ms": modes["stream"]["first_sketch_minus_latency_ms"] <= 50,
+        "local_cost<=1.3x_pillow": local["ratio"] <= 1.3,
+    }
+    report = {
+        "benchmark": "generation",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "latency_s": args.latency,
+        "num_images": args.n,
+        "model": MODEL,
+        "modes": modes,
+        "local_cost_per_2k_sketch": local,
+        "trace": trace,
+        "targets_met": targets,
+        "all_targets_met": all(targets.values()),
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
