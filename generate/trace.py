@@ -1,0 +1,164 @@
+"""The offline ``trace`` model: a reference image traced into a rough pencil sketch.
+
+No network, no key, no cost. It exists so that a new user gets real, draw-over-ready sketches out of
+sketchgen before they have a Gemini key, and so that demos and tests run offline. It is honest about
+what it is: a **tracing aid and dry-run model, not text-to-image generation** - the prompt is not
+read; the sketch's variation (layout and exaggeration from the variation plan) is applied to a
+retrieved reference image by :func:`generate.sketchify.sketchify`.
+
+Contract:
+
+* one reference per sketch: ``request.reference_images[request.index % len(...)]``, so the sketches of a
+  run come from different references when several were retrieved;
+* deterministic: the same request (reference bytes, ratio, size, layout, exaggeration, seed, index)
+  gives identical PNG bytes; ``seed=None`` counts as 0;
+* output: PNG, mode "L", paper-white (255) background, dark lines, pixel size from the ratio/size table
+  in :mod:`generate.sketchify` (1K 1:1 = 1024x1024, 2K = twice that, ...);
+* no reference -> ``ModelCallError(NO_REFERENCE, fatal_for_run=True)`` whose message says how to add some;
+  an unreadable reference -> ``ModelCallError(BAD_IMAGE)`` for that sketch only.
+
+Registered on import as ``"trace"``; the factory ignores options meant for other adapters (``client``,
+``api_key``, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from generate.adapter import (
+    AdapterCapabilities,
+    ImageModelAdapter,
+    ImageRequest,
+    ModelImage,
+    register_adapter,
+)
+from generate.errors import ErrorCode, ModelCallError
+from generate.sketchify import (
+    ASPECT_RATIOS,
+    EXAGGERATIONS,
+    IMAGE_SIZES,
+    LAYOUTS,
+    pixel_size,
+    png_bytes,
+    sketchify,
+)
+
+__all__ = ["TraceAdapter", "TRACE_VERSION"]
+
+TRACE_VERSION = "trace-sketchify-1"  # bump when the pixels a request gives change on purpose
+
+_DEFAULT_HINT = "your style's reference folder (style/builtin/references/<style-id>/ for a built-in style)"
+
+
+class TraceAdapter(ImageModelAdapter):
+    """Offline tracing model. ``reference_hint`` names the folder to suggest when no reference came."""
+
+    name = "trace"
+    capabilities = AdapterCapabilities(
+        max_reference_images=14,
+        aspect_ratios=ASPECT_RATIOS,
+        image_sizes=IMAGE_SIZES,
+        images_per_call=1,
+        streaming_previews=False,
+        refinement=False,
+        requires_reference=True,
+        network=False,
+        deterministic=True,
+    )
+
+    def __init__(self, *, reference_hint: str | Path | None = None, **_ignored: Any) -> None:
+        self.reference_hint = str(reference_hint) if reference_hint else _DEFAULT_HINT
+
+    # -- the call ---------------------------------------------------------------------------------
+    def generate(self, request: ImageRequest) -> ModelImage:
+        """Trace one sketch (blocking, CPU only)."""
+        if not request.reference_images:
+            raise ModelCallError(
+                ErrorCode.NO_REFERENCE,
+                "the trace model draws over a reference image and none was retrieved; add reference "
+                f"images: put images in {self.reference_hint} or run `sketchgen index DIR --style ID`",
+                retryable=False,
+                fatal_for_run=True,
+            )
+        try:
+            size = pixel_size(request.aspect_ratio, request.image_size)
+        except ValueError as exc:
+            raise ModelCallError(
+                ErrorCode.INVALID_REQUEST,
+                f"trace cannot make {request.aspect_ratio} at {request.image_size}; it offers ratios "
+                f"{', '.join(ASPECT_RATIOS)} and sizes {', '.join(IMAGE_SIZES)}",
+            ) from exc
+        ref_path = Path(request.reference_images[request.index % len(request.reference_images)])
+        ref = _load_reference(ref_path)
+        warnings = []
+        layout, exaggeration = request.layout, request.exaggeration
+        if layout not in LAYOUTS:
+            warnings.append(f"trace does not know layout {layout!r}; framed it as 'centered-hero'")
+        if exaggeration not in EXAGGERATIONS:
+            warnings.append(f"trace does not know exaggeration {exaggeration!r}; used 'moderate'")
+        seed = 0 if request.seed is None else int(request.seed)
+        sketch = sketchify(
+            ref, size, layout=layout, exaggeration=exaggeration, seed=seed, index=request.index
+        )
+        return ModelImage(
+            data=png_bytes(sketch),
+            mime_type="image/png",
+            model="trace",
+            model_version=TRACE_VERSION,
+            text=(
+                f"traced from {ref_path.name}: layout {layout}, exaggeration {exaggeration} "
+                "- a tracing aid, not text-to-image generation"
+            ),
+            cost_usd=0.0,
+            warnings=warnings,
+            extra={
+                "reference": str(ref_path),
+                "layout": layout,
+                "exaggeration": exaggeration,
+                "seed": seed,
+                "size": list(size),
+            },
+        )
+
+    async def agenerate(self, request: ImageRequest) -> ModelImage:
+        """Same as :meth:`generate`, on a worker thread (the work is CPU-bound Pillow/numpy)."""
+        return await asyncio.to_thread(self.generate, request)
+
+    def estimate_cost(self, request: ImageRequest) -> float:
+        return 0.0
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info.update(
+            {
+                "version": TRACE_VERSION,
+                "requires_reference": True,
+                "deterministic": True,
+                "cost_per_image_usd": 0.0,
+                "layouts": sorted(LAYOUTS),
+                "exaggerations": list(EXAGGERATIONS),
+                "note": "offline tracing aid: traces a reference into a pencil sketch; not text-to-image",
+            }
+        )
+        return info
+
+
+def _load_reference(path: Path) -> Image.Image:
+    """Open and decode a reference fully (so errors surface here), honouring EXIF orientation."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return ImageOps.exif_transpose(im) or im.copy()
+    except FileNotFoundError as exc:
+        raise ModelCallError(ErrorCode.BAD_IMAGE, f"reference image not found: {path}") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ModelCallError(
+            ErrorCode.BAD_IMAGE, f"reference image cannot be read: {path.name} ({exc})"
+        ) from exc
+
+
+register_adapter("trace", lambda name, **opts: TraceAdapter(**opts))
