@@ -1,0 +1,325 @@
+"""Nano Banana: the Gemini image models through google-genai (>= 3.4).
+
+``NanoBananaAdapter(model)`` makes one image per call: ``generate`` uses the sync client (httpx2),
+``agenerate`` / ``astream`` use ``client.aio`` (aiohttp when importable). ``astream`` yields the
+thought images of thinking (Pro-family) models as :class:`ModelPreview` objects, then the final
+:class:`ModelImage`.
+
+Client set-up happens in one place (:func:`build_client`) and can be replaced by passing
+``client=``:
+
+* credentials: ``api_key=`` or ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY`` (the SDK prefers the
+  latter), or Vertex AI through the SDK's own variables (``GOOGLE_GENAI_USE_VERTEXAI=true`` +
+  ``GOOGLE_CLOUD_PROJECT`` / ``GOOGLE_CLOUD_LOCATION``, Application Default Credentials). Missing
+  credentials raise :class:`CredentialsError` when the adapter is built, before any call.
+* ``GEMINI_BASE_URL`` (or ``base_url=``) replaces the endpoint — proxies and the fake server.
+* the API version is pinned to ``v1beta`` (the 3.x SDK default ``v1`` is unconfirmed for image
+  models); Vertex keeps the SDK's ``v1beta1``.
+* SDK retries are off: ``HttpRetryOptions(attempts=1)`` means one attempt and, unlike leaving
+  ``retry_options`` unset, also disables the aiohttp path's hidden 1–10 s reconnect. Failures
+  surface as :class:`ModelCallError` and the generator's retry loop decides.
+* the per-call timeout is ``ImageRequest.timeout_s`` (sent to the SDK in milliseconds).
+
+The API key never appears in an error message, log line or repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from google import genai
+from google.genai import types
+
+from generate.adapter import (
+    AdapterCapabilities,
+    ImageModelAdapter,
+    ImageRequest,
+    ModelImage,
+    ModelPreview,
+    register_adapter,
+    register_known_names,
+)
+from generate.catalog import (
+    ModelEntry,
+    check_lifecycle,
+    entry_for_unknown,
+    estimate_cost,
+    is_gemini_image_id,
+    known_model_names,
+    load_catalog,
+    resolve_model,
+)
+from generate.errors import ConfigError, CredentialsError
+from generate.gemini_wire import (
+    StreamAccumulator,
+    build_config,
+    build_contents,
+    classify_exception,
+    downscale_reference,
+    parse_response,
+)
+
+__all__ = [
+    "API_VERSION",
+    "NanoBananaAdapter",
+    "build_client",
+    "gemini_credentials_configured",
+]
+
+log = logging.getLogger(__name__)
+API_VERSION = "v1beta"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def _vertex_mode() -> bool:
+    return _env_true("GOOGLE_GENAI_USE_VERTEXAI") or _env_true("GOOGLE_GENAI_USE_ENTERPRISE")
+
+
+def gemini_credentials_configured(api_key: str | None = None) -> tuple[bool, str]:
+    """Whether Gemini credentials are configured, and a reason that names variables, never values."""
+    if api_key:
+        return True, "an API key was passed explicitly"
+    for var in ("GOOGLE_API_KEY", "GEMINI_API_KEY"):
+        if os.environ.get(var, "").strip():
+            return True, f"{var} is set"
+    if _vertex_mode():
+        if os.environ.get("GOOGLE_CLOUD_PROJECT", "").strip():
+            return True, "Vertex AI: GOOGLE_GENAI_USE_VERTEXAI and GOOGLE_CLOUD_PROJECT are set"
+        return False, "GOOGLE_GENAI_USE_VERTEXAI is set but GOOGLE_CLOUD_PROJECT is not"
+    return False, "neither GEMINI_API_KEY nor GOOGLE_API_KEY is set"
+
+
+def _credentials_error(model: str, reason: str) -> CredentialsError:
+    return CredentialsError(
+        f"model {model!r} needs Gemini credentials ({reason}): set GEMINI_API_KEY (or GOOGLE_API_KEY, or "
+        "Vertex AI via GOOGLE_GENAI_USE_VERTEXAI + GOOGLE_CLOUD_PROJECT), or run offline with --model trace",
+        field="model",
+    )
+
+
+def build_client(
+    *, api_key: str | None = None, base_url: str | None = None, model: str = "nano-banana"
+) -> genai.Client:
+    """The one place a google-genai client is made (see the module docstring for the settings)."""
+    ok, reason = gemini_credentials_configured(api_key)
+    if not ok:
+        raise _credentials_error(model, reason)
+    base_url = base_url or os.environ.get("GEMINI_BASE_URL", "").strip() or None
+    http_options = types.HttpOptions(
+        base_url=base_url,
+        api_version=None if _vertex_mode() else API_VERSION,
+        retry_options=types.HttpRetryOptions(attempts=1),
+    )
+    try:
+        return genai.Client(api_key=api_key or None, http_options=http_options)
+    except ValueError as exc:  # the SDK's own set-up checks (project/location, missing key, ...)
+        raise CredentialsError(
+            f"could not set up the Gemini client for {model!r}: {_redact(str(exc), api_key)}", field="model"
+        ) from None
+
+
+def _redact(text: str, *keys: str | None) -> str:
+    secrets = [
+        k
+        for k in (*keys, os.environ.get("GEMINI_API_KEY"), os.environ.get("GOOGLE_API_KEY"))
+        if k and len(k) >= 4
+    ]
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    return text
+
+
+@functools.lru_cache(maxsize=64)
+def _reference_bytes(path: str, mtime_ns: int, size: int, max_px: int) -> tuple[bytes, str]:
+    """A reference image read and downscaled once per (file, version); every sketch reuses it."""
+    return downscale_reference(Path(path).read_bytes(), max_px)
+
+
+def _entry_for(model: str) -> ModelEntry:
+    try:
+        return resolve_model(model)
+    except ConfigError:
+        if is_gemini_image_id(model):
+            log.warning("model %r is not in the catalog; using Nano Banana Pro's figures for it", model)
+            return entry_for_unknown(model)
+        raise
+
+
+class NanoBananaAdapter(ImageModelAdapter):
+    """One Gemini image model (an id or alias from the catalog, or any ``gemini-*image*`` id)."""
+
+    def __init__(
+        self,
+        model: str = "nano-banana",
+        *,
+        client: genai.Client | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        allow_retired: bool = False,
+        include_thoughts: bool | None = None,
+        reference_max_px: int = 1536,
+    ) -> None:
+        self.entry = _entry_for(model)
+        self.requested_name = model
+        self.name = self.entry.id
+        try:
+            self.lifecycle_warnings = check_lifecycle(self.entry)
+        except ConfigError as exc:
+            if not allow_retired:
+                raise
+            self.lifecycle_warnings = [exc.message]
+        for warning in self.lifecycle_warnings:
+            log.warning("%s", warning)
+        self.capabilities = AdapterCapabilities(
+            max_reference_images=self.entry.max_reference_images,
+            aspect_ratios=self.entry.aspect_ratios,
+            image_sizes=self.entry.image_sizes,
+            images_per_call=1,
+            streaming_previews=self.entry.thinking == "always",
+            refinement=False,
+            network=True,
+        )
+        self._include_thoughts = include_thoughts
+        self._reference_max_px = reference_max_px
+        self._api_key = api_key
+        self._owns_client = client is None
+        self._client = (
+            client if client is not None else build_client(api_key=api_key, base_url=base_url, model=model)
+        )
+
+    def __repr__(self) -> str:
+        return f"NanoBananaAdapter(model={self.entry.id!r}, requested={self.requested_name!r})"
+
+    # ---- request preparation (files are read here, off the event loop in async paths) ---------
+    def _prepare(
+        self, request: ImageRequest
+    ) -> tuple[list[types.Content], types.GenerateContentConfig, list[str]]:
+        warnings: list[str] = []
+        refs: list[tuple[bytes, str]] = []
+        for path in request.reference_images[: self.entry.max_reference_images]:
+            try:
+                st = Path(path).stat()
+                refs.append(_reference_bytes(str(path), st.st_mtime_ns, st.st_size, self._reference_max_px))
+            except (OSError, ValueError) as exc:
+                warnings.append(f"reference {Path(path).name} skipped: {type(exc).__name__}")
+        contents = build_contents(request.prompt, refs)
+        config = build_config(self.entry, request, include_thoughts=self._include_thoughts)
+        return contents, config, warnings
+
+    def _failure(self, exc: Exception) -> Exception:
+        """The ModelCallError for ``exc`` (key redacted), or ``exc`` itself if it is not a call failure."""
+        err = classify_exception(exc)
+        if err is None:
+            return exc
+        err.message = _redact(err.message, self._api_key)
+        err.args = (f"{err.code}: {err.message}",)
+        return err
+
+    def _done(self, image: ModelImage, warnings: list[str]) -> ModelImage:
+        image.warnings[:0] = warnings
+        return image
+
+    # ---- calls --------------------------------------------------------------------------------
+    def generate(self, request: ImageRequest) -> ModelImage:
+        contents, config, warnings = self._prepare(request)
+        try:
+            response = self._client.models.generate_content(
+                model=self.entry.id, contents=contents, config=config
+            )
+            return self._done(parse_response(response, self.entry, request), warnings)
+        except Exception as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    async def agenerate(self, request: ImageRequest) -> ModelImage:
+        contents, config, warnings = await asyncio.to_thread(self._prepare, request)
+        try:
+            response = await self._client.aio.models.generate_content(
+                model=self.entry.id, contents=contents, config=config
+            )
+            return self._done(parse_response(response, self.entry, request), warnings)
+        except Exception as exc:
+            failure = self._failure(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    async def astream(self, request: ImageRequest) -> AsyncIterator[ModelPreview | ModelImage]:
+        contents, config, warnings = await asyncio.to_thread(self._prepare, request)
+        acc = StreamAccumulator(self.entry, request)
+        stream: Any = None
+        try:
+            try:
+                stream = await self._client.aio.models.generate_content_stream(
+                    model=self.entry.id, contents=contents, config=config
+                )
+                async for chunk in stream:
+                    for preview in acc.feed(chunk):
+                        yield preview
+                final = acc.finish()
+            except Exception as exc:
+                failure = self._failure(exc)
+                if failure is exc:
+                    raise
+                raise failure from exc
+        finally:
+            if stream is not None and hasattr(stream, "aclose"):
+                await stream.aclose()  # release the connection when the consumer stops early
+        yield self._done(final, warnings)
+
+    # ---- description, cost, checks --------------------------------------------------------------
+    def estimate_cost(self, request: ImageRequest) -> float:
+        return estimate_cost(self.entry, request.image_size, len(request.reference_images))
+
+    def check_request(self, *, aspect_ratio: str, image_size: str, num_references: int) -> list[str]:
+        return [
+            *self.lifecycle_warnings,
+            *super().check_request(
+                aspect_ratio=aspect_ratio, image_size=image_size, num_references=num_references
+            ),
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            **self.entry.describe(),
+            "name": self.entry.id,
+            "requested": self.requested_name,
+        }
+
+    # ---- closing -------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aio.aclose()
+            self._client.close()
+
+
+def _factory(model_name: str, **options: Any) -> NanoBananaAdapter:
+    """``factory(model_name, **options)`` for the registry; options: client, api_key, base_url, ..."""
+    return NanoBananaAdapter(model_name, **options)
+
+
+def _matches(name: str) -> bool:
+    return load_catalog().get(name.removeprefix("models/")) is not None or is_gemini_image_id(name)
+
+
+register_adapter("nano-banana", _factory)
+register_adapter("nano-banana-pro", _factory)
+register_adapter(None, _factory, matches=_matches)
+register_known_names(known_model_names)
