@@ -96,26 +96,3 @@ def live_server(output_dir):
     yield start
     for server in servers:
         server.__exit__(None, None, None)
-
-
-def parse_sse(text: str) -> list[dict]:
-    """Split an SSE body into {event, id, data} dicts (comments/pings dropped)."""
-    import json
-
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        event: dict = {}
-        data = []
-        for line in block.split("\n"):
-            if not line or line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                data.append(value)
-            else:
-                event[name] = value
-        if data:
-            event["data"] = json.loads("\n".join(data))
-            events.append(event)
-    return events

@@ -1,0 +1,138 @@
+"""POST /generate against the real pipeline and the fake Gemini server: the JSON result, per-sketch
+failures, validation before any paid call, the run cap, and cancel on disconnect."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from generate.testing import Behavior
+
+
+async def test_generate_returns_the_run_as_json(client, fake_gemini, output_dir):
+    r = await client.post("/generate", json={"brief": "playful golf mascot", "num_images": 3, "seed": 7})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "complete"
+    assert body["model"] != "auto"  # the model actually used
+    assert body["num_images"] == 3 and body["succeeded"] == 3 and body["failed"] == 0
+    assert body["cost_usd"] > 0
+    assert [s["index"] for s in body["sketches"]] == [0, 1, 2]
+    assert fake_gemini.count == 3
+    for sketch in body["sketches"]:
+        assert sketch["status"] == "completed" and sketch["error"] is None
+        assert sketch["variation"]["layout"]
+        png = await client.get(sketch["url"])
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        assert png.content == (output_dir / body["run_id"] / sketch["file"]).read_bytes()
+    meta = await client.get(body["metadata_url"])
+    assert meta.json()["run_id"] == body["run_id"]
+    if body["contact_sheet_url"]:
+        assert (await client.get(body["contact_sheet_url"])).headers["content-type"] == "image/png"
+    listed = (await client.get("/runs")).json()["runs"]
+    assert listed[0]["run_id"] == body["run_id"] and listed[0]["status"] == "complete"
+
+
+async def test_a_failed_sketch_keeps_its_index_and_reason(client, fake_gemini):
+    fake_gemini.script(Behavior.image_safety(), match="Sketch 2 of 3", then=Behavior.image_safety())
+    r = await client.post("/generate", json={"brief": "playful golf mascot", "num_images": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "partial" and body["succeeded"] == 2 and body["failed"] == 1
+    failed = body["sketches"][1]
+    assert failed["status"] == "failed" and failed["url"] is None
+    assert failed["error"]["code"] == "blocked_output" and failed["error"]["message"]
+    assert body["sketches"][0]["status"] == body["sketches"][2]["status"] == "completed"
+
+
+async def test_trace_model_runs_offline(client):
+    r = await client.post(
+        "/generate", json={"brief": "playful golf mascot", "model": "trace", "num_images": 3}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "trace" and body["cost_usd"] == 0 and body["succeeded"] == 3
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"brief": "golf mascot", "style_id": "no-such-style"}, "style_id"),
+        ({"brief": "golf mascot", "aspect_ratio": "7:3"}, "aspect_ratio"),
+        ({"brief": "golf mascot", "image_size": "9K"}, "image_size"),
+        ({"brief": "golf mascot", "model": "no-such-model"}, "model"),
+    ],
+)
+async def test_library_validation_is_422_before_any_paid_call(client, fake_gemini, body, field):
+    for method, path, kwargs in [
+        ("POST", "/generate", {"json": body}),
+        ("POST", "/generate-stream", {"json": body}),
+        ("GET", "/generate-stream", {"params": body}),
+    ]:
+        r = await client.request(method, path, **kwargs)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["field"] == field, r.json()
+    assert fake_gemini.count == 0
+    assert (await client.get("/runs")).json()["runs"] == []
+
+
+async def test_missing_credentials_is_422_naming_the_model(client):
+    r = await client.post("/generate", json={"brief": "golf mascot", "model": "nano-banana"})
+    assert r.status_code == 422 and r.json()["field"] == "model"
+
+
+async def test_runs_beyond_the_cap_get_429_with_retry_after(live_server, fake_gemini):
+    fake_gemini.set_default(Behavior.hang(30))
+    server = live_server(max_runs=1, retry_after_s=3)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as c:
+        async with c.stream(
+            "POST", "/generate-stream", json={"brief": "golf mascot", "num_images": 3}
+        ) as first:
+            assert first.status_code == 200
+            assert await asyncio.to_thread(fake_gemini.wait_for_requests, 3)
+            for method, path in [("POST", "/generate"), ("POST", "/generate-stream")]:
+                r = await c.request(method, path, json={"brief": "golf mascot", "num_images": 3})
+                assert r.status_code == 429, r.text
+                assert r.headers["retry-after"] == "3"
+            assert (await c.get("/healthz")).json()["runs_in_flight"] == 1
+        # Closing the first stream frees its slot.
+        assert await _eventually(lambda: _in_flight(c), 0)
+    assert fake_gemini.count == 3  # the refused runs made no model call
+
+
+async def _in_flight(c) -> int:
+    return (await c.get("/healthz")).json()["runs_in_flight"]
+
+
+async def _eventually(probe, expected, within_s: float = 10.0) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while loop.time() < deadline:
+        if await probe() == expected:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_disconnect_during_post_generate_cancels_the_run(live_server, fake_gemini, output_dir):
+    fake_gemini.script(Behavior.ok(), match="Sketch 1 of 3")
+    fake_gemini.set_default(Behavior.hang(30))
+    server = live_server()
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as c:
+        post = asyncio.create_task(c.post("/generate", json={"brief": "golf mascot", "num_images": 3}))
+        assert await asyncio.to_thread(
+            fake_gemini.wait_for, lambda f: sum(r.outcome == "completed" for r in f.requests) == 1
+        )
+        assert await asyncio.to_thread(fake_gemini.wait_for_requests, 3)
+        post.cancel()  # closes the connection, like a user closing the tab
+        with pytest.raises(asyncio.CancelledError):
+            await post
+        # The two hanging calls are aborted upstream, not left to finish and bill.
+        assert await asyncio.to_thread(fake_gemini.wait_for, lambda f: f.aborted_count == 2)
+        assert await _eventually(lambda: _in_flight(c), 0)
+        runs = (await c.get("/runs")).json()["runs"]
+    assert len(runs) == 1 and runs[0]["status"] == "cancelled"
+    assert runs[0]["succeeded"] == 1
+    assert (output_dir / runs[0]["run_id"] / runs[0]["images"][0]).is_file()
