@@ -257,26 +257,44 @@ class NanoBananaAdapter(ImageModelAdapter):
             raise failure from exc
 
     async def astream(self, request: ImageRequest) -> AsyncIterator[ModelPreview | ModelImage]:
+        """Thought images as previews, then the final image.
+
+        The SDK stream is read by a helper task, so that a consumer who stops early (``aclose()``)
+        or is cancelled cancels the read itself: the HTTP response is released mid-body, which
+        closes the connection and lets the server stop working on it. Closing the SDK's generator
+        alone would leave its inner generators, and the connection, open until garbage collection.
+        """
         contents, config, warnings = await asyncio.to_thread(self._prepare, request)
         acc = StreamAccumulator(self.entry, request)
-        stream: Any = None
-        try:
+        chunks: asyncio.Queue[Any] = asyncio.Queue()
+        done = object()
+
+        async def pump() -> None:
             try:
                 stream = await self._client.aio.models.generate_content_stream(
                     model=self.entry.id, contents=contents, config=config
                 )
                 async for chunk in stream:
-                    for preview in acc.feed(chunk):
-                        yield preview
-                final = acc.finish()
-            except Exception as exc:
-                failure = self._failure(exc)
-                if failure is exc:
-                    raise
-                raise failure from exc
+                    chunks.put_nowait(chunk)
+                chunks.put_nowait(done)
+            except Exception as exc:  # handed to the consumer, classified there
+                chunks.put_nowait(exc)
+
+        reader = asyncio.create_task(pump(), name=f"gemini-stream-{request.index}")
+        try:
+            while (item := await chunks.get()) is not done:
+                if isinstance(item, Exception):
+                    failure = self._failure(item)
+                    if failure is item:
+                        raise item
+                    raise failure from item
+                for preview in acc.feed(item):
+                    yield preview
+            final = acc.finish()
         finally:
-            if stream is not None and hasattr(stream, "aclose"):
-                await stream.aclose()  # release the connection when the consumer stops early
+            if not reader.done():
+                reader.cancel()
+                await asyncio.wait({reader}, timeout=5)
         yield self._done(final, warnings)
 
     # ---- description, cost, checks --------------------------------------------------------------

@@ -43,6 +43,7 @@ class Behavior:
 
     kind: str = "image"  # image | text_only | finish | prompt_blocked | http_error | hang | drop
     latency: float | None = None
+    gap_s: float = 0.0  # pause between SSE events (e.g. previews well before the final image)
     # image answers
     thought_images: int = 0
     signature: bool | None = None  # None: only thinking (Pro-family) models sign the final image
@@ -327,7 +328,7 @@ def merge_events(events: list[dict[str, Any]]) -> dict[str, Any]:
         for c in e.get("candidates", [])[:1]
         for p in (c.get("content") or {}).get("parts", [])
     ]
-    if "candidates" in merged:
+    if "candidates" in merged and parts:
         cand = dict(merged["candidates"][0])
         cand["content"] = {"role": "model", "parts": parts}
         merged["candidates"] = [cand]

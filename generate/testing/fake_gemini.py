@@ -259,9 +259,11 @@ class FakeGeminiServer:
                         return rule.then
             return self.default
 
-    def _finish(self, rec: RecordedRequest, outcome: str, status: int | None = None) -> None:
+    def _finish(
+        self, rec: RecordedRequest, outcome: str, status: int | None = None, force: bool = False
+    ) -> None:
         with self._cond:
-            if rec.outcome == "pending":
+            if rec.outcome == "pending" or force:
                 rec.outcome = outcome
                 rec.status = status if status is not None else rec.status
                 rec.finished = time.time()
@@ -376,7 +378,8 @@ class FakeGeminiServer:
         try:
             return await self._respond(request, rec)
         except (asyncio.CancelledError, ConnectionResetError):
-            self._finish(rec, "aborted")  # the client went away before the response was sent
+            # The client went away before the whole response was sent (a deliberate drop stays "dropped").
+            self._finish(rec, "aborted", force=rec.outcome in ("completed", "error"))
             raise
 
     async def _respond(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
@@ -404,7 +407,7 @@ class FakeGeminiServer:
         else:  # image, text_only, drop
             events = await asyncio.get_running_loop().run_in_executor(None, success_events, b, ctx)
         if rec.stream and request.query.get("alt") == "sse":
-            return await self._send_sse(request, rec, events, drop=b.kind == "drop")
+            return await self._send_sse(request, rec, events, drop=b.kind == "drop", gap_s=b.gap_s)
         payload = events if rec.stream else merge_events(events)
         return await self._send_json(request, rec, 200, payload, drop=b.kind == "drop")
 
@@ -425,13 +428,15 @@ class FakeGeminiServer:
         await resp.prepare(request)
         if drop:
             return await self._drop(request, rec, resp, data[: len(data) // 2])
+        # Recorded just before the last bytes go out, so a client never sees its answer before the
+        # record says so; a failed write turns it into "aborted" (see _handle).
+        self._finish(rec, "completed" if status == 200 else "error", status)
         await resp.write(data)
         await resp.write_eof()
-        self._finish(rec, "completed" if status == 200 else "error", status)
         return resp
 
     async def _send_sse(
-        self, request: web.Request, rec: RecordedRequest, events: list[dict], drop: bool
+        self, request: web.Request, rec: RecordedRequest, events: list[dict], drop: bool, gap_s: float = 0.0
     ) -> web.StreamResponse:
         resp = web.StreamResponse(
             status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -441,9 +446,12 @@ class FakeGeminiServer:
             data = b"data: " + json.dumps(event).encode() + b"\r\n\r\n"
             if drop and i == len(events) // 2:
                 return await self._drop(request, rec, resp, data[: len(data) // 2])
+            if i and gap_s > 0:
+                await asyncio.sleep(gap_s)
+            if i == len(events) - 1:
+                self._finish(rec, "completed", 200)
             await resp.write(data)
         await resp.write_eof()
-        self._finish(rec, "completed", 200)
         return resp
 
     async def _drop(
