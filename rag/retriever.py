@@ -166,6 +166,7 @@ class ImageRetriever:
                 break
             chosen.append(best)
             alive = [i for i in keep if i != best]
+        chosen.sort(key=lambda i: (-round(pool[i][1], 6), pool[i][0].path))  # MMR picks the set; best first
         return [
             RetrievalHit(path=Path(pool[i][0].path), score=round(pool[i][1], 6), sha256=pool[i][0].sha256)
             for i in chosen
