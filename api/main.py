@@ -34,7 +34,11 @@ from api.state import ServiceSettings, ServiceState
 __all__ = ["create_app", "app", "STATIC_DIR"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-_STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+_STATIC_FILES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "http.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
 
 _DESCRIPTION = """\
 Turn a design brief and a house style into 3-6 grayscale, draw-over-ready concept sketches.

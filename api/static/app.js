@@ -1,102 +1,11 @@
-// sketchgen page: plain JavaScript, no build step.
+// sketchgen page, part 2: the form, the run being drawn, and past runs (helpers in http.js).
 //
-// The run is streamed with fetch() + a small SSE parser on POST /generate-stream rather than
-// EventSource, so the API token (when the service has one) travels in the Authorization header and
-// never in a URL. Images and downloads are fetched the same way and shown as blob: URLs.
-// Stopping (or leaving the page) closes the connection, which cancels the sketches still pending.
+// A run is POST /generate-stream read as it arrives: placeholders are laid out first and each
+// sketch.completed fills its own. Stopping (or leaving the page) closes the connection, which
+// cancels the sketches still pending on the server; the ones already drawn are kept.
 "use strict";
 
-const TOKEN_KEY = "sketchgen.token";
-const $ = (id) => document.getElementById(id);
-const state = { styles: [], models: [], controller: null, blobs: [], runsOffset: 0, cards: [] };
-
-// ---- HTTP -------------------------------------------------------------------------------------
-function authHeaders() {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  return token ? { Authorization: `Bearer ${token}` } : {};
-}
-
-async function api(path, options = {}) {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const headers = { ...(options.headers || {}), ...authHeaders() };
-    const response = await fetch(path, { ...options, headers });
-    if (response.status !== 401) return response;
-    await askForToken(attempt > 0 || Boolean(sessionStorage.getItem(TOKEN_KEY)));
-  }
-  throw new Error("the API token was not accepted");
-}
-
-async function getJSON(path) {
-  const response = await api(path);
-  if (!response.ok) throw new Error(await errorMessage(response));
-  return response.json();
-}
-
-async function errorMessage(response) {
-  try {
-    const body = await response.json();
-    return body.message || JSON.stringify(body.detail) || response.statusText;
-  } catch (_) {
-    return `${response.status} ${response.statusText}`;
-  }
-}
-
-function askForToken(rejected) {
-  const dialog = $("token-dialog");
-  $("token-error").hidden = !rejected;
-  $("token-input").value = "";
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => {
-      sessionStorage.setItem(TOKEN_KEY, $("token-input").value.trim());
-      resolve();
-    }, { once: true });
-    if (!dialog.open) dialog.showModal();
-  });
-}
-
-async function blobURL(url) {
-  const response = await api(url);
-  if (!response.ok) throw new Error(await errorMessage(response));
-  const href = URL.createObjectURL(await response.blob());
-  state.blobs.push(href);
-  return href;
-}
-
-function forgetBlobs() {
-  state.blobs.forEach((href) => URL.revokeObjectURL(href));
-  state.blobs = [];
-}
-
-// ---- SSE over fetch -----------------------------------------------------------------------------
-async function* readEvents(response) {
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value.replace(/\r\n?/g, "\n");
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      const message = { event: "message", data: "", id: null };
-      const data = [];
-      for (const line of block.split("\n")) {
-        if (!line || line.startsWith(":")) continue; // blank or a ping comment
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-        if (field === "data") data.push(text);
-        else if (field === "event") message.event = text;
-        else if (field === "id") message.id = text;
-      }
-      if (data.length) {
-        message.data = JSON.parse(data.join("\n"));
-        yield message;
-      }
-    }
-  }
-}
+const state = { styles: [], models: [], controller: null, runsOffset: 0, cards: [] };
 
 // ---- form ------------------------------------------------------------------------------------------
 function fillSelect(select, items, selected) {
@@ -129,9 +38,7 @@ function refreshModelOptions() {
   fillSelect($("aspect_ratio"), ratios.map((r) => [r, r]), ratios.includes(wantRatio) ? wantRatio : ratios[0]);
   const wantSize = sizes.includes($("image_size").value) ? $("image_size").value : "1K";
   fillSelect($("image_size"), sizes.map((s) => [s, s]), sizes.includes(wantSize) ? wantSize : sizes[0]);
-  let note = model && model.notes ? model.notes : "";
-  if (model && model.id === "auto" && model.resolves_to) note = `Uses ${model.resolves_to}. ${note}`;
-  $("model-note").textContent = note;
+  $("model-note").textContent = model && model.notes ? model.notes : "";
 }
 
 function onStyleChange() {
@@ -226,7 +133,7 @@ function escapeHTML(text) {
 
 function variationLabel(variation) {
   if (!variation) return "";
-  return [variation.layout, variation.exaggeration].filter(Boolean).join(" · ").replaceAll("_", " ");
+  return [variation.layout, variation.exaggeration].filter(Boolean).join(" · ").replace(/[-_]/g, " ");
 }
 
 async function showSketch(card, url, file, variation) {
@@ -249,8 +156,9 @@ async function showSketch(card, url, file, variation) {
   }
 }
 
-function showFailure(card, status, code, message) {
+function showFailure(card, status, code, message, variation) {
   card.className = `card ${status}`;
+  if (variation) card.querySelector(".label").textContent = variationLabel(variation);
   const title = status === "cancelled" ? "Stopped" : "Failed";
   setPlaceholder(card, `<strong>${title}${code ? ` (${escapeHTML(code)})` : ""}</strong>${escapeHTML(message)}`);
 }
@@ -279,7 +187,7 @@ function handleEvent({ event, data }) {
     if (card) showSketch(card, data.url, data.file, data.variation);
   } else if (event === "sketch.failed") {
     const card = cardAt(data.index);
-    if (card) showFailure(card, data.code === "cancelled" ? "cancelled" : "failed", data.code, data.message);
+    if (card) showFailure(card, data.code === "cancelled" ? "cancelled" : "failed", data.code, data.message, data.variation);
   } else if (event === "run.completed") {
     const cost = data.cost_usd ? ` · $${data.cost_usd.toFixed(3)}` : "";
     setStatus(`${data.status}: ${data.succeeded} of ${data.succeeded + data.failed + data.cancelled} sketches in ${data.wall_s.toFixed(1)} s${cost}`,
@@ -404,7 +312,10 @@ async function openRun(runId) {
     const card = cardAt(sketch.index);
     if (!card) continue;
     if (sketch.status === "completed" && sketch.file) showSketch(card, `${base}/${sketch.file}`, sketch.file, sketch.variation);
-    else showFailure(card, sketch.status === "failed" ? "failed" : "cancelled", sketch.error && sketch.error.code, (sketch.error && sketch.error.message) || sketch.status);
+    else {
+      const error = sketch.error || {};
+      showFailure(card, sketch.status === "failed" ? "failed" : "cancelled", error.code, error.message || sketch.status, sketch.variation);
+    }
   }
   const hasSheet = (run.files || []).some((f) => f.name === "contact_sheet.png");
   setRunLinks(hasSheet ? `${base}/contact_sheet.png` : null, `${base}/metadata.json`, run.run_id);

@@ -88,8 +88,10 @@ async def test_page_and_assets_are_served(client):
     page = await client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "/static/app.js" in page.text
-    js = await client.get("/static/app.js")
-    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    for name in ("app.js", "http.js"):
+        assert f"/static/{name}" in page.text
+        js = await client.get(f"/static/{name}")
+        assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     css = await client.get("/static/style.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert (await client.get("/static/__init__.py")).status_code == 404

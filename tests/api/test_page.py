@@ -1,0 +1,158 @@
+"""The web page, driven end to end in headless Chromium against uvicorn and the fake Gemini server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from generate.testing import Behavior
+
+CHROMIUM = Path("/usr/bin/chromium")
+LEAD_SCREENSHOT = Path("/tmp/sketchgen-page.png")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (.ci/run installs it)"
+    ),
+]
+
+
+@pytest.fixture
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def test_designer_generates_watches_downloads_and_reopens(page, live_server, fake_gemini, tmp_path):
+    # Sketch 1 is quick and sketch 3 is refused, so the page shows a sketch, a failure and
+    # placeholders still waiting, all at once.
+    fake_gemini.script(Behavior.ok(latency=0.0), match="Sketch 1 of 4")
+    fake_gemini.script(
+        Behavior.image_safety(latency=0.3), match="Sketch 3 of 4", then=Behavior.image_safety()
+    )
+    fake_gemini.set_default(Behavior.ok(latency=1.5))
+    server = live_server()
+
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    styles = page.locator("#style_id option").all_inner_texts()
+    assert len(styles) >= 4
+    assert page.locator("#style_id").input_value() == "vintage-mascot"
+    assert page.locator("#model option[value=auto]").count() == 1
+    assert page.locator("#aspect_ratio option").count() >= 1
+    assert page.locator("#image_size option").count() >= 1
+
+    page.fill("#brief", "playful golf mascot")
+    page.select_option("#num_images", "4")
+    page.select_option("#aspect_ratio", "1:1")
+    page.select_option("#image_size", "1K")
+    page.click("#generate")
+
+    # Placeholders first, then they fill in one by one.
+    page.wait_for_selector("#sketches .card.completed img")
+    assert page.locator("#sketches .card").count() == 4
+    assert page.locator("#sketches .card.pending").count() >= 1
+    page.wait_for_selector("#sketches .card.failed")
+    failed = page.locator("#sketches .card.failed").inner_text()
+    assert "blocked_output" in failed and "IMAGE_SAFETY" in failed  # the reason, in place
+
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    page.wait_for_selector("#contact-sheet:not([hidden])")
+    assert "partial" in page.inner_text("#run-status")
+    assert page.locator("#sketches .card.pending").count() == 0
+    # Every image really loaded.
+    assert page.evaluate(
+        "[...document.querySelectorAll('#sketches .card img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+    shot = tmp_path / "sketchgen-page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    shutil.copyfile(shot, LEAD_SCREENSHOT)
+
+    with page.expect_download() as info:
+        page.locator("#sketches .card.completed a[download]").first.click()
+    assert info.value.suggested_filename == "sketch_0.png"
+    saved = tmp_path / "download.png"
+    info.value.save_as(saved)
+    assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as info:
+        page.click("#contact-sheet")
+    assert info.value.suggested_filename.endswith("contact_sheet.png")
+
+    # A second run, then reopen the first from the list of past runs.
+    page.fill("#brief", "retro caddie robot")
+    page.select_option("#num_images", "3")
+    fake_gemini.reset()
+    page.click("#generate")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    page.wait_for_function("document.querySelectorAll('#runs li button').length === 2")
+    first_run = page.locator("#runs li button").nth(1)
+    assert "playful golf mascot" in first_run.inner_text()
+    first_run.click()
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    assert page.locator("#sketches .card").count() == 4
+    assert "blocked_output" in page.locator("#sketches .card.failed").inner_text()
+
+
+def test_page_shows_validation_errors_next_to_the_field(page, live_server, fake_gemini):
+    server = live_server()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.click("#generate")  # empty brief
+    assert page.locator("#brief.invalid").count() == 1
+    # A brief the server refuses (whitespace only passes the browser but not the API).
+    page.evaluate("document.getElementById('brief').value = '!!!'")
+    page.click("#generate")
+    page.wait_for_selector("#form-error:not([hidden])")
+    assert "brief" in page.inner_text("#form-error")
+    assert page.locator("#brief.invalid").count() == 1
+    assert fake_gemini.count == 0
+
+
+def test_page_asks_for_the_token(page, live_server, fake_gemini):
+    server = live_server(api_token="page-token-123")
+    page.goto(server.url + "/")
+    page.wait_for_selector("#token-dialog[open]")
+    page.fill("#token-input", "wrong-token")
+    page.click("#token-dialog button[type=submit]")
+    page.wait_for_selector("#token-error:not([hidden])")
+    page.fill("#token-input", "page-token-123")
+    page.click("#token-dialog button[type=submit]")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("#style_id option").count() >= 4
+    page.fill("#brief", "golf mascot")
+    page.select_option("#num_images", "3")
+    page.click("#generate")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    assert page.evaluate("sessionStorage.getItem('sketchgen.token')") == "page-token-123"
+    assert os.environ.get("SKETCHGEN_API_TOKEN") is None  # the app got it as an argument only
