@@ -29,8 +29,6 @@ recorded as ``"aborted"`` — the server runs with ``handler_cancellation=True``
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import math
 import threading
@@ -38,7 +36,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -52,67 +49,9 @@ from generate.testing.fake_behaviors import (
     prompt_blocked_body,
     success_events,
 )
+from generate.testing.fake_records import RecordedRequest, ScriptRule, record_from, validate
 
 __all__ = ["FakeGeminiServer", "RecordedRequest", "Behavior"]
-
-_SECRET_HEADERS = {"x-goog-api-key", "authorization"}
-
-
-@dataclass
-class RecordedRequest:
-    """One request the fake received. ``outcome``: pending | completed | aborted | error."""
-
-    seq: int
-    path: str
-    method: str  # generateContent | streamGenerateContent
-    api_version: str
-    model: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-case names; the API key header is never recorded
-    api_key_present: bool
-    body: dict[str, Any] | None
-    prompt: str = ""
-    images: list[tuple[str, bytes]] = field(default_factory=list)  # (mime, decoded bytes)
-    aspect_ratio: str | None = None
-    image_size: str | None = None
-    behavior: str | None = None
-    started: float = 0.0
-    finished: float | None = None
-    outcome: str = "pending"
-    status: int | None = None
-
-    @property
-    def stream(self) -> bool:
-        return self.method == "streamGenerateContent"
-
-
-@dataclass
-class _Rule:
-    match: str | Callable[[RecordedRequest], bool] | None
-    model: str | None
-    queue: deque[Behavior]
-    then: Behavior | None
-
-    def matches(self, rec: RecordedRequest) -> bool:
-        if self.model is not None and rec.model != self.model:
-            return False
-        if self.match is None:
-            return True
-        if callable(self.match):
-            return bool(self.match(rec))
-        return self.match in rec.prompt
-
-
-def _get(d: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
-    if not isinstance(d, dict):
-        return default
-    return d.get(camel, d.get(snake, default))
-
-
-def _b64decode(text: str) -> bytes:
-    """Standard or URL-safe base64, padded or not."""
-    text = text.strip().replace("-", "+").replace("_", "/")
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
 class FakeGeminiServer:
@@ -134,7 +73,7 @@ class FakeGeminiServer:
         self.models: dict[str, ModelEntry] = {**catalog, **(models or {})}
         self.default = Behavior.ok()
         self._port = port
-        self._rules: list[_Rule] = []
+        self._rules: list[ScriptRule] = []
         self._requests: list[RecordedRequest] = []
         self._cond = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -219,7 +158,7 @@ class FakeGeminiServer:
     ) -> None:
         """Queue ``behaviors`` (one per matching request) for requests matching ``match``/``model``."""
         with self._cond:
-            self._rules.append(_Rule(match, model, deque(behaviors), then))
+            self._rules.append(ScriptRule(match, model, deque(behaviors), then))
 
     def set_default(self, behavior: Behavior) -> None:
         with self._cond:
@@ -270,88 +209,12 @@ class FakeGeminiServer:
             self._cond.notify_all()
 
     def _record(self, request: web.Request, body: Any) -> RecordedRequest:
-        spec = request.match_info["spec"]
-        model, _, method = spec.partition(":")
-        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
-        key_present = bool(request.headers.get("x-goog-api-key") or request.query.get("key"))
-        query = {k: v for k, v in request.query.items() if k != "key"}
-        rec = RecordedRequest(
-            seq=0,
-            path=request.path,
-            method=method,
-            api_version=request.match_info["version"],
-            model=model,
-            query=query,
-            headers=headers,
-            api_key_present=key_present,
-            body=body if isinstance(body, dict) else None,
-            started=time.time(),
-        )
-        if isinstance(body, dict):
-            texts: list[str] = []
-            for content in body.get("contents") or []:
-                for part in _get(content, "parts", "parts", []) or []:
-                    if isinstance(part.get("text"), str):
-                        texts.append(part["text"])
-                    blob = _get(part, "inlineData", "inline_data")
-                    if isinstance(blob, dict):
-                        try:
-                            rec.images.append(
-                                (_get(blob, "mimeType", "mime_type", ""), _b64decode(blob.get("data", "")))
-                            )
-                        except (binascii.Error, ValueError):
-                            rec.images.append((_get(blob, "mimeType", "mime_type", ""), b""))
-            rec.prompt = "\n".join(texts)
-            image_config = (
-                _get(
-                    _get(body, "generationConfig", "generation_config", {}) or {},
-                    "imageConfig",
-                    "image_config",
-                    {},
-                )
-                or {}
-            )
-            rec.aspect_ratio = _get(image_config, "aspectRatio", "aspect_ratio")
-            rec.image_size = _get(image_config, "imageSize", "image_size")
+        rec = record_from(request, body)
         with self._cond:
             rec.seq = len(self._requests)
             self._requests.append(rec)
             self._cond.notify_all()
         return rec
-
-    def _validate(self, rec: RecordedRequest) -> tuple[int, str, str] | None:
-        """Reject what the real API rejects (before any scripted behaviour)."""
-        if self.require_api_key and not rec.api_key_present:
-            return (
-                403,
-                "PERMISSION_DENIED",
-                "Method doesn't allow unregistered callers (callers without established identity).",
-            )
-        if rec.method not in ("generateContent", "streamGenerateContent"):
-            return 404, "NOT_FOUND", f"Method {rec.method!r} not found."
-        entry = self.models.get(rec.model)
-        if entry is None:
-            return (
-                404,
-                "NOT_FOUND",
-                f"models/{rec.model} is not found for API version {rec.api_version}, or is not supported for generateContent.",
-            )
-        if rec.body is None:
-            return 400, "INVALID_ARGUMENT", "Invalid JSON payload received."
-        gen = _get(rec.body, "generationConfig", "generation_config", {}) or {}
-        if (_get(gen, "candidateCount", "candidate_count") or 1) > 1:
-            return 400, "INVALID_ARGUMENT", "Multiple candidates is not enabled for this model."
-        if entry.id == "gemini-2.5-flash-image" and _get(rec.body, "systemInstruction", "system_instruction"):
-            return 400, "INVALID_ARGUMENT", f"Developer instruction is not enabled for models/{entry.id}"
-        if rec.image_size is not None and rec.image_size not in entry.image_sizes:
-            return (
-                400,
-                "INVALID_ARGUMENT",
-                f"Invalid image size {rec.image_size!r}; expected one of {list(entry.image_sizes)}.",
-            )
-        if rec.aspect_ratio is not None and rec.aspect_ratio not in entry.aspect_ratios:
-            return 400, "INVALID_ARGUMENT", f"Unsupported aspect ratio {rec.aspect_ratio!r}."
-        return None
 
     def _context(self, rec: RecordedRequest) -> dict[str, Any]:
         entry = self.models[rec.model]
@@ -383,7 +246,7 @@ class FakeGeminiServer:
             raise
 
     async def _respond(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
-        invalid = self._validate(rec)
+        invalid = validate(rec, self.models, self.require_api_key)
         if invalid is not None:
             rec.behavior = "invalid"
             return await self._send_json(request, rec, invalid[0], error_body(*invalid))

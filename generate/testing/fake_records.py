@@ -1,0 +1,170 @@
+"""What the fake Gemini server records, and how it reads and checks a request body."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from generate.catalog import ModelEntry
+from generate.testing.fake_behaviors import Behavior
+
+__all__ = ["RecordedRequest", "ScriptRule", "record_from", "validate"]
+
+_SECRET_HEADERS = {"x-goog-api-key", "authorization"}
+
+
+@dataclass
+class RecordedRequest:
+    """One request the fake received.
+
+    ``outcome``: ``pending`` (still being answered), ``completed`` (a 200 answer was sent),
+    ``error`` (an HTTP error was sent; ``status`` says which), ``aborted`` (the client went away
+    before the answer was sent: timeout, cancelled task, closed stream) or ``dropped`` (the fake
+    closed the socket mid-answer on purpose, ``Behavior.drop()``).
+    """
+
+    seq: int
+    path: str
+    method: str  # generateContent | streamGenerateContent
+    api_version: str
+    model: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names; the API key header is never recorded
+    api_key_present: bool
+    body: dict[str, Any] | None
+    prompt: str = ""
+    images: list[tuple[str, bytes]] = field(default_factory=list)  # (mime, decoded bytes)
+    aspect_ratio: str | None = None
+    image_size: str | None = None
+    behavior: str | None = None
+    started: float = 0.0
+    finished: float | None = None
+    outcome: str = "pending"
+    status: int | None = None
+
+    @property
+    def stream(self) -> bool:
+        return self.method == "streamGenerateContent"
+
+
+@dataclass
+class ScriptRule:
+    """Queued behaviours for the requests that match (text in the prompt / a predicate, and a model)."""
+
+    match: str | Callable[[RecordedRequest], bool] | None
+    model: str | None
+    queue: deque[Behavior]
+    then: Behavior | None
+
+    def matches(self, rec: RecordedRequest) -> bool:
+        if self.model is not None and rec.model != self.model:
+            return False
+        if self.match is None:
+            return True
+        if callable(self.match):
+            return bool(self.match(rec))
+        return self.match in rec.prompt
+
+
+def _get(d: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
+    if not isinstance(d, dict):
+        return default
+    return d.get(camel, d.get(snake, default))
+
+
+def _b64decode(text: str) -> bytes:
+    """Standard or URL-safe base64, padded or not."""
+    text = text.strip().replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def record_from(request: web.Request, body: Any) -> RecordedRequest:
+    """A RecordedRequest for ``request`` (camelCase or snake_case body; the key value is dropped)."""
+    spec = request.match_info["spec"]
+    model, _, method = spec.partition(":")
+    headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
+    key_present = bool(request.headers.get("x-goog-api-key") or request.query.get("key"))
+    query = {k: v for k, v in request.query.items() if k != "key"}
+    rec = RecordedRequest(
+        seq=0,
+        path=request.path,
+        method=method,
+        api_version=request.match_info["version"],
+        model=model,
+        query=query,
+        headers=headers,
+        api_key_present=key_present,
+        body=body if isinstance(body, dict) else None,
+        started=time.time(),
+    )
+    if isinstance(body, dict):
+        texts: list[str] = []
+        for content in body.get("contents") or []:
+            for part in _get(content, "parts", "parts", []) or []:
+                if isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                blob = _get(part, "inlineData", "inline_data")
+                if isinstance(blob, dict):
+                    try:
+                        rec.images.append(
+                            (_get(blob, "mimeType", "mime_type", ""), _b64decode(blob.get("data", "")))
+                        )
+                    except (binascii.Error, ValueError):
+                        rec.images.append((_get(blob, "mimeType", "mime_type", ""), b""))
+        rec.prompt = "\n".join(texts)
+        image_config = (
+            _get(
+                _get(body, "generationConfig", "generation_config", {}) or {},
+                "imageConfig",
+                "image_config",
+                {},
+            )
+            or {}
+        )
+        rec.aspect_ratio = _get(image_config, "aspectRatio", "aspect_ratio")
+        rec.image_size = _get(image_config, "imageSize", "image_size")
+    return rec
+
+
+def validate(
+    rec: RecordedRequest, models: dict[str, ModelEntry], require_api_key: bool
+) -> tuple[int, str, str] | None:
+    """Reject what the real API rejects (before any scripted behaviour)."""
+    if require_api_key and not rec.api_key_present:
+        return (
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers (callers without established identity).",
+        )
+    if rec.method not in ("generateContent", "streamGenerateContent"):
+        return 404, "NOT_FOUND", f"Method {rec.method!r} not found."
+    entry = models.get(rec.model)
+    if entry is None:
+        return (
+            404,
+            "NOT_FOUND",
+            f"models/{rec.model} is not found for API version {rec.api_version}, or is not supported for generateContent.",
+        )
+    if rec.body is None:
+        return 400, "INVALID_ARGUMENT", "Invalid JSON payload received."
+    gen = _get(rec.body, "generationConfig", "generation_config", {}) or {}
+    if (_get(gen, "candidateCount", "candidate_count") or 1) > 1:
+        return 400, "INVALID_ARGUMENT", "Multiple candidates is not enabled for this model."
+    if entry.id == "gemini-2.5-flash-image" and _get(rec.body, "systemInstruction", "system_instruction"):
+        return 400, "INVALID_ARGUMENT", f"Developer instruction is not enabled for models/{entry.id}"
+    if rec.image_size is not None and rec.image_size not in entry.image_sizes:
+        return (
+            400,
+            "INVALID_ARGUMENT",
+            f"Invalid image size {rec.image_size!r}; expected one of {list(entry.image_sizes)}.",
+        )
+    if rec.aspect_ratio is not None and rec.aspect_ratio not in entry.aspect_ratios:
+        return 400, "INVALID_ARGUMENT", f"Unsupported aspect ratio {rec.aspect_ratio!r}."
+    return None
