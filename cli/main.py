@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sketchgen", description="Grayscale, draw-over-ready concept sketches from a design brief."
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the library's log warnings too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     gen = sub.add_parser("generate", help="make 3-6 concept sketches for a brief")
@@ -88,8 +89,12 @@ def _print_json(data: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     load_dotenv(override=False)  # a .env never overrides the real environment
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    # The CLI prints what matters (the model choice, retrieval fallbacks, warnings) itself;
+    # the library's log lines would say it twice.
+    logging.basicConfig(
+        level=logging.WARNING if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
+    )
     from cli import commands
 
     handler = getattr(commands, f"cmd_{args.command}")

@@ -99,9 +99,8 @@ def process_image(
     if image.mode in ("RGBA", "LA", "P", "PA"):
         image = _flatten_on_white(image)
 
-    thumb = image.copy()
-    thumb.thumbnail((_METRIC_SIDE, _METRIC_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    colourfulness = _colourfulness(thumb.convert("RGB")) if thumb.mode != "L" else 0.0
+    thumb = image.reduce(max(1, min(image.size) // _METRIC_SIDE))  # a box-filtered small copy: cheap
+    colourfulness = _colourfulness(thumb.convert("RGB")) if thumb.mode not in ("L", "1", "I", "F") else 0.0
 
     out = image.convert("L") if enforce_grayscale else image.convert("RGB")
     if resolution is not None and out.size != resolution:
@@ -120,8 +119,7 @@ def process_image(
             "for the requested aspect ratio and size"
         )
 
-    small = out.copy()
-    small.thumbnail((_METRIC_SIDE * 2, _METRIC_SIDE * 2), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    small = out.reduce(max(1, min(out.size) // (_METRIC_SIDE * 2)))
     quality = {"source_colourfulness": round(colourfulness, 3), **_figures(small.convert("L"))}
 
     buffer = io.BytesIO()

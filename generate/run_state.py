@@ -334,7 +334,9 @@ class RunState:
             )
         try:
             self.contact_sheet = build_contact_sheet(
-                slots, self.out_dir / "contact_sheet.png", title=f"{self.prompt_spec.brief} — {self.style.id}"
+                slots,
+                self.out_dir / "contact_sheet.png",
+                title=f"{self.prompt_spec.brief} | {self.style.id} | {self.model_name}",
             )
         except Exception as exc:  # a contact sheet must never cost the run its sketches
             log.warning("contact sheet not written: %s", exc)
