@@ -282,3 +282,18 @@ def test_an_injected_client_is_used_and_left_open(fake_gemini):
     adapter.close()
     assert adapter.generate(_request(image_size="512")).mime_type == "image/png"  # still usable
     assert make_image(8, 8) and fake_gemini.count == 2
+
+
+async def test_model_status_is_logged_and_kept(pro, gemini_env, caplog):
+    status = {
+        "message": "This model will be retired.",
+        "modelStage": "DEPRECATED",
+        "retirementTime": "2027-01-15T00:00:00Z",
+    }
+    gemini_env.script(Behavior.ok(model_status=status))
+    with caplog.at_level("INFO", logger="generate.gemini_wire"):
+        image = await pro.agenerate(_request())
+    assert image.extra["model_status"]["model_stage"] == "DEPRECATED"
+    assert image.extra["model_status"]["retirement_time"].startswith("2027-01-15")
+    assert "will be retired" in caplog.text
+    await pro.aclose()
