@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.auth import require_token, require_token_or_query
@@ -60,11 +61,15 @@ def to_run_request(body: GenerateRequest):
     return RunRequest(**values)
 
 
-def _prepare(state: ServiceState, body: GenerateRequest):
+async def _prepare(state: ServiceState, body: GenerateRequest):
     """Validate (422 naming the field), then take a run slot (429). Returns (pipeline, prepared run,
-    slot). The prepared run is handed to ``astream``/``arun`` so it is not validated twice."""
-    pipeline = state.get_pipeline()
-    prepared = pipeline.validate(to_run_request(body))  # ConfigError(field=...) -> 422
+    slot). The prepared run is handed to ``astream``/``arun`` so it is not validated twice.
+
+    Validation runs in a worker thread: it builds the model adapter (an SDK client whose TLS setup
+    costs ~0.1 s of CPU), which must not stall the event loop that streams everyone else's events."""
+    pipeline = await run_in_threadpool(state.get_pipeline)
+    run_request = to_run_request(body)
+    prepared = await run_in_threadpool(pipeline.validate, run_request)  # ConfigError(field=...) -> 422
     try:
         slot = state.slots.acquire()  # Overloaded -> 429
     except BaseException:
@@ -86,8 +91,8 @@ def _close_adapter_soon(prepared: Any) -> None:
 _BACKGROUND: set[asyncio.Task] = set()
 
 
-def _start_stream(state: ServiceState, body: GenerateRequest) -> RunEventStream:
-    pipeline, prepared, slot = _prepare(state, body)
+async def _start_stream(state: ServiceState, body: GenerateRequest) -> RunEventStream:
+    pipeline, prepared, slot = await _prepare(state, body)
     try:
         handle = RunHandle(pipeline.astream(prepared), slot, cancel_grace_s=state.settings.cancel_grace_s)
     except BaseException:
@@ -109,7 +114,7 @@ def _start_stream(state: ServiceState, body: GenerateRequest) -> RunEventStream:
 async def generate_stream_post(
     body: GenerateRequest, state: Annotated[ServiceState, Depends(get_state)]
 ) -> Response:
-    return _start_stream(state, body)
+    return await _start_stream(state, body)
 
 
 @router.get(
@@ -124,7 +129,7 @@ async def generate_stream_post(
 async def generate_stream_get(
     params: Annotated[GenerateQuery, Query()], state: Annotated[ServiceState, Depends(get_state)]
 ) -> Response:
-    return _start_stream(state, params.to_request())
+    return await _start_stream(state, params.to_request())
 
 
 async def _wait_for_disconnect(request: Request) -> None:
@@ -145,7 +150,7 @@ async def _wait_for_disconnect(request: Request) -> None:
 async def generate(
     body: GenerateRequest, request: Request, state: Annotated[ServiceState, Depends(get_state)]
 ) -> GenerateResponse | Response:
-    pipeline, prepared, slot = _prepare(state, body)
+    pipeline, prepared, slot = await _prepare(state, body)
     run = asyncio.create_task(pipeline.arun(prepared), name="sketchgen-run")
     watcher = asyncio.create_task(_wait_for_disconnect(request), name="sketchgen-disconnect")
     try:
