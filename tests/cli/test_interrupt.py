@@ -1,0 +1,59 @@
+"""Ctrl-C during `sketchgen generate`: pending model calls are aborted upstream, finished sketches kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from generate.testing import Behavior, FakeGeminiServer
+
+
+def test_ctrl_c_aborts_pending_calls_and_records_the_run_cancelled(tmp_path):
+    with FakeGeminiServer() as fake:
+        fake.script(Behavior.ok(latency=0.05), match="Sketch 1 of 4")
+        fake.set_default(Behavior.ok(latency=60))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
+        env.update(fake.env(), PYTHONUNBUFFERED="1")
+        exe = Path(sys.executable).with_name("sketchgen")
+        proc = subprocess.Popen(
+            [
+                str(exe),
+                "generate",
+                "playful golf mascot",
+                "--model",
+                "nano-banana",
+                "--output-dir",
+                str(tmp_path),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            for line in proc.stdout:
+                if "[1/4]" in line:
+                    break
+                assert time.monotonic() < deadline, "no sketch finished"
+            assert fake.wait_for_requests(4, timeout=10)
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert code == 130
+        assert fake.wait_for(lambda f: f.aborted_count == 3, timeout=10)
+
+    run = next(tmp_path.iterdir())
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["status"] == "cancelled"
+    assert [s["status"] for s in meta["sketches"]].count("completed") == 1
+    assert [s["status"] for s in meta["sketches"]].count("cancelled") == 3
+    done = next(s for s in meta["sketches"] if s["status"] == "completed")
+    assert (run / done["file"]).exists()
