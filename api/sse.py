@@ -30,6 +30,7 @@ from typing import Any
 
 import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
 
 from api.state import RunSlot
 
@@ -155,5 +156,9 @@ class RunEventStream(EventSourceResponse):
     async def __call__(self, scope, receive, send) -> None:  # type: ignore[override]
         try:
             await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            # A client that stopped reading: its run is cancelled below, like a disconnect; one log
+            # line instead of a traceback per stalled client.
+            logger.warning("SSE client stopped reading for %s s; cancelling its run", self.send_timeout)
         finally:
             await self.handle.close()

@@ -54,47 +54,37 @@ def page(browser):
 
 
 def test_designer_generates_watches_downloads_and_reopens(page, live_server, fake_gemini, tmp_path):
-    # Sketch 1 is quick and sketch 3 is refused, so the page shows a sketch, a failure and
-    # placeholders still waiting, all at once.
+    # Sketch 1 is quick and the rest take a while, so placeholders visibly fill in one by one.
     fake_gemini.script(Behavior.ok(latency=0.0), match="Sketch 1 of 4")
-    fake_gemini.script(
-        Behavior.image_safety(latency=0.3), match="Sketch 3 of 4", then=Behavior.image_safety()
-    )
-    fake_gemini.set_default(Behavior.ok(latency=1.5))
+    fake_gemini.set_default(Behavior.ok(latency=1.0))
     server = live_server()
 
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-ready=true]")
-    styles = page.locator("#style_id option").all_inner_texts()
-    assert len(styles) >= 4
+    assert page.locator("#style_id option").count() >= 4
     assert page.locator("#style_id").input_value() == "vintage-mascot"
     assert page.locator("#model option[value=auto]").count() == 1
     assert page.locator("#aspect_ratio option").count() >= 1
     assert page.locator("#image_size option").count() >= 1
 
     page.fill("#brief", "playful golf mascot")
+    page.select_option("#style_id", "vintage-mascot")
     page.select_option("#num_images", "4")
+    page.select_option("#model", "auto")
     page.select_option("#aspect_ratio", "1:1")
     page.select_option("#image_size", "1K")
     page.click("#generate")
 
-    # Placeholders first, then they fill in one by one.
+    # Placeholders first, then they fill in as sketches finish.
     page.wait_for_selector("#sketches .card.completed img")
     assert page.locator("#sketches .card").count() == 4
     assert page.locator("#sketches .card.pending").count() >= 1
-    page.wait_for_selector("#sketches .card.failed")
-    failed = page.locator("#sketches .card.failed").inner_text()
-    assert "blocked_output" in failed and "IMAGE_SAFETY" in failed  # the reason, in place
-
-    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 4")
     page.wait_for_selector("#contact-sheet:not([hidden])")
-    assert "partial" in page.inner_text("#run-status")
-    assert page.locator("#sketches .card.pending").count() == 0
-    # Every image really loaded.
-    assert page.evaluate(
+    assert "complete: 4 of 4" in page.inner_text("#run-status")
+    assert page.evaluate(  # every image really decoded
         "[...document.querySelectorAll('#sketches .card img')].every(i => i.complete && i.naturalWidth > 0)"
     )
-
     shot = tmp_path / "sketchgen-page.png"
     page.screenshot(path=str(shot), full_page=True)
     shutil.copyfile(shot, LEAD_SCREENSHOT)
@@ -109,19 +99,29 @@ def test_designer_generates_watches_downloads_and_reopens(page, live_server, fak
         page.click("#contact-sheet")
     assert info.value.suggested_filename.endswith("contact_sheet.png")
 
-    # A second run, then reopen the first from the list of past runs.
+    # A second run in which one sketch is refused: its reason shows in its place.
+    fake_gemini.reset()
+    fake_gemini.script(Behavior.image_safety(), match="Sketch 2 of 3", then=Behavior.image_safety())
     page.fill("#brief", "retro caddie robot")
     page.select_option("#num_images", "3")
-    fake_gemini.reset()
     page.click("#generate")
-    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    page.wait_for_selector("#sketches .card.failed")
+    failed = page.locator("#sketches .card.failed")
+    assert failed.get_attribute("data-index") == "1"
+    assert "blocked_output" in failed.inner_text() and "IMAGE_SAFETY" in failed.inner_text()
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 2")
+    page.wait_for_selector("#contact-sheet:not([hidden])")
+    assert "partial" in page.inner_text("#run-status")
+    page.screenshot(path=str(tmp_path / "sketchgen-page-failed.png"), full_page=True)
+
+    # Past runs are listed, newest first, and the first run can be reopened.
     page.wait_for_function("document.querySelectorAll('#runs li button').length === 2")
     first_run = page.locator("#runs li button").nth(1)
     assert "playful golf mascot" in first_run.inner_text()
     first_run.click()
-    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 4")
     assert page.locator("#sketches .card").count() == 4
-    assert "blocked_output" in page.locator("#sketches .card.failed").inner_text()
+    assert page.locator("#sketches .card.failed").count() == 0
 
 
 def test_page_shows_validation_errors_next_to_the_field(page, live_server, fake_gemini):
