@@ -106,6 +106,11 @@ async def _in_flight(c) -> int:
     return (await c.get("/healthz")).json()["runs_in_flight"]
 
 
+async def _succeeded(c) -> int:
+    runs = (await c.get("/runs")).json()["runs"]
+    return runs[0]["succeeded"] if runs else 0
+
+
 async def _eventually(probe, expected, within_s: float = 10.0) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
@@ -126,6 +131,8 @@ async def test_disconnect_during_post_generate_cancels_the_run(live_server, fake
             fake_gemini.wait_for, lambda f: sum(r.outcome == "completed" for r in f.requests) == 1
         )
         assert await asyncio.to_thread(fake_gemini.wait_for_requests, 3)
+        # Wait until the service has written sketch 1 (the fake's "completed" only means it sent it).
+        assert await _eventually(lambda: _succeeded(c), 1)
         post.cancel()  # closes the connection, like a user closing the tab
         with pytest.raises(asyncio.CancelledError):
             await post

@@ -56,7 +56,7 @@ def page(browser):
 def test_designer_generates_watches_downloads_and_reopens(page, live_server, fake_gemini, tmp_path):
     # Sketch 1 is quick and the rest take a while, so placeholders visibly fill in one by one.
     fake_gemini.script(Behavior.ok(latency=0.0), match="Sketch 1 of 4")
-    fake_gemini.set_default(Behavior.ok(latency=1.0))
+    fake_gemini.set_default(Behavior.ok(latency=2.0))
     server = live_server()
 
     page.goto(server.url + "/")

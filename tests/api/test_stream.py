@@ -60,7 +60,7 @@ async def test_get_stream_for_eventsource(live_server, fake_gemini, output_dir):
 async def test_each_sketch_arrives_as_soon_as_its_file_is_written(live_server, fake_gemini, output_dir):
     # Sketch 1 answers at once; the others take seconds longer.
     fake_gemini.script(Behavior.ok(latency=0.0), match="Sketch 1 of 3")
-    fake_gemini.set_default(Behavior.ok(latency=1.5))
+    fake_gemini.set_default(Behavior.ok(latency=2.5))
     server = live_server()
     seen: list[tuple[str, dict]] = []
     checked = False
