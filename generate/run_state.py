@@ -418,7 +418,12 @@ class RunState:
 
     def write_metadata(self) -> None:
         with self._lock:  # one writer at a time: the file on disk is always the latest whole state
-            atomic_write_json(self.out_dir / "metadata.json", self.metadata())
+            # Progress updates are atomic but not fsynced; the run's final record is (see finish()).
+            atomic_write_json(self.out_dir / "metadata.json", self.metadata(), durable=self.settled)
+
+    @property
+    def settled(self) -> bool:
+        return self.status != "running"
 
     def result(self) -> GenerationResult:
         with self._lock:

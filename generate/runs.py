@@ -52,13 +52,19 @@ def create_run_dir(root: Path | str | None = None) -> tuple[str, Path, datetime]
     raise RuntimeError(f"could not create a run folder under {root}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never a part.
+
+    ``durable`` also fsyncs before the rename (survives a power cut); progress updates that a later
+    write supersedes skip it.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -74,9 +80,9 @@ def redact_secrets(text: str) -> str:
     return text
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
+def atomic_write_json(path: Path, data: Any, *, durable: bool = True) -> None:
     text = json.dumps(data, indent=2, ensure_ascii=False, default=_json_default)
-    atomic_write_bytes(path, redact_secrets(text).encode("utf-8"))
+    atomic_write_bytes(path, redact_secrets(text).encode("utf-8"), durable=durable)
 
 
 def _json_default(value: Any) -> Any:
