@@ -18,7 +18,8 @@ def test_ctrl_c_aborts_pending_calls_and_records_the_run_cancelled(tmp_path):
         fake.script(Behavior.ok(latency=0.05), match="Sketch 1 of 4")
         fake.set_default(Behavior.ok(latency=60))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
-        env.update(fake.env(), PYTHONUNBUFFERED="1")
+        # faulthandler: if the process ever hangs, SIGABRT below dumps every thread's stack to stderr.
+        env.update(fake.env(), PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
         exe = Path(sys.executable).with_name("sketchgen")
         proc = subprocess.Popen(
             [
@@ -43,7 +44,12 @@ def test_ctrl_c_aborts_pending_calls_and_records_the_run_cancelled(tmp_path):
                 assert time.monotonic() < deadline, "no sketch finished"
             assert fake.wait_for_requests(4, timeout=10)
             proc.send_signal(signal.SIGINT)
-            code = proc.wait(timeout=30)
+            try:
+                code = proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGABRT)
+                _, err = proc.communicate(timeout=10)
+                raise AssertionError(f"sketchgen did not stop after Ctrl-C; its threads:\n{err}") from None
         finally:
             if proc.poll() is None:
                 proc.kill()
