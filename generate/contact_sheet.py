@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["ContactSlot", "build_contact_sheet", "SUCCESS_STATUSES"]
+__all__ = ["ContactSlot", "build_contact_sheet", "sheet_layout", "SUCCESS_STATUSES"]
 
 SUCCESS_STATUSES = frozenset({"ok", "complete", "completed", "succeeded", "success"})
 _PAPER = 255
@@ -89,6 +89,31 @@ def _cols_for(n: int) -> int:
     return max(1, min(3, n))
 
 
+def _metrics(thumb: int, titled: bool) -> tuple[int, int, int]:
+    pad = max(8, thumb // 20)
+    cap_h = int(max(12, thumb // 18) * 1.7)
+    title_h = int(max(14, thumb // 14) * 2.0) if titled else 0
+    return pad, cap_h, title_h
+
+
+def sheet_layout(
+    n: int, *, thumb: int = 320, titled: bool = False
+) -> tuple[tuple[int, int], list[tuple[int, int, int, int]]]:
+    """Sheet size and the thumbnail box of each of ``n`` slots (in index order): 2 columns for 2 or 4
+    slots, else up to 3; each cell is the ``thumb`` x ``thumb`` picture with its caption below."""
+    pad, cap_h, title_h = _metrics(thumb, titled)
+    cols = _cols_for(n)
+    rows = max(1, math.ceil(n / cols))
+    cell_w, cell_h = thumb + 2 * pad, thumb + cap_h + 2 * pad
+    size = (cols * cell_w + pad, rows * cell_h + pad + title_h)
+    boxes = []
+    for pos in range(n):
+        x0 = pad + (pos % cols) * cell_w
+        y0 = title_h + pad + (pos // cols) * cell_h
+        boxes.append((x0, y0, x0 + thumb, y0 + thumb))
+    return size, boxes
+
+
 def build_contact_sheet(
     slots: list[ContactSlot] | tuple[ContactSlot, ...],
     out_path: str | Path,
@@ -99,18 +124,11 @@ def build_contact_sheet(
     """Draw ``slots`` (in index order) as a grid and write ``out_path`` (PNG, mode "L") atomically."""
     out_path = Path(out_path)
     slots = sorted(slots, key=lambda s: s.index)
-    pad = max(8, thumb // 20)
-    cap_font, small_font, title_font = (
-        _font(max(12, thumb // 18)),
-        _font(max(10, thumb // 24)),
-        _font(max(14, thumb // 14)),
-    )
-    cap_h = int(max(12, thumb // 18) * 1.7)
-    cols = _cols_for(len(slots))
-    rows = max(1, math.ceil(len(slots) / cols))
-    title_h = int(max(14, thumb // 14) * 2.0) if title else 0
-    cell_w, cell_h = thumb + 2 * pad, thumb + cap_h + 2 * pad
-    sheet = Image.new("L", (cols * cell_w + pad, rows * cell_h + pad + title_h), _PAPER)
+    pad, _, title_h = _metrics(thumb, bool(title))
+    cap_font, small_font = _font(max(12, thumb // 18)), _font(max(10, thumb // 24))
+    title_font = _font(max(14, thumb // 14))
+    size, boxes = sheet_layout(len(slots), thumb=thumb, titled=bool(title))
+    sheet = Image.new("L", size, _PAPER)
     draw = ImageDraw.Draw(sheet)
     if title:
         draw.text(
@@ -119,15 +137,13 @@ def build_contact_sheet(
     if not slots:
         draw.text((pad, title_h + pad), "no sketches in this run", fill=_MUTED, font=cap_font)
 
-    for pos, slot in enumerate(slots):
-        x0 = pad + (pos % cols) * cell_w
-        y0 = title_h + pad + (pos // cols) * cell_h
-        box = (x0, y0, x0 + thumb, y0 + thumb)
+    for slot, box in zip(slots, boxes, strict=True):
+        x0, y0 = box[0], box[1]
         ok = slot.status.lower() in SUCCESS_STATUSES and slot.path is not None
         img = _load_thumb(Path(slot.path), thumb) if ok else None
         if img is not None:
-            draw.rectangle(box, outline=_FRAME, width=1)
             sheet.paste(img, (x0 + (thumb - img.width) // 2, y0 + (thumb - img.height) // 2))
+            draw.rectangle(box, outline=_FRAME, width=1)
         else:
             reason = slot.message if not ok else "the sketch file is missing or unreadable"
             status = slot.status if not ok else "unreadable"

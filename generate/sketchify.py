@@ -82,19 +82,20 @@ class Layout:
     squeeze_x: float = 1.0
     squeeze_y: float = 1.0
     pan_x: float = 0.0  # fraction of width, sign picked by the seed
+    shear: float = 0.0  # horizontal shear (a cheap turn of the subject), sign follows the mirror
     frame: str | None = None  # "ring": badge frame drawn around the subject
     silhouette: float = 0.0  # grey fill of the silhouette (0 = none)
 
 
 LAYOUTS: dict[str, Layout] = {
     "centered-hero": Layout(fill=0.8),
-    "three-quarter": Layout(fill=0.78, squeeze_x=0.84, rotate=4.0, mirror=0.5, pan_x=0.05),
+    "three-quarter": Layout(fill=0.84, squeeze_x=0.78, rotate=5.0, mirror=0.5, pan_x=0.05, shear=0.22),
     "close-up-bust": Layout(fill=0.95, frame_top=0.0, frame_h=0.55),
     "action-pose": Layout(fill=0.8, rotate=13.0, mirror=0.5, pan_x=0.04),
     "badge-emblem": Layout(fill=0.56, frame="ring"),
     "side-profile": Layout(fill=0.78, squeeze_x=0.74, mirror=1.0),
     "top-down": Layout(fill=0.8, squeeze_y=0.66, rotate=6.0),
-    "silhouette-thumbnail": Layout(fill=0.5, silhouette=0.3),
+    "silhouette-thumbnail": Layout(fill=0.44, silhouette=0.4),
 }
 _DEFAULT_LAYOUT = LAYOUTS["centered-hero"]
 
@@ -111,7 +112,7 @@ class Exaggeration:
 EXAGGERATIONS: dict[str, Exaggeration] = {
     "subtle": Exaggeration(weight=1.0, darkness=0.86, detail=32.0, warp=0.006, bulge=0.12),
     "moderate": Exaggeration(weight=1.4, darkness=0.94, detail=27.0, warp=0.014, bulge=0.3),
-    "bold": Exaggeration(weight=1.9, darkness=1.0, detail=22.0, warp=0.026, bulge=0.55),
+    "bold": Exaggeration(weight=1.9, darkness=1.0, detail=22.0, warp=0.024, bulge=0.48),
 }
 _DEFAULT_EXAGGERATION = EXAGGERATIONS["moderate"]
 
@@ -211,13 +212,18 @@ def _mesh(
     fh = layout.frame_h * bh
     cx, cy = (x0 + x1) / 2, fy0 + fh / 2
     sx, sy = layout.squeeze_x, layout.squeeze_y
-    scale = layout.fill * min(W / (bw * sx), H / (fh * sy)) * (1 + rng.uniform(-0.04, 0.04))
+    jitter = 1 + rng.uniform(-0.04, 0.04)
     theta = math.radians(layout.rotate * rng.choice([-1.0, 1.0]) + rng.uniform(-2.5, 2.5))
     mirror = -1.0 if rng.random() < layout.mirror else 1.0
-    # forward: o = R(theta) @ diag(scale*sx*mirror, scale*sy) @ (s - c) + o_c ; we need its inverse.
-    fwd = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]]) @ np.diag(
-        [scale * sx * mirror, scale * sy]
-    )
+    # forward: o = scale * R(theta) @ shear @ diag(sx*mirror, sy) @ (s - c) + o_c; we need its inverse.
+    rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    shear = np.array([[1.0, layout.shear * mirror], [0.0, 1.0]])
+    lin = rot @ shear @ np.diag([sx * mirror, sy])
+    # Scale so the framed box, once rotated/sheared/squeezed, fills `fill` of the canvas.
+    corners = np.array([[-bw, -fh], [bw, -fh], [bw, fh], [-bw, fh]]) / 2 @ lin.T
+    extent = np.maximum(corners.max(0) - corners.min(0), 1e-6)
+    scale = layout.fill * min(W / extent[0], H / extent[1]) * jitter
+    fwd = scale * lin
     inv = np.linalg.inv(fwd)
     short = min(W, H)
     pan = np.array([layout.pan_x * W * rng.choice([-1.0, 1.0]), 0.0]) + rng.uniform(-0.03, 0.03, 2) * short

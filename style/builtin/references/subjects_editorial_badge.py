@@ -267,7 +267,7 @@ def crossed_clubs(p) -> None:
         p.capsule(top, (500 - side * 200, 380), 40, INK, shade=0.2)  # grip
         p.capsule(top, bottom, 18, STEEL, shade=0.3)
         p.ellipse(bottom[0] + side * 40, bottom[1] + 30, 85, 40, GREY, shade=0.4, rot=-side * 20)  # club head
-    p.ellipse(500, 520, 85, 85, (236, 236, 230), shade=0.45)  # ball in the middle
+    p.ellipse(500, 520, 85, 85, (214, 214, 206), shade=0.5)  # ball in the middle
     for dx, dy in ((-30, -30), (10, -40), (40, -5), (-40, 10), (0, 0), (20, 35), (-15, 40)):
         p.ellipse(500 + dx, 520 + dy, 9, 9, (190, 190, 185), shade=0)
     p.poly([(260, 800), (740, 800), (700, 880), (300, 880)], NAVY, shade=0.2)  # banner under

@@ -1,0 +1,105 @@
+"""contact_sheet.png: every slot in a grid, failed ones visibly marked, written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from generate.contact_sheet import ContactSlot, build_contact_sheet, sheet_layout
+
+THUMB = 200
+
+
+def sketch(path: Path, seed: int) -> Path:
+    """A sketch-like image: paper with a few dark strokes."""
+    im = Image.new("L", (512, 512), 255)
+    d = ImageDraw.Draw(im)
+    rng = np.random.default_rng(seed)
+    for _ in range(6):
+        x0, y0, x1, y1 = (int(v) for v in rng.integers(40, 470, 4))
+        d.line((x0, y0, x1, y1), fill=20, width=8)
+    im.save(path)
+    return path
+
+
+def box_stats(sheet: np.ndarray, box) -> tuple[float, float]:
+    """(mean of the box's 3-px border, mean of its interior)."""
+    x0, y0, x1, y1 = box
+    region = sheet[y0:y1, x0:x1].astype(float)
+    border = np.concatenate(
+        [region[:3].ravel(), region[-3:].ravel(), region[:, :3].ravel(), region[:, -3:].ravel()]
+    )
+    return float(border.mean()), float(region[10:-10, 10:-10].mean())
+
+
+@pytest.fixture
+def slots(tmp_path) -> list[ContactSlot]:
+    return [
+        ContactSlot(0, sketch(tmp_path / "sketch_0.png", 0), "centered-hero / subtle", "ok"),
+        ContactSlot(
+            1, None, "three-quarter / moderate", "failed", "rate_limited: 429 quota after 3 attempts"
+        ),
+        ContactSlot(2, sketch(tmp_path / "sketch_2.png", 2), "close-up-bust / bold", "ok"),
+        ContactSlot(3, None, "action-pose / moderate", "cancelled"),
+        ContactSlot(4, tmp_path / "missing.png", "badge-emblem / subtle", "ok"),  # says ok, file is gone
+    ]
+
+
+def test_grid_holds_every_slot_and_marks_failures(slots, tmp_path):
+    out = build_contact_sheet(
+        slots, tmp_path / "run" / "contact_sheet.png", title="20250101_120000", thumb=THUMB
+    )
+    assert out == tmp_path / "run" / "contact_sheet.png"
+    with Image.open(out) as im:
+        im.load()
+        sheet = np.asarray(im)
+        assert im.mode == "L"
+    size, boxes = sheet_layout(5, thumb=THUMB, titled=True)
+    assert sheet.shape == (size[1], size[0]) and len(boxes) == 5
+    assert sheet.shape[1] > 3 * THUMB and sheet.shape[0] > 2 * THUMB  # 3 columns x 2 rows
+
+    for slot, box in zip(slots, boxes, strict=True):
+        border, inside = box_stats(sheet, box)
+        if slot.index in (0, 2):  # real sketches: light frame, mostly paper
+            assert border > 150 and inside > 200, slot
+        else:  # failed, cancelled, missing file: heavy dark frame over a grey box
+            assert border < 60 and inside < 235, slot
+
+
+def test_slots_are_placed_by_index_not_list_order(slots, tmp_path):
+    a = build_contact_sheet(slots, tmp_path / "a.png", thumb=THUMB)
+    b = build_contact_sheet(list(reversed(slots)), tmp_path / "b.png", thumb=THUMB)
+    assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+
+
+def test_two_and_four_slots_use_two_columns():
+    (w2, _), _ = sheet_layout(2, thumb=THUMB)
+    (w4, h4), boxes = sheet_layout(4, thumb=THUMB)
+    (w3, _), _ = sheet_layout(3, thumb=THUMB)
+    assert w2 == w4 < w3 and boxes[2][1] > boxes[0][1]
+
+
+def test_written_atomically_and_overwrites(slots, tmp_path):
+    target = tmp_path / "contact_sheet.png"
+    target.write_bytes(b"old")
+    build_contact_sheet(slots[:2], target, thumb=THUMB)
+    with Image.open(target) as im:
+        assert im.format == "PNG"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp file left
+
+
+def test_empty_run_still_gets_a_sheet(tmp_path):
+    out = build_contact_sheet([], tmp_path / "contact_sheet.png", title="nothing", thumb=THUMB)
+    with Image.open(out) as im:
+        assert im.mode == "L" and im.width > 0
+
+
+def test_long_labels_and_reasons_do_not_overflow(tmp_path):
+    slot = ContactSlot(7, None, "x" * 300, "failed", "word " * 200)
+    out = build_contact_sheet([slot], tmp_path / "c.png", thumb=120)
+    with Image.open(out) as im:
+        size, _ = sheet_layout(1, thumb=120)
+        assert im.size == size
