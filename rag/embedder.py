@@ -106,7 +106,10 @@ class ClipEmbedder:
             )
         self.device = device
         self.batch_size = batch_size
-        self.workers = workers or min(4, os.cpu_count() or 1)
+        # On CPU the decoders share cores with torch, so a few suffice; on a GPU the CPU only decodes,
+        # and decoding is what keeps the GPU fed.
+        cores = os.cpu_count() or 1
+        self.workers = workers or (min(16, cores) if str(device).startswith("cuda") else min(4, cores))
         w = self.weights
         kwargs: dict[str, Any] = {"device": device}
         if w.preprocess:
