@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class ContactSlot:
     label: str
     status: str
     message: str | None = None
+    image: Image.Image | None = None  # the sketch already in memory: used instead of re-reading ``path``
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -79,6 +81,11 @@ def _load_thumb(path: Path, thumb: int) -> Image.Image | None:
             g = im.convert("L")
     except (OSError, ValueError):
         return None
+    return _fit_thumb(g, thumb)
+
+
+def _fit_thumb(image: Image.Image, thumb: int) -> Image.Image:
+    g = image.convert("L")  # a new image: the caller's stays untouched
     g.thumbnail((thumb, thumb), Image.Resampling.LANCZOS)
     return g
 
@@ -140,7 +147,11 @@ def build_contact_sheet(
     for slot, box in zip(slots, boxes, strict=True):
         x0, y0 = box[0], box[1]
         ok = slot.status.lower() in SUCCESS_STATUSES and slot.path is not None
-        img = _load_thumb(Path(slot.path), thumb) if ok else None
+        img = (
+            (_fit_thumb(slot.image, thumb) if slot.image is not None else _load_thumb(Path(slot.path), thumb))
+            if ok
+            else None
+        )
         if img is not None:
             sheet.paste(img, (x0 + (thumb - img.width) // 2, y0 + (thumb - img.height) // 2))
             draw.rectangle(box, outline=_FRAME, width=1)
@@ -154,7 +165,7 @@ def build_contact_sheet(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     try:
-        sheet.save(tmp, format="PNG")
+        sheet.save(tmp, format="PNG", compress_type=zlib.Z_RLE)  # line art: run-length is fast and small
         os.replace(tmp, out_path)
     finally:
         if tmp.exists():

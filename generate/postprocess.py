@@ -26,6 +26,7 @@ __all__ = ["ProcessedImage", "process_image", "sniff_mime"]
 # A decompression bomb guard: 4K Pro images are ~30 MP; anything above this is not a sketch.
 Image.MAX_IMAGE_PIXELS = 64_000_000
 _METRIC_SIDE = 256  # figures are computed on a thumbnail: cheap and stable
+_PREVIEW_SIDE = 320  # the contact sheet's thumbnail size
 PNG_COMPRESS_LEVEL = 6
 # Run-length zlib suits line art (long runs of paper white): on a 1K pencil sketch it encodes ~35 %
 # faster than Pillow's default strategy and the file comes out slightly smaller.
@@ -42,6 +43,7 @@ class ProcessedImage:
     source_height: int
     quality: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    preview: Image.Image | None = None  # a box-reduced copy (>= 320 px a side) for the contact sheet
 
 
 def sniff_mime(data: bytes) -> str:
@@ -137,6 +139,7 @@ def process_image(
         source_height=source_h,
         quality=quality,
         warnings=warnings,
+        preview=out.reduce(max(1, min(out.size) // _PREVIEW_SIDE)),
     )
 
 

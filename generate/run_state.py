@@ -77,6 +77,7 @@ class RunState:
         self._lock = threading.RLock()
         self._seq = 0
         self._t0 = time.perf_counter()
+        self._previews: dict[int, Any] = {}
         self._rngs = [random.Random(f"{self.config.seed}:{i}") for i in range(len(self.requests))]
         for var, req in zip(self.variations, self.requests, strict=True):
             self.records.append(
@@ -188,6 +189,7 @@ class RunState:
         name = f"sketch_{index}.png"
         atomic_write_bytes(self.out_dir / name, processed.png)
         with self._lock:
+            self._previews[index] = processed.preview
             rec = self.records[index]
             rec.update(
                 status="completed",
@@ -329,8 +331,16 @@ class RunState:
             path = self.out_dir / rec["file"] if rec["file"] else None
             message = (rec.get("error") or {}).get("message")
             label = f"{var.get('layout', '')} / {var.get('exaggeration', '')}"
+            preview = self._previews.get(rec["index"])  # in memory already: no re-decode of the file
             slots.append(
-                ContactSlot(index=rec["index"], path=path, label=label, status=rec["status"], message=message)
+                ContactSlot(
+                    index=rec["index"],
+                    path=path,
+                    label=label,
+                    status=rec["status"],
+                    message=message,
+                    image=preview,
+                )
             )
         try:
             self.contact_sheet = build_contact_sheet(
