@@ -60,8 +60,13 @@ def _classify(path: Path) -> str:
 def _walk(directory: Path) -> Iterator[Path]:
     # os.scandir is several times faster than Path.rglob on big folders and lets us prune hidden dirs.
     stack = [directory]
+    seen: set[str] = set()
     while stack:
         current = stack.pop()
+        real = os.path.realpath(current)
+        if real in seen:  # a symlink loop, or two links to one folder
+            continue
+        seen.add(real)
         try:
             with os.scandir(current) as it:
                 entries = list(it)

@@ -107,6 +107,8 @@ class ImageRetriever:
             return self._lexical(prompt_spec, style, top_k, str(exc), self._sources(style))
         except FileNotFoundError:  # deleted between the check and the load
             return self._lexical(prompt_spec, style, top_k, f"no index for style {style.id}", [])
+        if len(index) == 0:
+            return self._lexical(prompt_spec, style, top_k, f"the index for style {style.id} is empty", [])
         hits = self._clip_hits(prompt_spec, style, index, embedder, top_k)
         reason = (
             None if hits else f"no reference of style {style.id} scored above the minimum {self.min_score}"

@@ -70,3 +70,9 @@ def test_list_style_images_applies_do_not_use(tmp_path, make_image):
     make_image(tmp_path / "b" / "keep2.jpg", 3)
     images = list_style_images([tmp_path / "a", tmp_path / "b", tmp_path / "missing"], ["drop.*"])
     assert [p.name for p in images] == ["keep.png", "keep2.jpg"]
+
+
+def test_symlink_loops_do_not_hang_the_scan(tmp_path, make_image):
+    make_image(tmp_path / "x" / "one.png", 1)
+    (tmp_path / "x" / "loop").symlink_to(tmp_path / "x", target_is_directory=True)
+    assert [p.name for p in scan_directory(tmp_path / "x").images] == ["one.png"]

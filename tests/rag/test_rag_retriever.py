@@ -176,3 +176,15 @@ async def test_aretrieve_runs_off_the_event_loop(two_styles, embedder, make_styl
     result = await retriever.aretrieve(make_spec(), make_style("alpha", [a]), top_k=2)
     assert len(result.hits) == 2 and threads and threads[0] is not threading.main_thread()
     assert result == retriever.retrieve(make_spec(), make_style("alpha", [a]), top_k=2)
+
+
+def test_emptied_index_is_not_reported_as_low_scores(tmp_path, make_image, embedder, make_style, make_spec):
+    refs = tmp_path / "gone"
+    make_image(refs / "only.png", 1)
+    index_directory(refs, "gone", embedder=embedder)
+    (refs / "only.png").unlink()
+    assert index_directory(refs, "gone", embedder=embedder).removed == 1
+    result = ImageRetriever(embedder=embedder, min_score=-1.0).retrieve(
+        make_spec(), make_style("gone", [refs])
+    )
+    assert result.hits == [] and result.method == "none" and "empty" in result.reason
