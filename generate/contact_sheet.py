@@ -86,7 +86,9 @@ def _load_thumb(path: Path, thumb: int) -> Image.Image | None:
 
 def _fit_thumb(image: Image.Image, thumb: int) -> Image.Image:
     g = image.convert("L")  # a new image: the caller's stays untouched
-    g.thumbnail((thumb, thumb), Image.Resampling.LANCZOS)
+    # Previews arrive already box-reduced to just above ``thumb``: bilinear is plenty for the rest.
+    small_step = max(g.size) <= thumb * 1.5
+    g.thumbnail((thumb, thumb), Image.Resampling.BILINEAR if small_step else Image.Resampling.LANCZOS)
     return g
 
 

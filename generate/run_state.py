@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import platform
 import random
 import threading
@@ -187,7 +188,8 @@ class RunState:
             image.data, resolution=self.config.resolution, enforce_grayscale=self.config.enforce_grayscale
         )
         name = f"sketch_{index}.png"
-        atomic_write_bytes(self.out_dir / name, processed.png)
+        # Atomic now; made durable once, when the run settles (finish()), off the per-sketch path.
+        atomic_write_bytes(self.out_dir / name, processed.png, durable=False)
         with self._lock:
             self._previews[index] = processed.preview
             rec = self.records[index]
@@ -306,6 +308,7 @@ class RunState:
             else:
                 self.status = "failed"
         self._write_contact_sheet()
+        self._sync_files()
         self.write_metadata()
         self.finished = RunCompleted(
             run_id=self.run_id,
@@ -321,6 +324,19 @@ class RunState:
             model=self.model_name,
         )
         return self.finished
+
+    def _sync_files(self) -> None:
+        """fsync the run's sketch files, so the settled metadata never names a file a power cut lost."""
+        for rec in self.records:
+            if rec["file"]:
+                try:
+                    fd = os.open(self.out_dir / rec["file"], os.O_RDONLY)
+                except OSError:
+                    continue
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
 
     def _write_contact_sheet(self) -> None:
         from generate.contact_sheet import ContactSlot, build_contact_sheet
