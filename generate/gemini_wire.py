@@ -37,6 +37,7 @@ from generate.gemini_errors import (
     error_for_finish_reason,
     parse_duration,
 )
+from generate.postprocess import sniff_mime
 
 __all__ = [
     "BLOCKED_OUTPUT_REASONS",
@@ -57,19 +58,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 REFERENCE_MAX_PX = 1536
 _NORMAL_FINISH = {None, "STOP", "FINISH_REASON_UNSPECIFIED"}
-
-
-def sniff_mime(data: bytes) -> str | None:
-    """The image type from magic bytes: PNG, JPEG, WebP or GIF; None if unknown."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    return None
 
 
 def downscale_reference(data: bytes, max_px: int = REFERENCE_MAX_PX, quality: int = 90) -> tuple[bytes, str]:

@@ -46,8 +46,8 @@ class ProcessedImage:
     preview: Image.Image | None = None  # a box-reduced copy (>= 320 px a side) for the contact sheet
 
 
-def sniff_mime(data: bytes) -> str:
-    """The image type from its magic bytes (wire labels are not trusted)."""
+def sniff_mime(data: bytes) -> str | None:
+    """The image type from its magic bytes (PNG, JPEG, WebP, GIF; None if unknown): wire labels lie."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if data.startswith(b"\xff\xd8\xff"):
@@ -56,7 +56,7 @@ def sniff_mime(data: bytes) -> str:
         return "image/webp"
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return "image/gif"
-    return "application/octet-stream"
+    return None
 
 
 def _colourfulness(rgb: Image.Image) -> float:
@@ -88,7 +88,7 @@ def process_image(
     expected_size: tuple[int, int] | None = None,
 ) -> ProcessedImage:
     """Decode, convert and measure one image. Raises ModelCallError(bad_image) for undecodable bytes."""
-    mime = sniff_mime(data)
+    mime = sniff_mime(data) or "application/octet-stream"
     try:
         image = Image.open(io.BytesIO(data))
         if image.format == "JPEG" and resolution is not None:
