@@ -175,21 +175,15 @@ def cmd_index(args) -> int:
         bar.refresh()
 
     try:
-        summary = index_directory(args.directory, args.style, index_dir=args.index_dir, progress=progress)
+        summary = index_directory(
+            args.directory, args.style, index_dir=args.index_dir, progress=progress, rebuild=args.rebuild
+        )
     finally:
         bar.close()
-    data = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary.__dict__)
     if args.json:
-        _out(json.dumps(data, indent=2, default=str))
-        return 0
-    _out(
-        f"indexed {args.directory} for style {args.style} in {data.get('elapsed_s', 0):.1f}s: "
-        f"{data.get('added', 0)} added, {data.get('updated', 0)} updated, {data.get('removed', 0)} removed, "
-        f"{data.get('skipped', 0)} skipped, {len(data.get('unreadable') or [])} unreadable"
-    )
-    for item in data.get("unreadable") or []:
-        path, reason = (item if isinstance(item, (list, tuple)) else (item, ""))[:2]
-        _out(f"  unreadable: {path}: {reason}")
+        _out(json.dumps(summary.to_dict(), indent=2, default=str))
+    else:
+        _out(summary.format())
     return 0
 
 

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     idx.add_argument("directory", type=Path)
     idx.add_argument("--style", required=True, help="style id the references belong to")
     idx.add_argument("--index-dir", default=None, help="default $SKETCHGEN_INDEX_DIR or ./.sketchgen/index")
+    idx.add_argument(
+        "--rebuild", action="store_true", help="re-embed everything (e.g. after changing the CLIP model)"
+    )
     idx.add_argument("--json", action="store_true")
 
     styles = sub.add_parser("styles", help="list the styles")
