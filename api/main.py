@@ -127,4 +127,12 @@ def _version() -> str:
         return "0.0.0"
 
 
-app = create_app()
+def _app_from_environment() -> FastAPI:
+    """The app `uvicorn api.main:app` serves: a ``.env`` is read first, never overriding the environment."""
+    from dotenv import load_dotenv
+
+    load_dotenv(override=False)
+    return create_app()
+
+
+app = _app_from_environment()
