@@ -287,7 +287,9 @@ class ImageGenerator:
         pending = [f for f in state.finishing.values() if not f.done()]
         if pending:  # paid-for images still being written: wait for them, they are kept
             await asyncio.wait(pending, timeout=30)
-        state.finish(cancelled=True)
+        # Off the event loop: the contact sheet and metadata are disk and CPU work, and in the
+        # service other runs share this loop.
+        await asyncio.to_thread(state.finish, cancelled=True)
 
     async def generate_async(
         self,

@@ -308,8 +308,12 @@ class RunState:
             else:
                 self.status = "failed"
         self._write_contact_sheet()
-        self._sync_files()
-        self.write_metadata()
+        # A finished run is made durable; a cancelled one is not: its consumer is leaving, and an
+        # fsync under heavy disk load can stall for seconds. Every file is atomic either way.
+        durable = not cancelled
+        if durable:
+            self._sync_files()
+        self.write_metadata(durable=durable)
         self.finished = RunCompleted(
             run_id=self.run_id,
             seq=self._next_seq(),
@@ -442,14 +446,10 @@ class RunState:
             "versions": _VERSIONS,
         }
 
-    def write_metadata(self) -> None:
+    def write_metadata(self, *, durable: bool = False) -> None:
+        """Rewrite metadata.json atomically; ``durable`` also fsyncs (only the settled record asks)."""
         with self._lock:  # one writer at a time: the file on disk is always the latest whole state
-            # Progress updates are atomic but not fsynced; the run's final record is (see finish()).
-            atomic_write_json(self.out_dir / "metadata.json", self.metadata(), durable=self.settled)
-
-    @property
-    def settled(self) -> bool:
-        return self.status != "running"
+            atomic_write_json(self.out_dir / "metadata.json", self.metadata(), durable=durable)
 
     def result(self) -> GenerationResult:
         with self._lock:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from generate.testing import Behavior, FakeGeminiServer
 
@@ -20,10 +19,17 @@ def test_ctrl_c_aborts_pending_calls_and_records_the_run_cancelled(tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
         # faulthandler: if the process ever hangs, SIGABRT below dumps every thread's stack to stderr.
         env.update(fake.env(), PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
-        exe = Path(sys.executable).with_name("sketchgen")
+        # The `sketchgen` entry point's code, with Ctrl-C handled as in a terminal: a CI shell may
+        # start this test with SIGINT ignored, and a child inherits that.
+        launcher = (
+            "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from cli.main import main; sys.exit(main(sys.argv[1:]))"
+        )
         proc = subprocess.Popen(
             [
-                str(exe),
+                sys.executable,
+                "-c",
+                launcher,
                 "generate",
                 "playful golf mascot",
                 "--model",
