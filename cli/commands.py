@@ -161,12 +161,14 @@ def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
 def cmd_index(args) -> int:
     from tqdm import tqdm
 
+    from rag.embedder import load_embedder_from_env
     from rag.indexing import index_directory
     from style.registry import StyleRegistry
 
     StyleRegistry().get_style(args.style)  # unknown style: a clear error before any work
     if not args.directory.is_dir():
         raise ConfigError(f"not a folder: {args.directory}", field="directory")
+    embedder = load_embedder_from_env()  # no weights: one clear line now, before any progress bar
     bar = tqdm(total=0, unit="img", desc=f"indexing {args.style}", disable=args.json, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -176,7 +178,12 @@ def cmd_index(args) -> int:
 
     try:
         summary = index_directory(
-            args.directory, args.style, index_dir=args.index_dir, progress=progress, rebuild=args.rebuild
+            args.directory,
+            args.style,
+            index_dir=args.index_dir,
+            embedder=embedder,
+            progress=progress,
+            rebuild=args.rebuild,
         )
     finally:
         bar.close()

@@ -246,13 +246,19 @@ def load_embedder_from_env(**kwargs: Any) -> ClipEmbedder:
     """``ClipEmbedder`` from ``SKETCHGEN_CLIP_MODEL`` / ``SKETCHGEN_CLIP_PRETRAINED`` (defaults:
     ``ViT-B-32`` / ``laion2b_s34b_b79k``). A bare existing folder in ``SKETCHGEN_CLIP_MODEL`` means
     ``local-dir:``. Raises :class:`rag.weights.EmbedderUnavailableError` at once when no weights exist."""
+    model, pretrained = clip_model_from_env()
+    return ClipEmbedder(model, pretrained, **kwargs)
+
+
+def clip_model_from_env() -> tuple[str, str | None]:
+    """(model, pretrained) as ``SKETCHGEN_CLIP_MODEL`` / ``SKETCHGEN_CLIP_PRETRAINED`` name them."""
     model = os.environ.get("SKETCHGEN_CLIP_MODEL", "").strip() or DEFAULT_MODEL
     pretrained = os.environ.get("SKETCHGEN_CLIP_PRETRAINED", "").strip()
     if not pretrained and model == DEFAULT_MODEL:
         pretrained = DEFAULT_PRETRAINED
     if ":" not in model and os.path.isdir(os.path.expanduser(model)):
         model = f"local-dir:{model}"
-    return ClipEmbedder(model, pretrained or None, **kwargs)
+    return model, pretrained or None
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:

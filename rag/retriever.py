@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from prompt.spec import PromptSpec
-from rag.embedder import ClipEmbedder, load_embedder_from_env
+from rag.embedder import ClipEmbedder, clip_model_from_env, load_embedder_from_env
 from rag.files import is_excluded, list_style_images
 from rag.index import (
     EXACT_LIMIT,
@@ -46,7 +46,7 @@ from rag.index import (
 )
 from rag.lexical import rank_lexical
 from rag.types import RetrievalHit, RetrievalResult
-from rag.weights import EmbedderUnavailableError
+from rag.weights import EmbedderUnavailableError, quick_offline_check
 from style.models import Style
 
 __all__ = ["ImageRetriever", "retrieval_metadata", "DEFAULT_MIN_SCORE"]
@@ -92,9 +92,13 @@ class ImageRetriever:
             return RetrievalResult.empty("top_k is 0", style_id=style.id)
         if not ReferenceIndex.exists(style.id, self.index_dir):
             sources = [str(d) for d in style.reference_dirs] or ["DIR"]
-            reason = (
-                f"no index for style {style.id}; run: sketchgen index {' '.join(sources)} --style {style.id}"
-            )
+            reason = f"no index for style {style.id}"
+            try:
+                quick_offline_check(*clip_model_from_env())
+            except EmbedderUnavailableError:
+                reason += " and no CLIP weights on disk to build one (see the README, 'Reference images')"
+            else:
+                reason += f"; run: sketchgen index {' '.join(sources)} --style {style.id}"
             return self._lexical(prompt_spec, style, top_k, reason, [])
         embedder = self._get_embedder()
         if embedder is None:

@@ -114,7 +114,8 @@ def test_no_index_falls_back_to_lexical(tmp_path, make_image, make_style, make_s
         make_spec("a playful golf mascot", ["golf", "mascot"]), make_style("lex", [refs]), top_k=2
     )
     assert result.method == "lexical" and result.embedder is None
-    assert result.reason == f"no index for style lex; run: sketchgen index {refs} --style lex"
+    # No weights on disk: indexing is not offered as the way out.
+    assert result.reason.startswith("no index for style lex and no CLIP weights on disk")
     assert [p.name for p in result.paths] == ["golf-ball-mascot.png", "untitled.png"]
     meta = retrieval_metadata(result)
     assert meta["reference_images"] == [str(p) for p in result.paths]
@@ -188,3 +189,14 @@ def test_emptied_index_is_not_reported_as_low_scores(tmp_path, make_image, embed
         make_spec(), make_style("gone", [refs])
     )
     assert result.hits == [] and result.method == "none" and "empty" in result.reason
+
+
+def test_no_index_with_weights_available_names_the_index_command(
+    tmp_path, make_image, make_style, make_spec, tiny_model_dir, monkeypatch
+):
+    monkeypatch.setenv("SKETCHGEN_CLIP_MODEL", f"local-dir:{tiny_model_dir}")
+    refs = tmp_path / "refs"
+    make_image(refs / "golf-ball-mascot.png", 2)
+    result = ImageRetriever().retrieve(make_spec("golf", ["golf"]), make_style("lex", [refs]), top_k=1)
+    assert result.method == "lexical"
+    assert result.reason == f"no index for style lex; run: sketchgen index {refs} --style lex"
