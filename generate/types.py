@@ -77,7 +77,9 @@ class GenerationConfig:
             try:
                 w, h = (int(v) for v in self.resolution)
             except (TypeError, ValueError):
-                raise ConfigError("resolution must be (width, height) in pixels", field="resolution") from None
+                raise ConfigError(
+                    "resolution must be (width, height) in pixels", field="resolution"
+                ) from None
             if not (64 <= w <= 8192 and 64 <= h <= 8192):
                 raise ConfigError(
                     f"resolution must be between 64 and 8192 pixels a side, got {w}x{h}", field="resolution"
