@@ -33,6 +33,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 
 from api.state import RunSlot
+from generate.runs import redact_secrets
 
 __all__ = ["RunHandle", "RunEventStream", "event_payload", "to_sse", "run_urls"]
 
@@ -131,7 +132,7 @@ async def _serialise(handle: RunHandle) -> AsyncIterator[ServerSentEvent]:
     try:
         async for item in handle.events():
             if isinstance(item, BaseException):
-                message = str(item) or type(item).__name__
+                message = redact_secrets(str(item) or type(item).__name__)
                 yield ServerSentEvent(
                     data=json.dumps({"code": "internal", "message": message}), event="error"
                 )
