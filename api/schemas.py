@@ -85,6 +85,11 @@ class GenerateRequest(BaseModel):
     )
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Same seed, same variation plan.")
     top_k: int | None = Field(default=None, ge=0, le=14, description="How many reference images to retrieve.")
+    previews: bool | None = Field(
+        default=None,
+        description="Stream interim images as sketch.preview events where the model makes them "
+        "(Nano Banana Pro's thought images); default: no.",
+    )
 
     @field_validator("brief")
     @classmethod

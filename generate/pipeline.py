@@ -49,6 +49,9 @@ class RunRequest(BaseModel):
     seed: int | None = Field(default=None, description="Same seed, same variation plan (and trace output)")
     top_k: int = Field(default=3, ge=0, le=14, description="How many reference images to retrieve")
     context: list[str] = Field(default_factory=list, description="Extra notes for the prompt")
+    previews: bool = Field(
+        default=False, description="Stream interim images (sketch.preview) where the model makes them"
+    )
 
     @field_validator("brief")
     @classmethod
@@ -111,6 +114,7 @@ class SketchPipeline:
             model_name=request.model,
             seed=request.seed,
             output_dir=self.output_dir,
+            stream_previews=request.previews,
         )
         adapter = get_adapter(config.model_name)
         adapter.check_request(

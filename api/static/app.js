@@ -208,7 +208,7 @@ async function generate(event) {
   if (!brief) return showFormError("Type a brief first.", "brief");
   const body = {
     brief, style_id: $("style_id").value, num_images: Number($("num_images").value), model: $("model").value,
-    aspect_ratio: $("aspect_ratio").value, image_size: $("image_size").value,
+    aspect_ratio: $("aspect_ratio").value, image_size: $("image_size").value, previews: true,
   };
   forgetBlobs();
   setRunLinks(null, null, "");

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,8 @@ from PIL import Image
 
 from generate import GenerationConfig, ImageGenerator
 from generate.errors import ErrorCode
-from generate.events import SketchCompleted, SketchRetry
+from generate.postprocess import sniff_mime
+from generate.events import SketchCompleted, SketchPreview, SketchRetry
 from generate.testing import Behavior, FakeGeminiServer
 from prompt.compiler import PromptCompiler
 from rag.retriever import ImageRetriever
@@ -157,3 +159,29 @@ def test_closing_the_stream_aborts_pending_calls_upstream(fake, tmp_path):
     assert fake.wait_for(lambda f: f.aborted_count == 2, timeout=10)
     assert gen.last_result.status == "cancelled"
     assert Path(gen.last_result.images[0]).exists()
+
+
+def test_streaming_previews_from_thought_images(fake, tmp_path):
+    """Pro's interim (thought) images arrive as sketch.preview events; the final image is the non-thought one."""
+    fake.set_default(Behavior.with_thoughts(2))
+    style = StyleRegistry().get_style("vintage-mascot")
+    spec = PromptCompiler().compile("playful golf mascot", style)
+    config = GenerationConfig(
+        num_images=3, model_name="nano-banana-pro", output_dir=tmp_path, stream_previews=True
+    )
+    gen = ImageGenerator()
+
+    async def consume():
+        return [ev async for ev in gen.astream_events(prompt_spec=spec, style=style, config=config)]
+
+    events = asyncio.run(consume())
+    previews = [e for e in events if isinstance(e, SketchPreview)]
+    assert sorted(e.index for e in previews) == [0, 0, 1, 1, 2, 2]
+    for index in range(3):
+        order = [e.event for e in events if getattr(e, "index", None) == index]
+        assert order == ["sketch.preview", "sketch.preview", "sketch.completed"]
+    assert all(sniff_mime(base64.b64decode(e.data_b64)) == e.mime_type for e in previews)
+    assert gen.last_result.status == "complete"
+    assert all(r.stream for r in fake.requests)  # the streaming endpoint was used
+    meta = json.loads(gen.last_result.metadata_path.read_text())
+    assert all(s["thought_signature"] for s in meta["sketches"])  # the final, signed image was kept
