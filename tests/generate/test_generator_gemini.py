@@ -13,8 +13,8 @@ from PIL import Image
 
 from generate import GenerationConfig, ImageGenerator
 from generate.errors import ErrorCode
-from generate.postprocess import sniff_mime
 from generate.events import SketchCompleted, SketchPreview, SketchRetry
+from generate.postprocess import sniff_mime
 from generate.testing import Behavior, FakeGeminiServer
 from prompt.compiler import PromptCompiler
 from rag.retriever import ImageRetriever
