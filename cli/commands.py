@@ -21,31 +21,25 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _request(args):
-    from pydantic import ValidationError
+_FLAGS = {"brief": "BRIEF", "num_images": "-n", "top_k": "--top-k", "resolution": "--resolution"}
 
+
+def _request(args):
     from generate.pipeline import RunRequest
 
-    try:
-        return RunRequest(
-            brief=args.brief,
-            style_id=args.style,
-            num_images=args.num_images,
-            model=args.model,
-            aspect_ratio=args.aspect,
-            image_size=args.size,
-            resolution=args.resolution,
-            seed=args.seed,
-            top_k=args.top_k,
-            context=args.context,
-        )
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "request"
-        flag = {"brief": "BRIEF", "num_images": "-n", "top_k": "--top-k", "resolution": "--resolution"}.get(
-            field, field
-        )
-        raise ConfigError(f"{flag}: {err['msg']}", field=field) from None
+    fields = {
+        "brief": args.brief,
+        "style_id": args.style,
+        "num_images": args.num_images,
+        "model": args.model,
+        "aspect_ratio": args.aspect,
+        "image_size": args.size,
+        "resolution": args.resolution,
+        "seed": args.seed,
+        "top_k": args.top_k,
+        "context": args.context,
+    }
+    return RunRequest.parse(fields, labels=_FLAGS)
 
 
 def cmd_generate(args) -> int:

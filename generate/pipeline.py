@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generate.adapter import ImageModelAdapter, get_adapter
 from generate.errors import ConfigError
@@ -52,6 +52,20 @@ class RunRequest(BaseModel):
     previews: bool = Field(
         default=False, description="Stream interim images (sketch.preview) where the model makes them"
     )
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], *, labels: dict[str, str] | None = None) -> RunRequest:
+        """Validate ``data``; bad input raises one ConfigError naming the first bad field.
+
+        ``labels`` names fields the way the caller's user knows them (the CLI passes its flags).
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "request"
+            label = (labels or {}).get(field, field)
+            raise ConfigError(f"{label}: {err['msg']}", field=field) from None
 
     @field_validator("brief")
     @classmethod
@@ -104,7 +118,7 @@ class SketchPipeline:
     def validate(self, request: RunRequest | dict) -> PreparedRun:
         """Check the request and build its adapter; raises ConfigError (with ``field``) on bad input."""
         if isinstance(request, dict):
-            request = _request_from_dict(request)
+            request = RunRequest.parse(request)
         style = self.registry.get_style(request.style_id)
         config = GenerationConfig(
             num_images=request.num_images or style.num_images,
@@ -259,17 +273,6 @@ class SketchPipeline:
             },
             "estimated_cost": costs,
         }
-
-
-def _request_from_dict(data: dict) -> RunRequest:
-    from pydantic import ValidationError
-
-    try:
-        return RunRequest.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "request"
-        raise ConfigError(f"{field}: {err['msg']}", field=field) from None
 
 
 def _has_reference_images(style) -> bool:
