@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,7 @@ from generate import GenerationConfig, ImageGenerator  # noqa: E402
 from generate.events import SketchCompleted  # noqa: E402
 from generate.postprocess import process_image  # noqa: E402
 from generate.runs import atomic_write_bytes  # noqa: E402
+from generate.testing import fake_gemini_process  # noqa: E402
 from generate.testing.fake_behaviors import make_image  # noqa: E402
 from prompt.compiler import PromptCompiler  # noqa: E402
 from rag.types import RetrievalResult  # noqa: E402
@@ -50,44 +49,10 @@ def _inputs():
     return {"prompt_spec": spec, "style": style, "retrieval_result": RetrievalResult.empty("bench")}
 
 
-_SERVER = """
-import sys, time
-from generate.testing import FakeGeminiServer
-with FakeGeminiServer(latency=float(sys.argv[1])) as fake:
-    print(fake.base_url, flush=True)
-    sys.stdin.read()  # until the parent closes our stdin
-    print(fake.count, flush=True)
-"""
-
-
-@contextlib.contextmanager
-def fake_server_process(latency: float):
-    """The fake Gemini server in its own process, as a remote server would be: its CPU work
-    (building responses) does not compete with the client for this process's GIL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(latency)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=str(ROOT),
-    )
-    try:
-        base_url = proc.stdout.readline().strip()
-        if not base_url.startswith("http"):
-            raise RuntimeError("the fake Gemini server did not start")
-        counter = {"requests": 0}
-        yield base_url, counter
-        proc.stdin.close()
-        counter["requests"] = int(proc.stdout.readline().strip() or 0)
-    finally:
-        proc.kill() if proc.poll() is None and not proc.stdin.closed else None
-        proc.wait(timeout=10)
-
-
 def bench_modes(latency: float, n: int, out_root: Path) -> dict:
     inputs = _inputs()
     results: dict[str, dict] = {}
-    with fake_server_process(latency) as (base_url, counter):
+    with fake_gemini_process(latency) as (base_url, counter):
         os.environ.update({"GEMINI_API_KEY": "bench-key", "GEMINI_BASE_URL": base_url})
 
         def config():

@@ -36,40 +36,9 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-_FAKE = """
-import sys
-from generate.testing import FakeGeminiServer
-with FakeGeminiServer(latency=float(sys.argv[1])) as fake:
-    print(fake.base_url, flush=True)
-    sys.stdin.read()  # until the parent closes our stdin
-    print(fake.count, fake.aborted_count, flush=True)
-"""
-
-
-@contextlib.contextmanager
-def fake_gemini(latency: float):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _FAKE, str(latency)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=str(ROOT),
-    )
-    record = {"requests": None, "aborted": None}
-    try:
-        base_url = proc.stdout.readline().strip()
-        if not base_url.startswith("http"):
-            raise RuntimeError("the fake Gemini server did not start")
-        yield base_url, record
-        proc.stdin.close()
-        counts = proc.stdout.readline().split()
-        if len(counts) == 2:
-            record["requests"], record["aborted"] = int(counts[0]), int(counts[1])
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+from generate.testing import fake_gemini_process  # noqa: E402
 
 
 def _free_port() -> int:
@@ -197,7 +166,7 @@ def main() -> None:
 
     with (
         tempfile.TemporaryDirectory(prefix="sketchgen-bench-") as tmp,
-        fake_gemini(args.latency) as (base, record),
+        fake_gemini_process(args.latency) as (base, record),
     ):
         env = {
             "GEMINI_API_KEY": "bench-key",

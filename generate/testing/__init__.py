@@ -3,10 +3,12 @@
 :class:`FakeGeminiServer` is a real HTTP server on 127.0.0.1 that speaks the Gemini
 ``generateContent`` / ``streamGenerateContent`` wire format with scripted behaviour
 (:class:`Behavior`), and records every request (:class:`RecordedRequest`). See
-:mod:`generate.testing.fake_gemini` for the full contract.
+:mod:`generate.testing.fake_gemini` for the full contract. :func:`fake_gemini_process` runs one in
+a process of its own; ``python -m generate.testing`` runs one in a terminal.
 """
 
 from generate.testing.fake_behaviors import Behavior, make_image
 from generate.testing.fake_gemini import FakeGeminiServer, RecordedRequest
+from generate.testing.process import fake_gemini_process
 
-__all__ = ["Behavior", "FakeGeminiServer", "RecordedRequest", "make_image"]
+__all__ = ["Behavior", "FakeGeminiServer", "RecordedRequest", "fake_gemini_process", "make_image"]

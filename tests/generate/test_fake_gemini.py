@@ -230,3 +230,20 @@ async def test_many_concurrent_slow_requests_get_their_own_scripted_answers():
         assert set(retried) == {200}
         assert fake.count == n + n // 10
         assert all(r.outcome in ("completed", "error") for r in fake.requests)
+
+
+def test_fake_in_its_own_process_serves_and_reports_counts():
+    import httpx
+
+    from generate.testing import fake_gemini_process
+
+    body = {"contents": [{"role": "user", "parts": [{"text": "Sketch 1 of 3"}]}]}
+    with fake_gemini_process(latency=0) as (base_url, record):
+        r = httpx.post(
+            f"{base_url}/v1beta/models/gemini-3-pro-image:generateContent",
+            json=body,
+            headers={"x-goog-api-key": "k"},
+            timeout=30,
+        )
+        assert r.status_code == 200 and r.json()["candidates"][0]["content"]["parts"]
+    assert record == {"requests": 1, "aborted": 0}
