@@ -49,25 +49,17 @@ def _inputs():
     return {"prompt_spec": spec, "style": style, "retrieval_result": RetrievalResult.empty("bench")}
 
 
-def bench_modes(latency: float, n: int, out_root: Path) -> dict:
+def bench_modes(latency: float, n: int, out_root: Path, repeats: int = 5) -> dict:
+    """Each mode ``repeats`` times, interleaved; medians (and the spread) of wall / L."""
     inputs = _inputs()
-    results: dict[str, dict] = {}
+    samples: dict[str, list[float]] = {"sync": [], "gather": [], "stream": [], "bare_sdk_baseline": []}
+    firsts: dict[str, list[float]] = {"stream": [], "bare_sdk_baseline": []}
+    statuses: set[str] = set()
     with fake_gemini_process(latency) as (base_url, counter):
         os.environ.update({"GEMINI_API_KEY": "bench-key", "GEMINI_BASE_URL": base_url})
 
         def config():
             return GenerationConfig(num_images=n, model_name=MODEL, output_dir=out_root, max_concurrency=n)
-
-        # Warm-up: imports, the SDK's first client, the first thread pool.
-        ImageGenerator().generate(**inputs, config=config())
-
-        t0 = time.perf_counter()
-        sync = ImageGenerator().generate(**inputs, config=config())
-        results["sync"] = {"wall_s": time.perf_counter() - t0, "status": sync.status}
-
-        t0 = time.perf_counter()
-        gathered = asyncio.run(ImageGenerator().generate_async(**inputs, config=config()))
-        results["gather"] = {"wall_s": time.perf_counter() - t0, "status": gathered.status}
 
         async def stream():
             gen = ImageGenerator()
@@ -78,23 +70,48 @@ def bench_modes(latency: float, n: int, out_root: Path) -> dict:
                     first = time.perf_counter() - start
             return time.perf_counter() - start, first, gen.last_result.status
 
-        wall, first, status = asyncio.run(stream())
-        results["stream"] = {"wall_s": wall, "first_sketch_s": first, "status": status}
-        results["bare_sdk_baseline"] = _bare_sdk(base_url, n)
-    for mode in results.values():
-        mode["wall_over_latency"] = round(mode["wall_s"] / latency, 4)
-        mode["wall_s"] = round(mode["wall_s"], 4)
+        # Warm-up: imports, the SDK's first client, the first thread pool, the fake's image cache.
+        for _ in range(2):
+            ImageGenerator().generate(**inputs, config=config())
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            statuses.add(ImageGenerator().generate(**inputs, config=config()).status)
+            samples["sync"].append(time.perf_counter() - t0)
+
+            t0 = time.perf_counter()
+            statuses.add(asyncio.run(ImageGenerator().generate_async(**inputs, config=config())).status)
+            samples["gather"].append(time.perf_counter() - t0)
+
+            wall, first, status = asyncio.run(stream())
+            statuses.add(status)
+            samples["stream"].append(wall)
+            firsts["stream"].append(first)
+
+            wall, first = _bare_sdk(base_url, n)
+            samples["bare_sdk_baseline"].append(wall)
+            firsts["bare_sdk_baseline"].append(first)
+    results: dict = {}
+    for mode, walls in samples.items():
+        ratios = sorted(w / latency for w in walls)
+        results[mode] = {
+            "wall_over_latency": round(statistics.median(ratios), 4),
+            "min": round(ratios[0], 4),
+            "max": round(ratios[-1], 4),
+            "runs": len(ratios),
+        }
     results["stream"]["first_sketch_minus_latency_ms"] = round(
-        (results["stream"]["first_sketch_s"] - latency) * 1000, 1
+        (statistics.median(firsts["stream"]) - latency) * 1000, 1
     )
-    bare = results["bare_sdk_baseline"]
-    bare["first_response_minus_latency_ms"] = round((bare.pop("first_response_s") - latency) * 1000, 1)
+    results["bare_sdk_baseline"]["first_response_minus_latency_ms"] = round(
+        (statistics.median(firsts["bare_sdk_baseline"]) - latency) * 1000, 1
+    )
+    results["statuses"] = sorted(statuses)
     results["fake_server_requests"] = counter["requests"]
     results["fake_server"] = "separate process, 127.0.0.1"
     return results
 
 
-def _bare_sdk(base_url: str, n: int) -> dict:
+def _bare_sdk(base_url: str, n: int) -> tuple[float, float]:
     """The floor: N concurrent google-genai calls to the same fake, no sketchgen at all (the image
     bytes are received and dropped). What sketchgen adds is the difference to the modes above."""
     from google import genai
@@ -124,8 +141,7 @@ def _bare_sdk(base_url: str, n: int) -> dict:
         await client.aio.aclose()
         return time.perf_counter() - start, min(ends)
 
-    wall, first = asyncio.run(run())
-    return {"wall_s": wall, "first_response_s": first}
+    return asyncio.run(run())
 
 
 def _cpu(fn, repeats: int) -> float:
@@ -167,12 +183,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--n", type=int, default=6)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per mode (medians are reported)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         os.environ["SKETCHGEN_OUTPUT_DIR"] = str(tmp / "outputs")
-        modes = bench_modes(args.latency, args.n, tmp / "outputs")
+        modes = bench_modes(args.latency, args.n, tmp / "outputs", args.repeats)
         local = bench_local_cost(args.repeats, tmp)
         try:
             from bench.trace_bench import bench_trace
