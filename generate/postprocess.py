@@ -13,6 +13,8 @@ never stretched), PNG. The quality figures go into metadata:
 from __future__ import annotations
 
 import io
+import os
+import threading
 import zlib
 from dataclasses import dataclass, field
 
@@ -80,6 +82,12 @@ def _figures(gray: Image.Image) -> dict[str, float]:
     }
 
 
+# Image work is CPU-bound: when many model answers land at once (N sketches finishing together, or
+# many runs in the service), running more of them than there are cores only makes every one finish
+# later. Capping it at the core count finishes the first sketch in one image's time; the total is the same.
+_CPU_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+
 def process_image(
     data: bytes,
     *,
@@ -88,6 +96,16 @@ def process_image(
     expected_size: tuple[int, int] | None = None,
 ) -> ProcessedImage:
     """Decode, convert and measure one image. Raises ModelCallError(bad_image) for undecodable bytes."""
+    with _CPU_SLOTS:
+        return _process(data, resolution, enforce_grayscale, expected_size)
+
+
+def _process(
+    data: bytes,
+    resolution: tuple[int, int] | None,
+    enforce_grayscale: bool,
+    expected_size: tuple[int, int] | None,
+) -> ProcessedImage:
     mime = sniff_mime(data) or "application/octet-stream"
     try:
         image = Image.open(io.BytesIO(data))
