@@ -10,13 +10,11 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import platform
 import random
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,25 +29,15 @@ from generate.events import (
     SketchRetry,
     StageEvent,
 )
+from generate.metadata import assemble_metadata, variation_record
 from generate.postprocess import process_image
 from generate.runs import atomic_write_bytes, atomic_write_json
 from generate.types import GenerationConfig, GenerationResult, SketchResult
 
-__all__ = ["RunState", "SCHEMA_VERSION"]
+__all__ = ["RunState"]
 
 log = logging.getLogger("sketchgen.generate")
-SCHEMA_VERSION = 1
 _TERMINAL = ("completed", "failed", "cancelled")
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("sketchgen", "google-genai", "pillow", "numpy", "open-clip-torch", "faiss-cpu"):
-        try:
-            out[dist] = importlib_metadata.version(dist)
-        except importlib_metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 @dataclass
@@ -86,7 +74,7 @@ class RunState:
                     "index": req.index,
                     "file": None,
                     "status": "pending",
-                    "variation": _variation_dict(var),
+                    "variation": variation_record(var),
                     "prompt": req.prompt,
                     "references": [str(p) for p in req.reference_images],
                     "model": self.adapter.name,
@@ -377,74 +365,25 @@ class RunState:
             return round(sum(r.get("cost_usd") or 0.0 for r in self.records), 6)
 
     def metadata(self) -> dict[str, Any]:
+        """The whole metadata.json document for the run as it stands now."""
         with self._lock:
             records = [dict(r) for r in self.records]
-            c = self.counts()
-        usage_keys = (
-            "prompt_tokens",
-            "output_tokens",
-            "output_image_tokens",
-            "thoughts_tokens",
-            "total_tokens",
+        return assemble_metadata(
+            run_id=self.run_id,
+            started_at=self.started_at,
+            status=self.status,
+            style=self.style,
+            prompt_spec=self.prompt_spec,
+            retrieval=self.retrieval,
+            requests=self.requests,
+            config=self.config,
+            model_name=self.model_name,
+            model_reason=self.model_reason,
+            records=records,
+            contact_sheet=self.contact_sheet,
+            warnings=self.warnings,
+            wall_s=time.perf_counter() - self._t0,
         )
-        usage = {k: sum((r.get("usage") or {}).get(k, 0) for r in records) for k in usage_keys}
-        retrieval = self.retrieval
-        hits = list(retrieval.hits) if retrieval is not None else []
-        sent = {str(p) for req in self.requests for p in req.reference_images}
-        cfg = self.config
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": self.run_id,
-            "timestamp": self.started_at.isoformat(timespec="seconds"),
-            "status": self.status,
-            "style_id": self.style.id,
-            "style": {"id": self.style.id, "name": self.style.name, "source": str(self.style.source or "")},
-            "prompt_spec": self.prompt_spec.model_dump(mode="json"),
-            "reference_images": [str(h.path) for h in hits],
-            "retrieval_scores": [round(float(h.score), 6) for h in hits],
-            "retrieval": {
-                "method": getattr(retrieval, "method", "none"),
-                "embedder": getattr(retrieval, "embedder", None),
-                "reason": getattr(retrieval, "reason", None),
-                "hits": [
-                    {
-                        "path": str(h.path),
-                        "score": round(float(h.score), 6),
-                        "sha256": h.sha256,
-                        "sent": str(h.path) in sent,
-                    }
-                    for h in hits
-                ],
-            },
-            "config": {
-                "num_images": cfg.num_images,
-                "resolution": list(cfg.resolution) if cfg.resolution else None,
-                "model_name": self.model_name,
-                "requested_model": cfg.model_name,
-                "aspect_ratio": self.requests[0].aspect_ratio if self.requests else cfg.aspect_ratio,
-                "image_size": cfg.image_size,
-                "seed": cfg.seed,
-                "timeout_s": cfg.timeout_s,
-                "max_attempts": cfg.max_attempts,
-                "max_concurrency": cfg.max_concurrency,
-                "enforce_grayscale": cfg.enforce_grayscale,
-            },
-            "model": {"requested": cfg.model_name, "used": self.model_name, "reason": self.model_reason},
-            "images": [r["file"] for r in records if r["status"] == "completed"],
-            "sketches": records,
-            "contact_sheet": "contact_sheet.png" if self.contact_sheet else None,
-            "totals": {
-                "succeeded": c["completed"],
-                "failed": c["failed"],
-                "cancelled": c["cancelled"],
-                "pending": len(records) - sum(c.values()),
-                "cost_usd": self.total_cost(),
-                "usage": usage,
-                "wall_s": round(time.perf_counter() - self._t0, 3),
-            },
-            "warnings": list(self.warnings),
-            "versions": _VERSIONS,
-        }
 
     def write_metadata(self, *, durable: bool = False) -> None:
         """Rewrite metadata.json atomically; ``durable`` also fsyncs (only the settled record asks)."""
@@ -487,14 +426,3 @@ class RunState:
             contact_sheet_path=self.contact_sheet,
             warnings=list(self.warnings),
         )
-
-
-_VERSIONS = _versions()
-
-
-def _variation_dict(var: Any) -> dict[str, Any]:
-    if hasattr(var, "model_dump"):
-        data = var.model_dump(mode="json")
-        data.pop("prompt", None)  # the exact prompt is recorded once, beside it
-        return data
-    return dict(var)

@@ -1,0 +1,119 @@
+"""metadata.json: the run record, assembled from a run's state (pure: no I/O, no clock).
+
+Every mode of the generator writes the same document: the seed's fields (``timestamp``,
+``prompt_spec``, ``reference_images``, ``retrieval_scores``, ``style_id``, ``config``, ``images``)
+plus ``schema_version``, ``run_id``, ``status``, ``retrieval``, the model requested and used,
+one record per sketch, totals, warnings and library versions. Never a secret: the writer
+(:func:`generate.runs.atomic_write_json`) also redacts known secret values.
+"""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SCHEMA_VERSION", "VERSIONS", "assemble_metadata", "variation_record"]
+
+SCHEMA_VERSION = 1
+_USAGE_KEYS = ("prompt_tokens", "output_tokens", "output_image_tokens", "thoughts_tokens", "total_tokens")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("sketchgen", "google-genai", "pillow", "numpy", "open-clip-torch", "faiss-cpu"):
+        try:
+            out[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+VERSIONS = _versions()
+
+
+def variation_record(var: Any) -> dict[str, Any]:
+    """A sketch's variation as recorded (its exact prompt is recorded once, beside it)."""
+    if hasattr(var, "model_dump"):
+        data = var.model_dump(mode="json")
+        data.pop("prompt", None)
+        return data
+    return dict(var)
+
+
+def assemble_metadata(
+    *,
+    run_id: str,
+    started_at: datetime,
+    status: str,
+    style: Any,
+    prompt_spec: Any,
+    retrieval: Any,
+    requests: list[Any],
+    config: Any,
+    model_name: str,
+    model_reason: str | None,
+    records: list[dict[str, Any]],
+    contact_sheet: Path | None,
+    warnings: list[str],
+    wall_s: float,
+) -> dict[str, Any]:
+    states = [r["status"] for r in records]
+    counts = {s: states.count(s) for s in ("completed", "failed", "cancelled")}
+    hits = list(retrieval.hits) if retrieval is not None else []
+    sent = {str(p) for req in requests for p in req.reference_images}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "timestamp": started_at.isoformat(timespec="seconds"),
+        "status": status,
+        "style_id": style.id,
+        "style": {"id": style.id, "name": style.name, "source": str(style.source or "")},
+        "prompt_spec": prompt_spec.model_dump(mode="json"),
+        "reference_images": [str(h.path) for h in hits],
+        "retrieval_scores": [round(float(h.score), 6) for h in hits],
+        "retrieval": {
+            "method": getattr(retrieval, "method", "none"),
+            "embedder": getattr(retrieval, "embedder", None),
+            "reason": getattr(retrieval, "reason", None),
+            "hits": [
+                {
+                    "path": str(h.path),
+                    "score": round(float(h.score), 6),
+                    "sha256": h.sha256,
+                    "sent": str(h.path) in sent,
+                }
+                for h in hits
+            ],
+        },
+        "config": {
+            "num_images": config.num_images,
+            "resolution": list(config.resolution) if config.resolution else None,
+            "model_name": model_name,
+            "requested_model": config.model_name,
+            "aspect_ratio": requests[0].aspect_ratio if requests else config.aspect_ratio,
+            "image_size": config.image_size,
+            "seed": config.seed,
+            "timeout_s": config.timeout_s,
+            "max_attempts": config.max_attempts,
+            "max_concurrency": config.max_concurrency,
+            "enforce_grayscale": config.enforce_grayscale,
+        },
+        "model": {"requested": config.model_name, "used": model_name, "reason": model_reason},
+        "images": [r["file"] for r in records if r["status"] == "completed"],
+        "sketches": records,
+        "contact_sheet": "contact_sheet.png" if contact_sheet else None,
+        "totals": {
+            "succeeded": counts["completed"],
+            "failed": counts["failed"],
+            "cancelled": counts["cancelled"],
+            "pending": len(records) - sum(counts.values()),
+            "cost_usd": round(sum(r.get("cost_usd") or 0.0 for r in records), 6),
+            "usage": {k: sum((r.get("usage") or {}).get(k, 0) for r in records) for k in _USAGE_KEYS},
+            "wall_s": round(wall_s, 3),
+        },
+        "warnings": list(warnings),
+        "versions": VERSIONS,
+    }
