@@ -148,11 +148,38 @@ class SketchPipeline:
         return self.compiler.compile(req.brief, prepared.style, context=req.context or None)
 
     def _retrieve(self, prepared: PreparedRun, spec):
-        if prepared.request.top_k == 0:
-            from rag.types import RetrievalResult
+        from rag.types import RetrievalResult
 
-            return RetrievalResult.empty("top_k is 0", style_id=prepared.style.id)
-        return self.retriever.retrieve(spec, prepared.style, top_k=prepared.request.top_k)
+        style, top_k = prepared.style, prepared.request.top_k
+        result = (
+            self.retriever.retrieve(spec, style, top_k=top_k)
+            if top_k > 0
+            else RetrievalResult.empty("top_k is 0", style_id=style.id)
+        )
+        wanted = max(top_k, 1)
+        if len(result.hits) >= wanted or not prepared.adapter.capabilities.requires_reference:
+            return result
+        # A model that draws over references (trace) can use any of the style's: when fewer matched
+        # the brief than asked for, top up with the style's own in name order (score 0), and say so.
+        from rag.files import list_style_images
+        from rag.types import RetrievalHit
+
+        have = {Path(h.path) for h in result.hits}
+        extra = [p for p in list_style_images(style.reference_dirs, style.do_not_use) if p not in have]
+        extra = extra[: wanted - len(result.hits)]
+        if not extra:
+            return result
+        note = (
+            f"{prepared.adapter.name} draws over references: {len(extra)} of the style's own added in name "
+            "order because fewer matched the brief"
+        )
+        return RetrievalResult(
+            hits=[*result.hits, *(RetrievalHit(path=p, score=0.0) for p in extra)],
+            method=result.method if result.hits else "style-order",
+            embedder=result.embedder,
+            reason=f"{result.reason}; {note}" if result.reason else note,
+            style_id=style.id,
+        )
 
     @staticmethod
     def _stages(spec, retrieval) -> list[tuple[str, dict[str, Any]]]:

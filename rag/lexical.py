@@ -74,7 +74,11 @@ def document_words(image: Path) -> set[str]:
 def rank_lexical(
     spec: PromptSpec, images: Sequence[Path], top_k: int, *, keywords: Iterable[str] = ()
 ) -> list[RetrievalHit]:
-    """The ``top_k`` best ``images`` for ``spec`` by the documented lexical score, duplicates removed."""
+    """The ``top_k`` best ``images`` for ``spec`` by the documented lexical score, duplicates removed.
+
+    An image that shares no word with the brief (score 0) is not retrieved: nothing says it is
+    relevant, and a model would take it as guidance.
+    """
     if top_k <= 0 or not images:
         return []
     docs = {img: document_words(img) for img in images}
@@ -91,6 +95,8 @@ def rank_lexical(
     hits: list[RetrievalHit] = []
     seen: set[str] = set()
     for score, img in scored:
+        if score <= 0:
+            break  # sorted: the rest share no word with the brief either
         try:
             sha = sha256_file(img)
         except OSError:

@@ -18,25 +18,24 @@ def test_ranking_uses_names_captions_and_is_deterministic(tmp_path, make_image, 
         make_image(refs / "golf-mascot.png", 2),
         make_image(refs / "b-untitled.png", 3),
         make_image(refs / "a-untitled.png", 4),
+        make_image(refs / "golf-tee.png", 5),
+        make_image(refs / "golf-bag.png", 6),
     ]
-    (refs / "b-untitled.txt").write_text("a cheerful golf caddy")
+    (refs / "b-untitled.txt").write_text("a cheerful caddy mascot")
     spec = make_spec("a playful golf mascot", ["golf", "mascot"])
-    hits = rank_lexical(spec, paths, 4)
-    assert [h.path.name for h in hits] == [
-        "golf-mascot.png",
-        "b-untitled.png",
-        "a-untitled.png",
-        "coffee-cup.png",
-    ]
-    assert hits[0].score > hits[1].score > 0 and hits[2].score == hits[3].score == 0.0  # zero ties by path
-    assert all(0.0 <= h.score <= 1.0 for h in hits)
-    assert rank_lexical(spec, list(reversed(paths)), 4) == hits
+    hits = rank_lexical(spec, paths, 6)
+    # Images sharing no word with the brief (coffee-cup, a-untitled) are not retrieved at all.
+    assert [h.path.name for h in hits] == ["golf-mascot.png", "b-untitled.png", "golf-bag.png", "golf-tee.png"]
+    assert hits[0].score > hits[1].score > 0
+    assert hits[2].score == hits[3].score > 0  # equal scores: ordered by path
+    assert all(0.0 < h.score <= 1.0 for h in hits)
+    assert rank_lexical(spec, list(reversed(paths)), 6) == hits
 
 
 def test_identical_files_count_once(tmp_path, make_image, make_spec):
     a = make_image(tmp_path / "golf-1.png", 5)
     b = make_image(tmp_path / "golf-2.png", 5)
-    c = make_image(tmp_path / "other.png", 6)
+    c = make_image(tmp_path / "golf-other.png", 6)  # matches the brief, different pixels
     hits = rank_lexical(make_spec("golf"), [a, b, c], 3)
     assert [h.path for h in hits] == [a, c]
 

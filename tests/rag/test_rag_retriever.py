@@ -141,7 +141,8 @@ def test_no_weights_falls_back_with_one_warning(
         first = retriever.retrieve(make_spec(), make_style("alpha", [a]))
         second = retriever.retrieve(make_spec(), make_style("alpha", [a]))
     assert first.method == second.method == "lexical"
-    assert "no CLIP weights" in first.reason and len(first.hits) == 3
+    # a_0.png ... a_5.png share no word with "a playful golf mascot": nothing arbitrary is retrieved
+    assert "no CLIP weights" in first.reason and first.hits == []
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
 
 
