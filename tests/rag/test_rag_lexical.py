@@ -25,7 +25,12 @@ def test_ranking_uses_names_captions_and_is_deterministic(tmp_path, make_image, 
     spec = make_spec("a playful golf mascot", ["golf", "mascot"])
     hits = rank_lexical(spec, paths, 6)
     # Images sharing no word with the brief (coffee-cup, a-untitled) are not retrieved at all.
-    assert [h.path.name for h in hits] == ["golf-mascot.png", "b-untitled.png", "golf-bag.png", "golf-tee.png"]
+    assert [h.path.name for h in hits] == [
+        "golf-mascot.png",
+        "b-untitled.png",
+        "golf-bag.png",
+        "golf-tee.png",
+    ]
     assert hits[0].score > hits[1].score > 0
     assert hits[2].score == hits[3].score > 0  # equal scores: ordered by path
     assert all(0.0 < h.score <= 1.0 for h in hits)
