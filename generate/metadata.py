@@ -15,7 +15,14 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "VERSIONS", "assemble_metadata", "variation_record"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "VERSIONS",
+    "assemble_metadata",
+    "status_counts",
+    "total_cost",
+    "variation_record",
+]
 
 SCHEMA_VERSION = 1
 _USAGE_KEYS = ("prompt_tokens", "output_tokens", "output_image_tokens", "thoughts_tokens", "total_tokens")
@@ -43,6 +50,16 @@ def variation_record(var: Any) -> dict[str, Any]:
     return dict(var)
 
 
+def status_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    """How many sketches settled as completed, failed and cancelled."""
+    states = [r["status"] for r in records]
+    return {s: states.count(s) for s in ("completed", "failed", "cancelled")}
+
+
+def total_cost(records: list[dict[str, Any]]) -> float:
+    return round(sum(r.get("cost_usd") or 0.0 for r in records), 6)
+
+
 def assemble_metadata(
     *,
     run_id: str,
@@ -60,8 +77,7 @@ def assemble_metadata(
     warnings: list[str],
     wall_s: float,
 ) -> dict[str, Any]:
-    states = [r["status"] for r in records]
-    counts = {s: states.count(s) for s in ("completed", "failed", "cancelled")}
+    counts = status_counts(records)
     hits = list(retrieval.hits) if retrieval is not None else []
     sent = {str(p) for req in requests for p in req.reference_images}
     return {
@@ -110,7 +126,7 @@ def assemble_metadata(
             "failed": counts["failed"],
             "cancelled": counts["cancelled"],
             "pending": len(records) - sum(counts.values()),
-            "cost_usd": round(sum(r.get("cost_usd") or 0.0 for r in records), 6),
+            "cost_usd": total_cost(records),
             "usage": {k: sum((r.get("usage") or {}).get(k, 0) for r in records) for k in _USAGE_KEYS},
             "wall_s": round(wall_s, 3),
         },

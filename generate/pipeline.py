@@ -25,11 +25,11 @@ from generate.generator import ImageGenerator
 from generate.types import GenerationConfig, GenerationResult
 from prompt.compiler import PromptCompiler
 from prompt.variation import plan_variations
+from rag.files import list_style_images
 
 __all__ = ["RunRequest", "SketchPipeline", "PreparedRun", "MAX_BRIEF_CHARS"]
 
 MAX_BRIEF_CHARS = 2000
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 
 
 class RunRequest(BaseModel):
@@ -134,7 +134,9 @@ class SketchPipeline:
         adapter.check_request(
             aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0
         )
-        if adapter.capabilities.requires_reference and not _has_reference_images(style):
+        if adapter.capabilities.requires_reference and not list_style_images(
+            style.reference_dirs, style.do_not_use
+        ):
             dirs = ", ".join(str(d) for d in style.reference_dirs) or "(none listed)"
             raise ConfigError(
                 f"model {adapter.name!r} draws over reference images and style {style.id!r} has none: "
@@ -161,7 +163,6 @@ class SketchPipeline:
             return result
         # A model that draws over references (trace) can use any of the style's: when fewer matched
         # the brief than asked for, top up with the style's own in name order (score 0), and say so.
-        from rag.files import list_style_images
         from rag.types import RetrievalHit
 
         have = {Path(h.path) for h in result.hits}
@@ -300,11 +301,3 @@ class SketchPipeline:
             },
             "estimated_cost": costs,
         }
-
-
-def _has_reference_images(style) -> bool:
-    for folder in style.reference_dirs:
-        folder = Path(folder)
-        if folder.is_dir() and any(p.suffix.lower() in _IMAGE_SUFFIXES for p in folder.rglob("*")):
-            return True
-    return False

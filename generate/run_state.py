@@ -29,7 +29,7 @@ from generate.events import (
     SketchRetry,
     StageEvent,
 )
-from generate.metadata import assemble_metadata, variation_record
+from generate.metadata import assemble_metadata, status_counts, total_cost, variation_record
 from generate.postprocess import process_image
 from generate.runs import atomic_write_bytes, atomic_write_json
 from generate.types import GenerationConfig, GenerationResult, SketchResult
@@ -276,8 +276,7 @@ class RunState:
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            states = [r["status"] for r in self.records]
-        return {s: states.count(s) for s in ("completed", "failed", "cancelled")}
+            return status_counts(self.records)
 
     def finish(self, *, cancelled: bool = False) -> RunCompleted:
         """Settle the run: status, contact sheet, final metadata. Idempotent."""
@@ -362,7 +361,7 @@ class RunState:
 
     def total_cost(self) -> float:
         with self._lock:
-            return round(sum(r.get("cost_usd") or 0.0 for r in self.records), 6)
+            return total_cost(self.records)
 
     def metadata(self) -> dict[str, Any]:
         """The whole metadata.json document for the run as it stands now."""
