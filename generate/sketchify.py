@@ -21,12 +21,13 @@ The pipeline, at the output resolution (all lengths scale with the image, so 1K 
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from generate.png import encode_png
 
 __all__ = [
     "LAYOUTS",
@@ -353,6 +354,4 @@ def _ring_frame(size: tuple[int, int], k: float, ex: Exaggeration, rng: np.rando
 
 def png_bytes(img: Image.Image) -> bytes:
     """Encode as PNG with no metadata chunks, so equal pixels give equal bytes."""
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False, compress_level=6)
-    return buf.getvalue()
+    return encode_png(img if img.mode in ("L", "RGB") else img.convert("L"))
