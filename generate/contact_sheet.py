@@ -5,19 +5,32 @@ variation, e.g. ``three-quarter / bold``). A slot whose status is not a success,
 missing or unreadable, is drawn as a crossed-out box with its status in capitals and a short reason,
 so a partial run is obvious at a glance. The sheet is written atomically (temp file + ``os.replace``),
 so a reader never sees half a PNG.
+
+A run builds its sheet as it goes (:class:`ContactSheet`): the title and captions are drawn while
+the model calls are in flight, each thumbnail is pasted when its sketch is written, and the run's end
+only marks the failures and encodes the file. :func:`build_contact_sheet` does it all at once.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import zlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["ContactSlot", "build_contact_sheet", "sheet_layout", "SUCCESS_STATUSES"]
+from generate.png import encode_png
+
+__all__ = [
+    "ContactSheet",
+    "ContactSlot",
+    "build_contact_sheet",
+    "load_grayscale",
+    "sheet_layout",
+    "SUCCESS_STATUSES",
+]
 
 SUCCESS_STATUSES = frozenset({"ok", "complete", "completed", "succeeded", "success"})
 _PAPER = 255
@@ -74,14 +87,14 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: float, max_lines: i
     return [_fit(draw, line, font, width) for line in lines[:max_lines]]
 
 
-def _load_thumb(path: Path, thumb: int) -> Image.Image | None:
+def load_grayscale(path: Path) -> Image.Image | None:
+    """The image at ``path`` in mode "L", or None if it is missing or does not decode."""
     try:
         with Image.open(path) as im:
             im.load()
-            g = im.convert("L")
+            return im.convert("L")
     except (OSError, ValueError):
         return None
-    return _fit_thumb(g, thumb)
 
 
 def _fit_thumb(image: Image.Image, thumb: int) -> Image.Image:
@@ -123,6 +136,71 @@ def sheet_layout(
     return size, boxes
 
 
+class ContactSheet:
+    """One run's sheet, filled in as its sketches arrive; thread-safe.
+
+    ``slots``: (index, label) of every sketch of the run, in any order (cells follow the index).
+    """
+
+    def __init__(self, slots, *, title: str | None = None, thumb: int = 320) -> None:
+        self._lock = threading.Lock()
+        self.thumb = thumb
+        order = sorted(slots, key=lambda s: s[0])
+        self._pad, _, title_h = _metrics(thumb, bool(title))
+        self._cap_font, self._small_font = _font(max(12, thumb // 18)), _font(max(10, thumb // 24))
+        size, boxes = sheet_layout(len(order), thumb=thumb, titled=bool(title))
+        self._boxes = {index: box for (index, _), box in zip(order, boxes, strict=True)}
+        self._sheet = Image.new("L", size, _PAPER)
+        self._draw = ImageDraw.Draw(self._sheet)
+        self.filled: set[int] = set()  # indexes whose cell is final: a picture or a failure mark
+        pad, draw = self._pad, self._draw
+        if title:
+            font = _font(max(14, thumb // 14))
+            draw.text(
+                (pad, pad // 2), _fit(draw, title, font, self._sheet.width - 2 * pad), fill=_INK, font=font
+            )
+        if not order:
+            draw.text((pad, title_h + pad), "no sketches in this run", fill=_MUTED, font=self._cap_font)
+        for index, label in order:
+            x0, y0 = self._boxes[index][:2]
+            caption = _fit(draw, f"#{index} {label}", self._cap_font, thumb)
+            draw.text((x0, y0 + thumb + pad // 2), caption, fill=_INK, font=self._cap_font)
+
+    def place(self, index: int, image: Image.Image) -> None:
+        """Put sketch ``index``'s picture in its cell (any size or mode; scaled down to fit)."""
+        small = _fit_thumb(image, self.thumb)  # outside the lock: the only per-picture CPU work
+        box = self._boxes[index]
+        x0, y0 = box[0], box[1]
+        with self._lock:
+            self._sheet.paste(
+                small, (x0 + (self.thumb - small.width) // 2, y0 + (self.thumb - small.height) // 2)
+            )
+            self._draw.rectangle(box, outline=_FRAME, width=1)
+            self.filled.add(index)
+
+    def mark_failed(self, index: int, status: str, reason: str | None) -> None:
+        """Cross out sketch ``index``'s cell with its status and reason."""
+        with self._lock:
+            _draw_failed(self._draw, self._boxes[index], status, reason, self._cap_font, self._small_font)
+            self.filled.add(index)
+
+    def png(self) -> bytes:
+        with self._lock:
+            return encode_png(self._sheet)
+
+    def save(self, out_path: str | Path) -> Path:
+        """Write the sheet as it stands to ``out_path`` (PNG, mode "L"), atomically."""
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_bytes(self.png())
+            os.replace(tmp, out_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return out_path
+
+
 def build_contact_sheet(
     slots: list[ContactSlot] | tuple[ContactSlot, ...],
     out_path: str | Path,
@@ -131,48 +209,18 @@ def build_contact_sheet(
     thumb: int = 320,
 ) -> Path:
     """Draw ``slots`` (in index order) as a grid and write ``out_path`` (PNG, mode "L") atomically."""
-    out_path = Path(out_path)
-    slots = sorted(slots, key=lambda s: s.index)
-    pad, _, title_h = _metrics(thumb, bool(title))
-    cap_font, small_font = _font(max(12, thumb // 18)), _font(max(10, thumb // 24))
-    title_font = _font(max(14, thumb // 14))
-    size, boxes = sheet_layout(len(slots), thumb=thumb, titled=bool(title))
-    sheet = Image.new("L", size, _PAPER)
-    draw = ImageDraw.Draw(sheet)
-    if title:
-        draw.text(
-            (pad, pad // 2), _fit(draw, title, title_font, sheet.width - 2 * pad), fill=_INK, font=title_font
-        )
-    if not slots:
-        draw.text((pad, title_h + pad), "no sketches in this run", fill=_MUTED, font=cap_font)
-
-    for slot, box in zip(slots, boxes, strict=True):
-        x0, y0 = box[0], box[1]
+    sheet = ContactSheet([(s.index, s.label) for s in slots], title=title, thumb=thumb)
+    for slot in slots:
         ok = slot.status.lower() in SUCCESS_STATUSES and slot.path is not None
-        img = (
-            (_fit_thumb(slot.image, thumb) if slot.image is not None else _load_thumb(Path(slot.path), thumb))
-            if ok
-            else None
-        )
-        if img is not None:
-            sheet.paste(img, (x0 + (thumb - img.width) // 2, y0 + (thumb - img.height) // 2))
-            draw.rectangle(box, outline=_FRAME, width=1)
+        if not ok:
+            sheet.mark_failed(slot.index, slot.status, slot.message)
+            continue
+        img = slot.image if slot.image is not None else load_grayscale(Path(slot.path))
+        if img is None:
+            sheet.mark_failed(slot.index, "unreadable", "the sketch file is missing or unreadable")
         else:
-            reason = slot.message if not ok else "the sketch file is missing or unreadable"
-            status = slot.status if not ok else "unreadable"
-            _draw_failed(draw, box, status, reason, cap_font, small_font)
-        caption = _fit(draw, f"#{slot.index} {slot.label}", cap_font, thumb)
-        draw.text((x0, y0 + thumb + pad // 2), caption, fill=_INK, font=cap_font)
-
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
-        sheet.save(tmp, format="PNG", compress_type=zlib.Z_RLE)  # line art: run-length is fast and small
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return out_path
+            sheet.place(slot.index, img)
+    return sheet.save(out_path)
 
 
 def _draw_failed(draw: ImageDraw.ImageDraw, box, status: str, reason: str | None, font, small) -> None:

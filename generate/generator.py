@@ -41,6 +41,7 @@ __all__ = ["ImageGenerator"]
 
 log = logging.getLogger("sketchgen.generate")
 EventCallback = Callable[[RunEvent], Any]
+SHEET_PREPARE_DELAY_S = 0.05
 
 
 class ImageGenerator:
@@ -155,8 +156,9 @@ class ImageGenerator:
                     remaining = n
                     while remaining:
                         try:
-                            ev = events.get(timeout=0.2)
+                            ev = events.get(timeout=SHEET_PREPARE_DELAY_S)
                         except queue.Empty:
+                            state.prepare_contact_sheet()  # idle: the calls are in flight (drawn once)
                             continue
                         if isinstance(ev, (SketchCompleted, SketchFailed)):
                             remaining -= 1
@@ -240,8 +242,10 @@ class ImageGenerator:
                     image = await self._call_model(state, request, emit)
                     latency = time.perf_counter() - started
                     # Shielded: once paid for, a sketch is written even if the consumer leaves now.
-                    finishing = asyncio.ensure_future(
-                        asyncio.to_thread(state.complete, index, image, latency, attempt)
+                    # Handed to a worker thread at once, not at the loop's next turn: when N answers
+                    # land together, the loop is busy parsing the others meanwhile.
+                    finishing = asyncio.get_running_loop().run_in_executor(
+                        None, state.complete, index, image, latency, attempt
                     )
                     state.finishing[index] = finishing
                     return await asyncio.shield(finishing)
@@ -276,6 +280,17 @@ class ImageGenerator:
                 ErrorCode.TIMEOUT, f"no answer within {request.timeout_s:.0f} s", retryable=True
             ) from None
 
+    @staticmethod
+    def _prepare_sheet_soon(state: RunState) -> asyncio.Task:
+        """Draw the contact sheet's captions on a worker thread while the model calls are in flight."""
+
+        async def prepare() -> None:
+            # Once the requests are on the wire: drawing text holds the GIL, which would delay them.
+            await asyncio.sleep(SHEET_PREPARE_DELAY_S)
+            await asyncio.to_thread(state.prepare_contact_sheet)
+
+        return asyncio.create_task(prepare())
+
     async def _abandon(self, state: RunState, tasks: Iterable[asyncio.Task]) -> None:
         """The consumer left: cancel pending calls, keep what is written, record the run cancelled."""
         state.cancel_event.set()
@@ -309,6 +324,7 @@ class ImageGenerator:
             tasks = [
                 asyncio.create_task(self._sketch_async(state, i, emit)) for i in range(len(state.requests))
             ]
+            tasks.append(self._prepare_sheet_soon(state))
             await asyncio.gather(*tasks)
             emit(await asyncio.to_thread(state.finish))
         except BaseException:
@@ -346,11 +362,13 @@ class ImageGenerator:
                 for i in range(len(state.requests))
             ]
             remaining = len(tasks)
+            tasks.append(self._prepare_sheet_soon(state))
             while remaining:
                 ev = await events.get()
                 if isinstance(ev, (SketchCompleted, SketchFailed)):
                     remaining -= 1
                 yield ev
+            await tasks[-1]
             final = await asyncio.to_thread(state.finish)
             done = True
             yield final

@@ -66,7 +66,8 @@ class RunState:
         self._lock = threading.RLock()
         self._seq = 0
         self._t0 = time.perf_counter()
-        self._previews: dict[int, Any] = {}
+        self._sheet: Any = None  # the ContactSheet, built on first use (see prepare_contact_sheet)
+        self._sheet_lock = threading.Lock()
         self._rngs = [random.Random(f"{self.config.seed}:{i}") for i in range(len(self.requests))]
         for var, req in zip(self.variations, self.requests, strict=True):
             self.records.append(
@@ -178,8 +179,8 @@ class RunState:
         name = f"sketch_{index}.png"
         # Atomic now; made durable once, when the run settles (finish()), off the per-sketch path.
         atomic_write_bytes(self.out_dir / name, processed.png, durable=False)
+        self._place_in_sheet(index, processed.preview)
         with self._lock:
-            self._previews[index] = processed.preview
             rec = self.records[index]
             rec.update(
                 status="completed",
@@ -317,44 +318,71 @@ class RunState:
         return self.finished
 
     def _sync_files(self) -> None:
-        """fsync the run's sketch files, so the settled metadata never names a file a power cut lost."""
-        for rec in self.records:
-            if rec["file"]:
-                try:
-                    fd = os.open(self.out_dir / rec["file"], os.O_RDONLY)
-                except OSError:
-                    continue
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+        """fsync the run's sketches and contact sheet, so the settled metadata never names a file a power cut lost."""
+        names = [rec["file"] for rec in self.records if rec["file"]]
+        if self.contact_sheet is not None:
+            names.append(self.contact_sheet.name)
+        for name in names:
+            try:
+                fd = os.open(self.out_dir / name, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    # -- the contact sheet, built as the run goes ------------------------------------------------------
+    def prepare_contact_sheet(self) -> None:
+        """Draw the sheet's title and captions now (the generators call this while the model calls
+        are in flight, so the work is off every sketch's path). Never raises."""
+        try:
+            self._contact_sheet()
+        except Exception as exc:
+            log.warning("contact sheet not prepared: %s", exc)
+
+    def _contact_sheet(self):
+        from generate.contact_sheet import ContactSheet
+
+        with self._sheet_lock:
+            if self._sheet is None:
+                labels = [
+                    (
+                        rec["index"],
+                        f"{rec['variation'].get('layout', '')} / {rec['variation'].get('exaggeration', '')}",
+                    )
+                    for rec in self.records
+                ]
+                self._sheet = ContactSheet(
+                    labels, title=f"{self.prompt_spec.brief} | {self.style.id} | {self.model_name}"
+                )
+            return self._sheet
+
+    def _place_in_sheet(self, index: int, preview: Any) -> None:
+        if preview is None:
+            return
+        try:
+            self._contact_sheet().place(index, preview)
+        except Exception as exc:  # the sheet must never cost a sketch; the slot is marked at the end
+            log.warning("sketch %d not placed on the contact sheet: %s", index, exc)
 
     def _write_contact_sheet(self) -> None:
-        from generate.contact_sheet import ContactSlot, build_contact_sheet
+        from generate.contact_sheet import load_grayscale
 
-        slots = []
-        for rec in self.records:
-            var = rec["variation"]
-            path = self.out_dir / rec["file"] if rec["file"] else None
-            message = (rec.get("error") or {}).get("message")
-            label = f"{var.get('layout', '')} / {var.get('exaggeration', '')}"
-            preview = self._previews.get(rec["index"])  # in memory already: no re-decode of the file
-            slots.append(
-                ContactSlot(
-                    index=rec["index"],
-                    path=path,
-                    label=label,
-                    status=rec["status"],
-                    message=message,
-                    image=preview,
-                )
-            )
         try:
-            self.contact_sheet = build_contact_sheet(
-                slots,
-                self.out_dir / "contact_sheet.png",
-                title=f"{self.prompt_spec.brief} | {self.style.id} | {self.model_name}",
-            )
+            sheet = self._contact_sheet()
+            for rec in self.records:
+                if rec["index"] in sheet.filled:
+                    continue
+                if rec["status"] != "completed" or not rec["file"]:
+                    sheet.mark_failed(rec["index"], rec["status"], (rec.get("error") or {}).get("message"))
+                    continue
+                image = load_grayscale(self.out_dir / rec["file"])  # only if placing it earlier failed
+                if image is None:
+                    sheet.mark_failed(rec["index"], "unreadable", "the sketch file is missing or unreadable")
+                else:
+                    sheet.place(rec["index"], image)
+            self.contact_sheet = sheet.save(self.out_dir / "contact_sheet.png")
         except Exception as exc:  # a contact sheet must never cost the run its sketches
             log.warning("contact sheet not written: %s", exc)
             self.warnings.append(f"contact sheet not written: {exc}")

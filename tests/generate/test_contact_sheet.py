@@ -103,3 +103,41 @@ def test_long_labels_and_reasons_do_not_overflow(tmp_path):
     with Image.open(out) as im:
         size, _ = sheet_layout(1, thumb=120)
         assert im.size == size
+
+
+def test_sheet_filled_as_sketches_arrive_matches_the_one_built_at_once(slots, tmp_path):
+    """A run pastes each sketch as it is written (from worker threads, in any order) and marks the
+    failures at the end; the file is the same as drawing everything in one go."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from generate.contact_sheet import ContactSheet, load_grayscale
+
+    sheet = ContactSheet([(s.index, s.label) for s in slots], title="run", thumb=THUMB)
+    assert sheet.filled == set()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda s: sheet.place(s.index, load_grayscale(s.path)), [slots[2], slots[0]]))
+    assert sheet.filled == {0, 2}
+    for s in slots[1:2] + slots[3:4]:
+        sheet.mark_failed(s.index, s.status, s.message)
+    sheet.mark_failed(4, "unreadable", "the sketch file is missing or unreadable")
+    incremental = sheet.save(tmp_path / "incremental.png")
+    at_once = build_contact_sheet(slots, tmp_path / "at_once.png", title="run", thumb=THUMB)
+    assert np.array_equal(np.asarray(Image.open(incremental)), np.asarray(Image.open(at_once)))
+
+
+def test_a_large_picture_is_scaled_into_its_cell(tmp_path):
+    from generate.contact_sheet import ContactSheet
+
+    sheet = ContactSheet([(0, "a")], thumb=THUMB)
+    big = Image.new("L", (1600, 800), 255)
+    ImageDraw.Draw(big).rectangle((0, 0, 1599, 799), outline=0, width=40)
+    sheet.place(0, big)
+    arr = np.asarray(Image.open(sheet.save(tmp_path / "s.png")))
+    _, boxes = sheet_layout(1, thumb=THUMB)
+    x0, y0 = boxes[0][:2]
+    dark_rows = np.nonzero(arr[:, x0 + THUMB // 2] < 100)[0]
+    # a 2:1 picture fills the cell's width and half its height, centred: its frame is the dark band
+    top, bottom = y0 + THUMB // 4, y0 + 3 * THUMB // 4
+    assert abs(dark_rows.min() - top) <= 2 and abs(dark_rows.max() - (bottom - 1)) <= 2
+    dark_cols = np.nonzero(arr[y0 + THUMB // 2, x0 : x0 + THUMB] < 100)[0]
+    assert dark_cols.min() <= 2 and dark_cols.max() >= THUMB - 3

@@ -14,11 +14,13 @@ import json
 import threading
 import time
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from generate import GenerationConfig, ImageGenerator
 from generate.adapter import AdapterCapabilities, ImageModelAdapter, ImageRequest, ModelImage, Usage
+from generate.contact_sheet import sheet_layout
 from generate.errors import ConfigError, ErrorCode, ModelCallError
 from generate.events import RunCompleted, RunStarted, SketchCompleted, SketchFailed, SketchRetry
 from prompt.compiler import PromptCompiler
@@ -165,7 +167,15 @@ def test_same_per_sketch_outcome_in_every_mode(mode, run_inputs, tmp_path):
         "ink_coverage",
     }
     assert meta["sketches"][0]["quality"]["source_colourfulness"] > 10  # the scripted image is red
-    assert (result.output_dir / "contact_sheet.png").exists()
+    # The contact sheet, filled in as sketches arrived: pictures where they landed, the failure marked.
+    sheet = np.asarray(Image.open(result.output_dir / "contact_sheet.png"))
+    _, boxes = sheet_layout(4, titled=True)
+    for index, (x0, y0, x1, y1) in enumerate(boxes):
+        cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+        if index == 2:
+            assert sheet[y0 : y0 + 3, x0:x1].mean() < 60  # the heavy frame of a failed slot
+        else:
+            assert sheet[cy, cx] < 120 and sheet[y0 + 5, cx] > 240  # the red square on white paper
 
 
 @pytest.mark.parametrize("mode", MODES)
