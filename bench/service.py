@@ -9,6 +9,11 @@ first request to the last ``run.completed``, p50 / p99 time to first event (``ru
 each run's last event, the service's peak RSS (sampled every 20 ms), and the fake server's request
 count. Target: wall <= 2 x L with zero lost events.
 
+CPU figures split the wall time: the service's CPU in all and after the answers land, the fake
+server's and the clients', and the floor (bench/floor.py): L plus every image's conversion, the fake
+server and the clients, spread perfectly over all cores. On a 2-core machine the floor alone is
+above 2 x L.
+
 The service runs with ``SKETCHGEN_MAX_CONCURRENCY`` = C x N (the shared cap on model calls in
 flight; its default of 8 would queue 200 calls at 1 s each) and ``SKETCHGEN_MAX_RUNS`` >= C.
 
@@ -39,6 +44,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from generate.testing import fake_gemini_process  # noqa: E402
+
+try:
+    from bench.floor import conversion_cpu_per_image, floor_wall_over_latency
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from floor import conversion_cpu_per_image, floor_wall_over_latency
 
 
 def _free_port() -> int:
@@ -129,6 +140,27 @@ async def one_client(client: httpx.AsyncClient, body: dict, t0: float) -> dict:
     return out
 
 
+_IMAGE_PIXELS = {"512": (512, 512), "1K": (1024, 1024), "2K": (2048, 2048), "4K": (4096, 4096)}
+
+
+def _cpu(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    with contextlib.suppress(psutil.Error):
+        t = process.cpu_times()
+        return t.user + t.system
+    return 0.0
+
+
+def _fake_server_process() -> psutil.Process | None:
+    """The fake Gemini server, a child of this process (``python -m generate.testing``)."""
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if "generate.testing" in " ".join(child.cmdline()):
+                return child
+    return None
+
+
 def _pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -184,13 +216,28 @@ def main() -> None:
             sampler.start()
             # One warm-up run: imports, first adapter, style files (not counted).
             asyncio.run(drive(url, 1, 3, args.image_size))
-            cpu0 = psutil.Process(proc.pid).cpu_times()
+            server = psutil.Process(proc.pid)
+            fake = _fake_server_process()
+            at_latency: dict[str, float] = {}
+
+            def sample_at_latency() -> None:  # CPU spent before the answers land, to split the figure
+                time.sleep(args.latency * 0.95)
+                at_latency["server"] = _cpu(server)
+
+            cpu0, fake0, mine0 = _cpu(server), _cpu(fake), time.process_time()
+            splitter = threading.Thread(target=sample_at_latency, daemon=True)
+            splitter.start()
             results, wall = asyncio.run(drive(url, args.clients, args.sketches, args.image_size))
-            cpu1 = psutil.Process(proc.pid).cpu_times()
+            cpu1, fake1, mine1 = _cpu(server), _cpu(fake), time.process_time()
+            splitter.join()
             sampler.stop_flag.set()
             sampler.join()
             peak_rss = sampler.peak
 
+    per_image = conversion_cpu_per_image(*_IMAGE_PIXELS.get(args.image_size, (1024, 1024)))
+    floor = floor_wall_over_latency(
+        args.latency, expected, min(per_image.values()), other_cpu_s=(fake1 - fake0) + (mine1 - mine0)
+    )
     received = sum(r["completed"] for r in results)
     first = [r["first_event_s"] for r in results if r["first_event_s"] is not None]
     last = [r["last_event_s"] for r in results if r["last_event_s"] is not None]
@@ -218,7 +265,15 @@ def main() -> None:
         "mean_time_to_first_event_s": round(statistics.fmean(first), 3) if first else None,
         "server_peak_rss_mib": round(peak_rss / 2**20, 1),
         # CPU the service spent on the measured runs: above cpus x 2 x L the target is out of reach.
-        "server_cpu_s": round((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system), 2),
+        "server_cpu_s": round(cpu1 - cpu0, 2),
+        "server_cpu_after_answers_s": round(cpu1 - at_latency.get("server", cpu0), 2),
+        "fake_gemini_cpu_s": round(fake1 - fake0, 2),
+        "clients_cpu_s": round(mine1 - mine0, 2),
+        # L + every image converted after L, plus the fake server's and the clients' CPU, spread
+        # perfectly over all cores, nothing else done (bench/floor.py): the wall cannot go below this.
+        "floor_wall_over_latency": round(floor, 3),
+        "cpu_per_image_s": {k: round(v, 4) for k, v in per_image.items()},
+        "cores": os.cpu_count(),
         # Requests the fake Gemini server received in all (warm-up run of 3 included).
         "fake_gemini_requests": record["requests"],
         "fake_gemini_aborted": record["aborted"],
