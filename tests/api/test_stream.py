@@ -149,3 +149,69 @@ async def test_query_token_works_for_eventsource(live_server, fake_gemini):
         assert r.status_code == 200
         assert parse_sse(r.text)[-1]["data"]["status"] == "complete"
         assert fake_gemini.count == 3
+
+
+async def test_client_that_stops_reading_has_its_run_cancelled(fake_gemini, output_dir, caplog):
+    """A client that keeps its connection open but stops reading (a frozen tab, a stuck proxy) is
+    treated like one that left: once a send has waited ``sse_send_timeout_s``, the run is cancelled and
+    its pending model calls are aborted. Driven at the ASGI level, where "stops reading" is exact: the
+    server's ``send`` for anything after the first sketch never returns."""
+    import json
+
+    from api.main import create_app
+
+    fake_gemini.script(Behavior.ok(latency=0.0), match="Sketch 1 of 4")
+    fake_gemini.set_default(Behavior.hang(60))
+    app = create_app(output_dir=output_dir, sse_send_timeout_s=0.3, sse_ping_s=0.2)
+    body = json.dumps({"brief": "golf mascot", "num_images": 4}).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/generate-stream",
+        "raw_path": b"/generate-stream",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"sketchgen"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("sketchgen", 80),
+    }
+    requested = False
+    received: list[bytes] = []
+    stalled = asyncio.Event()
+
+    async def receive():
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the connection never closes
+
+    async def send(message):
+        if stalled.is_set():
+            await asyncio.Event().wait()  # the client no longer reads: this send never completes
+        if message["type"] == "http.response.body":
+            received.append(message.get("body", b""))
+            if b"event: sketch.completed" in received[-1]:
+                stalled.set()
+
+    with caplog.at_level("WARNING", logger="api.sse"):
+        await asyncio.wait_for(app(scope, receive, send), 30)  # returns: the response gave up
+    assert stalled.is_set()
+    assert any("stopped reading" in r.getMessage() for r in caplog.records)
+    first = next(e for e in parse_sse(b"".join(received).decode()) if e["event"] == "sketch.completed")
+    assert await asyncio.to_thread(fake_gemini.wait_for, lambda f: f.aborted_count == 3, 15)
+    assert sorted(x.outcome for x in fake_gemini.requests) == ["aborted", "aborted", "aborted", "completed"]
+    meta = json.loads((output_dir / first["data"]["run_id"] / "metadata.json").read_text())
+    assert meta["status"] == "cancelled"
+    assert {s["index"]: s["status"] for s in meta["sketches"]} == {
+        0: "completed",
+        1: "cancelled",
+        2: "cancelled",
+        3: "cancelled",
+    }
+    assert (output_dir / first["data"]["run_id"] / first["data"]["file"]).is_file()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sketchgen") as c:
+        assert (await c.get("/healthz")).json()["runs_in_flight"] == 0
