@@ -146,13 +146,15 @@ def _bare_sdk(base_url: str, n: int) -> tuple[float, float]:
     return asyncio.run(run())
 
 
-def _cpu(fn, repeats: int) -> float:
-    samples = []
+def _cpu_interleaved(fns: dict, repeats: int) -> dict[str, float]:
+    """Median CPU seconds of each function, the calls interleaved so drift hits all of them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        samples.append(time.process_time() - t0)
-    return statistics.median(samples)
+        for name, fn in fns.items():
+            t0 = time.process_time()
+            fn()
+            samples[name].append(time.process_time() - t0)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def bench_local_cost(repeats: int, workdir: Path) -> dict:
@@ -171,8 +173,8 @@ def bench_local_cost(repeats: int, workdir: Path) -> dict:
 
     baseline()
     ours()
-    base = _cpu(baseline, repeats)
-    mine = _cpu(ours, repeats)
+    cpu = _cpu_interleaved({"baseline": baseline, "ours": ours}, max(repeats, 15))
+    base, mine = cpu["baseline"], cpu["ours"]
     return {
         "image": "2048x2048 RGB PNG",
         "baseline_cpu_s": round(base, 4),
