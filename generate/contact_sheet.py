@@ -14,7 +14,6 @@ only marks the failures and encodes the file. :func:`build_contact_sheet` does i
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from generate.png import encode_png
+from generate.runs import atomic_write_bytes
 
 __all__ = [
     "ContactSheet",
@@ -192,12 +192,7 @@ class ContactSheet:
         """Write the sheet as it stands to ``out_path`` (PNG, mode "L"), atomically."""
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            tmp.write_bytes(self.png())
-            os.replace(tmp, out_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_bytes(out_path, self.png(), durable=False)  # the run fsyncs it with its sketches
         return out_path
 
 

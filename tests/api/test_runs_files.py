@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
-from urllib.parse import unquote
 
 import pytest
 from PIL import Image
 
 from generate.runs import atomic_write_json
+from tests.api.asgi_helpers import http_scope, receive_once
 
 
 def _png(colour: int = 200) -> bytes:
@@ -205,34 +204,12 @@ async def test_traversal_in_every_form_is_404(app, secrets, path):
 async def raw_get(app, raw_path: str) -> tuple[int, bytes]:
     """GET exactly ``raw_path`` the way uvicorn hands it to the app (percent-decoded ``path``, no
     normalisation of ``..``); an HTTP client library would clean the path up before sending."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": unquote(raw_path),
-        "raw_path": raw_path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"sketchgen")],
-        "client": ("127.0.0.1", 1234),
-        "server": ("127.0.0.1", 80),
-    }
     sent: list[dict] = []
-    received = False
-
-    async def receive():
-        nonlocal received
-        if not received:
-            received = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.sleep(3600)
 
     async def send(message):
         sent.append(message)
 
-    await app(scope, receive, send)
+    await app(http_scope("GET", raw_path), receive_once(), send)
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 

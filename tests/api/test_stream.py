@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from generate.testing import Behavior
+from tests.api.asgi_helpers import http_scope, receive_once
 from tests.api.sse_helpers import parse_sse, read_events
 
 
@@ -164,30 +165,8 @@ async def test_client_that_stops_reading_has_its_run_cancelled(fake_gemini, outp
     fake_gemini.set_default(Behavior.hang(60))
     app = create_app(output_dir=output_dir, sse_send_timeout_s=0.3, sse_ping_s=0.2)
     body = json.dumps({"brief": "golf mascot", "num_images": 4}).encode()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/generate-stream",
-        "raw_path": b"/generate-stream",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"sketchgen"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("sketchgen", 80),
-    }
-    requested = False
     received: list[bytes] = []
     stalled = asyncio.Event()
-
-    async def receive():
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # the connection never closes
 
     async def send(message):
         if stalled.is_set():
@@ -198,7 +177,8 @@ async def test_client_that_stops_reading_has_its_run_cancelled(fake_gemini, outp
                 stalled.set()
 
     with caplog.at_level("WARNING", logger="api.sse"):
-        await asyncio.wait_for(app(scope, receive, send), 30)  # returns: the response gave up
+        request = http_scope("POST", "/generate-stream", headers=((b"content-type", b"application/json"),))
+        await asyncio.wait_for(app(request, receive_once(body), send), 30)  # returns: the response gave up
     assert stalled.is_set()
     assert any("stopped reading" in r.getMessage() for r in caplog.records)
     first = next(e for e in parse_sse(b"".join(received).decode()) if e["event"] == "sketch.completed")
