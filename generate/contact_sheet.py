@@ -27,7 +27,6 @@ __all__ = [
     "ContactSheet",
     "ContactSlot",
     "build_contact_sheet",
-    "load_grayscale",
     "sheet_layout",
     "SUCCESS_STATUSES",
 ]
@@ -87,7 +86,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: float, max_lines: i
     return [_fit(draw, line, font, width) for line in lines[:max_lines]]
 
 
-def load_grayscale(path: Path) -> Image.Image | None:
+def _load_grayscale(path: Path) -> Image.Image | None:
     """The image at ``path`` in mode "L", or None if it is missing or does not decode."""
     try:
         with Image.open(path) as im:
@@ -184,6 +183,27 @@ class ContactSheet:
             _draw_failed(self._draw, self._boxes[index], status, reason, self._cap_font, self._small_font)
             self.filled.add(index)
 
+    def settle(
+        self,
+        index: int,
+        status: str,
+        *,
+        path: str | Path | None = None,
+        message: str | None = None,
+        image: Image.Image | None = None,
+    ) -> None:
+        """Fill sketch ``index``'s cell from its outcome: the picture (``image``, else read from
+        ``path``) for a success, else the failure mark with ``message``. A success whose file is
+        missing or unreadable is marked "unreadable"."""
+        if status.lower() not in SUCCESS_STATUSES or path is None:
+            self.mark_failed(index, status, message)
+            return
+        picture = image if image is not None else _load_grayscale(Path(path))
+        if picture is None:
+            self.mark_failed(index, "unreadable", "the sketch file is missing or unreadable")
+        else:
+            self.place(index, picture)
+
     def png(self) -> bytes:
         with self._lock:
             return encode_png(self._sheet)
@@ -206,15 +226,7 @@ def build_contact_sheet(
     """Draw ``slots`` (in index order) as a grid and write ``out_path`` (PNG, mode "L") atomically."""
     sheet = ContactSheet([(s.index, s.label) for s in slots], title=title, thumb=thumb)
     for slot in slots:
-        ok = slot.status.lower() in SUCCESS_STATUSES and slot.path is not None
-        if not ok:
-            sheet.mark_failed(slot.index, slot.status, slot.message)
-            continue
-        img = slot.image if slot.image is not None else load_grayscale(Path(slot.path))
-        if img is None:
-            sheet.mark_failed(slot.index, "unreadable", "the sketch file is missing or unreadable")
-        else:
-            sheet.place(slot.index, img)
+        sheet.settle(slot.index, slot.status, path=slot.path, message=slot.message, image=slot.image)
     return sheet.save(out_path)
 
 

@@ -362,13 +362,14 @@ class ImageGenerator:
                 for i in range(len(state.requests))
             ]
             remaining = len(tasks)
-            tasks.append(self._prepare_sheet_soon(state))
+            sheet = self._prepare_sheet_soon(state)
+            tasks.append(sheet)  # so that _abandon cancels it too
             while remaining:
                 ev = await events.get()
                 if isinstance(ev, (SketchCompleted, SketchFailed)):
                     remaining -= 1
                 yield ev
-            await tasks[-1]
+            await sheet
             final = await asyncio.to_thread(state.finish)
             done = True
             yield final

@@ -367,21 +367,16 @@ class RunState:
             log.warning("sketch %d not placed on the contact sheet: %s", index, exc)
 
     def _write_contact_sheet(self) -> None:
-        from generate.contact_sheet import load_grayscale
-
         try:
             sheet = self._contact_sheet()
             for rec in self.records:
-                if rec["index"] in sheet.filled:
-                    continue
-                if rec["status"] != "completed" or not rec["file"]:
-                    sheet.mark_failed(rec["index"], rec["status"], (rec.get("error") or {}).get("message"))
-                    continue
-                image = load_grayscale(self.out_dir / rec["file"])  # only if placing it earlier failed
-                if image is None:
-                    sheet.mark_failed(rec["index"], "unreadable", "the sketch file is missing or unreadable")
-                else:
-                    sheet.place(rec["index"], image)
+                if rec["index"] not in sheet.filled:  # failures, and any sketch placing missed
+                    sheet.settle(
+                        rec["index"],
+                        rec["status"],
+                        path=self.out_dir / rec["file"] if rec["file"] else None,
+                        message=(rec.get("error") or {}).get("message"),
+                    )
             self.contact_sheet = sheet.save(self.out_dir / "contact_sheet.png")
         except Exception as exc:  # a contact sheet must never cost the run its sketches
             log.warning("contact sheet not written: %s", exc)

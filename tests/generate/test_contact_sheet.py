@@ -110,12 +110,12 @@ def test_sheet_filled_as_sketches_arrive_matches_the_one_built_at_once(slots, tm
     failures at the end; the file is the same as drawing everything in one go."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from generate.contact_sheet import ContactSheet, load_grayscale
+    from generate.contact_sheet import ContactSheet
 
     sheet = ContactSheet([(s.index, s.label) for s in slots], title="run", thumb=THUMB)
     assert sheet.filled == set()
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda s: sheet.place(s.index, load_grayscale(s.path)), [slots[2], slots[0]]))
+        list(pool.map(lambda s: sheet.place(s.index, Image.open(s.path)), [slots[2], slots[0]]))
     assert sheet.filled == {0, 2}
     for s in slots[1:2] + slots[3:4]:
         sheet.mark_failed(s.index, s.status, s.message)
