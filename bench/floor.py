@@ -20,36 +20,54 @@ import io
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from PIL import Image
 
 from generate.postprocess import process_image
+from generate.runs import atomic_write_bytes
 from generate.testing.fake_behaviors import make_image
 
 
-def _least_cpu(fn: Callable[[], object], repeats: int) -> float:
-    """The least CPU time of ``repeats`` calls: a floor wants the cost without interference."""
-    fn()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        samples.append(time.process_time() - t0)
-    return min(samples)
-
-
-def conversion_cpu_per_image(width: int = 1024, height: int = 1024, repeats: int = 15) -> dict[str, float]:
-    """Least CPU seconds to turn one model image into a grayscale PNG: plain Pillow and sketchgen."""
+def conversions(width: int, height: int, workdir: Path | None = None) -> dict[str, Callable[[], None]]:
+    """The two ways to turn one model image (the fake server's own, ``width`` x ``height``) into a
+    grayscale PNG: the plainest Pillow conversion and sketchgen's ``process_image``. With ``workdir``
+    each also writes its file there (sketchgen's atomically, as a run does)."""
     data = make_image(width, height, variant=3)
 
     def plain_pillow() -> None:
         with Image.open(io.BytesIO(data)) as img:
-            img.convert("L").save(io.BytesIO(), "PNG")
+            buf = io.BytesIO()
+            img.convert("L").save(buf, "PNG")
+        if workdir is not None:
+            (workdir / "plain_pillow.png").write_bytes(buf.getvalue())
 
-    return {
-        "plain_pillow": _least_cpu(plain_pillow, repeats),
-        "sketchgen": _least_cpu(lambda: process_image(data, resolution=(width, height)), repeats),
-    }
+    def sketchgen() -> None:
+        out = process_image(data, resolution=(width, height))
+        if workdir is not None:
+            atomic_write_bytes(workdir / "sketchgen.png", out.png)
+
+    return {"plain_pillow": plain_pillow, "sketchgen": sketchgen}
+
+
+def cpu_samples(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
+    """CPU seconds of ``repeats`` calls of each function (after one warm-up call each), the calls
+    interleaved so that drift on the machine hits all of them alike."""
+    for fn in fns.values():
+        fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.process_time()
+            fn()
+            samples[name].append(time.process_time() - t0)
+    return samples
+
+
+def conversion_cpu_per_image(width: int = 1024, height: int = 1024, repeats: int = 15) -> dict[str, float]:
+    """Least CPU seconds to turn one model image into a grayscale PNG, plain Pillow and sketchgen: a
+    floor wants the cost without interference."""
+    return {name: min(values) for name, values in cpu_samples(conversions(width, height), repeats).items()}
 
 
 def floor_wall_over_latency(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import platform
@@ -30,17 +29,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from PIL import Image  # noqa: E402
 
 from generate import GenerationConfig, ImageGenerator  # noqa: E402
 from generate.events import SketchCompleted  # noqa: E402
-from generate.postprocess import process_image  # noqa: E402
-from generate.runs import atomic_write_bytes  # noqa: E402
 from generate.testing import fake_gemini_process  # noqa: E402
-from generate.testing.fake_behaviors import make_image  # noqa: E402
 from prompt.compiler import PromptCompiler  # noqa: E402
 from rag.types import RetrievalResult  # noqa: E402
 from style.registry import StyleRegistry  # noqa: E402
+
+try:  # run as a script (python bench/generation.py) or imported as bench.generation
+    from bench.floor import conversion_cpu_per_image, conversions, cpu_samples, floor_wall_over_latency
+    from bench.trace_bench import bench_trace
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from floor import conversion_cpu_per_image, conversions, cpu_samples, floor_wall_over_latency
+    from trace_bench import bench_trace
 
 MODEL = "gemini-3-pro-image"
 
@@ -146,35 +149,10 @@ def _bare_sdk(base_url: str, n: int) -> tuple[float, float]:
     return asyncio.run(run())
 
 
-def _cpu_interleaved(fns: dict, repeats: int) -> dict[str, float]:
-    """Median CPU seconds of each function, the calls interleaved so drift hits all of them alike."""
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.process_time()
-            fn()
-            samples[name].append(time.process_time() - t0)
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def bench_local_cost(repeats: int, workdir: Path) -> dict:
-    data = make_image(2048, 2048, variant=3)  # a coloured 2K image as a model would send it
-
-    def baseline():
-        img = Image.open(io.BytesIO(data))
-        img = img.convert("L")
-        buf = io.BytesIO()
-        img.save(buf, "PNG")
-        (workdir / "baseline.png").write_bytes(buf.getvalue())
-
-    def ours():
-        out = process_image(data, resolution=(2048, 2048))
-        atomic_write_bytes(workdir / "sketch.png", out.png)
-
-    baseline()
-    ours()
-    cpu = _cpu_interleaved({"baseline": baseline, "ours": ours}, max(repeats, 15))
-    base, mine = cpu["baseline"], cpu["ours"]
+    """CPU per 2K sketch (decode, convert, measure, encode, write) against plain Pillow, same image."""
+    samples = cpu_samples(conversions(2048, 2048, workdir), max(repeats, 15))
+    base, mine = (statistics.median(samples[name]) for name in ("plain_pillow", "sketchgen"))
     return {
         "image": "2048x2048 RGB PNG",
         "baseline_cpu_s": round(base, 4),
@@ -194,13 +172,6 @@ def main() -> int:
         os.environ["SKETCHGEN_OUTPUT_DIR"] = str(tmp / "outputs")
         modes = bench_modes(args.latency, args.n, tmp / "outputs", args.repeats)
         local = bench_local_cost(args.repeats, tmp)
-        try:
-            from bench.floor import conversion_cpu_per_image, floor_wall_over_latency
-            from bench.trace_bench import bench_trace
-        except ImportError:
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from floor import conversion_cpu_per_image, floor_wall_over_latency
-            from trace_bench import bench_trace
         trace = bench_trace()
     # The floor: the bare SDK's figure plus N conversions of a 1K image spread over all cores.
     per_image = conversion_cpu_per_image(1024, 1024)
