@@ -21,7 +21,16 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-_FLAGS = {"brief": "BRIEF", "num_images": "-n", "top_k": "--top-k", "resolution": "--resolution"}
+_FLAGS = {
+    "brief": "BRIEF",
+    "num_images": "-n",
+    "top_k": "--top-k",
+    "resolution": "--resolution",
+    "seed": "--seed",
+    "response_modalities": "--response-modalities",
+    "google_search": "--google-search",
+    "person_generation": "--person-generation",
+}
 
 
 def _request(args):
@@ -38,6 +47,9 @@ def _request(args):
         "seed": args.seed,
         "top_k": args.top_k,
         "context": args.context,
+        "response_modalities": args.response_modalities,
+        "google_search": args.google_search,
+        "person_generation": args.person_generation,
     }
     return RunRequest.parse(fields, labels=_FLAGS)
 
@@ -142,7 +154,8 @@ def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
         _out(f"  ({ret['reason']})")
     for sk in plan["sketches"]:
         _out(f"\n--- sketch {sk['index']}: {sk['layout']}, {sk['exaggeration']} ---")
-        _out(sk["prompt"])
+        for part in sk.get("turn") or [{"text": sk["prompt"]}]:
+            _out(part["text"] if "text" in part else f"[image: {part['image']}]")
     _out("\nestimated cost:")
     for c in plan["estimated_cost"]:
         size = f" {c['image_size']}" if c.get("image_size") else ""
