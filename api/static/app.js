@@ -201,6 +201,17 @@ function handleEvent({ event, data }) {
   }
 }
 
+// The "More options" controls; a field left at its default is not sent, so the service decides.
+function requestOptions() {
+  const options = {};
+  const seed = $("seed").value.trim();
+  if (seed !== "") options.seed = Number(seed);
+  if ($("person_generation").value) options.person_generation = $("person_generation").value;
+  if ($("google_search").checked) options.google_search = true;
+  if ($("response_modalities").checked) options.response_modalities = "image";
+  return options;
+}
+
 async function generate(event) {
   event.preventDefault();
   clearFieldErrors();
@@ -209,6 +220,7 @@ async function generate(event) {
   const body = {
     brief, style_id: $("style_id").value, num_images: Number($("num_images").value), model: $("model").value,
     aspect_ratio: $("aspect_ratio").value, image_size: $("image_size").value, previews: true,
+    ...requestOptions(),
   };
   forgetBlobs();
   setRunLinks(null, null, "");
