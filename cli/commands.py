@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from generate.errors import ConfigError
@@ -82,6 +83,8 @@ def cmd_generate(args) -> int:
             show(f"  references ({how}): {names}")
             if ev.details.get("reason"):
                 show(f"    ({ev.details['reason']})")
+            if ev.details.get("skipped"):
+                show(f"  warning: {_skipped_line(ev.details['skipped'])}")
         elif isinstance(ev, SketchCompleted):
             done += 1
             var = ev.variation
@@ -136,6 +139,11 @@ def _result_json(result) -> dict[str, Any]:
     }
 
 
+def _skipped_line(skipped: list[dict[str, str]]) -> str:
+    names = ", ".join(f"{Path(s['path']).name} ({s['reason']})" for s in skipped)
+    return f"skipped {len(skipped)} unreadable reference file(s): {names}"
+
+
 def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
     if as_json:
         _out(json.dumps(plan, indent=2))
@@ -152,6 +160,8 @@ def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
         _out(f"  {ref['score']:.3f}  {ref['path']}")
     if ret.get("reason"):
         _out(f"  ({ret['reason']})")
+    if ret.get("skipped"):
+        _out(f"  warning: {_skipped_line(ret['skipped'])}")
     for sk in plan["sketches"]:
         _out(f"\n--- sketch {sk['index']}: {sk['layout']}, {sk['exaggeration']} ---")
         for part in sk.get("turn") or [{"text": sk["prompt"]}]:

@@ -106,7 +106,8 @@ class ModelImage:
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     # The references this call actually carried, in the order sent: [{name, path, sha256}].
-    # None: the adapter does not say (metadata then records the request's list as "requested").
+    # None: the adapter does not say. An adapter may set the same list as ``references_sent`` on
+    # the ModelCallError of a failed call.
     references_sent: list[dict[str, Any]] | None = None
     grounding: dict[str, Any] | None = None  # Google Search grounding: {queries, sources, ...}
     seed_sent: int | None = None  # the seed the model was given (None: none was sent)

@@ -5,9 +5,10 @@ Every mode of the generator writes the same document: the seed's fields (``times
 plus ``schema_version``, ``run_id``, ``status``, ``retrieval``, the model requested and used,
 one record per sketch, totals, warnings and library versions.
 
-References: ``retrieval.hits[].sent`` is true when at least one answered call carried the image;
-each sketch's ``references`` is what its request asked for and ``references_sent`` what the call
-actually carried (``[{name, path, sha256}]`` in the order sent; ``null`` until the model answered).
+References: ``retrieval.hits[].sent`` is true when at least one call carried the image; each
+sketch's ``references`` is what its request asked for and ``references_sent`` what its (last) call
+actually carried (``[{name, path, sha256}]`` in the order sent; ``null`` until a call was made, or
+when the adapter does not say).
 ``config.seed_best_effort`` says that Gemini was given the seed, which it honours best effort only. Never a secret: the writer
 (:func:`generate.runs.atomic_write_json`) also redacts known secret values.
 """
@@ -56,7 +57,7 @@ def variation_record(var: Any) -> dict[str, Any]:
 
 
 def _sent_paths(records: list[dict[str, Any]], requests: list[Any]) -> set[str]:
-    """Paths some call actually carried (``references_sent`` of the sketches the model answered).
+    """Paths some call actually carried (``references_sent``, recorded once a call was answered or failed).
 
     An adapter that does not report what it sent (``references_sent`` None) is taken at its
     request's word, so third-party adapters keep the old meaning.

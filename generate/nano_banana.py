@@ -260,13 +260,15 @@ class NanoBananaAdapter(ImageModelAdapter):
         config = build_config(self.entry, request, include_thoughts=self._include_thoughts)
         return contents, config, warnings, sent
 
-    def _failure(self, exc: Exception) -> Exception:
-        """The ModelCallError for ``exc`` (key redacted), or ``exc`` itself if it is not a call failure."""
+    def _failure(self, exc: Exception, sent: list[dict[str, Any]]) -> Exception:
+        """The ModelCallError for ``exc`` (key redacted, carrying the references the call sent), or
+        ``exc`` itself if it is not a call failure."""
         err = classify_exception(exc)
         if err is None:
             return exc
         err.message = _redact(err.message, self._api_key)
         err.args = (f"{err.code}: {err.message}",)
+        err.references_sent = sent
         return err
 
     def _done(self, image: ModelImage, warnings: list[str], sent: list[dict[str, Any]]) -> ModelImage:
@@ -283,7 +285,7 @@ class NanoBananaAdapter(ImageModelAdapter):
             )
             return self._done(parse_response(response, self.entry, request), warnings, sent)
         except Exception as exc:
-            failure = self._failure(exc)
+            failure = self._failure(exc, sent)
             if failure is exc:
                 raise
             raise failure from exc
@@ -296,7 +298,7 @@ class NanoBananaAdapter(ImageModelAdapter):
             )
             return self._done(parse_response(response, self.entry, request), warnings, sent)
         except Exception as exc:
-            failure = self._failure(exc)
+            failure = self._failure(exc, sent)
             if failure is exc:
                 raise
             raise failure from exc
@@ -329,7 +331,7 @@ class NanoBananaAdapter(ImageModelAdapter):
         try:
             while (item := await chunks.get()) is not done:
                 if isinstance(item, Exception):
-                    failure = self._failure(item)
+                    failure = self._failure(item, sent)
                     if failure is item:
                         raise item
                     raise failure from item

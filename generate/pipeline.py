@@ -239,6 +239,7 @@ class SketchPipeline:
                         {"path": str(h.path), "name": Path(h.path).name, "score": round(h.score, 4)}
                         for h in retrieval.hits
                     ],
+                    "skipped": list(retrieval.skipped),
                 },
             ),
         ]
@@ -346,6 +347,7 @@ class SketchPipeline:
                 "embedder": retrieval.embedder,
                 "reason": retrieval.reason,
                 "references": [{"path": str(h.path), "score": round(h.score, 4)} for h in retrieval.hits],
+                "skipped": list(retrieval.skipped),
             },
             "estimated_cost": costs,
         }

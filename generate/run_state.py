@@ -237,6 +237,9 @@ class RunState:
             rec.update(
                 status="failed", attempts=attempts, error=error.to_dict(), finish_reason=error.finish_reason
             )
+            carried = getattr(error, "references_sent", None)  # set by adapters that know
+            if carried is not None:
+                rec["references_sent"] = carried
         self.write_metadata()
         return SketchFailed(
             run_id=self.run_id,

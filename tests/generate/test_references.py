@@ -132,3 +132,33 @@ def test_dry_run_shows_the_reference_labels(golf_style, tmp_path, capsys):
     assert "Reference image 1 (style reference, " in out and "Reference image 2 (style reference, " in out
     images = [line for line in out.splitlines() if line.startswith("[image: ")]
     assert images and all(line[len("[image: ") : -1] in GOOD for line in images)
+
+
+def test_a_failed_call_records_the_references_it_carried(golf_style, gemini_env, tmp_path, capsys):
+    from generate.testing import Behavior
+
+    gemini_env.script(Behavior.image_safety(), match="Sketch 2 of 3", then=Behavior.image_safety())
+    code = main(
+        [
+            "generate",
+            "playful golf mascot",
+            "--style",
+            "golf",
+            "-n",
+            "3",
+            "--model",
+            "nano-banana-pro",
+            "--top-k",
+            "4",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 3  # partial
+    # the CLI says which files were passed over (its log lines are off by default)
+    assert out.count("skipped 2 unreadable reference file(s)") == 1 and BAD[0] in out
+    meta = json.loads(next((tmp_path / "out").glob("*/metadata.json")).read_text())
+    failed = meta["sketches"][1]
+    assert failed["status"] == "failed"
+    assert sorted(r["name"] for r in failed["references_sent"]) == sorted(GOOD)
