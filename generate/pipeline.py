@@ -52,7 +52,7 @@ class RunRequest(BaseModel):
         default=None,
         description="Same seed, same variation plan and trace output; sent to Gemini, best effort there",
     )
-    response_modalities: str = Field(
+    response_modalities: str | list[str] = Field(
         default="text+image", description="'text+image' (default) or 'image' (image only)"
     )
     google_search: bool = Field(

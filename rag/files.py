@@ -15,6 +15,7 @@ Rules (shared by indexing, the retriever and the lexical fallback, so they never
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
@@ -150,8 +151,20 @@ def unreadable_reason(path: Path) -> str | None:
     A file with an image suffix may still be a PDF, an HTML error page or a truncated download;
     sent on, the trace model fails that sketch and Gemini silently drops it. Decoding is the only
     honest test; JPEGs decode at reduced scale (``draft``), which checks the bytes at a fraction
-    of the cost.
+    of the cost. The answer is cached per file version (path, size, mtime), so a library that
+    does not change is decoded once per process.
     """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "file not found"
+    except OSError as exc:
+        return f"cannot be read ({type(exc).__name__})"
+    return _decode_check(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_check(path: str, size: int, mtime_ns: int) -> str | None:
     from PIL import Image
 
     try:
