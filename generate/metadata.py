@@ -8,9 +8,13 @@ one record per sketch, totals, warnings and library versions.
 References: ``retrieval.hits[].sent`` is true when at least one call carried the image; each
 sketch's ``references`` is what its request asked for and ``references_sent`` what its (last) call
 actually carried (``[{name, path, sha256}]`` in the order sent; ``null`` until a call was made, or
-when the adapter does not say).
-``config.seed_best_effort`` says that Gemini was given the seed, which it honours best effort only. Never a secret: the writer
-(:func:`generate.runs.atomic_write_json`) also redacts known secret values.
+when the adapter does not say). ``retrieval.skipped`` lists references passed over as unreadable.
+
+Request options: ``config.seed_best_effort`` says a model was given the seed that honours it best
+effort only (Gemini); ``config.response_modalities``, ``google_search`` and ``person_generation``
+are as asked, and each sketch's ``grounding`` holds Google Search's queries and sources.
+
+Never a secret: the writer (:func:`generate.runs.atomic_write_json`) also redacts known secret values.
 """
 
 from __future__ import annotations
