@@ -39,6 +39,13 @@ function refreshModelOptions() {
   const wantSize = sizes.includes($("image_size").value) ? $("image_size").value : "1K";
   fillSelect($("image_size"), sizes.map((s) => [s, s]), sizes.includes(wantSize) ? wantSize : sizes[0]);
   $("model-note").textContent = model && model.notes ? model.notes : "";
+  // Options the chosen model does not take are greyed out (the service would refuse them).
+  for (const option of ["google_search", "person_generation"]) {
+    const control = $(option);
+    control.disabled = caps[option] === false;
+    if (control.disabled && control.type === "checkbox") control.checked = false;
+    else if (control.disabled) control.value = "";
+  }
 }
 
 function onStyleChange() {

@@ -146,6 +146,11 @@ def test_page_sends_the_request_options(page, live_server, fake_gemini):
     page.fill("#brief", "playful golf mascot")
     page.select_option("#num_images", "3")
     page.click("#more-options summary")
+    page.select_option("#model", "trace")  # trace takes neither option: greyed out
+    assert page.locator("#google_search").is_disabled() and page.locator("#person_generation").is_disabled()
+    page.select_option("#model", "gemini-3-pro-image")
+    assert page.locator("#google_search").is_enabled() and page.locator("#person_generation").is_enabled()
+    page.select_option("#model", "auto")
     page.fill("#seed", "42")
     page.check("#google_search")
     page.click("#generate")
