@@ -1,7 +1,8 @@
 """The sketchgen HTTP service: ``create_app(...)`` and the module-level ``app``.
 
 Run it with ``sketchgen serve`` or ``uvicorn api.main:app``; the OpenAPI docs are at ``/docs``
-(schema at ``/openapi.json``) and the web page at ``/``.
+(Swagger UI) and ``/redoc``, both working offline (their assets come from the fastapi-offline
+package, served under ``/docs-assets/``), the schema at ``/openapi.json`` and the web page at ``/``.
 
 Endpoints (see each route's docstring and the OpenAPI schema):
 
@@ -21,8 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import FileResponse, HTMLResponse
 
 from api.errors import install_error_handlers
 from api.routes_catalog import health_router
@@ -39,6 +41,16 @@ _STATIC_FILES = {
     "http.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
+
+# Swagger UI and ReDoc ship in the fastapi-offline package; FastAPI's defaults load them from a CDN,
+# which leaves /docs blank on a machine without internet.
+_DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "redoc.standalone.js": "text/javascript; charset=utf-8",
+    "favicon.png": "image/png",
+}
+DOCS_ASSET_PREFIX = "/docs-assets"
 
 _DESCRIPTION = """\
 Turn a design brief and a house style into 3-6 grayscale, draw-over-ready concept sketches.
@@ -83,6 +95,8 @@ def create_app(
         summary="Concept sketches from a design brief, streamed as they finish.",
         description=_DESCRIPTION,
         version=_version(),
+        docs_url=None,  # served by _add_docs from local files
+        redoc_url=None,
     )
     app.state.sketchgen = ServiceState(settings=config, pipeline=pipeline, registry=registry)
     install_error_handlers(app)
@@ -91,7 +105,62 @@ def create_app(
     app.include_router(runs_router)
     app.include_router(catalog_router)
     _add_page(app)
+    _add_docs(app)
     return app
+
+
+def _docs_asset_dir() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("fastapi_offline") / "static"))
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with every asset served from this service, not a CDN.
+
+    Open like the page shell: they hold no data, and every call they make goes through the API's
+    own auth."""
+    assets = _docs_asset_dir()
+    oauth_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    def url(request, path: str) -> str:
+        return f"{request.scope.get('root_path', '')}{path}"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=url(request, app.openapi_url or "/openapi.json"),
+            title=f"{app.title} - API docs",
+            oauth2_redirect_url=url(request, oauth_url),
+            swagger_js_url=url(request, f"{DOCS_ASSET_PREFIX}/swagger-ui-bundle.js"),
+            swagger_css_url=url(request, f"{DOCS_ASSET_PREFIX}/swagger-ui.css"),
+            swagger_favicon_url=url(request, f"{DOCS_ASSET_PREFIX}/favicon.png"),
+        )
+
+    @app.get(oauth_url, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=url(request, app.openapi_url or "/openapi.json"),
+            title=f"{app.title} - API reference",
+            redoc_js_url=url(request, f"{DOCS_ASSET_PREFIX}/redoc.standalone.js"),
+            redoc_favicon_url=url(request, f"{DOCS_ASSET_PREFIX}/favicon.png"),
+            with_google_fonts=False,  # a CDN too
+        )
+
+    @app.get(DOCS_ASSET_PREFIX + "/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> FileResponse:
+        media_type = _DOCS_ASSETS.get(name)  # a fixed list, like the page's own files
+        if media_type is None:
+            raise HTTPException(404, "no such file")
+        return FileResponse(
+            assets / name,
+            media_type=media_type,
+            headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+        )
 
 
 def _add_page(app: FastAPI) -> None:

@@ -10,7 +10,7 @@ of failure answer 422 with the same :class:`ErrorBody` naming the field.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -83,7 +83,27 @@ class GenerateRequest(BaseModel):
         "in JSON); default: the library's.",
         examples=["1024x1024"],
     )
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Same seed, same variation plan.")
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**63 - 1,
+        description="Same seed, same variation plan (and trace output). Sent to Gemini models as "
+        "generationConfig.seed, which they honour best effort only; Gemini takes 0 to 2147483647.",
+    )
+    response_modalities: Literal["text+image", "image"] | None = Field(
+        default=None,
+        description="What the model answers with: 'text+image' (default) or 'image' (image only; "
+        "not with google_search).",
+    )
+    google_search: bool | None = Field(
+        default=None,
+        description="Ground the sketches in Google Search results (models whose GET /models entry "
+        "has google_search: true); the queries and sources are recorded per sketch.",
+    )
+    person_generation: Literal["ALLOW_ALL", "ALLOW_ADULT", "ALLOW_NONE"] | None = Field(
+        default=None,
+        description="Whether people may be drawn. Vertex AI only: refused (422) in Gemini API mode.",
+    )
     top_k: int | None = Field(default=None, ge=0, le=14, description="How many reference images to retrieve.")
     previews: bool | None = Field(
         default=None,

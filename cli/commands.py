@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from generate.errors import ConfigError
@@ -21,7 +22,16 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-_FLAGS = {"brief": "BRIEF", "num_images": "-n", "top_k": "--top-k", "resolution": "--resolution"}
+_FLAGS = {
+    "brief": "BRIEF",
+    "num_images": "-n",
+    "top_k": "--top-k",
+    "resolution": "--resolution",
+    "seed": "--seed",
+    "response_modalities": "--response-modalities",
+    "google_search": "--google-search",
+    "person_generation": "--person-generation",
+}
 
 
 def _request(args):
@@ -38,6 +48,9 @@ def _request(args):
         "seed": args.seed,
         "top_k": args.top_k,
         "context": args.context,
+        "response_modalities": args.response_modalities,
+        "google_search": args.google_search,
+        "person_generation": args.person_generation,
     }
     return RunRequest.parse(fields, labels=_FLAGS)
 
@@ -70,6 +83,8 @@ def cmd_generate(args) -> int:
             show(f"  references ({how}): {names}")
             if ev.details.get("reason"):
                 show(f"    ({ev.details['reason']})")
+            if ev.details.get("skipped"):
+                show(f"  warning: {_skipped_line(ev.details['skipped'])}")
         elif isinstance(ev, SketchCompleted):
             done += 1
             var = ev.variation
@@ -124,6 +139,11 @@ def _result_json(result) -> dict[str, Any]:
     }
 
 
+def _skipped_line(skipped: list[dict[str, str]]) -> str:
+    names = ", ".join(f"{Path(s['path']).name} ({s['reason']})" for s in skipped)
+    return f"skipped {len(skipped)} unreadable reference file(s): {names}"
+
+
 def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
     if as_json:
         _out(json.dumps(plan, indent=2))
@@ -140,9 +160,12 @@ def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
         _out(f"  {ref['score']:.3f}  {ref['path']}")
     if ret.get("reason"):
         _out(f"  ({ret['reason']})")
+    if ret.get("skipped"):
+        _out(f"  warning: {_skipped_line(ret['skipped'])}")
     for sk in plan["sketches"]:
         _out(f"\n--- sketch {sk['index']}: {sk['layout']}, {sk['exaggeration']} ---")
-        _out(sk["prompt"])
+        for part in sk.get("turn") or [{"text": sk["prompt"]}]:
+            _out(part["text"] if "text" in part else f"[image: {part['image']}]")
     _out("\nestimated cost:")
     for c in plan["estimated_cost"]:
         size = f" {c['image_size']}" if c.get("image_size") else ""

@@ -41,7 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--size", default="1K", help="1K, 2K or 4K")
     gen.add_argument("--resolution", default=None, help="exact output size, e.g. 1024x1024")
-    gen.add_argument("--seed", type=int, default=None, help="same seed, same variation plan")
+    gen.add_argument(
+        "--seed", type=int, default=None, help="same seed, same variation plan (sent to Gemini: best effort)"
+    )
+    gen.add_argument(
+        "--response-modalities",
+        default="text+image",
+        choices=["text+image", "image"],
+        help="what the model answers with: text and image (default) or image only",
+    )
+    gen.add_argument(
+        "--google-search",
+        action="store_true",
+        help="ground the sketches in Google Search results (models that offer it; needs text+image)",
+    )
+    gen.add_argument(
+        "--person-generation",
+        default=None,
+        choices=["ALLOW_ALL", "ALLOW_ADULT", "ALLOW_NONE"],
+        help="whether people may be drawn (Vertex AI only)",
+    )
     gen.add_argument("--top-k", type=int, default=3, help="reference images to retrieve (0-14)")
     gen.add_argument(
         "--context", action="append", default=[], help="an extra note for the prompt (repeatable)"

@@ -50,6 +50,9 @@ class AdapterCapabilities:
     requires_reference: bool = False  # e.g. the offline trace model draws over a reference
     network: bool = True
     deterministic: bool = False  # same request + seed -> same bytes
+    # Request options honoured beyond the basics: "google_search", "person_generation",
+    # "response_modalities" (image only). ``seed`` always shapes the variation plan.
+    request_options: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class ImageRequest:
     seed: int | None = None
     timeout_s: float = 180.0
     attempt: int = 1
+    response_modalities: tuple[str, ...] = ("TEXT", "IMAGE")
+    google_search: bool = False  # ground the image in Google Search results
+    person_generation: str | None = None  # ALLOW_ALL | ALLOW_ADULT | ALLOW_NONE (Vertex AI only)
 
 
 @dataclass
@@ -99,6 +105,12 @@ class ModelImage:
     cost_usd: float = 0.0
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The references this call actually carried, in the order sent: [{name, path, sha256}].
+    # None: the adapter does not say. An adapter may set the same list as ``references_sent`` on
+    # the ModelCallError of a failed call.
+    references_sent: list[dict[str, Any]] | None = None
+    grounding: dict[str, Any] | None = None  # Google Search grounding: {queries, sources, ...}
+    seed_sent: int | None = None  # the seed the model was given (None: none was sent)
 
 
 @dataclass
@@ -161,6 +173,31 @@ class ImageModelAdapter(abc.ABC):
                 f"{caps.max_reference_images}; sending the best {caps.max_reference_images}"
             )
         return warnings
+
+    def check_options(
+        self,
+        *,
+        seed: int | None = None,
+        google_search: bool = False,
+        person_generation: str | None = None,
+        response_modalities: tuple[str, ...] = ("TEXT", "IMAGE"),
+    ) -> list[str]:
+        """Refuse, before any call, a request option this adapter cannot honour (ConfigError naming
+        the field); return warnings. The base class checks :attr:`AdapterCapabilities.request_options`."""
+        offered = self.capabilities.request_options
+        if google_search and "google_search" not in offered:
+            raise ConfigError(
+                f"model {self.name!r} does not offer Google Search grounding", field="google_search"
+            )
+        if person_generation and "person_generation" not in offered:
+            raise ConfigError(
+                f"model {self.name!r} does not take person_generation", field="person_generation"
+            )
+        if tuple(response_modalities) != ("TEXT", "IMAGE") and "response_modalities" not in offered:
+            raise ConfigError(
+                f"model {self.name!r} does not take response_modalities", field="response_modalities"
+            )
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and connections (sync)."""

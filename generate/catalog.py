@@ -76,6 +76,8 @@ class ModelEntry(BaseModel):
     max_reference_images: int
     thinking: Literal["none", "optional", "always"]
     typical_thoughts_tokens: int = 0
+    google_search: bool = False  # takes tools=[{google_search:{}}] (Grounding with Google Search)
+    person_generation: bool = False  # takes imageConfig.personGeneration (Vertex AI only)
     unconfirmed: tuple[str, ...] = ()
     notes: str = ""
     price_table_date: str = ""
@@ -134,6 +136,8 @@ class ModelEntry(BaseModel):
             "aspect_ratios": list(self.aspect_ratios),
             "image_sizes": list(self.image_sizes),
             "thinking": self.thinking,
+            "google_search": self.google_search,
+            "person_generation": self.person_generation,
             "unconfirmed": list(self.unconfirmed),
             "notes": self.notes,
         }

@@ -18,8 +18,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from generate.fonts import FallbackFont
 from generate.png import encode_png
 from generate.runs import atomic_write_bytes
 
@@ -50,18 +51,16 @@ class ContactSlot:
     image: Image.Image | None = None  # the sketch already in memory: used instead of re-reading ``path``
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)  # FreeType-backed in Pillow >= 10.1
-    except TypeError:  # pragma: no cover - very old Pillow: fixed-size bitmap font
-        return ImageFont.load_default()
+def _font(size: int) -> FallbackFont:
+    """The sheet's font: any script the installed fonts cover (see :mod:`generate.fonts`)."""
+    return FallbackFont(size)
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
     """Shorten ``text`` with an ellipsis until it fits ``width`` pixels."""
-    if draw.textlength(text, font=font) <= width:
+    if font.length(draw, text) <= width:
         return text
-    while text and draw.textlength(text + "...", font=font) > width:
+    while text and font.length(draw, text + "...") > width:
         text = text[:-1]
     return text.rstrip() + "..."
 
@@ -73,7 +72,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: float, max_lines: i
     words = text.split()
     for i, word in enumerate(words):
         trial = f"{current} {word}".strip()
-        if draw.textlength(trial, font=font) <= width or not current:
+        if font.length(draw, trial) <= width or not current:
             current = trial
             continue
         lines.append(current)
@@ -155,15 +154,13 @@ class ContactSheet:
         pad, draw = self._pad, self._draw
         if title:
             font = _font(max(14, thumb // 14))
-            draw.text(
-                (pad, pad // 2), _fit(draw, title, font, self._sheet.width - 2 * pad), fill=_INK, font=font
-            )
+            font.draw_text(draw, (pad, pad // 2), _fit(draw, title, font, self._sheet.width - 2 * pad), _INK)
         if not order:
-            draw.text((pad, title_h + pad), "no sketches in this run", fill=_MUTED, font=self._cap_font)
+            self._cap_font.draw_text(draw, (pad, title_h + pad), "no sketches in this run", _MUTED)
         for index, label in order:
             x0, y0 = self._boxes[index][:2]
             caption = _fit(draw, f"#{index} {label}", self._cap_font, thumb)
-            draw.text((x0, y0 + thumb + pad // 2), caption, fill=_INK, font=self._cap_font)
+            self._cap_font.draw_text(draw, (x0, y0 + thumb + pad // 2), caption, _INK)
 
     def place(self, index: int, image: Image.Image) -> None:
         """Put sketch ``index``'s picture in its cell (any size or mode; scaled down to fit)."""
@@ -238,13 +235,13 @@ def _draw_failed(draw: ImageDraw.ImageDraw, box, status: str, reason: str | None
     draw.line((x0, y0, x1, y1), fill=170, width=max(2, w // 120))
     draw.line((x0, y1, x1, y0), fill=170, width=max(2, w // 120))
     label = status.upper()
-    tw = draw.textlength(label, font=font)
+    tw = font.length(draw, label)
     band_h = int(w * 0.36)
     by = y0 + (w - band_h) // 2
     draw.rectangle((x0 + w // 12, by, x1 - w // 12, by + band_h), fill=_PAPER, outline=_INK, width=2)
-    draw.text((x0 + (w - tw) / 2, by + band_h * 0.1), label, fill=_INK, font=font)
+    font.draw_text(draw, (x0 + (w - tw) / 2, by + band_h * 0.1), label, _INK)
     lines = _wrap(draw, reason or "no reason recorded", small, w * 0.8, 3)
     line_h = band_h * 0.2
     for i, line in enumerate(lines):
-        lw = draw.textlength(line, font=small)
-        draw.text((x0 + (w - lw) / 2, by + band_h * 0.38 + i * line_h), line, fill=_MUTED - 40, font=small)
+        lw = small.length(draw, line)
+        small.draw_text(draw, (x0 + (w - lw) / 2, by + band_h * 0.38 + i * line_h), line, _MUTED - 40)

@@ -1,11 +1,14 @@
 """Pure request building and response parsing for Gemini image calls (no network, no files).
 
-Request (docs/gemini-api-facts.md §4): one user turn holding the prompt text and the reference
-images inline; ``responseModalities ["TEXT", "IMAGE"]``; ``imageConfig{aspectRatio, imageSize}``
-with the size uppercase and omitted for models that do not take it; no ``systemInstruction``
-(2.5 Flash Image rejects it), never ``candidateCount`` (> 1 is a 400), no ``seed`` (unconfirmed
-for image models). Thinking models get ``thinkingConfig{includeThoughts: true}`` so thought images
-can be streamed as previews. The per-call timeout goes in ``http_options.timeout`` in **ms**.
+Request (docs/gemini-api-facts.md §4): one user turn holding the prompt text, then each reference
+image inline right after a text part that labels it (what it is and how to use it: see
+:func:`turn_outline`); ``responseModalities`` ``["TEXT", "IMAGE"]`` (default) or ``["IMAGE"]``;
+``imageConfig{aspectRatio, imageSize}`` with the size uppercase and omitted for models that do not
+take it, plus ``personGeneration`` when asked (Vertex AI only); ``seed`` when set (best effort per
+the SDK: not a promise of the same image); ``tools [{googleSearch: {}}]`` when grounding is asked;
+no ``systemInstruction`` (2.5 Flash Image rejects it), never ``candidateCount`` (> 1 is a 400).
+Thinking models get ``thinkingConfig{includeThoughts: true}`` so thought images can be streamed as
+previews. The per-call timeout goes in ``http_options.timeout`` in **ms**.
 
 Response (§5, §9.2): the final image is the last non-thought image part; if there is none and the
 candidate finished normally, the last image part of any kind. Everything else becomes a typed
@@ -44,8 +47,14 @@ __all__ = [
     "REFERENCE_MAX_PX",
     "sniff_mime",
     "downscale_reference",
+    "ReferenceImage",
+    "REFERENCE_ROLES",
+    "reference_label",
+    "references_note",
+    "turn_outline",
     "build_contents",
     "build_config",
+    "grounding_record",
     "usage_from_metadata",
     "parse_response",
     "StreamAccumulator",
@@ -83,28 +92,159 @@ def downscale_reference(data: bytes, max_px: int = REFERENCE_MAX_PX, quality: in
         return out.getvalue(), "image/jpeg"
 
 
-def build_contents(prompt: str, references: Sequence[tuple[bytes, str]] = ()) -> list[types.Content]:
-    """One user turn: the prompt text, then each (already downscaled) reference image inline."""
-    parts = [types.Part.from_text(text=prompt)]
-    parts.extend(types.Part.from_bytes(data=data, mime_type=mime) for data, mime in references)
+@dataclass(frozen=True)
+class ReferenceImage:
+    """One image attached to a user turn, with what the model is told about it.
+
+    ``role`` is a key of :data:`REFERENCE_ROLES`; ``name`` (the file name) goes in its label so the
+    model, the dry run and the metadata name the same image; ``sha256`` is of the file on disk.
+    """
+
+    data: bytes
+    mime_type: str
+    name: str = ""
+    role: str = "style"
+    sha256: str | None = None
+
+
+# role -> (what the image is, how to use it). Google's guidance for several input images: say what
+# each one is and what to take from it, in the turn, next to the image. An unexplained image plus
+# text reads as "edit this image", and the run comes back as redraws of the library's pictures.
+REFERENCE_ROLES: dict[str, tuple[str, str]] = {
+    "style": (
+        "style reference",
+        "take only its drawing style and construction (line quality, shape language, how forms are "
+        "built up); do not copy its subject, pose, composition or lettering",
+    ),
+}
+
+
+def reference_label(position: int, reference: ReferenceImage) -> str:
+    """The text part sent right before reference ``position`` (1-based)."""
+    try:
+        kind, use = REFERENCE_ROLES[reference.role]
+    except KeyError:
+        raise ValueError(
+            f"unknown reference role {reference.role!r}; known: {', '.join(REFERENCE_ROLES)}"
+        ) from None
+    name = f", {reference.name}" if reference.name else ""
+    return f"Reference image {position} ({kind}{name}): {use}."
+
+
+def references_note(references: Sequence[ReferenceImage]) -> str:
+    """What the prompt says about the attached images as a whole ("" when there are none)."""
+    n = len(references)
+    if not n:
+        return ""
+    roles = {r.role for r in references}
+    if roles == {"style"}:
+        if n == 1:
+            what = 'one image from the studio\'s reference library, labelled "Reference image 1". It is a style reference'
+            them, edit = "it", "an image"
+        else:
+            what = (
+                f'{n} images from the studio\'s reference library, each labelled "Reference image N". '
+                "They are style references"
+            )
+            them, edit = "them", "images"
+        return (
+            f"Attached after this text: {what}, not the subject and not {edit} to edit: use {them} only "
+            "for the house drawing style and construction. Do not copy, trace or redraw the subject, pose "
+            "or composition of any reference; draw a new concept for the brief above."
+        )
+    return (
+        f'Attached after this text: {n} images, each labelled "Reference image N" with what it is '
+        "and how to use it."
+    )
+
+
+def _as_reference(item: ReferenceImage | tuple[bytes, str]) -> ReferenceImage:
+    if isinstance(item, ReferenceImage):
+        return item
+    data, mime = item
+    return ReferenceImage(data=data, mime_type=mime)
+
+
+def turn_outline(
+    prompt: str, references: Sequence[ReferenceImage | tuple[bytes, str]] = ()
+) -> list[dict[str, str]]:
+    """The parts of the user turn, in order, as plain data (what the dry run shows).
+
+    ``{"text": ...}`` for a text part, ``{"image": name, "mime_type": ...}`` for an image: the prompt
+    (with :func:`references_note` appended when there are references), then for each reference its
+    :func:`reference_label` and the image itself.
+    """
+    refs = [_as_reference(r) for r in references]
+    note = references_note(refs)
+    parts: list[dict[str, str]] = [{"text": f"{prompt}\n\n{note}" if note else prompt}]
+    for position, ref in enumerate(refs, start=1):
+        parts.append({"text": reference_label(position, ref)})
+        parts.append({"image": ref.name or f"reference {position}", "mime_type": ref.mime_type})
+    return parts
+
+
+def build_contents(
+    prompt: str, references: Sequence[ReferenceImage | tuple[bytes, str]] = ()
+) -> list[types.Content]:
+    """One user turn laid out as :func:`turn_outline` says, each (downscaled) reference inline.
+
+    ``references`` are :class:`ReferenceImage` objects; bare ``(bytes, mime)`` pairs are taken as
+    unnamed style references.
+    """
+    refs = [_as_reference(r) for r in references]
+    images = iter(refs)
+    parts: list[types.Part] = []
+    for item in turn_outline(prompt, refs):
+        if "text" in item:
+            parts.append(types.Part.from_text(text=item["text"]))
+        else:
+            ref = next(images)
+            parts.append(types.Part.from_bytes(data=ref.data, mime_type=ref.mime_type))
     return [types.Content(role="user", parts=parts)]
 
 
 def build_config(
     entry: ModelEntry, request: ImageRequest, *, include_thoughts: bool | None = None
 ) -> types.GenerateContentConfig:
-    """The GenerateContentConfig for one sketch (see the module docstring for what is left out)."""
+    """The GenerateContentConfig for one sketch (see the module docstring for what is left out).
+
+    The request's options go in as given; whether the model takes them was checked before any
+    call (``NanoBananaAdapter.check_options``): ``seed`` (best effort), ``responseModalities``,
+    ``tools=[{googleSearch: {}}]`` and ``imageConfig.personGeneration`` (Vertex AI only).
+    """
     image_config: dict[str, str] = {"aspect_ratio": request.aspect_ratio}
     if entry.supports_image_size and request.image_size:
         image_config["image_size"] = request.image_size.upper()
+    if request.person_generation:
+        image_config["person_generation"] = request.person_generation
     if include_thoughts is None:
         include_thoughts = entry.thinking == "always"
     return types.GenerateContentConfig(
-        response_modalities=["TEXT", "IMAGE"],
+        response_modalities=list(request.response_modalities),
         image_config=types.ImageConfig(**image_config),
         thinking_config=types.ThinkingConfig(include_thoughts=True) if include_thoughts else None,
+        seed=request.seed,
+        tools=[types.Tool(google_search=types.GoogleSearch())] if request.google_search else None,
         http_options=types.HttpOptions(timeout=max(1, int(request.timeout_s * 1000))),
     )
+
+
+def grounding_record(meta: Any) -> dict[str, Any] | None:
+    """What metadata keeps of ``candidate.groundingMetadata``: the search queries and the sources."""
+    if meta is None:
+        return None
+    sources = []
+    for chunk in meta.grounding_chunks or []:
+        if chunk.web is not None:
+            sources.append({"kind": "web", "title": chunk.web.title, "uri": chunk.web.uri})
+        if chunk.image is not None:
+            uri = chunk.image.source_uri or chunk.image.image_uri
+            sources.append({"kind": "image", "title": chunk.image.title, "uri": uri})
+    return {
+        "queries": list(meta.web_search_queries or []),
+        "image_queries": list(getattr(meta, "image_search_queries", None) or []),
+        "sources": sources,
+    }
 
 
 def _enum_name(value: Any) -> str | None:
@@ -159,6 +299,7 @@ class _Collected:
     model_version: str | None = None
     response_id: str | None = None
     model_status: Any = None
+    grounding_metadata: Any = None
 
     def add(self, response: types.GenerateContentResponse) -> list[types.Part]:
         """Merge one response (or stream chunk); return its new parts."""
@@ -173,6 +314,7 @@ class _Collected:
             if cand.finish_reason is not None:
                 self.finish_reason = _enum_name(cand.finish_reason)
             self.finish_message = cand.finish_message or self.finish_message
+            self.grounding_metadata = cand.grounding_metadata or self.grounding_metadata
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason is not None:
             self.block_reason = _enum_name(feedback.block_reason)
@@ -261,6 +403,8 @@ def _finalize(c: _Collected, entry: ModelEntry, request: ImageRequest | None) ->
         usage=usage,
         cost_usd=cost_usd(entry, usage),
         warnings=warnings,
+        grounding=grounding_record(c.grounding_metadata),
+        seed_sent=request.seed if request is not None else None,
         extra={
             "wire_mime_type": wire_mime,
             "pixels": list(pixels),

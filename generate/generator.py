@@ -82,6 +82,7 @@ class ImageGenerator:
                 f"add images to {dirs} or run `sketchgen index DIR --style {style.id}`",
                 field="model",
             )
+        warnings += adapter.check_options(**config.request_options())
         warnings += list(getattr(adapter, "lifecycle_warnings", []))
         variations = plan_variations(prompt_spec, config.num_images, config.seed, style=style)
         requests = [
@@ -95,6 +96,9 @@ class ImageGenerator:
                 reference_images=refs,
                 seed=config.seed,
                 timeout_s=config.timeout_s,
+                response_modalities=config.response_modalities,
+                google_search=config.google_search,
+                person_generation=config.person_generation,
             )
             for v in variations
         ]

@@ -3,8 +3,18 @@
 Every mode of the generator writes the same document: the seed's fields (``timestamp``,
 ``prompt_spec``, ``reference_images``, ``retrieval_scores``, ``style_id``, ``config``, ``images``)
 plus ``schema_version``, ``run_id``, ``status``, ``retrieval``, the model requested and used,
-one record per sketch, totals, warnings and library versions. Never a secret: the writer
-(:func:`generate.runs.atomic_write_json`) also redacts known secret values.
+one record per sketch, totals, warnings and library versions.
+
+References: ``retrieval.hits[].sent`` is true when at least one call carried the image; each
+sketch's ``references`` is what its request asked for and ``references_sent`` what its (last) call
+actually carried (``[{name, path, sha256}]`` in the order sent; ``null`` until a call was made, or
+when the adapter does not say). ``retrieval.skipped`` lists references passed over as unreadable.
+
+Request options: ``config.seed_best_effort`` says a model was given the seed that honours it best
+effort only (Gemini); ``config.response_modalities``, ``google_search`` and ``person_generation``
+are as asked, and each sketch's ``grounding`` holds Google Search's queries and sources.
+
+Never a secret: the writer (:func:`generate.runs.atomic_write_json`) also redacts known secret values.
 """
 
 from __future__ import annotations
@@ -50,6 +60,23 @@ def variation_record(var: Any) -> dict[str, Any]:
     return dict(var)
 
 
+def _sent_paths(records: list[dict[str, Any]], requests: list[Any]) -> set[str]:
+    """Paths some call actually carried (``references_sent``, recorded once a call was answered or failed).
+
+    An adapter that does not report what it sent (``references_sent`` None) is taken at its
+    request's word, so third-party adapters keep the old meaning.
+    """
+    sent: set[str] = set()
+    for rec, req in zip(records, requests, strict=False):
+        carried = rec.get("references_sent")
+        if carried is None:
+            if rec.get("status") == "completed":
+                sent.update(str(p) for p in req.reference_images)
+            continue
+        sent.update(str(r["path"]) for r in carried)
+    return sent
+
+
 def status_counts(records: list[dict[str, Any]]) -> dict[str, int]:
     """How many sketches settled as completed, failed and cancelled."""
     states = [r["status"] for r in records]
@@ -79,7 +106,7 @@ def assemble_metadata(
 ) -> dict[str, Any]:
     counts = status_counts(records)
     hits = list(retrieval.hits) if retrieval is not None else []
-    sent = {str(p) for req in requests for p in req.reference_images}
+    sent = _sent_paths(records, requests)
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -94,6 +121,7 @@ def assemble_metadata(
             "method": getattr(retrieval, "method", "none"),
             "embedder": getattr(retrieval, "embedder", None),
             "reason": getattr(retrieval, "reason", None),
+            "skipped": list(getattr(retrieval, "skipped", None) or []),
             "hits": [
                 {
                     "path": str(h.path),
@@ -112,6 +140,10 @@ def assemble_metadata(
             "aspect_ratio": requests[0].aspect_ratio if requests else config.aspect_ratio,
             "image_size": config.image_size,
             "seed": config.seed,
+            "seed_best_effort": config.seed is not None and model_name != "trace",
+            "response_modalities": list(config.response_modalities),
+            "google_search": config.google_search,
+            "person_generation": config.person_generation,
             "timeout_s": config.timeout_s,
             "max_attempts": config.max_attempts,
             "max_concurrency": config.max_concurrency,

@@ -11,8 +11,9 @@ def list_models() -> list[dict[str, Any]]:
     """Every selectable model: "auto", the offline "trace" model, then the Gemini catalog.
 
     Each entry has at least ``id``, ``display_name``, ``status``, ``price_per_image_usd``,
-    ``aspect_ratios``, ``image_sizes`` and ``network``. Building this makes no network call and
-    needs no credentials.
+    ``aspect_ratios``, ``image_sizes`` and ``network``; concrete models also say whether they take
+    ``google_search`` and ``person_generation``. Building this makes no network call and needs no
+    credentials.
     """
     from generate.auto import choose_model
     from generate.catalog import load_catalog
@@ -44,6 +45,8 @@ def list_models() -> list[dict[str, Any]]:
             "image_sizes": list(caps.image_sizes),
             "max_reference_images": caps.max_reference_images,
             "network": False,
+            "google_search": "google_search" in caps.request_options,
+            "person_generation": "person_generation" in caps.request_options,
             "notes": "Traces a reference image into a rough pencil sketch with the sketch's layout and "
             "exaggeration; no key, no network, no cost. A tracing aid and dry-run model, not text-to-image.",
         },

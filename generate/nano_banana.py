@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import os
 import ssl
@@ -59,6 +60,7 @@ from generate.catalog import (
 )
 from generate.errors import ConfigError, CredentialsError
 from generate.gemini_wire import (
+    ReferenceImage,
     StreamAccumulator,
     build_config,
     build_contents,
@@ -76,6 +78,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 API_VERSION = "v1beta"
+SEED_MIN, SEED_MAX = -(2**31), 2**31 - 1  # generationConfig.seed is an int32
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -166,9 +169,11 @@ def _redact(text: str, *keys: str | None) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _reference_bytes(path: str, mtime_ns: int, size: int, max_px: int) -> tuple[bytes, str]:
-    """A reference image read and downscaled once per (file, version); every sketch reuses it."""
-    return downscale_reference(Path(path).read_bytes(), max_px)
+def _reference_bytes(path: str, mtime_ns: int, size: int, max_px: int) -> tuple[bytes, str, str]:
+    """A reference read and downscaled once per (file, version): (bytes, mime, sha256 of the file)."""
+    raw = Path(path).read_bytes()
+    data, mime = downscale_reference(raw, max_px)
+    return data, mime, hashlib.sha256(raw).hexdigest()
 
 
 def _entry_for(model: str) -> ModelEntry:
@@ -214,6 +219,11 @@ class NanoBananaAdapter(ImageModelAdapter):
             streaming_previews=self.entry.thinking == "always",
             refinement=False,
             network=True,
+            request_options=frozenset(
+                {"response_modalities"}
+                | ({"google_search"} if self.entry.google_search else set())
+                | ({"person_generation"} if self.entry.person_generation else set())
+            ),
         )
         self._include_thoughts = include_thoughts
         self._reference_max_px = reference_max_px
@@ -229,55 +239,66 @@ class NanoBananaAdapter(ImageModelAdapter):
     # ---- request preparation (files are read here, off the event loop in async paths) ---------
     def _prepare(
         self, request: ImageRequest
-    ) -> tuple[list[types.Content], types.GenerateContentConfig, list[str]]:
+    ) -> tuple[list[types.Content], types.GenerateContentConfig, list[str], list[dict[str, Any]]]:
+        """The call's contents and config, warnings, and the references it carries ({name, path, sha256})."""
         warnings: list[str] = []
-        refs: list[tuple[bytes, str]] = []
+        refs: list[ReferenceImage] = []
+        sent: list[dict[str, Any]] = []
         for path in request.reference_images[: self.entry.max_reference_images]:
+            path = Path(path)
             try:
-                st = Path(path).stat()
-                refs.append(_reference_bytes(str(path), st.st_mtime_ns, st.st_size, self._reference_max_px))
+                st = path.stat()
+                data, mime, sha = _reference_bytes(
+                    str(path), st.st_mtime_ns, st.st_size, self._reference_max_px
+                )
             except (OSError, ValueError) as exc:
-                warnings.append(f"reference {Path(path).name} skipped: {type(exc).__name__}")
+                warnings.append(f"reference {path.name} not sent: it cannot be read ({type(exc).__name__})")
+                continue
+            refs.append(ReferenceImage(data=data, mime_type=mime, name=path.name, role="style", sha256=sha))
+            sent.append({"name": path.name, "path": str(path), "sha256": sha})
         contents = build_contents(request.prompt, refs)
         config = build_config(self.entry, request, include_thoughts=self._include_thoughts)
-        return contents, config, warnings
+        return contents, config, warnings, sent
 
-    def _failure(self, exc: Exception) -> Exception:
-        """The ModelCallError for ``exc`` (key redacted), or ``exc`` itself if it is not a call failure."""
+    def _failure(self, exc: Exception, sent: list[dict[str, Any]]) -> Exception:
+        """The ModelCallError for ``exc`` (key redacted, carrying the references the call sent), or
+        ``exc`` itself if it is not a call failure."""
         err = classify_exception(exc)
         if err is None:
             return exc
         err.message = _redact(err.message, self._api_key)
         err.args = (f"{err.code}: {err.message}",)
+        err.references_sent = sent
         return err
 
-    def _done(self, image: ModelImage, warnings: list[str]) -> ModelImage:
+    def _done(self, image: ModelImage, warnings: list[str], sent: list[dict[str, Any]]) -> ModelImage:
         image.warnings[:0] = warnings
+        image.references_sent = sent
         return image
 
     # ---- calls --------------------------------------------------------------------------------
     def generate(self, request: ImageRequest) -> ModelImage:
-        contents, config, warnings = self._prepare(request)
+        contents, config, warnings, sent = self._prepare(request)
         try:
             response = self._client.models.generate_content(
                 model=self.entry.id, contents=contents, config=config
             )
-            return self._done(parse_response(response, self.entry, request), warnings)
+            return self._done(parse_response(response, self.entry, request), warnings, sent)
         except Exception as exc:
-            failure = self._failure(exc)
+            failure = self._failure(exc, sent)
             if failure is exc:
                 raise
             raise failure from exc
 
     async def agenerate(self, request: ImageRequest) -> ModelImage:
-        contents, config, warnings = await asyncio.to_thread(self._prepare, request)
+        contents, config, warnings, sent = await asyncio.to_thread(self._prepare, request)
         try:
             response = await self._client.aio.models.generate_content(
                 model=self.entry.id, contents=contents, config=config
             )
-            return self._done(parse_response(response, self.entry, request), warnings)
+            return self._done(parse_response(response, self.entry, request), warnings, sent)
         except Exception as exc:
-            failure = self._failure(exc)
+            failure = self._failure(exc, sent)
             if failure is exc:
                 raise
             raise failure from exc
@@ -290,7 +311,7 @@ class NanoBananaAdapter(ImageModelAdapter):
         closes the connection and lets the server stop working on it. Closing the SDK's generator
         alone would leave its inner generators, and the connection, open until garbage collection.
         """
-        contents, config, warnings = await asyncio.to_thread(self._prepare, request)
+        contents, config, warnings, sent = await asyncio.to_thread(self._prepare, request)
         acc = StreamAccumulator(self.entry, request)
         chunks: asyncio.Queue[Any] = asyncio.Queue()
         done = object()
@@ -310,7 +331,7 @@ class NanoBananaAdapter(ImageModelAdapter):
         try:
             while (item := await chunks.get()) is not done:
                 if isinstance(item, Exception):
-                    failure = self._failure(item)
+                    failure = self._failure(item, sent)
                     if failure is item:
                         raise item
                     raise failure from item
@@ -321,7 +342,7 @@ class NanoBananaAdapter(ImageModelAdapter):
             if not reader.done():
                 reader.cancel()
                 await asyncio.wait({reader}, timeout=5)
-        yield self._done(final, warnings)
+        yield self._done(final, warnings, sent)
 
     # ---- description, cost, checks --------------------------------------------------------------
     def estimate_cost(self, request: ImageRequest) -> float:
@@ -334,6 +355,44 @@ class NanoBananaAdapter(ImageModelAdapter):
                 aspect_ratio=aspect_ratio, image_size=image_size, num_references=num_references
             ),
         ]
+
+    def check_options(
+        self,
+        *,
+        seed: int | None = None,
+        google_search: bool = False,
+        person_generation: str | None = None,
+        response_modalities: tuple[str, ...] = ("TEXT", "IMAGE"),
+    ) -> list[str]:
+        """The catalog's checks, plus what the API itself refuses (before any call)."""
+        if seed is not None and not SEED_MIN <= seed <= SEED_MAX:
+            raise ConfigError(
+                f"seed must be from {SEED_MIN} to {SEED_MAX} for Gemini models (the API's seed is a "
+                f"32-bit integer), got {seed}",
+                field="seed",
+            )
+        if google_search and not self.entry.google_search:
+            with_search = [
+                e.id for e in load_catalog().models if e.google_search and e.effective_status() == "live"
+            ]
+            raise ConfigError(
+                f"model {self.entry.id!r} does not offer Google Search grounding; models that do: "
+                f"{', '.join(with_search) or 'none'}",
+                field="google_search",
+            )
+        if person_generation and not _vertex_mode():
+            # The SDK raises ValueError for it in Gemini API mode; the API has no such field there.
+            raise ConfigError(
+                "person_generation is only offered on Vertex AI (GOOGLE_GENAI_USE_VERTEXAI=true); "
+                "the Gemini API does not take it",
+                field="person_generation",
+            )
+        return super().check_options(
+            seed=seed,
+            google_search=google_search,
+            person_generation=person_generation,
+            response_modalities=response_modalities,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ field), then compiles the prompt, retrieves references off the event loop, and d
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from rag.files import list_style_images
 __all__ = ["RunRequest", "SketchPipeline", "PreparedRun", "MAX_BRIEF_CHARS"]
 
 MAX_BRIEF_CHARS = 2000
+log = logging.getLogger("sketchgen.rag")
 
 
 class RunRequest(BaseModel):
@@ -46,7 +48,19 @@ class RunRequest(BaseModel):
     resolution: tuple[int, int] | None = Field(
         default=None, description="Exact output (width, height); default: the model's own pixels"
     )
-    seed: int | None = Field(default=None, description="Same seed, same variation plan (and trace output)")
+    seed: int | None = Field(
+        default=None,
+        description="Same seed, same variation plan and trace output; sent to Gemini, best effort there",
+    )
+    response_modalities: str | list[str] = Field(
+        default="text+image", description="'text+image' (default) or 'image' (image only)"
+    )
+    google_search: bool = Field(
+        default=False, description="Ground the sketches in Google Search results (models that offer it)"
+    )
+    person_generation: str | None = Field(
+        default=None, description="ALLOW_ALL, ALLOW_ADULT or ALLOW_NONE (Vertex AI only)"
+    )
     top_k: int = Field(default=3, ge=0, le=14, description="How many reference images to retrieve")
     context: list[str] = Field(default_factory=list, description="Extra notes for the prompt")
     previews: bool = Field(
@@ -129,11 +143,15 @@ class SketchPipeline:
             seed=request.seed,
             output_dir=self.output_dir,
             stream_previews=request.previews,
+            response_modalities=request.response_modalities,
+            google_search=request.google_search,
+            person_generation=request.person_generation,
         )
         adapter = get_adapter(config.model_name)
         adapter.check_request(
             aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0
         )
+        adapter.check_options(**config.request_options())
         if adapter.capabilities.requires_reference and not list_style_images(
             style.reference_dirs, style.do_not_use
         ):
@@ -163,13 +181,29 @@ class SketchPipeline:
             return result
         # A model that draws over references (trace) can use any of the style's: when fewer matched
         # the brief than asked for, top up with the style's own in name order (score 0), and say so.
+        from rag.files import unreadable_reason
         from rag.types import RetrievalHit
 
-        have = {Path(h.path) for h in result.hits}
-        extra = [p for p in list_style_images(style.reference_dirs, style.do_not_use) if p not in have]
-        extra = extra[: wanted - len(result.hits)]
+        have = {Path(h.path) for h in result.hits} | {Path(s["path"]) for s in result.skipped}
+        extra: list[Path] = []
+        skipped = list(result.skipped)
+        for path in list_style_images(style.reference_dirs, style.do_not_use):
+            if len(extra) >= wanted - len(result.hits):
+                break
+            if path in have:
+                continue
+            why = unreadable_reason(path)
+            if why is None:
+                extra.append(path)
+            else:
+                skipped.append({"path": str(path), "reason": why})
+        if len(skipped) > len(result.skipped):
+            names = ", ".join(f"{Path(s['path']).name} ({s['reason']})" for s in skipped)
+            log.warning(
+                "style %s: skipped %d unreadable reference file(s): %s", style.id, len(skipped), names
+            )
         if not extra:
-            return result
+            return result.model_copy(update={"skipped": skipped})
         note = (
             f"{prepared.adapter.name} draws over references: {len(extra)} of the style's own added in name "
             "order because fewer matched the brief"
@@ -180,6 +214,7 @@ class SketchPipeline:
             embedder=result.embedder,
             reason=f"{result.reason}; {note}" if result.reason else note,
             style_id=style.id,
+            skipped=skipped,
         )
 
     @staticmethod
@@ -204,6 +239,7 @@ class SketchPipeline:
                         {"path": str(h.path), "name": Path(h.path).name, "score": round(h.score, 4)}
                         for h in retrieval.hits
                     ],
+                    "skipped": list(retrieval.skipped),
                 },
             ),
         ]
@@ -258,6 +294,7 @@ class SketchPipeline:
     def dry_run(self, request: RunRequest | PreparedRun | dict) -> dict[str, Any]:
         """Everything a run would send, and what it would cost, without calling any model."""
         from generate.catalog import estimate_cost, load_catalog
+        from generate.gemini_wire import ReferenceImage, turn_outline
 
         prepared = request if isinstance(request, PreparedRun) else self.validate(request)
         spec = self._compile(prepared)
@@ -265,6 +302,11 @@ class SketchPipeline:
         n = prepared.config.num_images
         plan = plan_variations(spec, n, prepared.config.seed, style=prepared.style)
         refs = len(retrieval.hits)
+        # What each call's user turn would hold (the trace model reads none of its text).
+        sent = [
+            ReferenceImage(data=b"", mime_type="image/jpeg", name=Path(h.path).name, sha256=h.sha256)
+            for h in retrieval.hits[: prepared.adapter.capabilities.max_reference_images]
+        ]
         costs = [{"model": "trace", "status": "live", "per_image_usd": 0.0, "run_usd": 0.0}]
         for entry in load_catalog().models:
             status = entry.effective_status()
@@ -289,8 +331,15 @@ class SketchPipeline:
             "aspect_ratio": prepared.config.aspect_ratio,
             "image_size": prepared.config.image_size,
             "prompt_spec": spec.model_dump(mode="json"),
+            "options": {k: v for k, v in prepared.config.request_options().items()},
             "sketches": [
-                {"index": v.index, "layout": v.layout, "exaggeration": v.exaggeration, "prompt": v.prompt}
+                {
+                    "index": v.index,
+                    "layout": v.layout,
+                    "exaggeration": v.exaggeration,
+                    "prompt": v.prompt,
+                    "turn": turn_outline(v.prompt, sent),
+                }
                 for v in plan
             ],
             "retrieval": {
@@ -298,6 +347,7 @@ class SketchPipeline:
                 "embedder": retrieval.embedder,
                 "reason": retrieval.reason,
                 "references": [{"path": str(h.path), "score": round(h.score, 4)} for h in retrieval.hits],
+                "skipped": list(retrieval.skipped),
             },
             "estimated_cost": costs,
         }

@@ -77,7 +77,8 @@ class RunState:
                     "status": "pending",
                     "variation": variation_record(var),
                     "prompt": req.prompt,
-                    "references": [str(p) for p in req.reference_images],
+                    "references": [str(p) for p in req.reference_images],  # what the request asked for
+                    "references_sent": None,  # what the call carried, once the model answered
                     "model": self.adapter.name,
                     "attempts": 0,
                     "retries": [],
@@ -205,6 +206,9 @@ class RunState:
                     "height": processed.source_height,
                 },
                 quality=processed.quality,
+                references_sent=image.references_sent,
+                seed_sent=image.seed_sent,
+                grounding=image.grounding,
                 warnings=image.warnings + processed.warnings,
                 extra={k: str(v) for k, v in image.extra.items()},
                 error=None,
@@ -233,6 +237,9 @@ class RunState:
             rec.update(
                 status="failed", attempts=attempts, error=error.to_dict(), finish_reason=error.finish_reason
             )
+            carried = getattr(error, "references_sent", None)  # set by adapters that know
+            if carried is not None:
+                rec["references_sent"] = carried
         self.write_metadata()
         return SketchFailed(
             run_id=self.run_id,

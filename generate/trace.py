@@ -24,6 +24,7 @@ Registered on import as ``"trace"``; the factory ignores options meant for other
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ class TraceAdapter(ImageModelAdapter):
         requires_reference=True,
         network=False,
         deterministic=True,
+        request_options=frozenset({"response_modalities"}),  # it only ever makes an image
     )
 
     def __init__(self, *, reference_hint: str | Path | None = None, **_ignored: Any) -> None:
@@ -115,6 +117,8 @@ class TraceAdapter(ImageModelAdapter):
             ),
             cost_usd=0.0,
             warnings=warnings,
+            references_sent=[{"name": ref_path.name, "path": str(ref_path), "sha256": _sha256(ref_path)}],
+            seed_sent=seed,
             extra={
                 "reference": str(ref_path),
                 "layout": layout,
@@ -145,6 +149,13 @@ class TraceAdapter(ImageModelAdapter):
             }
         )
         return info
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _load_reference(path: Path) -> Image.Image:

@@ -10,10 +10,20 @@ from typing import Any
 
 from generate.errors import ConfigError
 
-__all__ = ["GenerationConfig", "GenerationResult", "SketchResult", "MIN_IMAGES", "MAX_IMAGES"]
+__all__ = [
+    "GenerationConfig",
+    "GenerationResult",
+    "SketchResult",
+    "MIN_IMAGES",
+    "MAX_IMAGES",
+    "PERSON_GENERATION",
+    "parse_modalities",
+]
 
 MIN_IMAGES = 3
 MAX_IMAGES = 6
+MODALITIES = {"image": ("IMAGE",), "text+image": ("TEXT", "IMAGE")}
+PERSON_GENERATION = ("ALLOW_ALL", "ALLOW_ADULT", "ALLOW_NONE")
 _RATIO = re.compile(r"^\d{1,2}:\d{1,2}$")
 
 
@@ -48,6 +58,18 @@ class GenerationConfig:
     ``None`` keeps the model's own pixel size. ``aspect_ratio`` ``None`` means the style's default.
     ``model_name`` defaults to ``$GEMINI_MODEL``, else "auto" (Nano Banana when Gemini credentials
     are configured, otherwise the offline ``trace`` model).
+
+    Request options, checked against the model (its catalog entry) before any call:
+
+    * ``seed`` shapes the variation plan and the trace model's output, and is sent to Gemini as
+      ``generationConfig.seed`` — best effort there: the same seed does not promise the same image.
+    * ``response_modalities``: ``("TEXT", "IMAGE")`` (the default) or ``("IMAGE",)``; also written
+      as the strings ``"text+image"`` / ``"image"``. Image-only cannot be combined with
+      ``google_search`` (Google: image-only does not work with grounding).
+    * ``google_search``: ground the image in Google Search results (models whose catalog entry
+      says ``google_search = true``); the queries and sources are recorded per sketch.
+    * ``person_generation``: ``ALLOW_ALL`` / ``ALLOW_ADULT`` / ``ALLOW_NONE``; Vertex AI only (the
+      Gemini API does not take it, and it is refused there before any call).
     """
 
     num_images: int = 4
@@ -64,6 +86,9 @@ class GenerationConfig:
     initial_backoff_s: float = 1.0
     max_backoff_s: float = 60.0
     stream_previews: bool = False
+    response_modalities: tuple[str, ...] | str = ("TEXT", "IMAGE")
+    google_search: bool = False
+    person_generation: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.num_images, bool) or not isinstance(self.num_images, int):
@@ -102,10 +127,64 @@ class GenerationConfig:
             raise ConfigError("max_attempts must be from 1 to 10", field="max_attempts")
         if self.max_concurrency < 1:
             raise ConfigError("max_concurrency must be at least 1", field="max_concurrency")
+        self.response_modalities = parse_modalities(self.response_modalities)
+        if not isinstance(self.google_search, bool):
+            raise ConfigError("google_search must be true or false", field="google_search")
+        if self.google_search and self.response_modalities == ("IMAGE",):
+            raise ConfigError(
+                "response_modalities image-only cannot be combined with google_search "
+                "(grounding needs text and image); use text+image",
+                field="response_modalities",
+            )
+        if self.person_generation is not None:
+            value = str(self.person_generation).strip().upper()
+            if value not in PERSON_GENERATION:
+                raise ConfigError(
+                    f"person_generation must be one of {', '.join(PERSON_GENERATION)}, "
+                    f"got {self.person_generation!r}",
+                    field="person_generation",
+                )
+            self.person_generation = value
+
+    def request_options(self) -> dict[str, Any]:
+        """The options every :class:`ImageRequest` of the run carries (see the class docstring)."""
+        return {
+            "seed": self.seed,
+            "google_search": self.google_search,
+            "person_generation": self.person_generation,
+            "response_modalities": self.response_modalities,
+        }
 
     @property
     def output_root(self) -> Path:
         return Path(self.output_dir) if self.output_dir is not None else default_output_root()
+
+
+def parse_modalities(value: Any) -> tuple[str, ...]:
+    """``("TEXT", "IMAGE")`` or ``("IMAGE",)`` from a tuple/list or ``"text+image"`` / ``"image"``."""
+    if isinstance(value, str):
+        key = value.strip().lower().replace(",", "+").replace(" ", "")
+        if key in ("image+text", "text+image"):
+            key = "text+image"
+        if key not in MODALITIES:
+            raise ConfigError(
+                f"response_modalities must be 'image' or 'text+image', got {value!r}",
+                field="response_modalities",
+            )
+        return MODALITIES[key]
+    try:
+        names = {str(v).strip().upper() for v in value}
+    except TypeError:
+        raise ConfigError(
+            "response_modalities must be 'image' or 'text+image'", field="response_modalities"
+        ) from None
+    for modalities in MODALITIES.values():
+        if names == set(modalities):
+            return modalities
+    raise ConfigError(
+        f"response_modalities must be ['IMAGE'] or ['TEXT', 'IMAGE'], got {sorted(names)}",
+        field="response_modalities",
+    )
 
 
 @dataclass

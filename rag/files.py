@@ -15,6 +15,7 @@ Rules (shared by indexing, the retriever and the lexical fallback, so they never
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
@@ -30,6 +31,7 @@ __all__ = [
     "sha256_file",
     "caption_for",
     "list_style_images",
+    "unreadable_reason",
 ]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
@@ -141,6 +143,39 @@ def caption_for(image: Path) -> str:
         return sidecar.read_text(encoding="utf-8", errors="replace")[:4000]
     except OSError:
         return ""
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be used as a reference image (None when its bytes decode as an image).
+
+    A file with an image suffix may still be a PDF, an HTML error page or a truncated download;
+    sent on, the trace model fails that sketch and Gemini silently drops it. Decoding is the only
+    honest test; JPEGs decode at reduced scale (``draft``), which checks the bytes at a fraction
+    of the cost. The answer is cached per file version (path, size, mtime), so a library that
+    does not change is decoded once per process.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "file not found"
+    except OSError as exc:
+        return f"cannot be read ({type(exc).__name__})"
+    return _decode_check(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_check(path: str, size: int, mtime_ns: int) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.draft("RGB", (256, 256))
+            img.load()
+    except FileNotFoundError:
+        return "file not found"
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
+        return f"not a readable image ({type(exc).__name__})"
+    return None
 
 
 def list_style_images(reference_dirs: Iterable[Path], do_not_use: Iterable[str] = ()) -> list[Path]:

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from prompt.spec import PromptSpec
-from rag.files import caption_for, sha256_file
+from rag.files import caption_for, sha256_file, unreadable_reason
 from rag.types import RetrievalHit
 
 __all__ = ["tokenize", "query_weights", "rank_lexical"]
@@ -72,12 +72,18 @@ def document_words(image: Path) -> set[str]:
 
 
 def rank_lexical(
-    spec: PromptSpec, images: Sequence[Path], top_k: int, *, keywords: Iterable[str] = ()
+    spec: PromptSpec,
+    images: Sequence[Path],
+    top_k: int,
+    *,
+    keywords: Iterable[str] = (),
+    unreadable: list[tuple[Path, str]] | None = None,
 ) -> list[RetrievalHit]:
     """The ``top_k`` best ``images`` for ``spec`` by the documented lexical score, duplicates removed.
 
     An image that shares no word with the brief (score 0) is not retrieved: nothing says it is
-    relevant, and a model would take it as guidance.
+    relevant, and a model would take it as guidance. A matching file whose bytes do not decode is
+    passed over for the next one and appended to ``unreadable`` as ``(path, reason)``.
     """
     if top_k <= 0 or not images:
         return []
@@ -99,11 +105,18 @@ def rank_lexical(
             break  # sorted: the rest share no word with the brief either
         try:
             sha = sha256_file(img)
-        except OSError:
-            continue  # vanished or unreadable: never send it to the model
+        except OSError as exc:  # vanished or unreadable: never send it to the model
+            if unreadable is not None:
+                unreadable.append((img, f"cannot be read ({type(exc).__name__})"))
+            continue
         if sha in seen:
             continue
         seen.add(sha)
+        reason = unreadable_reason(img)
+        if reason is not None:
+            if unreadable is not None:
+                unreadable.append((img, reason))
+            continue
         hits.append(RetrievalHit(path=img, score=score, sha256=sha))
         if len(hits) >= top_k:
             break

@@ -14,6 +14,10 @@
 6. **Deterministic ties**: candidates are ordered by (score desc, path) and a later candidate must
    beat an earlier one strictly.
 
+Unreadable files (an image suffix but bytes that do not decode) are never handed on: the next
+candidate takes their place, they are listed in ``RetrievalResult.skipped`` and ONE warning names
+them all.
+
 Fallbacks (never an exception for a missing model or index): no CLIP weights, no index for the style,
 or an index built by another embedder -> the documented lexical ranking (:mod:`rag.lexical`) over the
 style's reference folders, ``method="lexical"`` and ``reason`` set, with ONE warning logged per cause.
@@ -35,7 +39,7 @@ import numpy as np
 
 from prompt.spec import PromptSpec
 from rag.embedder import ClipEmbedder, clip_model_from_env, load_embedder_from_env
-from rag.files import is_excluded, list_style_images
+from rag.files import is_excluded, list_style_images, unreadable_reason
 from rag.index import (
     EXACT_LIMIT,
     EmbedderMismatchError,
@@ -113,12 +117,18 @@ class ImageRetriever:
             return self._lexical(prompt_spec, style, top_k, f"no index for style {style.id}", [])
         if len(index) == 0:
             return self._lexical(prompt_spec, style, top_k, f"the index for style {style.id} is empty", [])
-        hits = self._clip_hits(prompt_spec, style, index, embedder, top_k)
+        unreadable: list[tuple[Path, str]] = []
+        hits = self._clip_hits(prompt_spec, style, index, embedder, top_k, unreadable)
         reason = (
             None if hits else f"no reference of style {style.id} scored above the minimum {self.min_score}"
         )
         return RetrievalResult(
-            hits=hits, method="clip", embedder=embedder.id, reason=reason, style_id=style.id
+            hits=hits,
+            method="clip",
+            embedder=embedder.id,
+            reason=reason,
+            style_id=style.id,
+            skipped=self._skipped(style, unreadable),
         )
 
     async def aretrieve(self, prompt_spec: PromptSpec, style: Style, top_k: int = 3) -> RetrievalResult:
@@ -127,7 +137,13 @@ class ImageRetriever:
 
     # -- CLIP path ------------------------------------------------------------------------------
     def _clip_hits(
-        self, spec: PromptSpec, style: Style, index: ReferenceIndex, embedder: ClipEmbedder, top_k: int
+        self,
+        spec: PromptSpec,
+        style: Style,
+        index: ReferenceIndex,
+        embedder: ClipEmbedder,
+        top_k: int,
+        unreadable: list[tuple[Path, str]] | None = None,
     ) -> list[RetrievalHit]:
         query = embedder.encode_text([query_text(spec)])[0]
         roots = [Path(d).resolve() for d in style.reference_dirs] + [Path(s) for s in index.sources]
@@ -145,7 +161,18 @@ class ImageRetriever:
                 break
             want *= 4
         pool = [(e, s) for e, s in pool if os.path.isfile(e.path)]
-        return self._diverse(pool, index, top_k)
+        while True:  # a file may have been replaced by unreadable bytes since it was indexed
+            hits = self._diverse(pool, index, top_k)
+            bad = {}
+            for hit in hits:
+                reason = unreadable_reason(hit.path)
+                if reason is not None:
+                    bad[str(hit.path)] = reason
+            if not bad:
+                return hits
+            if unreadable is not None:
+                unreadable.extend((Path(p), r) for p, r in bad.items())
+            pool = [(e, s) for e, s in pool if e.path not in bad]
 
     def _diverse(
         self, pool: list[tuple[IndexEntry, float]], index: ReferenceIndex, top_k: int
@@ -189,8 +216,27 @@ class ImageRetriever:
                 f"style {style.id} has no reference images ({reason})", style_id=style.id
             )
         self._warn_once(reason, f"retrieval for style {style.id} uses lexical ranking: {reason}")
-        hits = rank_lexical(spec, images, top_k, keywords=style.keywords)
-        return RetrievalResult(hits=hits, method="lexical", embedder=None, reason=reason, style_id=style.id)
+        unreadable: list[tuple[Path, str]] = []
+        hits = rank_lexical(spec, images, top_k, keywords=style.keywords, unreadable=unreadable)
+        return RetrievalResult(
+            hits=hits,
+            method="lexical",
+            embedder=None,
+            reason=reason,
+            style_id=style.id,
+            skipped=self._skipped(style, unreadable),
+        )
+
+    def _skipped(self, style: Style, unreadable: list[tuple[Path, str]]) -> list[dict[str, str]]:
+        """Record the references passed over, with ONE warning naming them all (once per set)."""
+        if not unreadable:
+            return []
+        names = ", ".join(f"{Path(p).name} ({r})" for p, r in unreadable)
+        self._warn_once(
+            "unreadable:" + "|".join(sorted(str(p) for p, _ in unreadable)),
+            f"style {style.id}: skipped {len(unreadable)} unreadable reference file(s): {names}",
+        )
+        return [{"path": str(p), "reason": r} for p, r in unreadable]
 
     def _warn_once(self, key: str, message: str) -> None:
         with self._lock:
@@ -247,5 +293,6 @@ def retrieval_metadata(result: RetrievalResult) -> dict[str, Any]:
             "reason": result.reason,
             "style_id": result.style_id,
             "sha256": [h.sha256 for h in result.hits],
+            "skipped": list(result.skipped),
         },
     }

@@ -27,6 +27,8 @@ class RetrievalResult(BaseModel):
     embedder: str | None = None
     reason: str | None = None  # why the method is not "clip", when it is not
     style_id: str | None = None
+    # References passed over because their files cannot be used: [{path, reason}].
+    skipped: list[dict[str, str]] = Field(default_factory=list)
 
     @property
     def paths(self) -> list[Path]:

@@ -39,6 +39,13 @@ function refreshModelOptions() {
   const wantSize = sizes.includes($("image_size").value) ? $("image_size").value : "1K";
   fillSelect($("image_size"), sizes.map((s) => [s, s]), sizes.includes(wantSize) ? wantSize : sizes[0]);
   $("model-note").textContent = model && model.notes ? model.notes : "";
+  // Options the chosen model does not take are greyed out (the service would refuse them).
+  for (const option of ["google_search", "person_generation"]) {
+    const control = $(option);
+    control.disabled = caps[option] === false;
+    if (control.disabled && control.type === "checkbox") control.checked = false;
+    else if (control.disabled) control.value = "";
+  }
 }
 
 function onStyleChange() {
@@ -201,6 +208,17 @@ function handleEvent({ event, data }) {
   }
 }
 
+// The "More options" controls; a field left at its default is not sent, so the service decides.
+function requestOptions() {
+  const options = {};
+  const seed = $("seed").value.trim();
+  if (seed !== "") options.seed = Number(seed);
+  if ($("person_generation").value) options.person_generation = $("person_generation").value;
+  if ($("google_search").checked) options.google_search = true;
+  if ($("response_modalities").checked) options.response_modalities = "image";
+  return options;
+}
+
 async function generate(event) {
   event.preventDefault();
   clearFieldErrors();
@@ -209,6 +227,7 @@ async function generate(event) {
   const body = {
     brief, style_id: $("style_id").value, num_images: Number($("num_images").value), model: $("model").value,
     aspect_ratio: $("aspect_ratio").value, image_size: $("image_size").value, previews: true,
+    ...requestOptions(),
   };
   forgetBlobs();
   setRunLinks(null, null, "");

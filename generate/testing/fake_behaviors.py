@@ -32,6 +32,7 @@ __all__ = [
     "error_body",
     "blocked_output_body",
     "prompt_blocked_body",
+    "grounding_metadata",
 ]
 
 MiB = 1024 * 1024
@@ -313,10 +314,26 @@ def success_events(b: Behavior, ctx: dict[str, Any]) -> list[dict[str, Any]]:
     )
     if b.model_status:
         final["modelStatus"] = b.model_status
+    if ctx.get("google_search"):  # grounded answers carry what was searched, on the last event
+        final["candidates"][0]["groundingMetadata"] = grounding_metadata(ctx)
     # The last event carries finishReason and candidatesTokensDetails (and no new parts).
     final["candidates"][0]["content"] = {"role": "model"}
     events.append(final)
     return events
+
+
+def grounding_metadata(ctx: dict[str, Any]) -> dict[str, Any]:
+    """A ``groundingMetadata`` like Google's for a grounded answer (queries, sources, entry point)."""
+    query = f"{ctx.get('search_topic') or 'concept sketch'} reference"
+    return {
+        "webSearchQueries": [query],
+        "groundingChunks": [
+            {"web": {"uri": "https://example.org/search-result-1", "title": "example.org"}},
+            {"web": {"uri": "https://example.com/search-result-2", "title": "example.com"}},
+        ],
+        "groundingSupports": [],
+        "searchEntryPoint": {"renderedContent": "<div>search suggestions</div>"},
+    }
 
 
 def merge_events(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -229,6 +229,8 @@ class FakeGeminiServer:
             "thinking": entry.thinking == "always",
             "pixels": pixels,
             "variant": rec.seq,
+            "google_search": rec.google_search,
+            "search_topic": " ".join(rec.prompt.split()[:6]),
         }
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:

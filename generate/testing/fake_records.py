@@ -41,6 +41,12 @@ class RecordedRequest:
     body: dict[str, Any] | None
     prompt: str = ""
     images: list[tuple[str, bytes]] = field(default_factory=list)  # (mime, decoded bytes)
+    # Every part of the user turn in order: ("text", the text) or ("image", its mime type).
+    parts: list[tuple[str, str]] = field(default_factory=list)
+    seed: int | None = None
+    response_modalities: list[str] | None = None
+    google_search: bool = False
+    person_generation: str | None = None
     aspect_ratio: str | None = None
     image_size: str | None = None
     behavior: str | None = None
@@ -110,8 +116,10 @@ def record_from(request: web.Request, body: Any) -> RecordedRequest:
             for part in _get(content, "parts", "parts", []) or []:
                 if isinstance(part.get("text"), str):
                     texts.append(part["text"])
+                    rec.parts.append(("text", part["text"]))
                 blob = _get(part, "inlineData", "inline_data")
                 if isinstance(blob, dict):
+                    rec.parts.append(("image", _get(blob, "mimeType", "mime_type", "")))
                     try:
                         rec.images.append(
                             (_get(blob, "mimeType", "mime_type", ""), _b64decode(blob.get("data", "")))
@@ -119,17 +127,17 @@ def record_from(request: web.Request, body: Any) -> RecordedRequest:
                     except (binascii.Error, ValueError):
                         rec.images.append((_get(blob, "mimeType", "mime_type", ""), b""))
         rec.prompt = "\n".join(texts)
-        image_config = (
-            _get(
-                _get(body, "generationConfig", "generation_config", {}) or {},
-                "imageConfig",
-                "image_config",
-                {},
-            )
-            or {}
-        )
+        gen = _get(body, "generationConfig", "generation_config", {}) or {}
+        image_config = _get(gen, "imageConfig", "image_config", {}) or {}
         rec.aspect_ratio = _get(image_config, "aspectRatio", "aspect_ratio")
         rec.image_size = _get(image_config, "imageSize", "image_size")
+        rec.person_generation = _get(image_config, "personGeneration", "person_generation")
+        rec.seed = _get(gen, "seed", "seed")
+        rec.response_modalities = _get(gen, "responseModalities", "response_modalities")
+        rec.google_search = any(
+            isinstance(tool, dict) and _get(tool, "googleSearch", "google_search") is not None
+            for tool in body.get("tools") or []
+        )
     return rec
 
 
@@ -167,4 +175,10 @@ def validate(
         )
     if rec.aspect_ratio is not None and rec.aspect_ratio not in entry.aspect_ratios:
         return 400, "INVALID_ARGUMENT", f"Unsupported aspect ratio {rec.aspect_ratio!r}."
+    if rec.person_generation is not None:  # a Vertex AI field; the Gemini API has no such thing
+        return 400, "INVALID_ARGUMENT", 'Invalid JSON payload received. Unknown name "personGeneration".'
+    if rec.google_search and not entry.google_search:
+        return 400, "INVALID_ARGUMENT", f"Search Grounding is not supported for models/{entry.id}."
+    if rec.seed is not None and not (isinstance(rec.seed, int) and -(2**31) <= rec.seed < 2**31):
+        return 400, "INVALID_ARGUMENT", f"Invalid value at 'generation_config.seed' (TYPE_INT32), {rec.seed}"
     return None

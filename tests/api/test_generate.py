@@ -63,6 +63,13 @@ async def test_trace_model_runs_offline(client):
         ({"brief": "golf mascot", "aspect_ratio": "7:3"}, "aspect_ratio"),
         ({"brief": "golf mascot", "image_size": "9K"}, "image_size"),
         ({"brief": "golf mascot", "model": "no-such-model"}, "model"),
+        ({"brief": "golf mascot", "model": "nano-banana-lite", "google_search": True}, "google_search"),
+        (
+            {"brief": "golf mascot", "google_search": True, "response_modalities": "image"},
+            "response_modalities",
+        ),
+        ({"brief": "golf mascot", "person_generation": "ALLOW_ADULT"}, "person_generation"),
+        ({"brief": "golf mascot", "model": "nano-banana", "seed": 2**40}, "seed"),
     ],
 )
 async def test_library_validation_is_422_before_any_paid_call(client, fake_gemini, body, field):
@@ -76,6 +83,25 @@ async def test_library_validation_is_422_before_any_paid_call(client, fake_gemin
         assert r.json()["field"] == field, r.json()
     assert fake_gemini.count == 0
     assert (await client.get("/runs")).json()["runs"] == []
+
+
+async def test_request_options_reach_the_model_and_the_metadata(client, fake_gemini):
+    body = {
+        "brief": "playful golf mascot",
+        "num_images": 3,
+        "model": "nano-banana",
+        "seed": 99,
+        "google_search": True,
+        "response_modalities": "text+image",
+    }
+    r = await client.post("/generate", json=body)
+    assert r.status_code == 200, r.text
+    assert [(rec.seed, rec.google_search) for rec in fake_gemini.requests] == [(99, True)] * 3
+    meta = (await client.get(r.json()["metadata_url"])).json()
+    assert meta["config"]["seed_best_effort"] is True and meta["config"]["google_search"] is True
+    assert all(s["grounding"]["sources"] for s in meta["sketches"])
+    r = await client.post("/generate", json={**body, "response_modalities": "audio"})
+    assert r.status_code == 422 and r.json()["field"] == "response_modalities"
 
 
 async def test_missing_credentials_is_422_naming_the_model(client):

@@ -139,6 +139,36 @@ def test_page_shows_validation_errors_next_to_the_field(page, live_server, fake_
     assert fake_gemini.count == 0
 
 
+def test_page_sends_the_request_options(page, live_server, fake_gemini):
+    server = live_server()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.fill("#brief", "playful golf mascot")
+    page.select_option("#num_images", "3")
+    page.click("#more-options summary")
+    page.select_option("#model", "trace")  # trace takes neither option: greyed out
+    assert page.locator("#google_search").is_disabled() and page.locator("#person_generation").is_disabled()
+    page.select_option("#model", "gemini-3-pro-image")
+    assert page.locator("#google_search").is_enabled() and page.locator("#person_generation").is_enabled()
+    page.select_option("#model", "auto")
+    page.fill("#seed", "42")
+    page.check("#google_search")
+    page.click("#generate")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    assert [(r.seed, r.google_search, r.response_modalities) for r in fake_gemini.requests] == [
+        (42, True, ["TEXT", "IMAGE"])
+    ] * 3
+
+    # Image only with grounding: refused by the service before any call, next to the field.
+    fake_gemini.reset()
+    page.check("#response_modalities")
+    page.click("#generate")
+    page.wait_for_selector("#form-error:not([hidden])")
+    assert "google_search" in page.inner_text("#form-error")
+    assert page.locator("#response_modalities.invalid").count() == 1
+    assert fake_gemini.count == 0
+
+
 def test_page_asks_for_the_token(page, live_server, fake_gemini):
     server = live_server(api_token="page-token-123")
     page.goto(server.url + "/")

@@ -136,6 +136,15 @@ def test_dry_run_json_lists_cost_per_model(capsys):
         (["generate", "mascot", "--model", "nano-banan"], "nano-banana"),
         (["generate", "mascot", "--model", "nano-banana"], "GEMINI_API_KEY"),
         (["generate", "   "], "BRIEF"),
+        (["generate", "mascot", "--model", "trace", "--google-search"], "Google Search"),
+        (
+            ["generate", "mascot", "--model", "trace", "--person-generation", "ALLOW_NONE"],
+            "person_generation",
+        ),
+        (
+            ["generate", "mascot", "--model", "trace", "--google-search", "--response-modalities", "image"],
+            "google_search",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needle, capsys, tmp_path):
@@ -145,6 +154,64 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, capsys, tmp_path):
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
     assert needle in err
     assert not list(tmp_path.iterdir())
+
+
+def test_request_option_flags_reach_gemini(tmp_path, monkeypatch):
+    with FakeGeminiServer() as fake:
+        for k, v in fake.env().items():
+            monkeypatch.setenv(k, v)
+        code = main(
+            [
+                "generate",
+                "playful golf mascot",
+                "-n",
+                "3",
+                "--model",
+                "nano-banana-pro",
+                "--seed",
+                "5",
+                "--google-search",
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+        assert code == 0
+        assert [(r.seed, r.google_search, r.response_modalities) for r in fake.requests] == [
+            (5, True, ["TEXT", "IMAGE"])
+        ] * 3
+        fake.reset()
+        assert (
+            main(
+                [
+                    "generate",
+                    "mascot",
+                    "-n",
+                    "3",
+                    "--model",
+                    "nano-banana-pro",
+                    "--response-modalities",
+                    "image",
+                    "--output-dir",
+                    str(tmp_path),
+                ]
+            )
+            == 0
+        )
+        assert [r.response_modalities for r in fake.requests] == [["IMAGE"]] * 3
+        fake.reset()
+        code = main(
+            [
+                "generate",
+                "mascot",
+                "--model",
+                "nano-banana-pro",
+                "--person-generation",
+                "ALLOW_ADULT",
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+        assert code == 2 and fake.count == 0  # Vertex AI only: refused before any call
 
 
 def test_missing_credentials_error_also_names_the_offline_model(capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +142,65 @@ def test_a_large_picture_is_scaled_into_its_cell(tmp_path):
     assert abs(dark_rows.min() - top) <= 2 and abs(dark_rows.max() - (bottom - 1)) <= 2
     dark_cols = np.nonzero(arr[y0 + THUMB // 2, x0 : x0 + THUMB] < 100)[0]
     assert dark_cols.min() <= 2 and dark_cols.max() >= THUMB - 3
+
+
+# ---- titles in any script ----------------------------------------------------------------------
+def _have_fonts() -> bool:
+    from generate.fonts import _fallback_paths
+
+    names = {p.name for p in _fallback_paths()}
+    cjk = names & {"NotoSansCJK-Regular.ttc", "wqy-microhei.ttc", "DroidSansFallbackFull.ttf"}
+    thai = names & {"NotoSansThai-Regular.ttf", "Loma.ttf", "Garuda.ttf"}
+    return bool(cjk and thai)
+
+
+needs_fonts = pytest.mark.skipif(
+    not _have_fonts(),
+    reason="needs a CJK and a Thai font (apt: fonts-wqy-microhei fonts-tlwg-loma-ttf; .ci/run)",
+)
+NO_GLYPH = "\U000f0001"  # a private-use code point no font draws: the .notdef box
+
+
+def _glyph(char: str) -> bytes:
+    from generate.fonts import FallbackFont
+
+    font = FallbackFont(32)
+    im = Image.new("L", (64, 64), 255)
+    font.draw_text(ImageDraw.Draw(im), (8, 8), char, 0)
+    return im.tobytes()
+
+
+@needs_fonts
+@pytest.mark.parametrize(
+    "text", ["สนุกกอล์ฟมาสคอต", "高尔夫吉祥物", "ゴルフのマスコット", "골프 마스코트", "café"]
+)
+def test_every_character_of_a_thai_or_cjk_brief_has_its_own_glyph(text):
+    box = _glyph(NO_GLYPH)
+    chars = [c for c in dict.fromkeys(text) if not c.isspace() and unicodedata.category(c) != "Mn"]
+    glyphs = [_glyph(c) for c in chars]
+    assert all(g != box for g in glyphs), "drawn as the missing-glyph box"
+    assert len(set(glyphs)) == len(glyphs), "distinct characters drew the same picture (boxes)"
+    assert all(g != Image.new("L", (64, 64), 255).tobytes() for g in glyphs), "drew nothing"
+
+
+def _title_band(title: str, tmp_path: Path) -> np.ndarray:
+    out = build_contact_sheet(
+        [ContactSlot(0, None, "centered-hero / bold", "failed", "x")],
+        tmp_path / f"{len(title)}.png",
+        title=title,
+    )
+    sheet = np.asarray(Image.open(out))
+    return sheet[: THUMB // 4]
+
+
+@needs_fonts
+def test_contact_sheet_titles_in_thai_and_chinese_are_not_boxes(tmp_path):
+    boxes = _title_band(NO_GLYPH * 6, tmp_path)
+    thai = _title_band("สนุกกอล์ฟ", tmp_path)
+    chinese = _title_band("高尔夫吉祥", tmp_path)
+    other_chinese = _title_band("复古徽章设", tmp_path)
+    for band in (thai, chinese, other_chinese):
+        assert (band < 128).sum() > 50  # ink in the title
+    # Boxes draw every title of a length alike; real glyphs do not.
+    assert not np.array_equal(chinese, other_chinese)
+    assert not np.array_equal(chinese[:, : chinese.shape[1] // 3], boxes[:, : boxes.shape[1] // 3])

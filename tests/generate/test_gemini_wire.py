@@ -16,6 +16,7 @@ from generate.adapter import ImageRequest
 from generate.catalog import resolve_model
 from generate.errors import ErrorCode, ModelCallError
 from generate.gemini_wire import (
+    ReferenceImage,
     StreamAccumulator,
     build_config,
     build_contents,
@@ -25,6 +26,7 @@ from generate.gemini_wire import (
     parse_duration,
     parse_response,
     sniff_mime,
+    turn_outline,
     usage_from_metadata,
 )
 from generate.testing import make_image
@@ -96,8 +98,35 @@ def test_downscale_reference_makes_a_small_jpeg_and_keeps_small_jpegs():
 def test_build_contents_is_one_user_turn_with_inline_references():
     contents = build_contents("draw", [(JPEG, "image/jpeg")])
     assert len(contents) == 1 and contents[0].role == "user"
-    assert contents[0].parts[0].text == "draw"
-    assert contents[0].parts[1].inline_data.data == JPEG
+    assert contents[0].parts[0].text.startswith("draw\n\n")
+    assert contents[0].parts[2].inline_data.data == JPEG
+
+
+def test_build_contents_labels_each_reference_right_before_it():
+    refs = [
+        ReferenceImage(data=JPEG, mime_type="image/jpeg", name="golf-ball.png"),
+        ReferenceImage(data=PNG, mime_type="image/png", name="caddie.png"),
+    ]
+    parts = build_contents("draw a mascot", refs)[0].parts
+    assert len(parts) == 5
+    intro = parts[0].text
+    assert intro.startswith("draw a mascot\n\n")
+    assert "2 images" in intro and "style references" in intro and "not the subject" in intro
+    assert "Do not copy" in intro
+    assert parts[1].text.startswith("Reference image 1 (style reference, golf-ball.png):")
+    assert "do not copy its subject" in parts[1].text
+    assert parts[2].inline_data.data == JPEG
+    assert parts[3].text.startswith("Reference image 2 (style reference, caddie.png):")
+    assert parts[4].inline_data.data == PNG
+    # the dry run's outline is the same turn, as data
+    outline = turn_outline("draw a mascot", refs)
+    assert [p.get("text") for p in outline] == [parts[0].text, parts[1].text, None, parts[3].text, None]
+    assert [p.get("image") for p in outline] == [None, None, "golf-ball.png", None, "caddie.png"]
+
+
+def test_build_contents_without_references_is_just_the_prompt():
+    parts = build_contents("draw", [])[0].parts
+    assert len(parts) == 1 and parts[0].text == "draw"
 
 
 def test_build_config_for_pro_uppercases_size_and_asks_for_thoughts():
@@ -113,6 +142,45 @@ def test_build_config_for_flash_25_omits_image_size_and_thinking():
     config = build_config(FLASH, _request(image_size="1K"))
     assert config.image_config.image_size is None
     assert config.thinking_config is None
+
+
+def test_build_config_sends_seed_modalities_search_and_person_generation_when_asked():
+    plain = build_config(PRO, _request())
+    assert plain.seed is None and plain.tools is None and plain.image_config.person_generation is None
+    config = build_config(
+        PRO,
+        _request(seed=7, response_modalities=("IMAGE",), google_search=True, person_generation="ALLOW_ADULT"),
+    )
+    assert config.seed == 7
+    assert config.response_modalities == ["IMAGE"]
+    assert config.tools[0].google_search is not None
+    assert config.image_config.person_generation == "ALLOW_ADULT"
+
+
+def test_parse_records_grounding_queries_and_sources():
+    response = types.GenerateContentResponse(
+        candidates=[
+            types.Candidate(
+                content=types.Content(role="model", parts=[_image_part(PNG)]),
+                finish_reason="STOP",
+                grounding_metadata=types.GroundingMetadata(
+                    web_search_queries=["golf mascot history"],
+                    grounding_chunks=[
+                        types.GroundingChunk(
+                            web=types.GroundingChunkWeb(uri="https://example.org/a", title="A")
+                        )
+                    ],
+                ),
+            )
+        ]
+    )
+    image = parse_response(response, PRO, _request(seed=3))
+    assert image.grounding == {
+        "queries": ["golf mascot history"],
+        "image_queries": [],
+        "sources": [{"kind": "web", "title": "A", "uri": "https://example.org/a"}],
+    }
+    assert image.seed_sent == 3
 
 
 def test_parse_picks_the_last_non_thought_image():

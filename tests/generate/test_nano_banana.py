@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import math
 
@@ -136,7 +137,16 @@ def test_sync_generate_sends_the_documented_request(pro, gemini_env, tmp_path):
     assert gen["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "2K"}
     assert "candidateCount" not in gen and gen["responseModalities"] == ["TEXT", "IMAGE"]
     assert rec.headers["x-server-timeout"] == str(math.ceil(12.5))  # the SDK got 12500 ms
-    assert rec.prompt == "Sketch 2 of 4: playful golf mascot" and rec.api_key_present
+    assert rec.prompt.startswith("Sketch 2 of 4: playful golf mascot\n\n") and rec.api_key_present
+    assert "seed" not in gen and "tools" not in rec.body  # none asked for
+    # the prompt says what the images are; each image comes right after its own label
+    kinds = [kind for kind, _ in rec.parts]
+    assert kinds == ["text", "text", "image", "text", "image"]
+    assert "2 images" in rec.parts[0][1] and "style references" in rec.parts[0][1]
+    assert rec.parts[1][1].startswith("Reference image 1 (style reference, ref0.png):")
+    assert rec.parts[3][1].startswith("Reference image 2 (style reference, ref1.png):")
+    assert [r["name"] for r in image.references_sent] == ["ref0.png", "ref1.png"]
+    assert image.references_sent[0]["sha256"] == hashlib.sha256(refs[0].read_bytes()).hexdigest()
     assert len(rec.images) == 2
     for mime, data in rec.images:  # references travel downscaled to <= 1536 px JPEG
         assert mime == "image/jpeg" and max(Image.open(io.BytesIO(data)).size) == 1536

@@ -201,3 +201,45 @@ def test_no_index_with_weights_available_names_the_index_command(
     result = ImageRetriever().retrieve(make_spec("golf", ["golf"]), make_style("lex", [refs]), top_k=1)
     assert result.method == "lexical"
     assert result.reason == f"no index for style lex; run: sketchgen index {refs} --style lex"
+
+
+def test_unreadable_references_are_skipped_with_one_warning(
+    tmp_path, make_image, make_style, make_spec, caplog
+):
+    refs = tmp_path / "refs"
+    (refs).mkdir()
+    (refs / "golf-mascot-best.png").write_bytes(b"<html>403 Forbidden</html>")  # the best name match
+    (refs / "golf-mascot-cut.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 20)  # a truncated JPEG
+    make_image(refs / "golf-ball-mascot.png", 2)
+    make_image(refs / "golf-tee.png", 3)
+    style = make_style("lex", [refs])
+    spec = make_spec("a playful golf mascot", ["golf", "mascot"])
+    retriever = ImageRetriever()
+    with caplog.at_level(logging.WARNING, logger="sketchgen.rag"):
+        result = retriever.retrieve(spec, style, top_k=2)
+        again = retriever.retrieve(spec, style, top_k=2)
+    assert result.method == "lexical"
+    assert [p.name for p in result.paths] == ["golf-ball-mascot.png", "golf-tee.png"]  # the next ones step up
+    assert sorted(Path(s["path"]).name for s in result.skipped) == [
+        "golf-mascot-best.png",
+        "golf-mascot-cut.jpg",
+    ]
+    assert all("not a readable image" in s["reason"] for s in result.skipped)
+    assert again.skipped == result.skipped
+    skipped_warnings = [r for r in caplog.records if "unreadable reference" in r.getMessage()]
+    assert len(skipped_warnings) == 1  # one line naming both files, not one per file or per run
+    assert "golf-mascot-best.png" in skipped_warnings[0].getMessage()
+    assert "golf-mascot-cut.jpg" in skipped_warnings[0].getMessage()
+    assert retrieval_metadata(result)["retrieval"]["skipped"] == result.skipped
+
+
+def test_a_file_made_unreadable_after_indexing_is_not_retrieved(two_styles, embedder, make_style, make_spec):
+    a, _ = two_styles
+    retriever = ImageRetriever(embedder=embedder, min_score=-1.0)
+    style = make_style("alpha", [a])
+    before = retriever.retrieve(make_spec(), style, top_k=3)
+    broken = before.paths[0]
+    broken.write_bytes(b"not an image any more")
+    after = retriever.retrieve(make_spec(), style, top_k=3)
+    assert broken not in after.paths and len(after.paths) == 3
+    assert [s["path"] for s in after.skipped] == [str(broken)]
