@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dotenv import load_dotenv
-
+from generate.env_file import load_env_file
 from generate.errors import SketchgenError
 
 __all__ = ["main", "build_parser"]
@@ -110,7 +109,7 @@ def _print_json(data: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    load_dotenv(override=False)  # a .env never overrides the real environment
+    load_env_file()  # ./.env; never overrides the real environment
     args = build_parser().parse_args(argv)
     # The CLI prints what matters (the model choice, retrieval fallbacks, warnings) itself;
     # the library's log lines would say it twice.
