@@ -23,14 +23,20 @@ def _err(text: str) -> None:
 
 
 _FLAGS = {
-    "brief": "BRIEF",
+    "brief": "the brief",
+    "style_id": "--style",
+    "model": "--model",
+    "aspect_ratio": "--aspect",
+    "image_size": "--size",
+    "seed": "--seed",
+    "context": "--context",
     "num_images": "-n",
     "top_k": "--top-k",
     "resolution": "--resolution",
-    "seed": "--seed",
     "response_modalities": "--response-modalities",
     "google_search": "--google-search",
     "person_generation": "--person-generation",
+    "allow_retired": "--allow-retired",
 }
 
 
@@ -51,6 +57,7 @@ def _request(args):
         "response_modalities": args.response_modalities,
         "google_search": args.google_search,
         "person_generation": args.person_generation,
+        "allow_retired": args.allow_retired,
     }
     return RunRequest.parse(fields, labels=_FLAGS)
 
@@ -59,7 +66,7 @@ def cmd_generate(args) -> int:
     from generate.pipeline import SketchPipeline
 
     pipeline = SketchPipeline(output_dir=args.output_dir)
-    prepared = pipeline.validate(_request(args))
+    prepared = pipeline.validate(_request(args), dry_run=args.dry_run)
     if args.dry_run:
         return _print_dry_run(pipeline.dry_run(prepared), as_json=args.json)
     total = prepared.config.num_images
@@ -154,6 +161,8 @@ def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
     )
     if plan.get("model_reason"):
         _out(f"  {plan['model_reason']}")
+    for warning in plan.get("warnings", []):
+        _out(f"  warning: {warning}")
     ret = plan["retrieval"]
     _out(f"\nreferences ({ret['method']}):")
     for ref in ret["references"] or [{"path": "none", "score": 0.0}]:

@@ -252,7 +252,10 @@ class NanoBananaAdapter(ImageModelAdapter):
         allow_retired: bool = False,
         include_thoughts: bool | None = None,
         reference_max_px: int = 1536,
+        dry_run: bool = False,
     ) -> None:
+        """``dry_run=True`` builds no client and needs no credentials: the adapter describes the
+        model (capabilities, checks, cost) and refuses every call."""
         self.entry = _entry_for(model)
         self.requested_name = model
         self.name = self.entry.id
@@ -281,10 +284,12 @@ class NanoBananaAdapter(ImageModelAdapter):
         self._include_thoughts = include_thoughts
         self._reference_max_px = reference_max_px
         self._api_key = api_key
-        self._owns_client = client is None
-        self._client = (
-            client if client is not None else build_client(api_key=api_key, base_url=base_url, model=model)
-        )
+        self._owns_client = client is None and not dry_run
+        self._client = client
+        if client is None and not dry_run:
+            self._client = build_client(api_key=api_key, base_url=base_url, model=model)
+        elif client is None:
+            self._client = _DryRunClient(model)
 
     def __repr__(self) -> str:
         return f"NanoBananaAdapter(model={self.entry.id!r}, requested={self.requested_name!r})"
@@ -464,6 +469,17 @@ class NanoBananaAdapter(ImageModelAdapter):
         if self._owns_client:
             await self._client.aio.aclose()
             self._client.close()
+
+
+class _DryRunClient:
+    """Stands in for the google-genai client of a dry-run adapter: any use is a CredentialsError."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> Any:
+        ok, reason = gemini_credentials_configured()
+        raise _credentials_error(self._model, reason if not ok else "this adapter was built for a dry run")
 
 
 def _factory(model_name: str, **options: Any) -> NanoBananaAdapter:
