@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import sys
 from pathlib import Path
@@ -277,9 +278,35 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """A busy or unusable address is the user's to fix: one line and exit 2, not uvicorn's log and exit 1."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot serve on host {host!r}: {exc.strerror}", field="host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = (
+                "is already in use"
+                if exc.errno in (errno.EADDRINUSE,)
+                else f"cannot be used ({exc.strerror})"
+            )
+            raise ConfigError(
+                f"port {port} on {host} {reason}: stop what is using it, or pick another with --port",
+                field="port",
+            ) from None
+
+
 def cmd_serve(args) -> int:
     import uvicorn
 
+    _check_port_free(args.host, args.port)
     _out(
         f"sketchgen service on http://{args.host}:{args.port}/ (API docs: http://{args.host}:{args.port}/docs)"
     )

@@ -118,3 +118,23 @@ def test_allow_retired_runs_a_shut_down_model(capsys, monkeypatch, tmp_path):
         assert {r.model for r in fake.requests} == {"gemini-3-pro-image-preview"}
     out = capsys.readouterr().out
     assert "gemini-3-pro-image-preview" in out and "shut down" in out  # said, not hidden
+
+
+def test_serve_on_a_busy_port_is_one_line_and_exit_2(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [str(Path(sys.executable).with_name("sketchgen")), "serve", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and f"port {port}" in lines[0], proc.stderr
+    assert "in use" in lines[0] and "--port" in lines[0]
