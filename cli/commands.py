@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli.progress import LiveStatus
 from generate.errors import ConfigError
 from generate.events import RunCompleted, RunStarted, SketchCompleted, SketchFailed, SketchRetry, StageEvent
 
@@ -72,10 +73,15 @@ def cmd_generate(args) -> int:
         return _print_dry_run(pipeline.dry_run(prepared), as_json=args.json)
     total = prepared.config.num_images
     done = 0
-    show = _err if args.json else _out
+    status = LiveStatus(total, prepared.config.max_concurrency)  # only drawn when stderr is a terminal
+
+    def show(text: str) -> None:
+        status.write(text, sys.stderr if args.json else sys.stdout)
 
     def on_event(ev) -> None:
         nonlocal done
+        if isinstance(ev, RunCompleted):
+            status.on_event(ev)  # the status line goes before the summary is printed
         if isinstance(ev, RunStarted):
             show(
                 f"sketchgen: {total} sketches of {args.brief!r} in style {ev.style_id} with model {ev.model}"
@@ -112,8 +118,19 @@ def cmd_generate(args) -> int:
                 f"{ev.status}: {ev.succeeded} of {total} sketches in {ev.wall_s:.1f}s, cost ${ev.cost_usd:.3f}"
             )
             show(f"  folder: {ev.output_dir}")
+        if not isinstance(ev, RunCompleted):
+            status.on_event(ev)
 
-    result = asyncio.run(pipeline.arun(prepared, on_event=on_event))
+    async def run():
+        ticker = asyncio.create_task(status.tick()) if status.enabled else None
+        try:
+            return await pipeline.arun(prepared, on_event=on_event)
+        finally:
+            status.close()
+            if ticker is not None:
+                ticker.cancel()
+
+    result = asyncio.run(run())
     if args.json:
         _out(json.dumps(_result_json(result), indent=2))
     else:
