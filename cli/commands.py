@@ -13,7 +13,7 @@ from cli.progress import LiveStatus
 from generate.errors import ConfigError
 from generate.events import RunCompleted, RunStarted, SketchCompleted, SketchFailed, SketchRetry, StageEvent
 
-__all__ = ["cmd_generate", "cmd_index", "cmd_styles", "cmd_models", "cmd_runs", "cmd_serve"]
+__all__ = ["cmd_generate", "cmd_index", "cmd_weights", "cmd_styles", "cmd_models", "cmd_runs", "cmd_serve"]
 
 
 def _out(text: str = "") -> None:
@@ -212,7 +212,8 @@ def cmd_index(args) -> int:
     StyleRegistry().get_style(args.style)  # unknown style: a clear error before any work
     if not args.directory.is_dir():
         raise ConfigError(f"not a folder: {args.directory}", field="directory")
-    embedder = load_embedder_from_env()  # no weights: one clear line now, before any progress bar
+    _fetch_weights()  # the first index downloads the weights once; offline: one line naming what to do
+    embedder = load_embedder_from_env()
     bar = tqdm(total=0, unit="img", desc=f"indexing {args.style}", disable=args.json, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -235,6 +236,29 @@ def cmd_index(args) -> int:
         _out(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
         _out(summary.format())
+    return 0
+
+
+def _fetch_weights():
+    from rag.download import ensure_weights
+    from rag.embedder import clip_model_from_env
+
+    return ensure_weights(*clip_model_from_env(), say=_err)
+
+
+def cmd_weights(args) -> int:
+    """Download the configured CLIP weights (``SKETCHGEN_CLIP_MODEL`` / ``_PRETRAINED``) and nothing else."""
+    fetch = _fetch_weights()
+    if args.json:
+        _out(json.dumps(fetch.to_dict(), indent=2))
+    elif fetch.downloaded:
+        for f in fetch.files:
+            _out(f"  {f.path}")
+        _out(f"CLIP weights {fetch.model} ready in {fetch.cache_dir}")
+    else:
+        _out(
+            f"CLIP weights {fetch.model} are already on disk (cache: {fetch.cache_dir}); nothing to download"
+        )
     return 0
 
 

@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     idx.add_argument("--json", action="store_true")
 
+    weights = sub.add_parser(
+        "weights", help="download the CLIP weights for retrieval into the Hugging Face cache (once)"
+    )
+    weights.add_argument("--json", action="store_true")
+
     styles = sub.add_parser("styles", help="list the styles")
     styles.add_argument("--json", action="store_true")
     models = sub.add_parser("models", help="list the models, their status and price per image")
