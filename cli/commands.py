@@ -320,23 +320,22 @@ def cmd_runs(args) -> int:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """A busy or unusable address is the user's to fix: one line and exit 2, not uvicorn's log and exit 1."""
+    """A busy or unusable address is the user's to fix: one line and exit 2, not uvicorn's log and exit 1.
+
+    Probed the way uvicorn binds (IPv6 for a host with ':', SO_REUSEADDR), then released.
+    """
     import socket
 
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ConfigError(f"cannot serve on host {host!r}: {exc.strerror}", field="host") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(address)
+            probe.bind((host, port))
+        except socket.gaierror as exc:
+            raise ConfigError(f"cannot serve on host {host!r}: {exc.strerror}", field="host") from None
         except OSError as exc:
             reason = (
-                "is already in use"
-                if exc.errno in (errno.EADDRINUSE,)
-                else f"cannot be used ({exc.strerror})"
+                "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
             )
             raise ConfigError(
                 f"port {port} on {host} {reason}: stop what is using it, or pick another with --port",

@@ -128,6 +128,14 @@ class _NoNetwork:
         return self._Response()
 
 
+class _QuietGceProbe(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Compute Engine" not in record.getMessage()
+
+
+_QUIET_GCE_PROBE = _QuietGceProbe()
+
+
 def _vertex_adc_missing() -> str | None:
     """Why Vertex AI has no Application Default Credentials, or None when it has them.
 
@@ -137,6 +145,9 @@ def _vertex_adc_missing() -> str | None:
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
+    gce_log = logging.getLogger("google.auth._default")
+    if _QUIET_GCE_PROBE not in gce_log.filters:  # "not on GCE" is an answer here, not a warning
+        gce_log.addFilter(_QUIET_GCE_PROBE)
     try:
         google.auth.default(request=_NoNetwork())
     except DefaultCredentialsError as exc:

@@ -90,7 +90,7 @@ function onStyleChange() {
 }
 
 function modelLabel(m) {
-  const name = m.display_name || m.id;
+  const name = m.resolves_to ? `${m.display_name || m.id} (${m.resolves_to})` : m.display_name || m.id;
   const prices = Object.values(m.price_per_image_usd || {});
   const low = Math.min(...prices);
   const from = prices.some((p) => p !== low) ? "from " : "";

@@ -199,6 +199,7 @@ def test_automatic_with_credentials_offers_the_resolved_models_sizes_and_prices(
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("#model").input_value() == "auto"
+    assert entry.id in page.locator("#model option[value=auto]").inner_text()  # says what it will use
 
     sizes = page.eval_on_selector_all("#image_size option", "os => os.map(o => o.value)")
     ratios = page.eval_on_selector_all("#aspect_ratio option", "os => os.map(o => o.value)")
