@@ -192,6 +192,8 @@ def _fetch_metadata(files: list[HubFile], endpoint: str | None, what: str) -> No
                 ) from None
             except HfHubHTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else "an error"
+                if status == 404:  # a hub (or mirror) that does not say X-Error-Code: EntryNotFound
+                    continue
                 raise EmbedderUnavailableError(
                     f"CLIP weights {what}: the Hugging Face hub answered {status} for {url}; {_elsewhere(files)}"
                 ) from None

@@ -15,8 +15,9 @@ _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>
 
 
 class FakeHub:
-    def __init__(self, files: dict[tuple[str, str], bytes]) -> None:
+    def __init__(self, files: dict[tuple[str, str], bytes], *, plain_404: bool = False) -> None:
         self.files = files
+        self.plain_404 = plain_404  # answer a missing file without X-Error-Code, as some mirrors do
         self.requests: list[tuple[str, str]] = []
         hub = self
 
@@ -30,7 +31,8 @@ class FakeHub:
                 data = hub.files.get((m["repo"], m["file"])) if m else None
                 if data is None:
                     self.send_response(404)
-                    self.send_header("X-Error-Code", "EntryNotFound")
+                    if not hub.plain_404:
+                        self.send_header("X-Error-Code", "EntryNotFound")
                     self.send_header("X-Repo-Commit", COMMIT)
                     self.send_header("Content-Length", "0")
                     self.end_headers()

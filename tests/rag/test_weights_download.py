@@ -143,3 +143,19 @@ def test_no_network_fails_at_once_with_the_command_to_run_elsewhere(hub_env, tmp
         assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
         assert "cannot be reached" in lines[0] and "`sketchgen weights` on a machine" in lines[0]
         assert "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K" in lines[0]
+
+
+def test_a_plain_404_moves_on_to_the_next_file_name(hub_env, tiny_files, tmp_path):
+    # Only the .bin name exists, and the hub's 404 for the safetensors name carries no X-Error-Code.
+    files = {
+        (TINY_REPO, "open_clip_config.json"): tiny_files[(TINY_REPO, "open_clip_config.json")],
+        (TINY_REPO, "open_clip_pytorch_model.bin"): tiny_files[(TINY_REPO, "open_clip_model.safetensors")],
+    }
+    with FakeHub(files, plain_404=True) as hub:
+        env = {**hub_env, "HF_ENDPOINT": hub.url, "SKETCHGEN_CLIP_MODEL": f"hf-hub:{TINY_REPO}"}
+        proc = _sketchgen("weights", "--json", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert [f["file"] for f in json.loads(proc.stdout)["files"]] == [
+        "open_clip_config.json",
+        "open_clip_pytorch_model.bin",
+    ]
