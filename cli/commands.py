@@ -294,6 +294,8 @@ def cmd_models(args) -> int:
 def cmd_runs(args) -> int:
     from generate.runs import list_runs
 
+    if args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1 (got {args.limit})", field="limit")
     try:
         runs = list_runs(
             args.output_dir,

@@ -138,3 +138,8 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_2(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and f"port {port}" in lines[0], proc.stderr
     assert "in use" in lines[0] and "--port" in lines[0]
+
+
+def test_runs_limit_below_one_is_refused(capsys):
+    assert main(["runs", "--limit", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --limit must be at least 1 (got 0)"
