@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.state import Overloaded
 from generate.errors import ConfigError, StyleError
+from generate.validation import field_bounds, human_message
 
 __all__ = ["install_error_handlers", "validation_items", "error_response"]
 
@@ -44,20 +45,26 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
 
 
 def validation_items(errors: list[dict[str, Any]], source: str = "body") -> list[dict[str, Any]]:
+    """pydantic/FastAPI errors as ``{"loc", "msg", "type"}``; ``msg`` reads as a person would write it
+    ("num_images must be between 3 and 6 (got 7)"), see :func:`generate.validation.human_message`."""
+    from api.schemas import GenerateQuery
+
     items = []
     for err in errors:
         loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
         if not loc or loc[0] not in _SOURCES:
             loc = [source, *loc]
-        items.append({"loc": loc, "msg": str(err.get("msg", "invalid")), "type": str(err.get("type", ""))})
+        field = _field_of(loc)
+        msg = str(err.get("msg", "invalid"))
+        if field:
+            msg = human_message(err, field, field_bounds(GenerateQuery, field))
+        items.append({"loc": loc, "msg": msg, "type": str(err.get("type", ""))})
     return items
 
 
 def _validation_response(items: list[dict[str, Any]]) -> JSONResponse:
     first = items[0] if items else {"loc": [], "msg": "invalid request"}
-    field = _field_of(first["loc"])
-    message = f"{field}: {first['msg']}" if field else str(first["msg"])
-    return error_response(422, message, field=field, detail=items)
+    return error_response(422, str(first["msg"]), field=_field_of(first["loc"]), detail=items)
 
 
 async def _on_request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:

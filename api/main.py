@@ -197,10 +197,11 @@ def _version() -> str:
 
 
 def _app_from_environment() -> FastAPI:
-    """The app `uvicorn api.main:app` serves: a ``.env`` is read first, never overriding the environment."""
-    from dotenv import load_dotenv
+    """The app `uvicorn api.main:app` serves: ``./.env`` (the working folder's) is read first, never
+    overriding the environment (see :mod:`generate.env_file`)."""
+    from generate.env_file import load_env_file
 
-    load_dotenv(override=False)
+    load_env_file()
     return create_app()
 
 

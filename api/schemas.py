@@ -105,6 +105,11 @@ class GenerateRequest(BaseModel):
         description="Whether people may be drawn. Vertex AI only: refused (422) in Gemini API mode.",
     )
     top_k: int | None = Field(default=None, ge=0, le=14, description="How many reference images to retrieve.")
+    allow_retired: bool | None = Field(
+        default=None,
+        description="Run a model past its shutdown date anyway, for an endpoint that still serves it; "
+        "default: no (such a model is refused with 422 naming its replacement).",
+    )
     previews: bool | None = Field(
         default=None,
         description="Stream interim images as sketch.preview events where the model makes them "

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from cli.progress import LiveStatus
 from generate.errors import ConfigError
 from generate.events import RunCompleted, RunStarted, SketchCompleted, SketchFailed, SketchRetry, StageEvent
 
-__all__ = ["cmd_generate", "cmd_index", "cmd_styles", "cmd_models", "cmd_runs", "cmd_serve"]
+__all__ = ["cmd_generate", "cmd_index", "cmd_weights", "cmd_styles", "cmd_models", "cmd_runs", "cmd_serve"]
 
 
 def _out(text: str = "") -> None:
@@ -23,14 +25,20 @@ def _err(text: str) -> None:
 
 
 _FLAGS = {
-    "brief": "BRIEF",
+    "brief": "the brief",
+    "style_id": "--style",
+    "model": "--model",
+    "aspect_ratio": "--aspect",
+    "image_size": "--size",
+    "seed": "--seed",
+    "context": "--context",
     "num_images": "-n",
     "top_k": "--top-k",
     "resolution": "--resolution",
-    "seed": "--seed",
     "response_modalities": "--response-modalities",
     "google_search": "--google-search",
     "person_generation": "--person-generation",
+    "allow_retired": "--allow-retired",
 }
 
 
@@ -51,6 +59,7 @@ def _request(args):
         "response_modalities": args.response_modalities,
         "google_search": args.google_search,
         "person_generation": args.person_generation,
+        "allow_retired": args.allow_retired,
     }
     return RunRequest.parse(fields, labels=_FLAGS)
 
@@ -59,15 +68,20 @@ def cmd_generate(args) -> int:
     from generate.pipeline import SketchPipeline
 
     pipeline = SketchPipeline(output_dir=args.output_dir)
-    prepared = pipeline.validate(_request(args))
+    prepared = pipeline.validate(_request(args), dry_run=args.dry_run)
     if args.dry_run:
         return _print_dry_run(pipeline.dry_run(prepared), as_json=args.json)
     total = prepared.config.num_images
     done = 0
-    show = _err if args.json else _out
+    status = LiveStatus(total, prepared.config.max_concurrency)  # only drawn when stderr is a terminal
+
+    def show(text: str) -> None:
+        status.write(text, sys.stderr if args.json else sys.stdout)
 
     def on_event(ev) -> None:
         nonlocal done
+        if isinstance(ev, RunCompleted):
+            status.on_event(ev)  # the status line goes before the summary is printed
         if isinstance(ev, RunStarted):
             show(
                 f"sketchgen: {total} sketches of {args.brief!r} in style {ev.style_id} with model {ev.model}"
@@ -104,8 +118,19 @@ def cmd_generate(args) -> int:
                 f"{ev.status}: {ev.succeeded} of {total} sketches in {ev.wall_s:.1f}s, cost ${ev.cost_usd:.3f}"
             )
             show(f"  folder: {ev.output_dir}")
+        if not isinstance(ev, RunCompleted):
+            status.on_event(ev)
 
-    result = asyncio.run(pipeline.arun(prepared, on_event=on_event))
+    async def run():
+        ticker = asyncio.create_task(status.tick()) if status.enabled else None
+        try:
+            return await pipeline.arun(prepared, on_event=on_event)
+        finally:
+            status.close()
+            if ticker is not None:
+                ticker.cancel()
+
+    result = asyncio.run(run())
     if args.json:
         _out(json.dumps(_result_json(result), indent=2))
     else:
@@ -154,6 +179,8 @@ def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
     )
     if plan.get("model_reason"):
         _out(f"  {plan['model_reason']}")
+    for warning in plan.get("warnings", []):
+        _out(f"  warning: {warning}")
     ret = plan["retrieval"]
     _out(f"\nreferences ({ret['method']}):")
     for ref in ret["references"] or [{"path": "none", "score": 0.0}]:
@@ -185,7 +212,8 @@ def cmd_index(args) -> int:
     StyleRegistry().get_style(args.style)  # unknown style: a clear error before any work
     if not args.directory.is_dir():
         raise ConfigError(f"not a folder: {args.directory}", field="directory")
-    embedder = load_embedder_from_env()  # no weights: one clear line now, before any progress bar
+    _fetch_weights()  # the first index downloads the weights once; offline: one line naming what to do
+    embedder = load_embedder_from_env()
     bar = tqdm(total=0, unit="img", desc=f"indexing {args.style}", disable=args.json, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -208,6 +236,29 @@ def cmd_index(args) -> int:
         _out(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
         _out(summary.format())
+    return 0
+
+
+def _fetch_weights():
+    from rag.download import ensure_weights
+    from rag.embedder import clip_model_from_env
+
+    return ensure_weights(*clip_model_from_env(), say=_err)
+
+
+def cmd_weights(args) -> int:
+    """Download the configured CLIP weights (``SKETCHGEN_CLIP_MODEL`` / ``_PRETRAINED``) and nothing else."""
+    fetch = _fetch_weights()
+    if args.json:
+        _out(json.dumps(fetch.to_dict(), indent=2))
+    elif fetch.downloaded:
+        for f in fetch.files:
+            _out(f"  {f.path}")
+        _out(f"CLIP weights {fetch.model} ready in {fetch.cache_dir}")
+    else:
+        _out(
+            f"CLIP weights {fetch.model} are already on disk (cache: {fetch.cache_dir}); nothing to download"
+        )
     return 0
 
 
@@ -243,6 +294,8 @@ def cmd_models(args) -> int:
 def cmd_runs(args) -> int:
     from generate.runs import list_runs
 
+    if args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1 (got {args.limit})", field="limit")
     try:
         runs = list_runs(
             args.output_dir,
@@ -268,9 +321,34 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """A busy or unusable address is the user's to fix: one line and exit 2, not uvicorn's log and exit 1.
+
+    Probed the way uvicorn binds (IPv6 for a host with ':', SO_REUSEADDR), then released.
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except socket.gaierror as exc:
+            raise ConfigError(f"cannot serve on host {host!r}: {exc.strerror}", field="host") from None
+        except OSError as exc:
+            reason = (
+                "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            )
+            raise ConfigError(
+                f"port {port} on {host} {reason}: stop what is using it, or pick another with --port",
+                field="port",
+            ) from None
+
+
 def cmd_serve(args) -> int:
     import uvicorn
 
+    _check_port_free(args.host, args.port)
     _out(
         f"sketchgen service on http://{args.host}:{args.port}/ (API docs: http://{args.host}:{args.port}/docs)"
     )

@@ -12,27 +12,43 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
-from dotenv import load_dotenv
-
+from generate.env_file import load_env_file
 from generate.errors import SketchgenError
 
 __all__ = ["main", "build_parser"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (its default prints the whole usage block first), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sketchgen", description="Grayscale, draw-over-ready concept sketches from a design brief."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show the library's log warnings too")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     gen = sub.add_parser("generate", help="make 3-6 concept sketches for a brief")
     gen.add_argument("brief", help='what to sketch, e.g. "playful golf mascot"')
     gen.add_argument("--style", default="vintage-mascot", help="style id (see `sketchgen styles`)")
-    gen.add_argument("-n", "--num-images", type=int, default=None, help="3-6 (default: the style's)")
+    gen.add_argument(
+        "-n", "--num-images", type=_whole_number, default=None, help="3-6 (default: the style's)"
+    )
     gen.add_argument(
         "--model", default="auto", help="auto (default), trace, nano-banana, nano-banana-pro, a Gemini id"
     )
@@ -42,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--size", default="1K", help="1K, 2K or 4K")
     gen.add_argument("--resolution", default=None, help="exact output size, e.g. 1024x1024")
     gen.add_argument(
-        "--seed", type=int, default=None, help="same seed, same variation plan (sent to Gemini: best effort)"
+        "--seed",
+        type=_whole_number,
+        default=None,
+        help="same seed, same variation plan (sent to Gemini: best effort)",
     )
     gen.add_argument(
         "--response-modalities",
@@ -61,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["ALLOW_ALL", "ALLOW_ADULT", "ALLOW_NONE"],
         help="whether people may be drawn (Vertex AI only)",
     )
-    gen.add_argument("--top-k", type=int, default=3, help="reference images to retrieve (0-14)")
+    gen.add_argument("--top-k", type=_whole_number, default=3, help="reference images to retrieve (0-14)")
     gen.add_argument(
         "--context", action="append", default=[], help="an extra note for the prompt (repeatable)"
     )
@@ -72,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument(
         "--dry-run", action="store_true", help="show prompts, references and cost; call no model"
+    )
+    gen.add_argument(
+        "--allow-retired",
+        action="store_true",
+        help="run a model past its shutdown date anyway (an endpoint that still serves it)",
     )
     gen.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -84,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     idx.add_argument("--json", action="store_true")
 
+    weights = sub.add_parser(
+        "weights", help="download the CLIP weights for retrieval into the Hugging Face cache (once)"
+    )
+    weights.add_argument("--json", action="store_true")
+
     styles = sub.add_parser("styles", help="list the styles")
     styles.add_argument("--json", action="store_true")
     models = sub.add_parser("models", help="list the models, their status and price per image")
@@ -95,13 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--status", default=None, choices=["complete", "partial", "failed", "cancelled"])
     runs.add_argument("--since", default=None, help="YYYY-MM-DD or ISO time")
     runs.add_argument("--until", default=None, help="YYYY-MM-DD or ISO time")
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--limit", type=_whole_number, default=20)
     runs.add_argument("--output-dir", default=None)
     runs.add_argument("--json", action="store_true")
 
     serve = sub.add_parser("serve", help="start the HTTP service and web page")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_whole_number, default=8000)
     return parser
 
 
@@ -109,8 +138,17 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A Python warning (the prompt-trimming one, a library's deprecation) as one clean line,
+    without the source path and code line Python prints by default."""
+    text = str(message).strip()
+    print(f"warning: {text.splitlines()[0] if text else category.__name__}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    load_dotenv(override=False)  # a .env never overrides the real environment
+    load_env_file()  # ./.env; never overrides the real environment
+    if not os.environ.get("SKETCHGEN_DEBUG"):
+        warnings.showwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     # The CLI prints what matters (the model choice, retrieval fallbacks, warnings) itself;
     # the library's log lines would say it twice.

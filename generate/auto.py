@@ -25,6 +25,11 @@ def choose_model() -> tuple[str, str]:
     if configured:
         model = os.environ.get("GEMINI_MODEL", "").strip() or AUTO_GEMINI_DEFAULT
         return model, f"auto: Gemini credentials found ({how}), using {model}"
+    if how.startswith(("Vertex AI", "GOOGLE_GENAI_USE_VERTEXAI")):  # Vertex chosen but incomplete: say what
+        return "trace", (
+            f"auto: {how}; so using the offline 'trace' model, which traces reference images rather than "
+            "generating from text"
+        )
     return "trace", (
         "auto: no Gemini credentials (GEMINI_API_KEY, GOOGLE_API_KEY or Vertex AI), so using the offline "
         "'trace' model, which traces reference images rather than generating from text; "

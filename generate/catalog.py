@@ -248,7 +248,7 @@ def check_lifecycle(entry: ModelEntry, today: dt.date | None = None) -> list[str
         verb = "is listed for shutdown" if status == "shutdown-listed" else "was shut down"
         raise ConfigError(
             f"model {entry.id!r} {verb}{when} and no longer answers.{replacement}"
-            " (Pass allow_retired=True if your endpoint still serves it.)",
+            " (If your endpoint still serves it: allow_retired=True, or --allow-retired.)",
             field="model",
         )
     if status == "deprecated":

@@ -83,7 +83,8 @@ class ImageGenerator:
                 field="model",
             )
         warnings += adapter.check_options(**config.request_options())
-        warnings += list(getattr(adapter, "lifecycle_warnings", []))
+        # An adapter may report its lifecycle warnings from check_request too: each is said once.
+        warnings = list(dict.fromkeys([*warnings, *getattr(adapter, "lifecycle_warnings", [])]))
         variations = plan_variations(prompt_spec, config.num_images, config.seed, style=style)
         requests = [
             ImageRequest(

@@ -12,14 +12,21 @@ def list_models() -> list[dict[str, Any]]:
 
     Each entry has at least ``id``, ``display_name``, ``status``, ``price_per_image_usd``,
     ``aspect_ratios``, ``image_sizes`` and ``network``; concrete models also say whether they take
-    ``google_search`` and ``person_generation``. Building this makes no network call and needs no
-    credentials.
+    ``google_search`` and ``person_generation``. "auto"'s ``resolves_to`` is the ``id`` of another
+    entry (an alias such as ``nano-banana`` is resolved to its catalog id), so a client can show that
+    model's sizes and prices. Building this makes no network call and needs no credentials.
     """
     from generate.auto import choose_model
-    from generate.catalog import load_catalog
+    from generate.catalog import load_catalog, resolve_model
+    from generate.errors import ConfigError
     from generate.trace import TraceAdapter
 
     chosen, reason = choose_model()
+    if chosen != "trace":
+        try:
+            chosen = resolve_model(chosen).id
+        except ConfigError:  # a gemini-*image* id the catalog does not know yet: named as given
+            pass
     trace = TraceAdapter()
     caps = trace.capabilities
     out: list[dict[str, Any]] = [

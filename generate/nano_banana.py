@@ -11,7 +11,8 @@ Client set-up happens in one place (:func:`build_client`) and can be replaced by
 * credentials: ``api_key=`` or ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY`` (the SDK prefers the
   latter), or Vertex AI through the SDK's own variables (``GOOGLE_GENAI_USE_VERTEXAI=true`` +
   ``GOOGLE_CLOUD_PROJECT`` / ``GOOGLE_CLOUD_LOCATION``, Application Default Credentials). Missing
-  credentials raise :class:`CredentialsError` when the adapter is built, before any call.
+  credentials raise :class:`CredentialsError` when the adapter is built, before any call; for
+  Vertex AI that includes ADC, looked up with ``google.auth.default()`` without any network call.
 * ``GEMINI_BASE_URL`` (or ``base_url=``) replaces the endpoint — proxies and the fake server.
 * the API version is pinned to ``v1beta`` (the 3.x SDK default ``v1`` is unconfirmed for image
   models); Vertex keeps the SDK's ``v1beta1``.
@@ -98,13 +99,76 @@ def gemini_credentials_configured(api_key: str | None = None) -> tuple[bool, str
         if os.environ.get(var, "").strip():
             return True, f"{var} is set"
     if _vertex_mode():
-        if os.environ.get("GOOGLE_CLOUD_PROJECT", "").strip():
-            return True, "Vertex AI: GOOGLE_GENAI_USE_VERTEXAI and GOOGLE_CLOUD_PROJECT are set"
-        return False, "GOOGLE_GENAI_USE_VERTEXAI is set but GOOGLE_CLOUD_PROJECT is not"
+        if not os.environ.get("GOOGLE_CLOUD_PROJECT", "").strip():
+            return False, "GOOGLE_GENAI_USE_VERTEXAI is set but GOOGLE_CLOUD_PROJECT is not"
+        missing = _vertex_adc_missing()
+        if missing:
+            return False, missing
+        return (
+            True,
+            "Vertex AI: GOOGLE_GENAI_USE_VERTEXAI, GOOGLE_CLOUD_PROJECT and Application Default Credentials",
+        )
     return False, "neither GEMINI_API_KEY nor GOOGLE_API_KEY is set"
 
 
+class _NoNetwork:
+    """A google-auth transport that answers every request at once with 404 and sends nothing.
+
+    ``google.auth.default()`` ends by pinging the GCE metadata server, three tries with backoff
+    (seconds) on a machine that is not on GCE. Handed this transport, the ping fails at once and
+    google-auth falls back to its local SMBIOS check, so finding ADC reads files only.
+    """
+
+    class _Response:
+        status = 404
+        headers: dict[str, str] = {}
+        data = b""
+
+    def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
+        return self._Response()
+
+
+class _QuietGceProbe(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Compute Engine" not in record.getMessage()
+
+
+_QUIET_GCE_PROBE = _QuietGceProbe()
+
+
+def _vertex_adc_missing() -> str | None:
+    """Why Vertex AI has no Application Default Credentials, or None when it has them.
+
+    Looks where the SDK will (``google.auth.default()``): ``GOOGLE_APPLICATION_CREDENTIALS``,
+    gcloud's ``application_default_credentials.json``, a GCE/Cloud Run machine. No network call.
+    """
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    gce_log = logging.getLogger("google.auth._default")
+    if _QUIET_GCE_PROBE not in gce_log.filters:  # "not on GCE" is an answer here, not a warning
+        gce_log.addFilter(_QUIET_GCE_PROBE)
+    try:
+        google.auth.default(request=_NoNetwork())
+    except DefaultCredentialsError as exc:
+        explicit = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
+        if explicit:  # the file is there but unreadable or not credentials: say which and why
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return f"Vertex AI: GOOGLE_APPLICATION_CREDENTIALS ({explicit}) is not usable: {detail}"
+        return (
+            "Vertex AI is configured but no Application Default Credentials were found: "
+            "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
+            "to a service-account key file"
+        )
+    return None
+
+
 def _credentials_error(model: str, reason: str) -> CredentialsError:
+    if _vertex_mode():  # the user chose Vertex AI: name what it lacks, not the API-key route
+        return CredentialsError(
+            f"model {model!r} cannot use Vertex AI: {reason} (or run offline with --model trace)",
+            field="model",
+        )
     return CredentialsError(
         f"model {model!r} needs Gemini credentials ({reason}): set GEMINI_API_KEY (or GOOGLE_API_KEY, or "
         "Vertex AI via GOOGLE_GENAI_USE_VERTEXAI + GOOGLE_CLOUD_PROJECT), or run offline with --model trace",
@@ -199,7 +263,10 @@ class NanoBananaAdapter(ImageModelAdapter):
         allow_retired: bool = False,
         include_thoughts: bool | None = None,
         reference_max_px: int = 1536,
+        dry_run: bool = False,
     ) -> None:
+        """``dry_run=True`` builds no client and needs no credentials: the adapter describes the
+        model (capabilities, checks, cost) and refuses every call."""
         self.entry = _entry_for(model)
         self.requested_name = model
         self.name = self.entry.id
@@ -228,10 +295,12 @@ class NanoBananaAdapter(ImageModelAdapter):
         self._include_thoughts = include_thoughts
         self._reference_max_px = reference_max_px
         self._api_key = api_key
-        self._owns_client = client is None
-        self._client = (
-            client if client is not None else build_client(api_key=api_key, base_url=base_url, model=model)
-        )
+        self._owns_client = client is None and not dry_run
+        self._client = client
+        if client is None and not dry_run:
+            self._client = build_client(api_key=api_key, base_url=base_url, model=model)
+        elif client is None:
+            self._client = _DryRunClient(model)
 
     def __repr__(self) -> str:
         return f"NanoBananaAdapter(model={self.entry.id!r}, requested={self.requested_name!r})"
@@ -411,6 +480,17 @@ class NanoBananaAdapter(ImageModelAdapter):
         if self._owns_client:
             await self._client.aio.aclose()
             self._client.close()
+
+
+class _DryRunClient:
+    """Stands in for the google-genai client of a dry-run adapter: any use is a CredentialsError."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> Any:
+        ok, reason = gemini_credentials_configured()
+        raise _credentials_error(self._model, reason if not ok else "this adapter was built for a dry run")
 
 
 def _factory(model_name: str, **options: Any) -> NanoBananaAdapter:

@@ -13,17 +13,18 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generate.adapter import ImageModelAdapter, get_adapter
-from generate.errors import ConfigError
+from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent
 from generate.generator import ImageGenerator
 from generate.types import GenerationConfig, GenerationResult
+from generate.validation import field_bounds, human_message
 from prompt.compiler import PromptCompiler
 from prompt.variation import plan_variations
 from rag.files import list_style_images
@@ -66,6 +67,10 @@ class RunRequest(BaseModel):
     previews: bool = Field(
         default=False, description="Stream interim images (sketch.preview) where the model makes them"
     )
+    allow_retired: bool = Field(
+        default=False,
+        description="Run a model past its shutdown date anyway (for an endpoint that still serves it)",
+    )
 
     @classmethod
     def parse(cls, data: dict[str, Any], *, labels: dict[str, str] | None = None) -> RunRequest:
@@ -77,15 +82,15 @@ class RunRequest(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "request"
-            label = (labels or {}).get(field, field)
-            raise ConfigError(f"{label}: {err['msg']}", field=field) from None
+            where = ".".join(str(p) for p in err["loc"][:1]) or "request"
+            label = (labels or {}).get(where, where)
+            raise ConfigError(human_message(err, label, field_bounds(cls, where)), field=where) from None
 
     @field_validator("brief")
     @classmethod
     def _brief_not_blank(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("brief must not be empty")
+            raise ValueError("must not be empty")
         return value.strip()
 
     @field_validator("resolution", mode="before")
@@ -94,7 +99,7 @@ class RunRequest(BaseModel):
         if isinstance(value, str):
             m = re.fullmatch(r"\s*(\d+)\s*[xX×,]\s*(\d+)\s*", value)
             if not m:
-                raise ValueError("resolution must look like 1024x1024")
+                raise ValueError("must look like 1024x1024 (width x height in pixels)")
             return int(m.group(1)), int(m.group(2))
         return value
 
@@ -105,6 +110,7 @@ class PreparedRun:
     style: Any
     config: GenerationConfig
     adapter: ImageModelAdapter
+    warnings: list[str] = field(default_factory=list)  # dry runs: what a real run would stop at
 
 
 class SketchPipeline:
@@ -129,8 +135,12 @@ class SketchPipeline:
         self.output_dir = output_dir
 
     # -- validation: everything that can be checked before a paid call ----------------------------
-    def validate(self, request: RunRequest | dict) -> PreparedRun:
-        """Check the request and build its adapter; raises ConfigError (with ``field``) on bad input."""
+    def validate(self, request: RunRequest | dict, *, dry_run: bool = False) -> PreparedRun:
+        """Check the request and build its adapter; raises ConfigError (with ``field``) on bad input.
+
+        ``dry_run=True``: the adapter is built for describing the run only, so missing credentials
+        do not stop it (a dry run calls no model); they are listed in ``PreparedRun.warnings``.
+        """
         if isinstance(request, dict):
             request = RunRequest.parse(request)
         style = self.registry.get_style(request.style_id)
@@ -147,7 +157,15 @@ class SketchPipeline:
             google_search=request.google_search,
             person_generation=request.person_generation,
         )
-        adapter = get_adapter(config.model_name)
+        options: dict[str, Any] = {"allow_retired": True} if request.allow_retired else {}
+        warnings: list[str] = []
+        try:
+            adapter = get_adapter(config.model_name, **options)
+        except CredentialsError as exc:
+            if not dry_run:
+                raise
+            adapter = get_adapter(config.model_name, **options, dry_run=True)
+            warnings.append(f"a real run would stop here: {exc.message}")
         adapter.check_request(
             aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0
         )
@@ -161,7 +179,7 @@ class SketchPipeline:
                 f"add images to {dirs}, or choose a Gemini model",
                 field="model",
             )
-        return PreparedRun(request=request, style=style, config=config, adapter=adapter)
+        return PreparedRun(request=request, style=style, config=config, adapter=adapter, warnings=warnings)
 
     def _compile(self, prepared: PreparedRun):
         req = prepared.request
@@ -296,7 +314,7 @@ class SketchPipeline:
         from generate.catalog import estimate_cost, load_catalog
         from generate.gemini_wire import ReferenceImage, turn_outline
 
-        prepared = request if isinstance(request, PreparedRun) else self.validate(request)
+        prepared = request if isinstance(request, PreparedRun) else self.validate(request, dry_run=True)
         spec = self._compile(prepared)
         retrieval = self._retrieve(prepared, spec)
         n = prepared.config.num_images
@@ -326,6 +344,7 @@ class SketchPipeline:
         return {
             "model": prepared.adapter.name,
             "model_reason": getattr(prepared.adapter, "selection_reason", None),
+            "warnings": [*prepared.warnings, *getattr(prepared.adapter, "lifecycle_warnings", [])],
             "style_id": prepared.style.id,
             "num_images": n,
             "aspect_ratio": prepared.config.aspect_ratio,

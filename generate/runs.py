@@ -10,6 +10,7 @@ Every file is written to a temporary name in the same folder and renamed into pl
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -166,11 +167,16 @@ def list_runs(
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Past runs, newest first, as summary dicts. Folders without readable metadata are skipped."""
+    """Past runs, newest first, as summary dicts. Folders without readable metadata are skipped.
+
+    ``model`` matches the model requested or used, by id or alias: ``nano-banana`` finds the runs
+    of the catalog id it names, and that id finds runs requested as ``nano-banana``.
+    """
     root = Path(root) if root is not None else default_output_root()
     if not root.is_dir():
         return []
     lo, hi = _parse_bound(since, end=False), _parse_bound(until, end=True)
+    wanted_models = _model_names(model) if model else set()
     ids = sorted(
         (p.name for p in root.iterdir() if RUN_ID_PATTERN.match(p.name)), key=_sort_key, reverse=True
     )
@@ -187,7 +193,7 @@ def list_runs(
         summary = _summary(meta)
         if style and summary["style_id"] != style:
             continue
-        if model and model not in (summary["model"], (meta.get("model") or {}).get("used")):
+        if wanted_models and not wanted_models & _run_models(summary, meta):
             continue
         if status and summary["status"] != status:
             continue
@@ -198,6 +204,26 @@ def list_runs(
         if len(out) >= limit:
             break
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _model_names(name: str) -> frozenset[str]:
+    """``name`` and, for a catalog alias or id, the catalog id it resolves to (lower case)."""
+    from generate.catalog import resolve_model
+    from generate.errors import ConfigError
+
+    names = {name.strip().lower()}
+    try:
+        names.add(resolve_model(name).id.lower())
+    except ConfigError:  # trace, auto, an id the catalog does not know: matched as written
+        pass
+    return frozenset(names)
+
+
+def _run_models(summary: dict[str, Any], meta: dict[str, Any]) -> set[str]:
+    model = meta.get("model") or {}
+    found = (summary["model"], model.get("used"), model.get("requested"))
+    return set().union(*(_model_names(str(m)) for m in found if m))
 
 
 def _sort_key(run_id: str) -> tuple[str, int]:

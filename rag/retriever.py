@@ -100,7 +100,7 @@ class ImageRetriever:
             try:
                 quick_offline_check(*clip_model_from_env())
             except EmbedderUnavailableError:
-                reason += " and no CLIP weights on disk to build one (see the README, 'Reference images')"
+                reason += " and no CLIP weights on disk to build one (`sketchgen weights` downloads them)"
             else:
                 reason += f"; run: sketchgen index {' '.join(sources)} --style {style.id}"
             return self._lexical(prompt_spec, style, top_k, reason, [])

@@ -1,6 +1,8 @@
 """Where CLIP weights come from: disk only, resolved before torch is even imported when possible.
 
-sketchgen never downloads weights. A model is one of:
+Loading never downloads: only ``sketchgen weights`` and the first ``sketchgen index`` fetch
+weights, through :mod:`rag.download`, into the Hugging Face cache this module then reads. A model
+is one of:
 
 * a built-in open_clip name + a pretrained **tag** whose file is already in the Hugging Face or
   open_clip cache (``ViT-B-32`` + ``laion2b_s34b_b79k``, the default);
@@ -51,13 +53,14 @@ _WEIGHT_NAMES = (
     "pytorch_model.bin",
 )
 _HINT = (
-    "put weights on disk and point SKETCHGEN_CLIP_MODEL / SKETCHGEN_CLIP_PRETRAINED at them "
+    "run `sketchgen weights` to download them once (needs the Hugging Face hub), or put weights on disk "
+    "and point SKETCHGEN_CLIP_MODEL / SKETCHGEN_CLIP_PRETRAINED at them "
     "(a cached pretrained tag, a checkpoint file, or local-dir:/folder)"
 )
 
 
 class EmbedderUnavailableError(ConfigError):
-    """No usable CLIP weights on disk (sketchgen never downloads); retrieval falls back to lexical."""
+    """No usable CLIP weights on disk (loading never downloads); retrieval falls back to lexical."""
 
     field = "SKETCHGEN_CLIP_MODEL"
 
@@ -92,7 +95,7 @@ def _clip_url_cache() -> Path:
 
 def _no_weights(model: str, pretrained: str | None, why: str) -> EmbedderUnavailableError:
     what = f"{model}" + (f" / {pretrained}" if pretrained else "")
-    return EmbedderUnavailableError(f"no CLIP weights for {what}: {why}; sketchgen never downloads — {_HINT}")
+    return EmbedderUnavailableError(f"no CLIP weights for {what}: {why}; {_HINT}")
 
 
 def quick_offline_check(model: str, pretrained: str | None) -> None:

@@ -11,10 +11,12 @@ loaded anyway and a warning is logged (``vintage-mascot-v2.toml`` may well mean 
 ``vintage-mascot``). Two files in the *same* folder with one ``id`` are an error, because which one
 wins would depend on file names.
 
-Every problem in a style file raises :class:`generate.errors.StyleError` with one line that names
-the file and the field, e.g. ``styles/foo.toml: field 'num_images': must be between 3 and 6 (got 9)``.
-Loading is strict: one broken user file stops the registry from loading, so a typo is never
-silently ignored. Loading happens on first use and is cached; :meth:`StyleRegistry.reload` re-reads.
+:func:`load_style_file` raises :class:`generate.errors.StyleError` with one line that names the
+file and every bad field, e.g. ``styles/foo.toml: field 'num_images': must be between 3 and 6 (got 9)``.
+In the registry a broken *user* file (or two user files sharing an ``id``) is skipped with one
+:class:`StyleFileWarning` listing all its problems, so the other styles keep working; asking for
+that style by id raises the StyleError. A broken built-in file is a packaging bug and raises.
+Loading happens on first use and is cached; :meth:`StyleRegistry.reload` re-reads.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import logging
 import os
 import threading
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ from pydantic import ValidationError
 from generate.errors import ConfigError, StyleError
 from style.models import Style
 
-__all__ = ["StyleRegistry", "load_style_file", "BUILTIN_STYLES_DIR", "STYLES_DIR_ENV"]
+__all__ = ["StyleRegistry", "StyleFileWarning", "load_style_file", "BUILTIN_STYLES_DIR", "STYLES_DIR_ENV"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,14 +136,11 @@ def load_style_file(path: str | os.PathLike[str]) -> Style:
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
-        field = _field_name(tuple(first.get("loc", ())))
-        more = (
-            f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-            if len(errors) > 1
-            else ""
+        problems = "; ".join(
+            f"field '{_field_name(tuple(err.get('loc', ())))}': {_describe_error(err)}" for err in errors
         )
         top = str(first["loc"][0]) if first.get("loc") else "style"
-        raise StyleError(f"{shown}: field '{field}': {_describe_error(first)}{more}", field=top) from None
+        raise StyleError(f"{shown}: {problems}", field=top) from None
 
     known = _known_layouts()
     if known is not None and style.layouts:
@@ -161,17 +161,37 @@ def load_style_file(path: str | os.PathLike[str]) -> Style:
     return style.model_copy(update={"reference_dirs": ref_dirs, "source": path.resolve()})
 
 
-def _load_folder(folder: Path) -> dict[str, Style]:
+class StyleFileWarning(UserWarning):
+    """A user style file was skipped; the message names the file and every problem in it."""
+
+
+def _load_folder(folder: Path, skipped: dict[str, StyleError] | None = None) -> dict[str, Style]:
+    """Every style in ``folder``. With ``skipped`` (user folders), a broken file is left out and its
+    error recorded there by file stem, instead of stopping the whole registry; without it (the
+    built-ins, which ship with the package), the first broken file raises."""
     styles: dict[str, Style] = {}
+    duplicates: dict[str, list[Path]] = {}
     for file in sorted(folder.glob("*.toml")):
-        style = load_style_file(file)
-        if style.id in styles:
-            other = _display(styles[style.id].source) if styles[style.id].source else "?"
-            raise StyleError(
-                f"{_display(file)}: field 'id': {style.id!r} is already defined by {other} in the same folder",
-                field="id",
-            )
+        try:
+            style = load_style_file(file)
+        except StyleError as exc:
+            if skipped is None:
+                raise
+            skipped[file.stem] = exc
+            continue
+        if style.id in styles or style.id in duplicates:
+            first = styles.pop(style.id, None)
+            duplicates.setdefault(style.id, [first.source] if first is not None else []).append(file)
+            continue
         styles[style.id] = style
+    for style_id, files in duplicates.items():  # which one wins would depend on file names: neither
+        names = ", ".join(_display(f) for f in files)
+        error = StyleError(f"{names}: field 'id': {style_id!r} is defined by each of them", field="id")
+        if skipped is None:
+            raise error
+        for file in files:
+            skipped[file.stem] = error
+        skipped[style_id] = error
     return styles
 
 
@@ -187,6 +207,7 @@ class StyleRegistry:
     def __init__(self, styles_dir: str | os.PathLike[str] | None = None) -> None:
         self._styles_dir = Path(styles_dir).expanduser() if styles_dir is not None else None
         self._styles: dict[str, Style] | None = None
+        self._skipped: dict[str, StyleError] = {}
         self._lock = threading.Lock()
 
     @property
@@ -209,17 +230,30 @@ class StyleRegistry:
                             f"{origin} {str(user_dir)!r} is not a folder of *.toml style files",
                             field="styles_dir",
                         )
-                    for style_id, style in _load_folder(user_dir).items():
+                    skipped: dict[str, StyleError] = {}
+                    for style_id, style in _load_folder(user_dir, skipped).items():
                         if style_id in styles:
                             logger.info("user style %s overrides the built-in %r", style.source, style_id)
                         styles[style_id] = style
+                    for error in dict.fromkeys(skipped.values()):
+                        # Logged and warned, as the prompt compiler does for a trimmed prompt.
+                        logger.warning("style file skipped: %s", error)
+                        warnings.warn(StyleFileWarning(f"style file skipped: {error}"), stacklevel=4)
+                    self._skipped = skipped
                 self._styles = dict(sorted(styles.items()))
             return self._styles
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """User style files left out because they are broken: file stem -> every problem, one line."""
+        self._load()
+        return {stem: str(error) for stem, error in self._skipped.items()}
 
     def reload(self) -> None:
         """Forget the cache; the next lookup re-reads every file (and ``$SKETCHGEN_STYLES_DIR``)."""
         with self._lock:
             self._styles = None
+            self._skipped = {}
 
     def ids(self) -> list[str]:
         """Known style ids, sorted."""
@@ -230,6 +264,8 @@ class StyleRegistry:
         styles = self._load()
         if isinstance(style_id, str) and style_id in styles:
             return styles[style_id]
+        if isinstance(style_id, str) and style_id in self._skipped:  # asked for by name: say why not
+            raise StyleError(f"style {style_id!r} is unusable: {self._skipped[style_id]}", field="style_id")
         known = list(styles)
         near = difflib.get_close_matches(str(style_id), known, n=1, cutoff=0.5)
         hint = f" Did you mean '{near[0]}'?" if near else ""

@@ -21,16 +21,28 @@ function currentStyle() {
   return state.styles.find((s) => s.id === $("style_id").value);
 }
 
-function modelCaps(id) {
-  const model = state.models.find((m) => m.id === id);
-  if (!model) return { aspect_ratios: [], image_sizes: [] };
-  if (!model.aspect_ratios.length && model.resolves_to) return modelCaps(model.resolves_to);
-  return model;
+// A model by id or alias: "auto" names what it resolves to, which may be an alias (nano-banana).
+function findModel(name) {
+  const key = String(name || "").toLowerCase();
+  return state.models.find((m) => m.id.toLowerCase() === key)
+    || state.models.find((m) => (m.aliases || []).some((a) => a.toLowerCase() === key));
+}
+
+// The model whose catalog figures apply to a pick: itself, or what "auto" resolves to.
+function effectiveModel(id) {
+  const model = findModel(id);
+  if (model && !model.aspect_ratios.length && model.resolves_to) return findModel(model.resolves_to) || null;
+  return model || null;
+}
+
+// Past its shutdown date (listed or confirmed): the server refuses it, so it cannot be picked.
+function isRetired(m) {
+  return m.status === "shutdown" || m.status === "shutdown-listed";
 }
 
 function refreshModelOptions() {
-  const model = state.models.find((m) => m.id === $("model").value);
-  const caps = modelCaps($("model").value);
+  const model = findModel($("model").value);
+  const caps = effectiveModel($("model").value) || { aspect_ratios: [], image_sizes: [] };
   const style = currentStyle();
   const ratios = caps.aspect_ratios.length ? caps.aspect_ratios : ["1:1", "3:4", "4:3", "9:16", "16:9"];
   const sizes = caps.image_sizes.length ? caps.image_sizes : ["1K"];
@@ -46,6 +58,23 @@ function refreshModelOptions() {
     if (control.disabled && control.type === "checkbox") control.checked = false;
     else if (control.disabled) control.value = "";
   }
+  refreshPrice();
+}
+
+// The price of what is picked: the chosen size's per-image price times the count.
+function refreshPrice() {
+  const model = effectiveModel($("model").value);
+  const count = Number($("num_images").value);
+  let text = "";
+  if (model && model.network === false) text = "Free: runs offline, no model is called.";
+  else if (model) {
+    const per = (model.price_per_image_usd || {})[$("image_size").value];
+    if (per !== undefined) {
+      const each = `$${per.toFixed(3)} per sketch at ${$("image_size").value}`;
+      text = `About ${each}, $${(per * count).toFixed(3)} for ${count} (${model.id}).`;
+    }
+  }
+  $("price-note").textContent = text;
 }
 
 function onStyleChange() {
@@ -53,6 +82,7 @@ function onStyleChange() {
   $("style-description").textContent = style ? style.description : "";
   if (style) {
     $("num_images").value = String(style.num_images);
+    refreshPrice();
     if ([...$("aspect_ratio").options].some((o) => o.value === style.aspect_ratio)) {
       $("aspect_ratio").value = style.aspect_ratio;
     }
@@ -60,10 +90,12 @@ function onStyleChange() {
 }
 
 function modelLabel(m) {
-  const name = m.display_name || m.id;
-  const price = Object.values(m.price_per_image_usd || {});
-  const cost = m.network === false ? " · free, offline" : price.length ? ` · $${Math.min(...price).toFixed(3)}/sketch` : "";
-  const stage = m.status && !["live", "ga"].includes(m.status) ? ` (${m.status})` : "";
+  const name = m.resolves_to ? `${m.display_name || m.id} (${m.resolves_to})` : m.display_name || m.id;
+  const prices = Object.values(m.price_per_image_usd || {});
+  const low = Math.min(...prices);
+  const from = prices.some((p) => p !== low) ? "from " : "";
+  const cost = m.network === false ? " · free, offline" : prices.length ? ` · ${from}$${low.toFixed(3)}/sketch` : "";
+  const stage = isRetired(m) ? " (retired)" : m.status && !["live", "ga"].includes(m.status) ? ` (${m.status})` : "";
   return `${name}${stage}${cost}`;
 }
 
@@ -72,7 +104,7 @@ async function loadChoices() {
   state.styles = styles;
   state.models = models;
   fillSelect($("style_id"), styles.map((s) => [s.id, s.name]), styles.some((s) => s.id === "vintage-mascot") ? "vintage-mascot" : undefined);
-  fillSelect($("model"), models.map((m) => [m.id, modelLabel(m), m.status === "shutdown"]), "auto");
+  fillSelect($("model"), models.map((m) => [m.id, modelLabel(m), isRetired(m)]), "auto");
   refreshModelOptions();
   onStyleChange();
 }
@@ -346,6 +378,8 @@ async function start() {
   $("brief").addEventListener("input", () => { $("brief-count").textContent = String($("brief").value.length); });
   $("style_id").addEventListener("change", onStyleChange);
   $("model").addEventListener("change", refreshModelOptions);
+  $("image_size").addEventListener("change", refreshPrice);
+  $("num_images").addEventListener("change", refreshPrice);
   $("brief-form").addEventListener("submit", generate);
   $("cancel").addEventListener("click", () => state.controller && state.controller.abort());
   $("refresh-runs").addEventListener("click", () => loadRuns(true));

@@ -104,6 +104,24 @@ async def test_request_options_reach_the_model_and_the_metadata(client, fake_gem
     assert r.status_code == 422 and r.json()["field"] == "response_modalities"
 
 
+async def test_allow_retired_runs_a_shut_down_model(client, fake_gemini):
+    body = {"brief": "golf mascot", "model": "gemini-3-pro-image-preview", "num_images": 3}
+    r = await client.post("/generate", json=body)
+    assert r.status_code == 422 and r.json()["field"] == "model" and "allow_retired" in r.json()["message"]
+    assert fake_gemini.count == 0
+    r = await client.post("/generate", json={**body, "allow_retired": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "complete"
+    assert {rec.model for rec in fake_gemini.requests} == {"gemini-3-pro-image-preview"}
+
+
+async def test_validation_messages_read_as_a_person_would_write_them(client):
+    r = await client.post("/generate", json={"brief": "golf mascot", "num_images": 7})
+    assert r.json()["message"] == "num_images must be between 3 and 6 (got 7)"
+    r = await client.get("/generate-stream", params={"brief": "golf", "top_k": "many"})
+    assert r.json()["message"] == "top_k must be a whole number between 0 and 14"
+
+
 async def test_missing_credentials_is_422_naming_the_model(client):
     r = await client.post("/generate", json={"brief": "golf mascot", "model": "nano-banana"})
     assert r.status_code == 422 and r.json()["field"] == "model"

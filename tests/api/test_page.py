@@ -186,3 +186,46 @@ def test_page_asks_for_the_token(page, live_server, fake_gemini):
     page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
     assert page.evaluate("sessionStorage.getItem('sketchgen.token')") == "page-token-123"
     assert os.environ.get("SKETCHGEN_API_TOKEN") is None  # the app got it as an argument only
+
+
+def test_automatic_with_credentials_offers_the_resolved_models_sizes_and_prices(
+    page, live_server, fake_gemini
+):
+    # fake_gemini sets a dummy key and GEMINI_BASE_URL: "auto" resolves to Nano Banana (an alias).
+    from generate.catalog import resolve_model
+
+    entry = resolve_model("nano-banana")
+    server = live_server()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("#model").input_value() == "auto"
+    assert entry.id in page.locator("#model option[value=auto]").inner_text()  # says what it will use
+
+    sizes = page.eval_on_selector_all("#image_size option", "os => os.map(o => o.value)")
+    ratios = page.eval_on_selector_all("#aspect_ratio option", "os => os.map(o => o.value)")
+    assert sizes == list(entry.image_sizes)
+    assert ratios == list(entry.aspect_ratios)
+
+    # The price shown is the chosen size's, and follows the size and the count.
+    page.select_option("#num_images", "4")
+    page.select_option("#image_size", "2K")
+    note = page.inner_text("#price-note")
+    assert f"${entry.price_per_image['2K']:.3f} per sketch at 2K" in note
+    assert f"${entry.price_per_image['2K'] * 4:.3f} for 4" in note
+    page.select_option("#image_size", "4K")
+    assert f"${entry.price_per_image['4K']:.3f} per sketch at 4K" in page.inner_text("#price-note")
+
+    # Retired models are marked and cannot be picked; live ones can.
+    retired = page.locator("#model option[value='gemini-3-pro-image-preview']")
+    assert retired.is_disabled() and "retired" in retired.inner_text()
+    listed = page.locator("#model option[value='gemini-2.5-flash-image']")
+    assert listed.is_disabled() and "retired" in listed.inner_text()
+    assert not page.locator("#model option[value='gemini-3-pro-image']").is_disabled()
+
+    # A 2K run with Automatic really asks the model for 2K.
+    page.select_option("#image_size", "2K")
+    page.fill("#brief", "playful golf mascot")
+    page.select_option("#num_images", "3")
+    page.click("#generate")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    assert [r.image_size for r in fake_gemini.requests] == ["2K"] * 3

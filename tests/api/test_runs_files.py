@@ -115,6 +115,14 @@ async def test_runs_paging(client, runs):
     assert page3["next_offset"] is None
 
 
+async def test_runs_model_filter_resolves_aliases(client, output_dir):
+    make_run(output_dir, "20250105_090000", model="gemini-nano-banana-2.1")
+    make_run(output_dir, "20250106_090000", model="trace")
+    r = await client.get("/runs", params={"model": "nano-banana"})
+    assert r.status_code == 200
+    assert [x["run_id"] for x in r.json()["runs"]] == ["20250105_090000"]
+
+
 @pytest.mark.parametrize(
     "params, field",
     [({"status": "bogus"}, "status"), ({"limit": 0}, "limit"), ({"since": "yesterday"}, "since")],

@@ -135,7 +135,7 @@ def test_dry_run_json_lists_cost_per_model(capsys):
         (["generate", "mascot", "--model", "trace", "--size", "8K"], "2K"),
         (["generate", "mascot", "--model", "nano-banan"], "nano-banana"),
         (["generate", "mascot", "--model", "nano-banana"], "GEMINI_API_KEY"),
-        (["generate", "   "], "BRIEF"),
+        (["generate", "   "], "brief"),
         (["generate", "mascot", "--model", "trace", "--google-search"], "Google Search"),
         (
             ["generate", "mascot", "--model", "trace", "--person-generation", "ALLOW_NONE"],

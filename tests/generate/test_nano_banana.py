@@ -63,7 +63,7 @@ def test_missing_credentials_fail_when_the_adapter_is_built(monkeypatch):
     assert "GEMINI_API_KEY" in message and "--model trace" in message and info.value.field == "model"
 
 
-def test_credentials_report_names_variables_never_values(monkeypatch):
+def test_credentials_report_names_variables_never_values(monkeypatch, tmp_path):
     monkeypatch.setenv("GEMINI_API_KEY", SECRET)
     ok, reason = gemini_credentials_configured()
     assert ok and "GEMINI_API_KEY" in reason and SECRET not in reason
@@ -71,6 +71,13 @@ def test_credentials_report_names_variables_never_values(monkeypatch):
     monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "true")
     assert gemini_credentials_configured()[0] is False
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no gcloud ADC file
+    assert gemini_credentials_configured()[0] is False  # Vertex AI needs ADC too
+    adc = tmp_path / "adc.json"
+    adc.write_text(
+        '{"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"}'
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
     assert gemini_credentials_configured()[0] is True
 
 

@@ -86,3 +86,15 @@ def test_run_lookup_never_leaves_the_root(tmp_path):
     for bad in ("../etc", "20261101_100000/..", "/tmp", "", "20261101_1000009"):
         with pytest.raises(KeyError):
             run_dir(bad, tmp_path)
+
+
+def test_list_runs_model_filter_resolves_aliases(tmp_path):
+    # What a real run records: the catalog id it used, and what was asked for (auto, an alias).
+    _fake_run(tmp_path, "20261105_100000", model="gemini-nano-banana-2.1")
+    _fake_run(tmp_path, "20261106_100000", model="gemini-3-pro-image")
+    _fake_run(tmp_path, "20261107_100000")  # trace
+    for name in ("nano-banana", "NANO-BANANA", "gemini-nano-banana-2.1", "models/gemini-nano-banana-2.1"):
+        assert [r["run_id"] for r in list_runs(tmp_path, model=name)] == ["20261105_100000"], name
+    assert [r["run_id"] for r in list_runs(tmp_path, model="nano-banana-pro")] == ["20261106_100000"]
+    assert [r["run_id"] for r in list_runs(tmp_path, model="trace")] == ["20261107_100000"]
+    assert list_runs(tmp_path, model="no-such-model") == []

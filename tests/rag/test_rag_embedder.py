@@ -137,7 +137,7 @@ def test_no_weights_fails_fast_without_touching_the_network(no_weights_anywhere)
         load_embedder_from_env()
     elapsed = time.monotonic() - started
     message = str(info.value)
-    assert "ViT-B-32" in message and "laion2b_s34b_b79k" in message and "never downloads" in message
+    assert "ViT-B-32" in message and "laion2b_s34b_b79k" in message and "`sketchgen weights`" in message
     assert "\n" not in message
     assert no_weights_anywhere == []  # no connection was even attempted
     assert elapsed < 5.0  # generous: it is a file-system check, not a minute of hub retries

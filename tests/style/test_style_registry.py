@@ -9,6 +9,7 @@ import pytest
 
 from generate.errors import ConfigError, StyleError
 from style import BUILTIN_STYLES_DIR, Style, StyleRegistry, load_style_file
+from style.registry import StyleFileWarning
 
 BUILTIN_IDS = {"vintage-mascot", "product-concept", "editorial-spot", "badge-emblem"}
 
@@ -112,11 +113,52 @@ def test_id_differing_from_stem_is_allowed_with_a_warning(tmp_path, caplog):
     assert "differs from the file name" in caplog.text
 
 
-def test_duplicate_id_in_one_folder_is_an_error(tmp_path):
+def test_duplicate_id_in_one_folder_skips_both_with_a_warning(tmp_path):
     write(tmp_path, "a", GOOD.format(id="same", name="A"))
     write(tmp_path, "b", GOOD.format(id="same", name="B"))
-    with pytest.raises(StyleError, match=r"b\.toml: field 'id': 'same' is already defined by .*a\.toml"):
-        StyleRegistry(tmp_path).list_styles()
+    registry = StyleRegistry(tmp_path)
+    with pytest.warns(StyleFileWarning, match=r"a\.toml, .*b\.toml: field 'id': 'same' is defined by each"):
+        ids = registry.ids()
+    assert "same" not in ids and "vintage-mascot" in ids
+    with pytest.raises(StyleError, match="defined by each"):
+        registry.get_style("same")
+
+
+def test_broken_user_style_is_skipped_with_one_warning_listing_every_problem(tmp_path, capsys):
+    broken = GOOD.format(id="broken", name="B").replace("num_images = 5", "num_images = 9")
+    write(tmp_path, "broken", broken + 'colour = "red"\naspect_ratio = "square"\n')
+    write(tmp_path, "fine", GOOD.format(id="fine", name="Fine"))
+    registry = StyleRegistry(tmp_path)
+    with pytest.warns(StyleFileWarning) as caught:
+        styles = {s.id for s in registry.list_styles()}
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "broken.toml" in message and "\n" not in message
+    for problem in ("field 'num_images': must be between 3 and 6", "field 'colour'", "field 'aspect_ratio'"):
+        assert problem in message
+    # The built-ins and the good user style keep working.
+    assert {"fine", "vintage-mascot", "badge-emblem"} <= styles and "broken" not in styles
+    assert registry.get_style("vintage-mascot").id == "vintage-mascot"
+    # Asking for the broken one by name says why it is unusable.
+    with pytest.raises(StyleError, match="style 'broken' is unusable: .*num_images") as info:
+        registry.get_style("broken")
+    assert info.value.field == "style_id"
+    assert set(registry.skipped) == {"broken"}
+
+
+@pytest.mark.filterwarnings("default::style.registry.StyleFileWarning")  # as outside pytest
+def test_cli_lists_the_other_styles_and_warns_once(tmp_path, monkeypatch, capsys):
+    from cli.main import main
+
+    write(tmp_path, "broken", 'id = "broken"\nname = oops\n')
+    monkeypatch.setenv("SKETCHGEN_STYLES_DIR", str(tmp_path))
+    assert main(["styles"]) == 0
+    captured = capsys.readouterr()
+    assert "vintage-mascot" in captured.out
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert (
+        len(lines) == 1 and lines[0].startswith("warning: style file skipped: ") and "broken.toml" in lines[0]
+    )
 
 
 @pytest.mark.parametrize(
@@ -158,7 +200,7 @@ def test_duplicate_id_in_one_folder_is_an_error(tmp_path):
 def test_broken_style_names_file_and_field(tmp_path, text, field, pattern):
     path = write(tmp_path, "broken", text.replace("{id}", "broken").replace("{name}", "Broken"))
     with pytest.raises(StyleError, match=pattern) as info:
-        StyleRegistry(tmp_path).get_style("vintage-mascot")
+        load_style_file(path)
     message = str(info.value)
     assert message.startswith(f"{path}: field '")
     assert info.value.field == field
@@ -182,7 +224,7 @@ def test_relative_path_is_shown_relative_to_cwd(tmp_path, monkeypatch):
     )
     monkeypatch.chdir(tmp_path)
     with pytest.raises(StyleError) as info:
-        StyleRegistry("styles").list_styles()
+        load_style_file(tmp_path / "styles" / "foo.toml")
     assert str(info.value).startswith("styles/foo.toml: field 'num_images': must be between 3 and 6")
 
 
