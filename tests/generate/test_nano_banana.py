@@ -211,6 +211,10 @@ FAILURES = [
     (Behavior.not_found(), ErrorCode.NOT_FOUND, False, True),
     (Behavior.permission_denied(), ErrorCode.AUTH, False, True),
     (Behavior.drop(), ErrorCode.CONNECTION, True, False),
+    # A 200 of broken JSON (unary: JSONDecodeError; stream: a broken data: line) and one the SDK's
+    # response model rejects are malformed answers: retryable like a 5xx, never "internal".
+    (Behavior.truncated(), ErrorCode.BAD_RESPONSE, True, False),
+    (Behavior.echo_key(), ErrorCode.BAD_RESPONSE, True, False),
 ]
 
 
