@@ -32,6 +32,7 @@ from api.routes_catalog import router as catalog_router
 from api.routes_generate import router as generate_router
 from api.routes_runs import router as runs_router
 from api.state import ServiceSettings, ServiceState
+from generate.redact import install_log_redaction, register_secret
 
 __all__ = ["create_app", "app", "STATIC_DIR"]
 
@@ -98,6 +99,10 @@ def create_app(
         docs_url=None,  # served by _add_docs from local files
         redoc_url=None,
     )
+    register_secret(config.api_token)
+    # uvicorn has configured its handlers by the time it imports the app: every line they (and the
+    # root logger's) emit, the access log included, is redacted from here on.
+    install_log_redaction()
     app.state.sketchgen = ServiceState(settings=config, pipeline=pipeline, registry=registry)
     install_error_handlers(app)
     app.include_router(health_router)

@@ -12,16 +12,17 @@ from typing import Any
 from cli.progress import LiveStatus
 from generate.errors import ConfigError
 from generate.events import RunCompleted, RunStarted, SketchCompleted, SketchFailed, SketchRetry, StageEvent
+from generate.redact import redact
 
 __all__ = ["cmd_generate", "cmd_index", "cmd_weights", "cmd_styles", "cmd_models", "cmd_runs", "cmd_serve"]
 
 
 def _out(text: str = "") -> None:
-    print(text, flush=True)
+    print(redact(text), flush=True)
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(redact(text), file=sys.stderr, flush=True)
 
 
 _FLAGS = {

@@ -32,6 +32,7 @@ from generate.adapter import ImageModelAdapter, ImageRequest, ModelImage, ModelP
 from generate.errors import ConfigError, ErrorCode, ModelCallError
 from generate.events import RunEvent, SketchCompleted, SketchFailed, SketchOutcome
 from generate.limiter import shared_limiter
+from generate.redact import redact_exception, redacts_exceptions
 from generate.run_state import RunState
 from generate.runs import create_run_dir
 from generate.types import GenerationConfig, GenerationResult
@@ -133,6 +134,7 @@ class ImageGenerator:
             await state.adapter.aclose()
 
     # -- sync ---------------------------------------------------------------------------------------
+    @redacts_exceptions
     def generate(
         self,
         *,
@@ -311,6 +313,7 @@ class ImageGenerator:
         # service other runs share this loop.
         await asyncio.to_thread(state.finish, cancelled=True)
 
+    @redacts_exceptions
     async def generate_async(
         self,
         *,
@@ -354,7 +357,11 @@ class ImageGenerator:
         ``stages`` are (name, details) pairs reported right after ``run.started`` (the pipeline
         uses them for ``prompt_compiled`` and ``references_retrieved``).
         """
-        state = await asyncio.to_thread(self._prepare, prompt_spec, retrieval_result, style, config)
+        try:
+            state = await asyncio.to_thread(self._prepare, prompt_spec, retrieval_result, style, config)
+        except Exception as exc:
+            redact_exception(exc)
+            raise
         events: asyncio.Queue[RunEvent] = asyncio.Queue()
         tasks: list[asyncio.Task] = []
         done = False
@@ -378,6 +385,9 @@ class ImageGenerator:
             final = await asyncio.to_thread(state.finish)
             done = True
             yield final
+        except Exception as exc:  # to a library user: never with a secret in it
+            redact_exception(exc)
+            raise
         finally:
             if not done:
                 await asyncio.shield(self._abandon(state, tasks))

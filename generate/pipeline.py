@@ -23,6 +23,7 @@ from generate.adapter import ImageModelAdapter, get_adapter
 from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent
 from generate.generator import ImageGenerator
+from generate.redact import redact_exception, redacts_exceptions
 from generate.types import GenerationConfig, GenerationResult
 from generate.validation import field_bounds, human_message
 from prompt.compiler import PromptCompiler
@@ -135,6 +136,7 @@ class SketchPipeline:
         self.output_dir = output_dir
 
     # -- validation: everything that can be checked before a paid call ----------------------------
+    @redacts_exceptions
     def validate(self, request: RunRequest | dict, *, dry_run: bool = False) -> PreparedRun:
         """Check the request and build its adapter; raises ConfigError (with ``field``) on bad input.
 
@@ -289,6 +291,9 @@ class SketchPipeline:
                     yield event
             finally:
                 await stream.aclose()
+        except Exception as exc:  # to a library user: never with a secret in it
+            redact_exception(exc)
+            raise
         finally:
             await prepared.adapter.aclose()
 

@@ -3,17 +3,15 @@ in every mode: never an ``internal`` error, never a logged traceback."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
 
-from generate import GenerationConfig, ImageGenerator
+from generate import GenerationConfig
 from generate.errors import ErrorCode
 from generate.events import SketchRetry
 from generate.testing import Behavior, FakeGeminiServer
-from prompt.compiler import PromptCompiler
-from style.registry import StyleRegistry
+from tests.generate.modes import MODES, run_in_mode
 
 
 @pytest.fixture
@@ -24,27 +22,9 @@ def fake(monkeypatch):
         yield server
 
 
-def _run(mode: str, config: GenerationConfig):
-    style = StyleRegistry().get_style("vintage-mascot")
-    spec = PromptCompiler().compile("playful golf mascot", style)
-    gen, events = ImageGenerator(), []
-    if mode == "sync":
-        return gen.generate(prompt_spec=spec, style=style, config=config, on_event=events.append), events
-
-    async def stream():
-        async for ev in gen.astream_events(prompt_spec=spec, style=style, config=config):
-            events.append(ev)
-        return gen.last_result
-
-    if mode == "gather":
-        coro = gen.generate_async(prompt_spec=spec, style=style, config=config, on_event=events.append)
-        return asyncio.run(coro), events
-    return asyncio.run(stream()), events
-
-
 # "stream" asks for previews from a thinking model: the adapter reads the SSE stream, whose second
 # data: line is broken JSON; the other modes make unary calls whose body is cut in half.
-@pytest.mark.parametrize("mode", ["sync", "gather", "stream"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("behavior", [Behavior.truncated(), Behavior.echo_key()], ids=lambda b: b.kind)
 def test_a_malformed_answer_is_retried_then_succeeds(fake, tmp_path, mode, behavior, caplog):
     fake.script(behavior, match="Sketch 2 of 3")
@@ -56,7 +36,7 @@ def test_a_malformed_answer_is_retried_then_succeeds(fake, tmp_path, mode, behav
         stream_previews=mode == "stream",
     )
     with caplog.at_level(logging.DEBUG):
-        result, events = _run(mode, config)
+        result, events = run_in_mode(mode, config)
     assert result.status == "complete", result.image_errors
     retries = [ev for ev in events if isinstance(ev, SketchRetry)]
     assert [(ev.index, ev.reason) for ev in retries] == [(1, ErrorCode.BAD_RESPONSE)]
@@ -66,7 +46,7 @@ def test_a_malformed_answer_is_retried_then_succeeds(fake, tmp_path, mode, behav
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
-@pytest.mark.parametrize("mode", ["sync", "gather", "stream"])
+@pytest.mark.parametrize("mode", MODES)
 def test_a_proxy_that_always_truncates_fails_the_sketch_as_bad_response(fake, tmp_path, mode):
     fake.script(match="Sketch 1 of 3", then=Behavior.truncated())
     config = GenerationConfig(
@@ -77,7 +57,7 @@ def test_a_proxy_that_always_truncates_fails_the_sketch_as_bad_response(fake, tm
         max_attempts=2,
         stream_previews=mode == "stream",
     )
-    result, _ = _run(mode, config)
+    result, _ = run_in_mode(mode, config)
     assert result.status == "partial"
     error = result.sketches[0].error
     assert (error["code"], error["retryable"]) == (ErrorCode.BAD_RESPONSE, True)

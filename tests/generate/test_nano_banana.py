@@ -14,6 +14,7 @@ from generate.adapter import ImageRequest, ModelImage, ModelPreview, get_adapter
 from generate.catalog import cost_usd, resolve_model
 from generate.errors import ConfigError, CredentialsError, ErrorCode, ModelCallError
 from generate.nano_banana import NanoBananaAdapter, gemini_credentials_configured
+from generate.redact import MASK
 from generate.testing import Behavior, make_image
 
 SECRET = "AIzaSy-SECRET-test-key-0123456789"
@@ -286,7 +287,7 @@ def test_the_key_never_appears_in_errors_logs_or_reprs(fake_gemini, caplog):
         caplog.text,
     ):
         assert SECRET not in text
-    assert "<redacted>" in err.message
+    assert MASK in err.message
     adapter.close()
 
 
