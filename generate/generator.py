@@ -11,7 +11,8 @@ All three modes share one per-sketch lifecycle (attempt, classify, retry or sett
   per-sketch outcomes, which unpack as ``(index, image_path, error)``.
 
 A failed sketch stays at its own index with a typed error; the others go on. Model calls are
-capped by a process-wide limiter per adapter. When the consumer stops listening (the task is
+capped by a process-wide limiter per adapter, shared fairly among the runs in flight (a run whose
+calls hang does not hold the others back: see :mod:`generate.limiter`). When the consumer stops listening (the task is
 cancelled, the async iterator is closed, Ctrl-C), pending calls are cancelled, sketches already
 written stay, and the run is recorded as ``cancelled``.
 """
@@ -200,7 +201,7 @@ class ImageGenerator:
                 return None
             if state.abort_error is not None:
                 return state.fail(index, state.skipped_error(), attempt - 1)
-            if not limiter.acquire(cancel=state.cancel_event):
+            if not limiter.acquire(cancel=state.cancel_event, owner=state.run_id):
                 return None
             try:
                 if state.abort_error is not None:  # decided while we queued for the slot
@@ -214,7 +215,7 @@ class ImageGenerator:
                 except ModelCallError as err:
                     error = err
             finally:
-                limiter.release()
+                limiter.release(owner=state.run_id)
             delay = state.retry_delay(index, error, attempt)
             if delay is None:
                 return state.fail(index, error, attempt)
@@ -239,7 +240,7 @@ class ImageGenerator:
             attempt += 1
             if state.abort_error is not None:
                 return state.fail(index, state.skipped_error(), attempt - 1)
-            async with limiter.aslot():
+            async with limiter.aslot(state.run_id):
                 if state.abort_error is not None:  # decided while we queued for the slot
                     return state.fail(index, state.skipped_error(), attempt - 1)
                 state.mark_running(index, attempt)
