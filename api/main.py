@@ -33,6 +33,7 @@ from api.routes_generate import router as generate_router
 from api.routes_runs import router as runs_router
 from api.state import ServiceSettings, ServiceState
 from generate.redact import install_log_redaction, register_secret
+from generate.types import check_environment
 
 __all__ = ["create_app", "app", "STATIC_DIR"]
 
@@ -84,6 +85,7 @@ def create_app(
     Further keywords set :class:`api.state.ServiceSettings` fields (``sse_ping_s``,
     ``sse_send_timeout_s``, ``retry_after_s``, ``cancel_grace_s``).
     """
+    check_environment()  # a bad SKETCHGEN_TIMEOUT_S / SKETCHGEN_MAX_CONCURRENCY stops start-up
     config = ServiceSettings.from_env(
         output_dir=output_dir, api_token=api_token, max_runs=max_runs, **settings
     )

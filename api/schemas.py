@@ -115,6 +115,15 @@ class GenerateRequest(BaseModel):
         description="Stream interim images as sketch.preview events where the model makes them "
         "(Nano Banana Pro's thought images); default: no.",
     )
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds each model call may take before it is abandoned (and retried); "
+        "default: the service's $SKETCHGEN_TIMEOUT_S, else 180.",
+        examples=[60],
+    )
 
     @field_validator("brief")
     @classmethod

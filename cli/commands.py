@@ -40,6 +40,7 @@ _FLAGS = {
     "google_search": "--google-search",
     "person_generation": "--person-generation",
     "allow_retired": "--allow-retired",
+    "timeout_s": "--timeout",
 }
 
 
@@ -61,6 +62,7 @@ def _request(args):
         "google_search": args.google_search,
         "person_generation": args.person_generation,
         "allow_retired": args.allow_retired,
+        "timeout_s": args.timeout,
     }
     return RunRequest.parse(fields, labels=_FLAGS)
 

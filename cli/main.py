@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--top-k", type=_whole_number, default=3, help="reference images to retrieve (0-14)")
     gen.add_argument(
+        "--timeout",
+        default=None,
+        metavar="SECONDS",
+        help="per model call (default $SKETCHGEN_TIMEOUT_S, else 180)",
+    )
+    gen.add_argument(
         "--context", action="append", default=[], help="an extra note for the prompt (repeatable)"
     )
     gen.add_argument(

@@ -19,7 +19,9 @@ Client set-up happens in one place (:func:`build_client`) and can be replaced by
 * SDK retries are off: ``HttpRetryOptions(attempts=1)`` means one attempt and, unlike leaving
   ``retry_options`` unset, also disables the aiohttp path's hidden 1–10 s reconnect. Failures
   surface as :class:`ModelCallError` and the generator's retry loop decides.
-* the per-call timeout is ``ImageRequest.timeout_s`` (sent to the SDK in milliseconds).
+* the per-call timeout is ``ImageRequest.timeout_s`` (sent to the SDK in milliseconds); the sync
+  client also gives up on a connect after 10 s and probes for a vanished peer
+  (:mod:`generate.gemini_http`).
 
 The API key never appears in an error message, log line or repr: an explicit ``api_key=`` is
 registered with :mod:`generate.redact`, which also knows the environment's keys.
@@ -61,6 +63,7 @@ from generate.catalog import (
     resolve_model,
 )
 from generate.errors import ConfigError, CredentialsError
+from generate.gemini_http import sync_transport
 from generate.gemini_wire import (
     ReferenceImage,
     StreamAccumulator,
@@ -209,7 +212,12 @@ def build_client(
     tls: dict[str, Any] = {}
     if not _vertex_mode():  # Vertex may need a client-certificate context: leave that to the SDK
         sync_ctx, async_ctx = _tls_contexts(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-        tls = {"client_args": {"verify": sync_ctx}, "async_client_args": {"ssl": async_ctx}}
+        tls = {
+            # verify stays for the SDK's own checks; the transport (which carries it too) bounds
+            # connects and probes for a vanished peer (generate/gemini_http.py).
+            "client_args": {"verify": sync_ctx, "transport": sync_transport(sync_ctx)},
+            "async_client_args": {"ssl": async_ctx},
+        }
     http_options = types.HttpOptions(
         base_url=base_url,
         api_version=None if _vertex_mode() else API_VERSION,

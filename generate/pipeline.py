@@ -24,7 +24,7 @@ from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent
 from generate.generator import ImageGenerator
 from generate.redact import redact_exception, redacts_exceptions
-from generate.types import GenerationConfig, GenerationResult
+from generate.types import MAX_TIMEOUT_S, GenerationConfig, GenerationResult
 from generate.validation import field_bounds, human_message
 from prompt.compiler import PromptCompiler
 from prompt.variation import plan_variations
@@ -71,6 +71,13 @@ class RunRequest(BaseModel):
     allow_retired: bool = Field(
         default=False,
         description="Run a model past its shutdown date anyway (for an endpoint that still serves it)",
+    )
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TIMEOUT_S,
+        allow_inf_nan=False,
+        description="Per model call, in seconds; default $SKETCHGEN_TIMEOUT_S, else 180",
     )
 
     @classmethod
@@ -146,6 +153,7 @@ class SketchPipeline:
         if isinstance(request, dict):
             request = RunRequest.parse(request)
         style = self.registry.get_style(request.style_id)
+        timeout = {"timeout_s": request.timeout_s} if request.timeout_s is not None else {}
         config = GenerationConfig(
             num_images=request.num_images or style.num_images,
             resolution=request.resolution,
@@ -158,6 +166,7 @@ class SketchPipeline:
             response_modalities=request.response_modalities,
             google_search=request.google_search,
             person_generation=request.person_generation,
+            **timeout,
         )
         options: dict[str, Any] = {"allow_retired": True} if request.allow_retired else {}
         warnings: list[str] = []

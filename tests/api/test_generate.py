@@ -201,3 +201,20 @@ async def test_a_truncated_answer_is_a_retried_bad_response(client, fake_gemini,
     assert sketches[2]["status"] == "failed"
     assert (sketches[2]["error"]["code"], sketches[2]["error"]["retryable"]) == ("bad_response", True)
     assert not [rec for rec in caplog.records if rec.exc_info]
+
+
+@pytest.mark.parametrize("bad", [0, -5, "soon", 7200])
+async def test_a_bad_timeout_is_422_naming_the_field(client, fake_gemini, bad):
+    r = await client.post("/generate", json={"brief": "playful golf mascot", "timeout_s": bad})
+    assert r.status_code == 422 and r.json()["field"] == "timeout_s"
+    assert fake_gemini.count == 0
+
+
+async def test_the_request_timeout_applies_to_each_call(client, fake_gemini):
+    fake_gemini.script(Behavior.hang(), match="Sketch 2 of 3")
+    body = {"brief": "playful golf mascot", "num_images": 3, "model": "nano-banana", "timeout_s": 1.5}
+    r = await client.post("/generate", json=body)
+    assert r.status_code == 200, r.text
+    sketches = r.json()["sketches"]
+    assert [s["status"] for s in sketches] == ["completed"] * 3 and sketches[1]["attempts"] == 2
+    assert {req.headers.get("x-server-timeout") for req in fake_gemini.requests} == {"2"}
