@@ -43,7 +43,7 @@ def test_a_malformed_answer_is_retried_then_succeeds(fake, tmp_path, mode, behav
     assert result.sketches[1].attempts == 2 and fake.count == 4
     if mode == "stream":
         assert all(r.stream for r in fake.requests)
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info or r.exc_text]
 
 
 @pytest.mark.parametrize("mode", MODES)
