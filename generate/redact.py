@@ -183,9 +183,11 @@ def _still_leaks(exc: BaseException) -> bool:
 class RedactingFilter(logging.Filter):
     """Rewrites each record so that its message, traceback and stack carry no known secret.
 
-    The message is rendered (``getMessage()``), redacted and frozen (``args`` cleared); the traceback
-    is rendered into ``exc_text``, redacted, and ``exc_info`` dropped so no handler renders the raw
-    exception again. Records are never dropped.
+    ``msg`` and each of ``args`` are redacted in place, keeping their shape: formatters that read the
+    arguments themselves (uvicorn's access log unpacks ``(client, method, path, version, status)``)
+    keep working. An argument that is not a string is replaced by its redacted text only when that
+    text shows a secret. The traceback is rendered into ``exc_text``, redacted, and ``exc_info``
+    dropped so no handler renders the raw exception again. Records are never dropped.
     """
 
     _formatter = logging.Formatter()
@@ -193,11 +195,11 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_sketchgen_redacted", False):
             return True
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken format string: leave it to the handler's error path
-            return True
-        record.msg, record.args = redact(message), None
+        record.msg = _redact_arg(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact_arg(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _redact_arg(v) for k, v in record.args.items()}
         if record.exc_info:
             if not record.exc_text:
                 record.exc_text = self._formatter.formatException(record.exc_info)
@@ -208,6 +210,19 @@ class RedactingFilter(logging.Filter):
             record.stack_info = redact(record.stack_info)
         record._sketchgen_redacted = True
         return True
+
+
+def _redact_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, int | float):
+        return value
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - it will fail the same way in the handler, which reports it
+        return value
+    cleaned = redact(text)
+    return cleaned if cleaned != text else value
 
 
 _FILTER = RedactingFilter()
