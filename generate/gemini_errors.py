@@ -205,9 +205,10 @@ def _bad_response(exc: BaseException, genai_errors: Any) -> ModelCallError | Non
     (httpx2 and aiohttp alike); a stream line of broken JSON is ``UnknownApiResponseError``; JSON
     that does not fit the response model is pydantic's ``ValidationError`` titled
     ``GenerateContentResponse``. The message names the problem only: the SDK's own texts quote the
-    body, which a misbehaving proxy may have filled with anything, the API key included.
+    body, which a misbehaving proxy may have filled with anything, the API key included. A body that
+    is not UTF-8 is ``UnicodeDecodeError`` on aiohttp (``JSONDecodeError`` on httpx2).
     """
-    if isinstance(exc, genai_errors.UnknownApiResponseError | json.JSONDecodeError):
+    if isinstance(exc, genai_errors.UnknownApiResponseError | json.JSONDecodeError | UnicodeDecodeError):
         return ModelCallError(
             ErrorCode.BAD_RESPONSE, "Gemini answered with a body that is not valid JSON", retryable=True
         )
