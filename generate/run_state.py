@@ -31,7 +31,7 @@ from generate.events import (
 )
 from generate.metadata import assemble_metadata, status_counts, total_cost, variation_record
 from generate.postprocess import process_image
-from generate.redact import redact, redact_error
+from generate.redact import redact, redact_error, redact_value
 from generate.runs import atomic_write_bytes, atomic_write_json
 from generate.types import GenerationConfig, GenerationResult, SketchResult
 
@@ -427,8 +427,8 @@ class RunState:
             atomic_write_json(self.out_dir / "metadata.json", self.metadata(), durable=durable)
 
     def result(self) -> GenerationResult:
-        with self._lock:
-            records = [dict(r) for r in self.records]
+        with self._lock:  # redacted like metadata.json: model text or a warning may quote anything
+            records = [redact_value(dict(r)) for r in self.records]
         sketches = [
             SketchResult(
                 index=r["index"],
@@ -460,5 +460,5 @@ class RunState:
             reference_images=sorted({p for req in self.requests for p in req.reference_images}),
             config=self.config,
             contact_sheet_path=self.contact_sheet,
-            warnings=list(self.warnings),
+            warnings=[redact(w) for w in self.warnings],
         )

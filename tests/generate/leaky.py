@@ -1,7 +1,8 @@
 """A third-party adapter that leaks the API key in its failures, registered as ``leaky-test``.
 
 Sketch 1 raises an unclassified ``RuntimeError`` quoting the key (an ``internal`` error), sketch 2
-fails once with a retryable ModelCallError quoting it, then succeeds; the others succeed. Importing
+fails once with a retryable ModelCallError quoting it, then succeeds; the others succeed, with model
+text that quotes it. Importing
 this module registers it (also in a subprocess: ``import tests.generate.leaky``).
 """
 
@@ -43,7 +44,11 @@ class LeakyAdapter(ImageModelAdapter):
                 self._failed_once.add(request.index)
             if first:
                 raise ModelCallError("server_error", f"upstream 503 for key {leaked_key()}", retryable=True)
-        return ModelImage(data=make_image(256, 256, request.index), mime_type="image/png", model=NAME)
+        # Model text that quotes the key too (it lands in the result's records and metadata).
+        text = f"drawn for {leaked_key()}"
+        return ModelImage(
+            data=make_image(256, 256, request.index), mime_type="image/png", model=NAME, text=text
+        )
 
 
 register_adapter(NAME, lambda name, **options: LeakyAdapter())
