@@ -213,6 +213,12 @@ def main() -> None:
     )
     ap.add_argument("--timeout", type=float, default=30.0, help="SKETCHGEN_TIMEOUT_S for --hung-fraction")
     ap.add_argument("--seed", type=int, default=0, help="which calls hang (--hung-fraction)")
+    ap.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=None,
+        help="SKETCHGEN_MAX_CONCURRENCY for --hung-fraction (default: the library's default)",
+    )
     args = ap.parse_args()
     if args.hung_fraction > 0:
         print(json.dumps(hung_calls(args), indent=2))
@@ -325,7 +331,9 @@ def hung_calls(args) -> dict:
         fake_gemini_process(args.latency, hang_fraction=args.hung_fraction, seed=args.seed) as (base, record),
     ):
         env = _service_env(base, tmp, args.clients)
-        os.environ.pop("SKETCHGEN_MAX_CONCURRENCY", None)  # the default cap is what is measured
+        os.environ.pop("SKETCHGEN_MAX_CONCURRENCY", None)  # the default cap, unless asked otherwise
+        if args.max_concurrency is not None:
+            env["SKETCHGEN_MAX_CONCURRENCY"] = str(args.max_concurrency)
         env["SKETCHGEN_TIMEOUT_S"] = str(args.timeout)
         with service(env) as (url, _proc):
             asyncio.run(drive(url, 1, 3, args.image_size))  # warm-up (may meet a hung call too)
@@ -343,7 +351,7 @@ def hung_calls(args) -> dict:
         "latency_s": args.latency,
         "hung_fraction": args.hung_fraction,
         "timeout_s": args.timeout,
-        "max_concurrency": "default",
+        "max_concurrency": args.max_concurrency or "default",
         "runs_without_hung_call": len(clean),
         "runs_with_hung_call": len(hung),
         "timed_out_calls": sum(r["timed_out_calls"] for r in results),
