@@ -20,6 +20,7 @@ written stay, and the run is recorded as ``cancelled``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import time
@@ -44,6 +45,16 @@ __all__ = ["ImageGenerator"]
 log = logging.getLogger("sketchgen.generate")
 EventCallback = Callable[[RunEvent], Any]
 SHEET_PREPARE_DELAY_S = 0.05
+# Settling a run (contact sheet, fsync, final metadata) has its own few threads. On the default
+# executor it queued behind every image conversion of every other run (FIFO), so under load every
+# run finished together at the end; here a run settles as soon as its own sketches are written.
+_SETTLE_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sketchgen-settle")
+
+
+async def _settle(state: RunState, *, cancelled: bool = False) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(
+        _SETTLE_POOL, functools.partial(state.finish, cancelled=cancelled)
+    )
 
 
 class ImageGenerator:
@@ -312,7 +323,7 @@ class ImageGenerator:
             await asyncio.wait(pending, timeout=30)
         # Off the event loop: the contact sheet and metadata are disk and CPU work, and in the
         # service other runs share this loop.
-        await asyncio.to_thread(state.finish, cancelled=True)
+        await _settle(state, cancelled=True)
 
     @redacts_exceptions
     async def generate_async(
@@ -335,7 +346,7 @@ class ImageGenerator:
             ]
             tasks.append(self._prepare_sheet_soon(state))
             await asyncio.gather(*tasks)
-            emit(await asyncio.to_thread(state.finish))
+            emit(await _settle(state))
         except BaseException:
             await asyncio.shield(self._abandon(state, tasks))
             raise
@@ -383,7 +394,7 @@ class ImageGenerator:
                     remaining -= 1
                 yield ev
             await sheet
-            final = await asyncio.to_thread(state.finish)
+            final = await _settle(state)
             done = True
             yield final
         except Exception as exc:  # to a library user: never with a secret in it
