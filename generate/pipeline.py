@@ -74,10 +74,9 @@ class RunRequest(BaseModel):
     )
     timeout_s: float | None = Field(
         default=None,
-        gt=0,
         le=MAX_TIMEOUT_S,
         allow_inf_nan=False,
-        description="Per model call, in seconds; default $SKETCHGEN_TIMEOUT_S, else 180",
+        description="Per model call, in seconds (more than 0); default $SKETCHGEN_TIMEOUT_S, else 180",
     )
 
     @classmethod
@@ -93,6 +92,13 @@ class RunRequest(BaseModel):
             where = ".".join(str(p) for p in err["loc"][:1]) or "request"
             label = (labels or {}).get(where, where)
             raise ConfigError(human_message(err, label, field_bounds(cls, where)), field=where) from None
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _timeout_positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:  # a message of its own: "at most 3600 (got 0)" misleads
+            raise ValueError(f"must be more than 0 seconds (got {value:g})")
+        return value
 
     @field_validator("brief")
     @classmethod
