@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.state import Overloaded
 from generate.errors import ConfigError, StyleError
+from generate.redact import redact_value
 from generate.validation import field_bounds, human_message
 
 __all__ = ["install_error_handlers", "validation_items", "error_response"]
@@ -35,7 +36,8 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = {"message": message, "field": field, "detail": detail if detail is not None else message}
-    return JSONResponse(body, status_code=status, headers=headers)
+    # Every error answer is built here: one pass through the redaction point covers them all.
+    return JSONResponse(redact_value(body), status_code=status, headers=headers)
 
 
 def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:

@@ -32,6 +32,8 @@ from api.routes_catalog import router as catalog_router
 from api.routes_generate import router as generate_router
 from api.routes_runs import router as runs_router
 from api.state import ServiceSettings, ServiceState
+from generate.redact import install_log_redaction, register_secret
+from generate.types import check_environment
 
 __all__ = ["create_app", "app", "STATIC_DIR"]
 
@@ -83,6 +85,7 @@ def create_app(
     Further keywords set :class:`api.state.ServiceSettings` fields (``sse_ping_s``,
     ``sse_send_timeout_s``, ``retry_after_s``, ``cancel_grace_s``).
     """
+    check_environment()  # a bad SKETCHGEN_TIMEOUT_S / SKETCHGEN_MAX_CONCURRENCY stops start-up
     config = ServiceSettings.from_env(
         output_dir=output_dir, api_token=api_token, max_runs=max_runs, **settings
     )
@@ -98,6 +101,10 @@ def create_app(
         docs_url=None,  # served by _add_docs from local files
         redoc_url=None,
     )
+    register_secret(config.api_token)
+    # uvicorn has configured its handlers by the time it imports the app: every line they (and the
+    # root logger's) emit, the access log included, is redacted from here on.
+    install_log_redaction()
     app.state.sketchgen = ServiceState(settings=config, pipeline=pipeline, registry=registry)
     install_error_handlers(app)
     app.include_router(health_router)

@@ -25,6 +25,7 @@ from api.auth import require_token, require_token_or_query
 from api.schemas import ErrorBody, GenerateQuery, GenerateRequest, GenerateResponse, SketchError, SketchOut
 from api.sse import RunEventStream, RunHandle, run_urls
 from api.state import ServiceState, get_state
+from generate.redact import redact
 
 __all__ = ["router", "to_run_request", "result_to_response"]
 
@@ -179,7 +180,7 @@ def result_to_response(result: Any) -> GenerateResponse:
         if sk.error:
             error = SketchError(
                 code=str(sk.error.get("code", "internal")),
-                message=str(sk.error.get("message", "")),
+                message=redact(str(sk.error.get("message", ""))),
                 retryable=bool(sk.error.get("retryable", False)),
             )
         sketches.append(
@@ -212,5 +213,5 @@ def result_to_response(result: Any) -> GenerateResponse:
         run_url=urls["run_url"],
         metadata_url=urls["metadata_url"],
         contact_sheet_url=f"{urls['files_url']}/{sheet.name}" if sheet and sheet.is_file() else None,
-        warnings=list(getattr(result, "warnings", []) or []),
+        warnings=[redact(w) for w in getattr(result, "warnings", []) or []],
     )

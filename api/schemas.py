@@ -115,12 +115,27 @@ class GenerateRequest(BaseModel):
         description="Stream interim images as sketch.preview events where the model makes them "
         "(Nano Banana Pro's thought images); default: no.",
     )
+    timeout_s: float | None = Field(
+        default=None,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds (more than 0) each model call may take before it is abandoned (and "
+        "retried); default: the service's $SKETCHGEN_TIMEOUT_S, else 180.",
+        examples=[60],
+    )
 
     @field_validator("brief")
     @classmethod
     def _brief_has_words(cls, value: str) -> str:
         if not any(ch.isalnum() for ch in value):
             raise ValueError("the brief must contain words")
+        return value
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _timeout_positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"must be more than 0 seconds (got {value:g})")
         return value
 
     @field_validator("resolution", mode="before")

@@ -33,7 +33,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 
 from api.state import RunSlot
-from generate.runs import redact_secrets
+from generate.redact import redact
 
 __all__ = ["RunHandle", "RunEventStream", "event_payload", "to_sse", "run_urls"]
 
@@ -65,7 +65,9 @@ def event_payload(ev: Any) -> dict[str, Any]:
 
 
 def to_sse(ev: Any) -> ServerSentEvent:
-    return ServerSentEvent(data=json.dumps(event_payload(ev), default=str), event=ev.event, id=ev.sse_id)
+    """The event as one SSE message; its text passes :func:`generate.redact.redact` on the way out."""
+    data = redact(json.dumps(event_payload(ev), default=str))
+    return ServerSentEvent(data=data, event=ev.event, id=ev.sse_id)
 
 
 class RunHandle:
@@ -132,7 +134,7 @@ async def _serialise(handle: RunHandle) -> AsyncIterator[ServerSentEvent]:
     try:
         async for item in handle.events():
             if isinstance(item, BaseException):
-                message = redact_secrets(str(item) or type(item).__name__)
+                message = redact(str(item) or type(item).__name__)
                 yield ServerSentEvent(
                     data=json.dumps({"code": "internal", "message": message}), event="error"
                 )

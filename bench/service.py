@@ -15,9 +15,16 @@ server and the clients, spread perfectly over all cores. On a 2-core machine the
 above 2 x L.
 
 The service runs with ``SKETCHGEN_MAX_CONCURRENCY`` = C x N (the shared cap on model calls in
-flight; its default of 8 would queue 200 calls at 1 s each) and ``SKETCHGEN_MAX_RUNS`` >= C.
+flight) and ``SKETCHGEN_MAX_RUNS`` >= C.
+
+Hung calls (``--hung-fraction 0.05``): that share of the fake server's requests never answer, and the
+service runs with its *default* concurrency cap and ``SKETCHGEN_TIMEOUT_S`` = ``--timeout`` (default
+30 s), so a hung call holds its slot until it times out and is retried. A client knows its run had a
+hung call of its own when it sees a ``timeout`` retry or failure. Figures: p50 / p90 / max wall of
+the runs *without* one, against L. Target: p90 <= L + 2 s, every sketch delivered.
 
 Run: ``.venv/bin/python bench/service.py [--clients 50] [--sketches 4] [--latency 1.0]``
+and ``.venv/bin/python bench/service.py --hung-fraction 0.05 [--timeout 30]``
 """
 
 from __future__ import annotations
@@ -110,6 +117,7 @@ async def one_client(client: httpx.AsyncClient, body: dict, t0: float) -> dict:
         "failed": 0,
         "status": None,
         "error": None,
+        "timed_out_calls": 0,  # sketch.retry / sketch.failed for a timeout: a hung call of its own
     }
     buffer = ""
     try:
@@ -132,6 +140,10 @@ async def one_client(client: httpx.AsyncClient, body: dict, t0: float) -> dict:
                         out["completed"] += 1
                     elif name == "sketch.failed":
                         out["failed"] += 1
+                    if name in ("sketch.retry", "sketch.failed"):
+                        data = json.loads(next(ln[6:] for ln in block.split("\n") if ln.startswith("data: ")))
+                        if data.get("reason", data.get("code")) == "timeout":
+                            out["timed_out_calls"] += 1
                     elif name == "run.completed":
                         data = next(ln[6:] for ln in block.split("\n") if ln.startswith("data: "))
                         out["status"] = json.loads(data)["status"]
@@ -177,7 +189,7 @@ async def drive(url: str, clients: int, sketches: int, image_size: str = "1K") -
         "top_k": 0,  # retrieval is benchmarked elsewhere; here it would only add the same constant
     }
     limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
         await client.get("/healthz")
         t0 = time.perf_counter()
         results = await asyncio.gather(*(one_client(client, body, t0) for _ in range(clients)))
@@ -193,7 +205,24 @@ def main() -> None:
     ap.add_argument(
         "--image-size", default="1K", help="image_size of every run (the model offers 512, 1K, 2K, 4K)"
     )
+    ap.add_argument(
+        "--hung-fraction",
+        type=float,
+        default=0.0,
+        help="share of model calls that never answer; > 0 runs the hung-calls benchmark instead",
+    )
+    ap.add_argument("--timeout", type=float, default=30.0, help="SKETCHGEN_TIMEOUT_S for --hung-fraction")
+    ap.add_argument("--seed", type=int, default=0, help="which calls hang (--hung-fraction)")
+    ap.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=None,
+        help="SKETCHGEN_MAX_CONCURRENCY for --hung-fraction (default: the library's default)",
+    )
     args = ap.parse_args()
+    if args.hung_fraction > 0:
+        print(json.dumps(hung_calls(args), indent=2))
+        return
     expected = args.clients * args.sketches
     # Measured first, in a fresh process: after 50 streaming clients this process's allocator state
     # makes the same conversion ~50 % slower, which would overstate the floor.
@@ -203,17 +232,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="sketchgen-bench-") as tmp,
         fake_gemini_process(args.latency) as (base, record),
     ):
-        env = {
-            "GEMINI_API_KEY": "bench-key",
-            "GEMINI_BASE_URL": base,
-            "SKETCHGEN_OUTPUT_DIR": str(Path(tmp) / "outputs"),
-            "SKETCHGEN_INDEX_DIR": str(Path(tmp) / "index"),
-            "SKETCHGEN_MAX_CONCURRENCY": str(expected),
-            "SKETCHGEN_MAX_RUNS": str(max(64, args.clients)),
-            "HF_HUB_OFFLINE": "1",
-        }
-        for name in ("SKETCHGEN_API_TOKEN", "GOOGLE_API_KEY", "GEMINI_MODEL", "SKETCHGEN_STYLES_DIR"):
-            os.environ.pop(name, None)
+        env = {**_service_env(base, tmp, args.clients), "SKETCHGEN_MAX_CONCURRENCY": str(expected)}
         with service(env) as (url, proc):
             sampler = RssSampler(proc.pid)
             sampler.start()
@@ -288,6 +307,78 @@ def main() -> None:
         },
     }
     print(json.dumps(report, indent=2))
+
+
+def _service_env(base: str, tmp: str, clients: int) -> dict[str, str]:
+    for name in ("SKETCHGEN_API_TOKEN", "GOOGLE_API_KEY", "GEMINI_MODEL", "SKETCHGEN_STYLES_DIR"):
+        os.environ.pop(name, None)
+    return {
+        "GEMINI_API_KEY": "bench-key",
+        "GEMINI_BASE_URL": base,
+        "SKETCHGEN_OUTPUT_DIR": str(Path(tmp) / "outputs"),
+        "SKETCHGEN_INDEX_DIR": str(Path(tmp) / "index"),
+        "SKETCHGEN_MAX_RUNS": str(max(64, clients)),
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+def hung_calls(args) -> dict:
+    """C clients at once while ``hung_fraction`` of the model calls hang; the service's default cap."""
+    expected = args.clients * args.sketches
+    per_image = min(conversion_cpu_per_image(*_IMAGE_PIXELS.get(args.image_size, (1024, 1024))).values())
+    with (
+        tempfile.TemporaryDirectory(prefix="sketchgen-bench-") as tmp,
+        fake_gemini_process(args.latency, hang_fraction=args.hung_fraction, seed=args.seed) as (base, record),
+    ):
+        env = _service_env(base, tmp, args.clients)
+        os.environ.pop("SKETCHGEN_MAX_CONCURRENCY", None)  # the default cap, unless asked otherwise
+        if args.max_concurrency is not None:
+            env["SKETCHGEN_MAX_CONCURRENCY"] = str(args.max_concurrency)
+        env["SKETCHGEN_TIMEOUT_S"] = str(args.timeout)
+        with service(env) as (url, _proc):
+            asyncio.run(drive(url, 1, 3, args.image_size))  # warm-up (may meet a hung call too)
+            results, wall = asyncio.run(drive(url, args.clients, args.sketches, args.image_size))
+    clean = [r["last_event_s"] for r in results if not r["timed_out_calls"] and r["last_event_s"] is not None]
+    hung = [r["last_event_s"] for r in results if r["timed_out_calls"] and r["last_event_s"] is not None]
+    received = sum(r["completed"] for r in results)
+    errors = [r["error"] for r in results if r["error"]]
+    target = args.latency + 2.0
+    p90 = _pct(clean, 0.9)
+    return {
+        "benchmark": "service: concurrent /generate-stream clients, some model calls hang",
+        "clients": args.clients,
+        "sketches_per_run": args.sketches,
+        "latency_s": args.latency,
+        "hung_fraction": args.hung_fraction,
+        "timeout_s": args.timeout,
+        "max_concurrency": args.max_concurrency or "default",
+        "runs_without_hung_call": len(clean),
+        "runs_with_hung_call": len(hung),
+        "timed_out_calls": sum(r["timed_out_calls"] for r in results),
+        # Each run's wall: from the moment all clients start to its run.completed.
+        "wall_without_hung_call_s": {"p50": _pct(clean, 0.5), "p90": p90, "max": _pct(clean, 1.0)},
+        "wall_without_hung_call_over_latency": {
+            "p50": round(_pct(clean, 0.5) / args.latency, 3) if clean else None,
+            "p90": round(p90 / args.latency, 3) if clean else None,
+        },
+        "wall_with_hung_call_s": {"p50": _pct(hung, 0.5), "max": _pct(hung, 1.0)},
+        # L plus 90 % of the answers' conversion CPU spread perfectly over every core: with every
+        # answer landing at once, the p90 run cannot finish before this on this machine.
+        "floor_p90_wall_s": round(
+            floor_wall_over_latency(args.latency, round(0.9 * expected), per_image) * args.latency, 3
+        ),
+        "cpu_per_image_s": round(per_image, 4),
+        "sketch_completed_expected": expected,
+        "sketch_completed_received": received,
+        "sketch_failed_received": sum(r["failed"] for r in results),
+        "client_errors": errors[:5],
+        "wall_s": round(wall, 3),
+        "fake_gemini_requests": record["requests"],
+        "fake_gemini_aborted": record["aborted"],
+        "target": {"p90_wall_without_hung_call_max_s": target, "sketches_lost": 0},
+        "pass": bool(clean and p90 <= target and received == expected and not errors),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
 
 
 if __name__ == "__main__":

@@ -12,16 +12,17 @@ from typing import Any
 from cli.progress import LiveStatus
 from generate.errors import ConfigError
 from generate.events import RunCompleted, RunStarted, SketchCompleted, SketchFailed, SketchRetry, StageEvent
+from generate.redact import redact
 
 __all__ = ["cmd_generate", "cmd_index", "cmd_weights", "cmd_styles", "cmd_models", "cmd_runs", "cmd_serve"]
 
 
 def _out(text: str = "") -> None:
-    print(text, flush=True)
+    print(redact(text), flush=True)
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(redact(text), file=sys.stderr, flush=True)
 
 
 _FLAGS = {
@@ -39,6 +40,7 @@ _FLAGS = {
     "google_search": "--google-search",
     "person_generation": "--person-generation",
     "allow_retired": "--allow-retired",
+    "timeout_s": "--timeout",
 }
 
 
@@ -60,6 +62,7 @@ def _request(args):
         "google_search": args.google_search,
         "person_generation": args.person_generation,
         "allow_retired": args.allow_retired,
+        "timeout_s": args.timeout,
     }
     return RunRequest.parse(fields, labels=_FLAGS)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from generate.env_file import load_env_file
 from generate.errors import SketchgenError
+from generate.redact import install_log_redaction, redact, redact_exception, redact_value
 
 __all__ = ["main", "build_parser"]
 
@@ -82,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--top-k", type=_whole_number, default=3, help="reference images to retrieve (0-14)")
     gen.add_argument(
+        "--timeout",
+        default=None,
+        metavar="SECONDS",
+        help="per model call (default $SKETCHGEN_TIMEOUT_S, else 180)",
+    )
+    gen.add_argument(
         "--context", action="append", default=[], help="an extra note for the prompt (repeatable)"
     )
     gen.add_argument(
@@ -135,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    print(redact(json.dumps(redact_value(data), indent=2, default=str)))
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -155,22 +162,24 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
     )
+    install_log_redaction()  # the SDK's and httpx's lines too, not only sketchgen's
     from cli import commands
 
     handler = getattr(commands, f"cmd_{args.command}")
     try:
         return handler(args) or 0
     except SketchgenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(redact(f"error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: pending model calls were cancelled; finished sketches are kept", file=sys.stderr)
         return 130
     except Exception as exc:  # one line, not a traceback, unless asked for
+        redact_exception(exc)
         if os.environ.get("SKETCHGEN_DEBUG"):
             raise
         print(
-            f"error: unexpected {type(exc).__name__}: {exc} (set SKETCHGEN_DEBUG=1 for details)",
+            redact(f"error: unexpected {type(exc).__name__}: {exc} (set SKETCHGEN_DEBUG=1 for details)"),
             file=sys.stderr,
         )
         return 1

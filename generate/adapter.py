@@ -283,19 +283,29 @@ def _extra_known_names() -> list[str]:
 
 
 _BUILTINS_LOADED = False
+# Re-entrant: importing a built-in calls register_adapter (which takes _LOCK, not this one), and a
+# built-in that looks another up while it loads must not deadlock its own thread.
+_BUILTINS_LOCK = threading.RLock()
 
 
 def _load_builtins() -> None:
-    """Import the built-in adapter modules once; each registers itself on import."""
+    """Import the built-in adapter modules once; each registers itself on import.
+
+    The flag is raised only after every import has finished, under a lock, so a concurrent first
+    caller waits for the full registry instead of reading a half-filled one.
+    """
     global _BUILTINS_LOADED
     if _BUILTINS_LOADED:
         return
-    _BUILTINS_LOADED = True
-    import importlib
+    with _BUILTINS_LOCK:
+        if _BUILTINS_LOADED:
+            return
+        import importlib
 
-    for module in ("generate.nano_banana", "generate.trace", "generate.auto"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a built-in not written yet must not break the others
-            if exc.name != module:
-                raise
+        for module in ("generate.nano_banana", "generate.trace", "generate.auto"):
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:  # a built-in not written yet must not break the others
+                if exc.name != module:
+                    raise
+        _BUILTINS_LOADED = True

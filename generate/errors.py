@@ -63,6 +63,7 @@ class ErrorCode:
     QUOTA_EXHAUSTED = "quota_exhausted"  # 402, or a 429 whose quota is per day
     PRECONDITION = "precondition"  # 400 FAILED_PRECONDITION
     BAD_IMAGE = "bad_image"  # bytes that do not decode as an image
+    BAD_RESPONSE = "bad_response"  # a 2xx answer whose body is not valid JSON or not a valid response
     NO_REFERENCE = "no_reference"  # an adapter that needs a reference got none
     CANCELLED = "cancelled"
     INTERNAL = "internal"  # a bug in sketchgen itself, kept at its index instead of killing the run

@@ -11,7 +11,8 @@ What failed                         code                retryable  fatal_for_run
 429 with a per-day quotaId, 402     quota_exhausted     no         yes
 408, client-side timeout            timeout             yes        no
 500 / 502 / 503 / 504               server_error        yes        no
-other 5xx, non-JSON body            server_error        no / yes   no
+other 5xx                           server_error        no         no
+2xx body: broken JSON, bad shape    bad_response        yes        no
 400 INVALID_ARGUMENT (or other 4xx) invalid_request     no         no
 400 FAILED_PRECONDITION             precondition        no         yes
 401 / 403                           auth                no         yes
@@ -27,6 +28,7 @@ promptFeedback.blockReason          blocked_prompt      no         no
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -184,16 +186,45 @@ def classify_exception(exc: BaseException) -> ModelCallError | None:
 
     if isinstance(exc, genai_errors.APIError):
         return classify_api_error(exc)
-    if isinstance(exc, genai_errors.UnknownApiResponseError):
-        return ModelCallError(
-            ErrorCode.SERVER_ERROR, "Gemini answered with a body that is not JSON", retryable=True
-        )
+    bad = _bad_response(exc, genai_errors)
+    if bad is not None:
+        return bad
     timeouts, connections = _transport_types()
     kind = type(exc).__name__
     if isinstance(exc, timeouts):
         return ModelCallError(ErrorCode.TIMEOUT, f"Gemini call timed out ({kind})", retryable=True)
     if isinstance(exc, connections):
         return ModelCallError(ErrorCode.CONNECTION, f"connection to Gemini failed ({kind})", retryable=True)
+    return None
+
+
+def _bad_response(exc: BaseException, genai_errors: Any) -> ModelCallError | None:
+    """A retryable ``bad_response`` for a 2xx answer that is not a valid response, like a 5xx.
+
+    What the SDK (3.4) raises for one, by path: a unary body of broken JSON is ``json.JSONDecodeError``
+    (httpx2 and aiohttp alike); a stream line of broken JSON is ``UnknownApiResponseError``; JSON
+    that does not fit the response model is pydantic's ``ValidationError`` titled
+    ``GenerateContentResponse``. The message names the problem only: the SDK's own texts quote the
+    body, which a misbehaving proxy may have filled with anything, the API key included. A body that
+    is not UTF-8 is ``UnicodeDecodeError`` on aiohttp (``JSONDecodeError`` on httpx2).
+    """
+    if isinstance(exc, genai_errors.UnknownApiResponseError | json.JSONDecodeError | UnicodeDecodeError):
+        return ModelCallError(
+            ErrorCode.BAD_RESPONSE, "Gemini answered with a body that is not valid JSON", retryable=True
+        )
+    try:
+        from pydantic import ValidationError
+    except ImportError:  # pragma: no cover - google-genai depends on pydantic
+        return None
+    if isinstance(exc, ValidationError) and exc.title.endswith("Response"):
+        where = ", ".join(
+            sorted({".".join(str(p) for p in e.get("loc", ())) or "(body)" for e in exc.errors()})
+        )
+        return ModelCallError(
+            ErrorCode.BAD_RESPONSE,
+            f"Gemini answered with a response the SDK rejects (invalid {where})",
+            retryable=True,
+        )
     return None
 
 

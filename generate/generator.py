@@ -11,7 +11,8 @@ All three modes share one per-sketch lifecycle (attempt, classify, retry or sett
   per-sketch outcomes, which unpack as ``(index, image_path, error)``.
 
 A failed sketch stays at its own index with a typed error; the others go on. Model calls are
-capped by a process-wide limiter per adapter. When the consumer stops listening (the task is
+capped by a process-wide limiter per adapter, shared fairly among the runs in flight (a run whose
+calls hang does not hold the others back: see :mod:`generate.limiter`). When the consumer stops listening (the task is
 cancelled, the async iterator is closed, Ctrl-C), pending calls are cancelled, sketches already
 written stay, and the run is recorded as ``cancelled``.
 """
@@ -19,6 +20,7 @@ written stay, and the run is recorded as ``cancelled``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import time
@@ -32,6 +34,7 @@ from generate.adapter import ImageModelAdapter, ImageRequest, ModelImage, ModelP
 from generate.errors import ConfigError, ErrorCode, ModelCallError
 from generate.events import RunEvent, SketchCompleted, SketchFailed, SketchOutcome
 from generate.limiter import shared_limiter
+from generate.redact import redact_exception, redacts_exceptions
 from generate.run_state import RunState
 from generate.runs import create_run_dir
 from generate.types import GenerationConfig, GenerationResult
@@ -42,6 +45,16 @@ __all__ = ["ImageGenerator"]
 log = logging.getLogger("sketchgen.generate")
 EventCallback = Callable[[RunEvent], Any]
 SHEET_PREPARE_DELAY_S = 0.05
+# Settling a run (contact sheet, fsync, final metadata) has its own few threads. On the default
+# executor it queued behind every image conversion of every other run (FIFO), so under load every
+# run finished together at the end; here a run settles as soon as its own sketches are written.
+_SETTLE_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sketchgen-settle")
+
+
+async def _settle(state: RunState, *, cancelled: bool = False) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(
+        _SETTLE_POOL, functools.partial(state.finish, cancelled=cancelled)
+    )
 
 
 class ImageGenerator:
@@ -133,6 +146,7 @@ class ImageGenerator:
             await state.adapter.aclose()
 
     # -- sync ---------------------------------------------------------------------------------------
+    @redacts_exceptions
     def generate(
         self,
         *,
@@ -198,7 +212,7 @@ class ImageGenerator:
                 return None
             if state.abort_error is not None:
                 return state.fail(index, state.skipped_error(), attempt - 1)
-            if not limiter.acquire(cancel=state.cancel_event):
+            if not limiter.acquire(cancel=state.cancel_event, owner=state.run_id):
                 return None
             try:
                 if state.abort_error is not None:  # decided while we queued for the slot
@@ -212,7 +226,7 @@ class ImageGenerator:
                 except ModelCallError as err:
                     error = err
             finally:
-                limiter.release()
+                limiter.release(owner=state.run_id)
             delay = state.retry_delay(index, error, attempt)
             if delay is None:
                 return state.fail(index, error, attempt)
@@ -237,7 +251,7 @@ class ImageGenerator:
             attempt += 1
             if state.abort_error is not None:
                 return state.fail(index, state.skipped_error(), attempt - 1)
-            async with limiter.aslot():
+            async with limiter.aslot(state.run_id):
                 if state.abort_error is not None:  # decided while we queued for the slot
                     return state.fail(index, state.skipped_error(), attempt - 1)
                 state.mark_running(index, attempt)
@@ -309,8 +323,9 @@ class ImageGenerator:
             await asyncio.wait(pending, timeout=30)
         # Off the event loop: the contact sheet and metadata are disk and CPU work, and in the
         # service other runs share this loop.
-        await asyncio.to_thread(state.finish, cancelled=True)
+        await _settle(state, cancelled=True)
 
+    @redacts_exceptions
     async def generate_async(
         self,
         *,
@@ -331,7 +346,7 @@ class ImageGenerator:
             ]
             tasks.append(self._prepare_sheet_soon(state))
             await asyncio.gather(*tasks)
-            emit(await asyncio.to_thread(state.finish))
+            emit(await _settle(state))
         except BaseException:
             await asyncio.shield(self._abandon(state, tasks))
             raise
@@ -354,7 +369,11 @@ class ImageGenerator:
         ``stages`` are (name, details) pairs reported right after ``run.started`` (the pipeline
         uses them for ``prompt_compiled`` and ``references_retrieved``).
         """
-        state = await asyncio.to_thread(self._prepare, prompt_spec, retrieval_result, style, config)
+        try:
+            state = await asyncio.to_thread(self._prepare, prompt_spec, retrieval_result, style, config)
+        except Exception as exc:
+            redact_exception(exc)
+            raise
         events: asyncio.Queue[RunEvent] = asyncio.Queue()
         tasks: list[asyncio.Task] = []
         done = False
@@ -375,9 +394,12 @@ class ImageGenerator:
                     remaining -= 1
                 yield ev
             await sheet
-            final = await asyncio.to_thread(state.finish)
+            final = await _settle(state)
             done = True
             yield final
+        except Exception as exc:  # to a library user: never with a secret in it
+            redact_exception(exc)
+            raise
         finally:
             if not done:
                 await asyncio.shield(self._abandon(state, tasks))

@@ -14,7 +14,9 @@ Request options: ``config.seed_best_effort`` says a model was given the seed tha
 effort only (Gemini); ``config.response_modalities``, ``google_search`` and ``person_generation``
 are as asked, and each sketch's ``grounding`` holds Google Search's queries and sources.
 
-Never a secret: the writer (:func:`generate.runs.atomic_write_json`) also redacts known secret values.
+Never a secret: errors are redacted as they enter the run's state, and the writer
+(:func:`generate.runs.atomic_write_json`) passes the whole document through
+:func:`generate.redact.redact` as well.
 """
 
 from __future__ import annotations

@@ -19,9 +19,12 @@ Client set-up happens in one place (:func:`build_client`) and can be replaced by
 * SDK retries are off: ``HttpRetryOptions(attempts=1)`` means one attempt and, unlike leaving
   ``retry_options`` unset, also disables the aiohttp path's hidden 1–10 s reconnect. Failures
   surface as :class:`ModelCallError` and the generator's retry loop decides.
-* the per-call timeout is ``ImageRequest.timeout_s`` (sent to the SDK in milliseconds).
+* the per-call timeout is ``ImageRequest.timeout_s`` (sent to the SDK in milliseconds); the sync
+  client also gives up on a connect after 10 s and probes for a vanished peer
+  (:mod:`generate.gemini_http`).
 
-The API key never appears in an error message, log line or repr.
+The API key never appears in an error message, log line or repr: an explicit ``api_key=`` is
+registered with :mod:`generate.redact`, which also knows the environment's keys.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from generate.catalog import (
     resolve_model,
 )
 from generate.errors import ConfigError, CredentialsError
+from generate.gemini_http import sync_transport
 from generate.gemini_wire import (
     ReferenceImage,
     StreamAccumulator,
@@ -69,6 +73,7 @@ from generate.gemini_wire import (
     downscale_reference,
     parse_response,
 )
+from generate.redact import redact, redact_error, redact_exception, register_secret
 
 __all__ = [
     "API_VERSION",
@@ -199,6 +204,7 @@ def build_client(
     *, api_key: str | None = None, base_url: str | None = None, model: str = "nano-banana"
 ) -> genai.Client:
     """The one place a google-genai client is made (see the module docstring for the settings)."""
+    register_secret(api_key)  # from here on, no channel out of the process shows it
     ok, reason = gemini_credentials_configured(api_key)
     if not ok:
         raise _credentials_error(model, reason)
@@ -206,7 +212,12 @@ def build_client(
     tls: dict[str, Any] = {}
     if not _vertex_mode():  # Vertex may need a client-certificate context: leave that to the SDK
         sync_ctx, async_ctx = _tls_contexts(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-        tls = {"client_args": {"verify": sync_ctx}, "async_client_args": {"ssl": async_ctx}}
+        tls = {
+            # verify stays for the SDK's own checks; the transport (which carries it too) bounds
+            # connects and probes for a vanished peer (generate/gemini_http.py).
+            "client_args": {"verify": sync_ctx, "transport": sync_transport(sync_ctx)},
+            "async_client_args": {"ssl": async_ctx},
+        }
     http_options = types.HttpOptions(
         base_url=base_url,
         api_version=None if _vertex_mode() else API_VERSION,
@@ -217,19 +228,8 @@ def build_client(
         return genai.Client(api_key=api_key or None, http_options=http_options)
     except ValueError as exc:  # the SDK's own set-up checks (project/location, missing key, ...)
         raise CredentialsError(
-            f"could not set up the Gemini client for {model!r}: {_redact(str(exc), api_key)}", field="model"
+            f"could not set up the Gemini client for {model!r}: {redact(str(exc))}", field="model"
         ) from None
-
-
-def _redact(text: str, *keys: str | None) -> str:
-    secrets = [
-        k
-        for k in (*keys, os.environ.get("GEMINI_API_KEY"), os.environ.get("GOOGLE_API_KEY"))
-        if k and len(k) >= 4
-    ]
-    for secret in secrets:
-        text = text.replace(secret, "<redacted>")
-    return text
 
 
 @functools.lru_cache(maxsize=64)
@@ -294,7 +294,7 @@ class NanoBananaAdapter(ImageModelAdapter):
         )
         self._include_thoughts = include_thoughts
         self._reference_max_px = reference_max_px
-        self._api_key = api_key
+        register_secret(api_key)
         self._owns_client = client is None and not dry_run
         self._client = client
         if client is None and not dry_run:
@@ -331,14 +331,17 @@ class NanoBananaAdapter(ImageModelAdapter):
 
     def _failure(self, exc: Exception, sent: list[dict[str, Any]]) -> Exception:
         """The ModelCallError for ``exc`` (key redacted, carrying the references the call sent), or
-        ``exc`` itself if it is not a call failure."""
+        ``exc`` itself if it is not a call failure.
+
+        ``exc`` becomes the error's cause unless its own text shows a secret (the SDK's messages
+        quote the answer, which a proxy may have filled with the key): then it is left out."""
         err = classify_exception(exc)
         if err is None:
             return exc
-        err.message = _redact(err.message, self._api_key)
-        err.args = (f"{err.code}: {err.message}",)
+        redact_error(err)
         err.references_sent = sent
-        return err
+        err.__cause__ = exc
+        return redact_exception(err)
 
     def _done(self, image: ModelImage, warnings: list[str], sent: list[dict[str, Any]]) -> ModelImage:
         image.warnings[:0] = warnings
@@ -357,7 +360,7 @@ class NanoBananaAdapter(ImageModelAdapter):
             failure = self._failure(exc, sent)
             if failure is exc:
                 raise
-            raise failure from exc
+            raise failure from failure.__cause__  # None when the cause would show a secret
 
     async def agenerate(self, request: ImageRequest) -> ModelImage:
         contents, config, warnings, sent = await asyncio.to_thread(self._prepare, request)
@@ -370,7 +373,7 @@ class NanoBananaAdapter(ImageModelAdapter):
             failure = self._failure(exc, sent)
             if failure is exc:
                 raise
-            raise failure from exc
+            raise failure from failure.__cause__  # None when the cause would show a secret
 
     async def astream(self, request: ImageRequest) -> AsyncIterator[ModelPreview | ModelImage]:
         """Thought images as previews, then the final image.
@@ -403,7 +406,7 @@ class NanoBananaAdapter(ImageModelAdapter):
                     failure = self._failure(item, sent)
                     if failure is item:
                         raise item
-                    raise failure from item
+                    raise failure from failure.__cause__  # None when the cause would show a secret
                 for preview in acc.feed(item):
                     yield preview
             final = acc.finish()

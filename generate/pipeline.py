@@ -23,7 +23,8 @@ from generate.adapter import ImageModelAdapter, get_adapter
 from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent
 from generate.generator import ImageGenerator
-from generate.types import GenerationConfig, GenerationResult
+from generate.redact import redact_exception, redacts_exceptions
+from generate.types import MAX_TIMEOUT_S, GenerationConfig, GenerationResult
 from generate.validation import field_bounds, human_message
 from prompt.compiler import PromptCompiler
 from prompt.variation import plan_variations
@@ -71,6 +72,12 @@ class RunRequest(BaseModel):
         default=False,
         description="Run a model past its shutdown date anyway (for an endpoint that still serves it)",
     )
+    timeout_s: float | None = Field(
+        default=None,
+        le=MAX_TIMEOUT_S,
+        allow_inf_nan=False,
+        description="Per model call, in seconds (more than 0); default $SKETCHGEN_TIMEOUT_S, else 180",
+    )
 
     @classmethod
     def parse(cls, data: dict[str, Any], *, labels: dict[str, str] | None = None) -> RunRequest:
@@ -85,6 +92,13 @@ class RunRequest(BaseModel):
             where = ".".join(str(p) for p in err["loc"][:1]) or "request"
             label = (labels or {}).get(where, where)
             raise ConfigError(human_message(err, label, field_bounds(cls, where)), field=where) from None
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _timeout_positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:  # a message of its own: "at most 3600 (got 0)" misleads
+            raise ValueError(f"must be more than 0 seconds (got {value:g})")
+        return value
 
     @field_validator("brief")
     @classmethod
@@ -135,6 +149,7 @@ class SketchPipeline:
         self.output_dir = output_dir
 
     # -- validation: everything that can be checked before a paid call ----------------------------
+    @redacts_exceptions
     def validate(self, request: RunRequest | dict, *, dry_run: bool = False) -> PreparedRun:
         """Check the request and build its adapter; raises ConfigError (with ``field``) on bad input.
 
@@ -144,6 +159,7 @@ class SketchPipeline:
         if isinstance(request, dict):
             request = RunRequest.parse(request)
         style = self.registry.get_style(request.style_id)
+        timeout = {"timeout_s": request.timeout_s} if request.timeout_s is not None else {}
         config = GenerationConfig(
             num_images=request.num_images or style.num_images,
             resolution=request.resolution,
@@ -156,6 +172,7 @@ class SketchPipeline:
             response_modalities=request.response_modalities,
             google_search=request.google_search,
             person_generation=request.person_generation,
+            **timeout,
         )
         options: dict[str, Any] = {"allow_retired": True} if request.allow_retired else {}
         warnings: list[str] = []
@@ -289,6 +306,9 @@ class SketchPipeline:
                     yield event
             finally:
                 await stream.aclose()
+        except Exception as exc:  # to a library user: never with a secret in it
+            redact_exception(exc)
+            raise
         finally:
             await prepared.adapter.aclose()
 

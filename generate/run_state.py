@@ -31,6 +31,7 @@ from generate.events import (
 )
 from generate.metadata import assemble_metadata, status_counts, total_cost, variation_record
 from generate.postprocess import process_image
+from generate.redact import redact, redact_error, redact_value
 from generate.runs import atomic_write_bytes, atomic_write_json
 from generate.types import GenerationConfig, GenerationResult, SketchResult
 
@@ -147,6 +148,7 @@ class RunState:
         return base * self._rngs[index].uniform(0.5, 1.0)
 
     def retry_event(self, index: int, next_attempt: int, error: ModelCallError, delay: float) -> SketchRetry:
+        redact_error(error)  # an adapter's text, on its way to events, metadata and the result
         with self._lock:
             self.records[index]["retries"].append(
                 {
@@ -230,6 +232,7 @@ class RunState:
         )
 
     def fail(self, index: int, error: ModelCallError, attempts: int) -> SketchFailed:
+        redact_error(error)  # an adapter's text, on its way to events, metadata and the result
         with self._lock:
             if error.fatal_for_run and self.abort_error is None:
                 self.abort_error = error
@@ -263,8 +266,12 @@ class RunState:
 
     @staticmethod
     def internal_error(exc: BaseException) -> ModelCallError:
+        """The record of a bug: its text (which may quote anything, a key included) is redacted;
+        the logged traceback is redacted by the filter on sketchgen's loggers."""
         log.error("unexpected error in a sketch", exc_info=exc)
-        return ModelCallError(ErrorCode.INTERNAL, f"unexpected {type(exc).__name__}: {exc}", retryable=False)
+        return ModelCallError(
+            ErrorCode.INTERNAL, redact(f"unexpected {type(exc).__name__}: {exc}"), retryable=False
+        )
 
     # -- the run's end ----------------------------------------------------------------------------
     def cancel_unfinished(self) -> int:
@@ -420,8 +427,8 @@ class RunState:
             atomic_write_json(self.out_dir / "metadata.json", self.metadata(), durable=durable)
 
     def result(self) -> GenerationResult:
-        with self._lock:
-            records = [dict(r) for r in self.records]
+        with self._lock:  # redacted like metadata.json: model text or a warning may quote anything
+            records = [redact_value(dict(r)) for r in self.records]
         sketches = [
             SketchResult(
                 index=r["index"],
@@ -453,5 +460,5 @@ class RunState:
             reference_images=sorted({p for req in self.requests for p in req.reference_images}),
             config=self.config,
             contact_sheet_path=self.contact_sheet,
-            warnings=list(self.warnings),
+            warnings=[redact(w) for w in self.warnings],
         )

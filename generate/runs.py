@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from generate.redact import redact
 from generate.types import default_output_root
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
 ]
 
 RUN_ID_PATTERN = re.compile(r"^\d{8}_\d{6}(?:_\d{1,4})?$")
-_SECRET_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "SKETCHGEN_API_TOKEN")
 
 
 def create_run_dir(root: Path | str | None = None) -> tuple[str, Path, datetime]:
@@ -75,17 +75,13 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
 
 
 def redact_secrets(text: str) -> str:
-    """Replace the values of known secret environment variables, wherever they appear."""
-    for name in _SECRET_ENV:
-        value = os.environ.get(name, "")
-        if len(value) >= 6 and value in text:
-            text = text.replace(value, "[redacted]")
-    return text
+    """Replace every known secret value, wherever it appears (see :mod:`generate.redact`)."""
+    return redact(text)
 
 
 def atomic_write_json(path: Path, data: Any, *, durable: bool = True) -> None:
     text = json.dumps(data, indent=2, ensure_ascii=False, default=_json_default)
-    atomic_write_bytes(path, redact_secrets(text).encode("utf-8"), durable=durable)
+    atomic_write_bytes(path, redact(text).encode("utf-8"), durable=durable)
 
 
 def _json_default(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,12 +19,27 @@ __all__ = [
     "MAX_IMAGES",
     "PERSON_GENERATION",
     "parse_modalities",
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_TIMEOUT_S",
+    "MAX_TIMEOUT_S",
+    "check_timeout",
+    "check_environment",
 ]
 
 MIN_IMAGES = 3
 MAX_IMAGES = 6
 MODALITIES = {"image": ("IMAGE",), "text+image": ("TEXT", "IMAGE")}
 PERSON_GENERATION = ("ALLOW_ALL", "ALLOW_ADULT", "ALLOW_NONE")
+# Model calls in flight in one process, all runs together. Gemini is limited by the project's
+# quota (requests and images per minute), not by connections: a 429 with RetryInfo says when to come
+# back, and the retry loop honours it. A small cap only queues calls locally, where a few hung ones
+# (each holding its slot until its timeout) stall everyone. 256 lets the service's default run cap
+# (SKETCHGEN_MAX_RUNS = 64) of 4-sketch runs all be in flight at once; what a call in flight costs
+# here is a socket, a coroutine and, once answered, one image being converted.
+DEFAULT_MAX_CONCURRENCY = 256
+# Per call. Pro-class calls at 4K can take minutes (docs/gemini-api-facts.md §11 row 15).
+DEFAULT_TIMEOUT_S = 180.0
+MAX_TIMEOUT_S = 3600.0
 _RATIO = re.compile(r"^\d{1,2}:\d{1,2}$")
 
 
@@ -31,10 +47,31 @@ def _default_model() -> str:
     return os.environ.get("GEMINI_MODEL", "").strip() or "auto"
 
 
+def check_timeout(value: object, *, source: str = "timeout_s") -> float:
+    """``value`` as a per-call timeout in seconds; ConfigError (field ``timeout_s``) naming ``source``."""
+    if isinstance(value, bool):
+        value = None
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source} must be a number of seconds, got {value!r}", field="timeout_s") from None
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT_S:
+        raise ConfigError(
+            f"{source} must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {value!r}",
+            field="timeout_s",
+        )
+    return seconds
+
+
+def _default_timeout() -> float:
+    raw = os.environ.get("SKETCHGEN_TIMEOUT_S", "").strip()
+    return check_timeout(raw, source="SKETCHGEN_TIMEOUT_S") if raw else DEFAULT_TIMEOUT_S
+
+
 def _default_concurrency() -> int:
     raw = os.environ.get("SKETCHGEN_MAX_CONCURRENCY", "").strip()
     if not raw:
-        return 8
+        return DEFAULT_MAX_CONCURRENCY
     try:
         value = int(raw)
     except ValueError:
@@ -44,6 +81,13 @@ def _default_concurrency() -> int:
     if value < 1:
         raise ConfigError("SKETCHGEN_MAX_CONCURRENCY must be at least 1", field="max_concurrency")
     return value
+
+
+def check_environment() -> None:
+    """Raise ConfigError now if ``SKETCHGEN_TIMEOUT_S`` or ``SKETCHGEN_MAX_CONCURRENCY`` is invalid
+    (the service calls this at start-up, so a typo is not answered 422 on every request)."""
+    _default_timeout()
+    _default_concurrency()
 
 
 def default_output_root() -> Path:
@@ -78,7 +122,7 @@ class GenerationConfig:
     image_size: str = "1K"
     model_name: str = field(default_factory=_default_model)
     seed: int | None = None
-    timeout_s: float = 180.0
+    timeout_s: float = field(default_factory=_default_timeout)  # per call; $SKETCHGEN_TIMEOUT_S
     max_attempts: int = 4
     max_concurrency: int = field(default_factory=_default_concurrency)
     output_dir: Path | str | None = None
@@ -121,8 +165,7 @@ class GenerationConfig:
             raise ConfigError("model_name must not be empty", field="model")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ConfigError("seed must be a whole number", field="seed")
-        if not self.timeout_s > 0:
-            raise ConfigError("timeout_s must be positive", field="timeout_s")
+        self.timeout_s = check_timeout(self.timeout_s)
         if not 1 <= self.max_attempts <= 10:
             raise ConfigError("max_attempts must be from 1 to 10", field="max_attempts")
         if self.max_concurrency < 1:

@@ -43,6 +43,7 @@ class Behavior:
     """How the fake answers one request. ``latency=None`` uses the server's default latency."""
 
     kind: str = "image"  # image | text_only | finish | prompt_blocked | http_error | hang | drop
+    #                      | truncated | echo_key
     latency: float | None = None
     gap_s: float = 0.0  # pause between SSE events (e.g. previews well before the final image)
     # image answers
@@ -186,6 +187,20 @@ class Behavior:
     def drop(cls, **kw: Any) -> Behavior:
         """Send the status line, headers and part of the body, then close the socket."""
         return cls(kind="drop", **kw)
+
+    @classmethod
+    def truncated(cls, **kw: Any) -> Behavior:
+        """A 200 whose JSON is cut short, as a proxy that truncates answers sends: the unary body is
+        half a document (with a matching Content-Length, so HTTP itself is fine); a stream sends its
+        first event whole and then a ``data:`` line of broken JSON."""
+        return cls(kind="truncated", **kw)
+
+    @classmethod
+    def echo_key(cls, **kw: Any) -> Behavior:
+        """A 200 that puts the request's API key where a token count belongs, as a misbehaving proxy
+        echoing request headers into the answer does. The SDK's response model rejects the value
+        with a message that quotes it; the key is never recorded."""
+        return cls(kind="echo_key", **kw)
 
     def but(self, **changes: Any) -> Behavior:
         """A copy with some fields changed."""

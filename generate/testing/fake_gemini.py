@@ -269,12 +269,16 @@ class FakeGeminiServer:
             events = [prompt_blocked_body(b, ctx)]
         elif b.kind == "finish":
             events = [blocked_output_body(b, ctx)]
-        else:  # image, text_only, drop
+        else:  # image, text_only, drop, truncated, echo_key
             events = await asyncio.get_running_loop().run_in_executor(None, success_events, b, ctx)
+        if b.kind == "echo_key":
+            for event in events:
+                event["usageMetadata"] = {**event["usageMetadata"], "promptTokenCount": _api_key(request)}
+        cut = b.kind == "truncated"
         if rec.stream and request.query.get("alt") == "sse":
-            return await self._send_sse(request, rec, events, drop=b.kind == "drop", gap_s=b.gap_s)
+            return await self._send_sse(request, rec, events, drop=b.kind == "drop", gap_s=b.gap_s, cut=cut)
         payload = events if rec.stream else merge_events(events)
-        return await self._send_json(request, rec, 200, payload, drop=b.kind == "drop")
+        return await self._send_json(request, rec, 200, payload, drop=b.kind == "drop", cut=cut)
 
     async def _send_json(
         self,
@@ -284,8 +288,11 @@ class FakeGeminiServer:
         payload: Any,
         headers: dict | None = None,
         drop: bool = False,
+        cut: bool = False,
     ) -> web.StreamResponse:
         data = json.dumps(payload).encode()
+        if cut:  # a whole HTTP answer whose JSON stops halfway
+            data = data[: len(data) // 2]
         resp = web.StreamResponse(
             status=status, headers={"Content-Type": "application/json; charset=UTF-8", **(headers or {})}
         )
@@ -301,7 +308,13 @@ class FakeGeminiServer:
         return resp
 
     async def _send_sse(
-        self, request: web.Request, rec: RecordedRequest, events: list[dict], drop: bool, gap_s: float = 0.0
+        self,
+        request: web.Request,
+        rec: RecordedRequest,
+        events: list[dict],
+        drop: bool,
+        gap_s: float = 0.0,
+        cut: bool = False,
     ) -> web.StreamResponse:
         resp = web.StreamResponse(
             status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -311,6 +324,11 @@ class FakeGeminiServer:
             data = b"data: " + json.dumps(event).encode() + b"\r\n\r\n"
             if drop and i == len(events) // 2:
                 return await self._drop(request, rec, resp, data[: len(data) // 2])
+            if cut and i == 1:  # the first event whole, then one event of broken JSON, then the end
+                data = data[: len(data) // 2] + b"\r\n\r\n"
+                self._finish(rec, "completed", 200)
+                await resp.write(data)
+                break
             if i and gap_s > 0:
                 await asyncio.sleep(gap_s)
             if i == len(events) - 1:
@@ -327,3 +345,8 @@ class FakeGeminiServer:
         if request.transport is not None:
             request.transport.abort()  # close the socket mid-response
         raise asyncio.CancelledError  # stop aiohttp from finishing the response
+
+
+def _api_key(request: web.Request) -> str:
+    """The key the client sent (header or ``?key=``); used only to echo it, never stored."""
+    return request.headers.get("x-goog-api-key") or request.query.get("key") or ""

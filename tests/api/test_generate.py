@@ -187,3 +187,34 @@ async def test_disconnect_during_post_generate_cancels_the_run(live_server, fake
     assert len(runs) == 1 and runs[0]["status"] == "cancelled"
     assert runs[0]["succeeded"] == 1
     assert (output_dir / runs[0]["run_id"] / runs[0]["images"][0]).is_file()
+
+
+async def test_a_truncated_answer_is_a_retried_bad_response(client, fake_gemini, caplog):
+    fake_gemini.script(Behavior.truncated(), match="Sketch 2 of 3")
+    fake_gemini.script(match="Sketch 3 of 3", then=Behavior.truncated())
+    body = {"brief": "playful golf mascot", "num_images": 3, "model": "nano-banana"}
+    with caplog.at_level("DEBUG"):
+        r = await client.post("/generate", json=body)
+    assert r.status_code == 200, r.text
+    sketches = r.json()["sketches"]
+    assert sketches[1]["status"] == "completed" and sketches[1]["attempts"] == 2
+    assert sketches[2]["status"] == "failed"
+    assert (sketches[2]["error"]["code"], sketches[2]["error"]["retryable"]) == ("bad_response", True)
+    assert not [rec for rec in caplog.records if rec.exc_info or rec.exc_text]  # (redacted: as text)
+
+
+@pytest.mark.parametrize("bad", [0, -5, "soon", 7200])
+async def test_a_bad_timeout_is_422_naming_the_field(client, fake_gemini, bad):
+    r = await client.post("/generate", json={"brief": "playful golf mascot", "timeout_s": bad})
+    assert r.status_code == 422 and r.json()["field"] == "timeout_s"
+    assert fake_gemini.count == 0
+
+
+async def test_the_request_timeout_applies_to_each_call(client, fake_gemini):
+    fake_gemini.script(Behavior.hang(), match="Sketch 2 of 3")
+    body = {"brief": "playful golf mascot", "num_images": 3, "model": "nano-banana", "timeout_s": 1.5}
+    r = await client.post("/generate", json=body)
+    assert r.status_code == 200, r.text
+    sketches = r.json()["sketches"]
+    assert [s["status"] for s in sketches] == ["completed"] * 3 and sketches[1]["attempts"] == 2
+    assert {req.headers.get("x-server-timeout") for req in fake_gemini.requests} == {"2"}

@@ -145,6 +145,8 @@ def test_dry_run_json_lists_cost_per_model(capsys):
             ["generate", "mascot", "--model", "trace", "--google-search", "--response-modalities", "image"],
             "google_search",
         ),
+        (["generate", "mascot", "--model", "trace", "--timeout", "0"], "--timeout"),
+        (["generate", "mascot", "--model", "trace", "--timeout", "soon"], "--timeout"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needle, capsys, tmp_path):
@@ -256,3 +258,24 @@ def test_styles_models_and_runs_listings(capsys, tmp_path):
     assert [r["run_id"] for r in runs] == [run["run_id"]]
     assert main(["runs", "--output-dir", str(tmp_path), "--style", "badge-emblem"]) == 0
     assert "no runs yet" in capsys.readouterr().out
+
+
+def test_timeout_flag_and_env_reach_each_call(capsys, tmp_path, monkeypatch):
+    from generate.testing import Behavior
+
+    with FakeGeminiServer() as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("SKETCHGEN_TIMEOUT_S", "not a number")
+        args = ["generate", "mascot", "-n", "3", "--model", "nano-banana", "--top-k", "0"]
+        assert main([*args, "--output-dir", str(tmp_path)]) == 2  # the env var is checked too
+        assert "SKETCHGEN_TIMEOUT_S" in capsys.readouterr().err
+        monkeypatch.setenv("SKETCHGEN_TIMEOUT_S", "30")
+        fake.script(Behavior.hang(), match="Sketch 2 of 3")
+        code = main([*args, "--timeout", "1.5", "--output-dir", str(tmp_path), "--json"])
+        assert code == 0, capsys.readouterr().err
+        out = json.loads(capsys.readouterr().out)
+        assert out["status"] == "complete"
+        meta = json.loads(Path(out["metadata_path"]).read_text())
+        assert meta["sketches"][1]["attempts"] == 2 and meta["sketches"][1]["retries"][0]["code"] == "timeout"
+        assert {r.headers.get("x-server-timeout") for r in fake.requests} == {"2"}  # the flag wins

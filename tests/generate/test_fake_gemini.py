@@ -247,3 +247,28 @@ def test_fake_in_its_own_process_serves_and_reports_counts():
         )
         assert r.status_code == 200 and r.json()["candidates"][0]["content"]["parts"]
     assert record == {"requests": 1, "aborted": 0}
+
+
+def test_the_fake_process_can_hang_a_share_of_its_calls():
+    """``python -m generate.testing --hang-fraction 1`` (what bench/service.py uses): calls never answer."""
+    from generate.adapter import ImageRequest
+    from generate.errors import ErrorCode, ModelCallError
+    from generate.nano_banana import NanoBananaAdapter
+    from generate.testing import fake_gemini_process
+
+    request = ImageRequest(
+        index=0,
+        prompt="Sketch 1 of 3",
+        aspect_ratio="1:1",
+        image_size="1K",
+        layout="hero",
+        exaggeration="bold",
+        timeout_s=1,
+    )
+    with fake_gemini_process(0.0, hang_fraction=1.0) as (base_url, record):
+        adapter = NanoBananaAdapter("nano-banana", api_key="test-key", base_url=base_url)
+        with pytest.raises(ModelCallError) as info:
+            adapter.generate(request)
+        adapter.close()
+    assert info.value.code == ErrorCode.TIMEOUT
+    assert record["requests"] == 1  # (whether the abort is counted yet is a race with the child's exit)

@@ -361,6 +361,8 @@ def test_parse_duration():
         (aiohttp.ServerDisconnectedError(), ErrorCode.CONNECTION),
         (aiohttp.ClientPayloadError("truncated"), ErrorCode.CONNECTION),
         (ConnectionResetError(), ErrorCode.CONNECTION),
+        # A 200 body that is not valid UTF-8: aiohttp's text() raises this, httpx2 a JSONDecodeError.
+        (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), ErrorCode.BAD_RESPONSE),
     ],
 )
 def test_transport_exceptions_are_retryable(exc, code):

@@ -85,3 +85,58 @@ def test_sync_acquire_gives_up_when_cancelled():
     assert result == [False]
     limiter.release()
     assert limiter.in_use == 0
+
+
+def test_a_released_slot_goes_to_the_run_holding_fewest():
+    """Owner "a" holds both slots (say, two hung calls) and queued first; "b" queued after. The
+    next free slot goes to "b", which holds none, not to "a"'s earlier waiter."""
+    limiter = ConcurrencyLimiter(2)
+    order: list[str] = []
+
+    async def main():
+        await limiter.aacquire("a")
+        await limiter.aacquire("a")
+
+        async def wait(owner):
+            await limiter.aacquire(owner)
+            order.append(owner)
+
+        a_waits = asyncio.create_task(wait("a"))
+        await asyncio.sleep(0)
+        b_waits = asyncio.create_task(wait("b"))
+        await asyncio.sleep(0)
+        assert limiter.waiting == 2
+        limiter.release("a")  # one of a's calls ends: b (holding 0) beats a (holding 1)
+        await b_waits
+        assert order == ["b"] and not a_waits.done()
+        limiter.release("b")  # now a (1) and nobody else waiting: a's turn
+        await a_waits
+        limiter.release("a")
+        limiter.release("a")
+
+    asyncio.run(main())
+    assert order == ["b", "a"] and limiter.in_use == 0 and limiter.waiting == 0
+
+
+def test_threads_are_served_fairly_too():
+    limiter = ConcurrencyLimiter(1)
+    limiter.acquire(owner="a")
+    order: list[str] = []
+
+    def take(owner):
+        limiter.acquire(owner=owner)
+        order.append(owner)
+        limiter.release(owner=owner)
+
+    first = threading.Thread(target=take, args=("a",))
+    first.start()
+    while limiter.waiting < 1:
+        time.sleep(0.001)
+    second = threading.Thread(target=take, args=("b",))
+    second.start()
+    while limiter.waiting < 2:
+        time.sleep(0.001)
+    limiter.release(owner="a")  # a held 1 -> 0, b holds 0: the earlier-seen owner "a" goes first
+    first.join(5)
+    second.join(5)
+    assert order == ["a", "b"] and limiter.in_use == 0 and limiter.held_by("a") == 0

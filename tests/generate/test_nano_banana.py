@@ -14,6 +14,7 @@ from generate.adapter import ImageRequest, ModelImage, ModelPreview, get_adapter
 from generate.catalog import cost_usd, resolve_model
 from generate.errors import ConfigError, CredentialsError, ErrorCode, ModelCallError
 from generate.nano_banana import NanoBananaAdapter, gemini_credentials_configured
+from generate.redact import MASK
 from generate.testing import Behavior, make_image
 
 SECRET = "AIzaSy-SECRET-test-key-0123456789"
@@ -211,6 +212,10 @@ FAILURES = [
     (Behavior.not_found(), ErrorCode.NOT_FOUND, False, True),
     (Behavior.permission_denied(), ErrorCode.AUTH, False, True),
     (Behavior.drop(), ErrorCode.CONNECTION, True, False),
+    # A 200 of broken JSON (unary: JSONDecodeError; stream: a broken data: line) and one the SDK's
+    # response model rejects are malformed answers: retryable like a 5xx, never "internal".
+    (Behavior.truncated(), ErrorCode.BAD_RESPONSE, True, False),
+    (Behavior.echo_key(), ErrorCode.BAD_RESPONSE, True, False),
 ]
 
 
@@ -282,7 +287,7 @@ def test_the_key_never_appears_in_errors_logs_or_reprs(fake_gemini, caplog):
         caplog.text,
     ):
         assert SECRET not in text
-    assert "<redacted>" in err.message
+    assert MASK in err.message
     adapter.close()
 
 

@@ -1,0 +1,64 @@
+"""A malformed 200 answer (truncated JSON, a body the SDK rejects) is a typed, retried bad_response
+in every mode: never an ``internal`` error, never a logged traceback."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from generate import GenerationConfig
+from generate.errors import ErrorCode
+from generate.events import SketchRetry
+from generate.testing import Behavior, FakeGeminiServer
+from tests.generate.modes import MODES, run_in_mode
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    with FakeGeminiServer() as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        yield server
+
+
+# "stream" asks for previews from a thinking model: the adapter reads the SSE stream, whose second
+# data: line is broken JSON; the other modes make unary calls whose body is cut in half.
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("behavior", [Behavior.truncated(), Behavior.echo_key()], ids=lambda b: b.kind)
+def test_a_malformed_answer_is_retried_then_succeeds(fake, tmp_path, mode, behavior, caplog):
+    fake.script(behavior, match="Sketch 2 of 3")
+    config = GenerationConfig(
+        num_images=3,
+        model_name="nano-banana-pro",
+        output_dir=tmp_path,
+        initial_backoff_s=0.01,
+        stream_previews=mode == "stream",
+    )
+    with caplog.at_level(logging.DEBUG):
+        result, events = run_in_mode(mode, config)
+    assert result.status == "complete", result.image_errors
+    retries = [ev for ev in events if isinstance(ev, SketchRetry)]
+    assert [(ev.index, ev.reason) for ev in retries] == [(1, ErrorCode.BAD_RESPONSE)]
+    assert result.sketches[1].attempts == 2 and fake.count == 4
+    if mode == "stream":
+        assert all(r.stream for r in fake.requests)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info or r.exc_text]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_proxy_that_always_truncates_fails_the_sketch_as_bad_response(fake, tmp_path, mode):
+    fake.script(match="Sketch 1 of 3", then=Behavior.truncated())
+    config = GenerationConfig(
+        num_images=3,
+        model_name="nano-banana-pro",
+        output_dir=tmp_path,
+        initial_backoff_s=0.01,
+        max_attempts=2,
+        stream_previews=mode == "stream",
+    )
+    result, _ = run_in_mode(mode, config)
+    assert result.status == "partial"
+    error = result.sketches[0].error
+    assert (error["code"], error["retryable"]) == (ErrorCode.BAD_RESPONSE, True)
+    assert result.sketches[0].attempts == 2
