@@ -94,15 +94,16 @@ def check_image_file(path: Path | str, *, field: str) -> CheckedImage:
     return check_image_bytes(data, field=field, name=str(path))
 
 
-def save_upload(data: bytes, root: Path | str, *, field: str) -> Path:
-    """Check an uploaded image and keep it as ``<root>/uploads/<sha256>.<ext>``; returns the path.
+def save_upload(data: bytes, root: Path | str, *, field: str) -> tuple[Path, bool]:
+    """Check an uploaded image and keep it as ``<root>/uploads/<sha256>.<ext>``.
 
-    Nothing is written for a bad image.
+    Returns (the path, whether this call wrote it). Nothing is written for a bad image.
     """
     checked = check_image_bytes(data, field=field, name=f"the uploaded {field}")
     folder = Path(root) / UPLOADS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{checked.sha256}{_EXT[checked.mime_type]}"
-    if not path.is_file():
-        atomic_write_bytes(path, data)
-    return path.resolve()
+    if path.is_file():
+        return path.resolve(), False
+    atomic_write_bytes(path, data)
+    return path.resolve(), True
