@@ -364,14 +364,16 @@ def cmd_models(args) -> int:
 def _print_tree(nodes, depth: int = 0) -> None:
     for node in nodes:
         parent = node.get("parent") or {}
-        how = (
-            f"{node['kind']} of #{parent['index']}: {parent.get('instruction') or ''!r}"
-            if parent
-            else node["brief"]
-        )
+        if parent:
+            how = f"{node['kind']} of #{parent['index']}"
+            if parent.get("instruction"):
+                how += f": {parent['instruction']!r}"
+        else:
+            how = repr(node["brief"]) + (" (from your image)" if node["kind"] == "edit" else "")
+        lead = "  " * depth + ("└ " if depth else "")
         _out(
-            f"{'  ' * depth}{'└ ' if depth else ''}{node['run_id']}  {node['status'] or '?'}  {node['model'] or ''}  "
-            f"{node['succeeded']}/{node['num_images']}  {how!s}"
+            f"{lead}{node['run_id']}  {node['status'] or '?'}  {node['model'] or ''}  "
+            f"{node['succeeded']}/{node['num_images']}  {how}"
         )
         _print_tree(node["children"], depth + 1)
 

@@ -134,6 +134,24 @@ def test_refine_sends_the_parent_conversation_with_its_exact_signature(fake, tmp
     assert all(s["usage"]["prompt_tokens"] > 1000 for s in meta["sketches"])
 
 
+@pytest.mark.parametrize("mode", ["sync", "gather", "streaming"])
+def test_vary_in_every_mode_sends_the_same_history(fake, tmp_path, mode):
+    parent = _first_run(tmp_path)
+    parent_rec = _meta(parent)["sketches"][0]
+    fake.reset()
+    prepared = SketchPipeline(output_dir=tmp_path).prepare_iteration(
+        VaryRequest(run_id=parent.run_id, index=0, num_images=3)
+    )
+    child = _run_mode(mode, prepared)
+    assert child.status == "complete" and fake.count == 3
+    for rec in fake.requests:
+        assert [c["role"] for c in rec.contents] == ["user", "model", "user"]
+        assert rec.contents[1]["parts"][0]["signature_bytes"] == signature_bytes(parent_rec["response_id"])
+        assert "MORE LIKE THIS" in rec.prompt
+    assert sorted(r.prompt.split("Sketch ")[1][:6] for r in fake.requests) == ["1 of 3", "2 of 3", "3 of 3"]
+    assert _meta(child)["parent"]["kind"] == "vary"
+
+
 def test_fake_refuses_a_model_image_without_its_signature(fake):
     client = genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=fake.base_url))
     png = base64.b64decode(
