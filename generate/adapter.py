@@ -256,6 +256,7 @@ class ImageModelAdapter(abc.ABC):
             "aspect_ratios": list(caps.aspect_ratios),
             "image_sizes": list(caps.image_sizes),
             "images_per_call": caps.images_per_call,
+            "refinement": caps.refinement,
             "network": caps.network,
         }
 

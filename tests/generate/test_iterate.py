@@ -348,3 +348,38 @@ def test_own_references_come_first_and_the_left_out_are_named(fake, tmp_path):
     [warning] = [w for w in result.warnings if "were left out" in w]
     assert warning.startswith("gemini-3-pro-image takes at most 14 references")
     assert len(warning.split(": ", 1)[1].split(", ")) == 2  # the two retrieved ones that did not fit
+
+
+def test_a_lost_model_image_falls_back_to_an_edit(fake, tmp_path):
+    parent = _first_run(tmp_path)
+    rec = _meta(parent)["sketches"][0]
+    (parent.output_dir / rec["model_turn"]["source_file"]).unlink()
+    child = SketchPipeline(output_dir=tmp_path).refine(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+    )
+    meta = _meta(child)
+    assert meta["iteration"]["path"] == "edit" and "is missing" in meta["iteration"]["reason"]
+    assert child.status == "complete" and len(fake.requests[-1].contents) == 1
+
+
+def test_refine_streams_previews_of_the_new_thought_images(fake, tmp_path):
+    parent = _first_run(tmp_path)
+    fake.set_default(Behavior.with_thoughts(2))
+    pipeline = SketchPipeline(output_dir=tmp_path)
+    prepared = pipeline.prepare_iteration(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap", previews=True)
+    )
+
+    async def collect():
+        return [type(ev).__name__ async for ev in pipeline.astream(prepared)]
+
+    names = asyncio.run(collect())
+    assert names.count("SketchPreview") == 2 and names[-1] == "RunCompleted"
+    assert fake.requests[-1].stream and len(fake.requests[-1].contents) == 3
+
+
+def test_refinement_capability_is_declared(fake):
+    from generate.adapter import get_adapter
+
+    assert get_adapter("trace").describe()["refinement"] is False
+    assert get_adapter("nano-banana-pro").describe()["refinement"] is True
