@@ -245,8 +245,9 @@ def test_designer_refines_and_varies_a_sketch(page, live_server, fake_gemini, ou
 
     page.once("dialog", lambda dialog: dialog.accept("make the cap bigger"))
     page.locator("#sketches .card.completed").nth(1).locator("button.refine").click()
+    # A child in the same second is "<first_run>_2": compare whole titles.
     page.wait_for_function(
-        f"document.querySelector('#run-title').textContent.startsWith('Run ') && !document.querySelector('#run-title').textContent.includes('{first_run}')"
+        f"(t => t.startsWith('Run ') && t !== 'Run {first_run}')(document.querySelector('#run-title').textContent)"
     )
     page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 1")
     page.wait_for_selector("#cancel[hidden]", state="attached")
