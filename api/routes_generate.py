@@ -281,17 +281,6 @@ def result_to_response(result: Any) -> GenerateResponse:
         metadata_url=urls["metadata_url"],
         contact_sheet_url=f"{urls['files_url']}/{sheet.name}" if sheet and sheet.is_file() else None,
         warnings=[redact(w) for w in getattr(result, "warnings", []) or []],
-        parent=_lineage(result)[0],
-        iteration=_lineage(result)[1],
+        parent=getattr(result, "parent", None),
+        iteration=getattr(result, "iteration", None),
     )
-
-
-def _lineage(result: Any) -> tuple[dict | None, dict | None]:
-    """The run's ``parent`` and ``iteration`` as its metadata records them (None for a first run)."""
-    import json
-
-    try:
-        meta = json.loads(result.metadata_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, AttributeError):
-        return None, None
-    return meta.get("parent"), meta.get("iteration")

@@ -51,7 +51,7 @@ __all__ = [
 
 MAX_INSTRUCTION_CHARS = 1000
 TRACE_IGNORES_TEXT = (
-    "trace ignores the instruction text: it re-traces the {what} under each sketch's layout and "
+    "trace ignores the {text}: it re-traces the {what} under each sketch's layout and "
     "exaggeration (a tracing aid, not an image editor)"
 )
 
@@ -242,7 +242,9 @@ def _choose_path(parent: ParentSketch, adapter: ImageModelAdapter) -> tuple[str,
             "the parent sketch has no thought signature (the model did not sign it, or it was made before "
             "sketchgen kept signatures), so it is sent as an image to edit"
         )
-    if not (parent.folder / str(chosen[0].get("file"))).is_file():
+    source = str(chosen[0].get("file") or "")
+    # A plain name inside the parent's folder, never a path read from anywhere else.
+    if Path(source).name != source or not (parent.folder / source).is_file():
         return "edit", f"the model's own image {chosen[0].get('file')} is missing from run {parent.run_id}"
     return "multi_turn", "the conversation continues: the parent image goes back with its thought signature"
 
@@ -332,7 +334,7 @@ def plan_iteration(
         ]
     warnings = []
     if not adapter.capabilities.network and adapter.capabilities.requires_reference:
-        warnings.append(TRACE_IGNORES_TEXT.format(what="parent sketch"))
+        warnings.append(TRACE_IGNORES_TEXT.format(text="instruction text", what="parent sketch"))
     refs = tuple(Path(p) for p in parent.record.get("references") or [])
     return IterationPlan(
         kind=request.kind,
@@ -366,7 +368,7 @@ def plan_edit(images: list[Path], adapter: ImageModelAdapter, checked: list[dict
     """``generate --image``: the designer's image is the subject of every sketch of a first run."""
     warnings = []
     if not adapter.capabilities.network and adapter.capabilities.requires_reference:
-        warnings.append(TRACE_IGNORES_TEXT.format(what="given image").replace("instruction", "brief"))
+        warnings.append(TRACE_IGNORES_TEXT.format(text="brief's words", what="given image"))
     return IterationPlan(
         kind="edit",
         path="edit",

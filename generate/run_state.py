@@ -493,4 +493,8 @@ class RunState:
             config=self.config,
             contact_sheet_path=self.contact_sheet,
             warnings=[redact(w) for w in self.warnings],
+            parent=redact_value((self.iteration or {}).get("parent")),
+            iteration=redact_value({k: v for k, v in self.iteration.items() if k != "parent"})
+            if self.iteration
+            else None,
         )

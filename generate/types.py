@@ -273,3 +273,7 @@ class GenerationResult:
     config: GenerationConfig | None = None
     contact_sheet_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    # A refine / vary / edit run: ``parent`` {run_id, index, instruction, kind, ...} (None for an
+    # edit of the designer's own image) and ``iteration`` {kind, path, reason, ...}, as in metadata.
+    parent: dict[str, Any] | None = None
+    iteration: dict[str, Any] | None = None

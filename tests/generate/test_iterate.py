@@ -130,6 +130,7 @@ def test_refine_sends_the_parent_conversation_with_its_exact_signature(fake, tmp
         "model": PRO,
     }
     assert meta["iteration"]["path"] == "multi_turn" and meta["config"]["num_images"] == 2
+    assert child.parent == meta["parent"] and child.iteration == meta["iteration"]
     # The history is counted as input: prompt tokens include the parent's images and text.
     assert all(s["usage"]["prompt_tokens"] > 1000 for s in meta["sketches"])
 
