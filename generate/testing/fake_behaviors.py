@@ -50,6 +50,7 @@ class Behavior:
     # image answers
     thought_images: int = 0
     signature: bool | None = None  # None: only thinking (Pro-family) models sign the final image
+    urlsafe_signature: bool = False  # write the signature in URL-safe base64 (another server's habit)
     jpeg_as_png: bool = False
     pixels: tuple[int, int] | None = None  # None: the catalog's pixels for the requested ratio/size
     pad_to_bytes: int = 0  # grow the PNG (private ancillary chunk) to at least this many bytes
@@ -323,7 +324,10 @@ def success_events(b: Behavior, ctx: dict[str, Any]) -> list[dict[str, Any]]:
         data = make_image(w, h, ctx["variant"], fmt, b.pad_to_bytes)
         part: dict[str, Any] = {"inlineData": {"mimeType": "image/png", "data": _b64(data)}}
         if b.signature or (b.signature is None and ctx["thinking"]):
-            part["thoughtSignature"] = _b64(signature_bytes(ctx["response_id"]))
+            sig = signature_bytes(ctx["response_id"])
+            part["thoughtSignature"] = (
+                base64.urlsafe_b64encode(sig).decode("ascii") if b.urlsafe_signature else _b64(sig)
+            )
         events.append(event([part], _usage(prompt, image=image_tokens, thoughts=thoughts, details=False)))
     if b.text:
         events.append(

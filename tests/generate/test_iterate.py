@@ -67,6 +67,18 @@ def test_metadata_keeps_the_model_turn_as_received(fake, tmp_path):
     assert source.read_bytes() != (result.output_dir / rec["file"]).read_bytes()
 
 
+def test_a_url_safe_signature_goes_back_as_the_same_bytes(fake, tmp_path):
+    fake.set_default(Behavior.ok(urlsafe_signature=True))
+    parent = _first_run(tmp_path)
+    rec = _meta(parent)["sketches"][0]
+    raw = signature_bytes(rec["response_id"])
+    # Recorded in the standard alphabet (the Gemini API's own); the bytes are what count.
+    assert base64.b64decode(rec["thought_signature"]) == raw
+    fake.reset()
+    SketchPipeline(output_dir=tmp_path).refine(RefineRequest(run_id=parent.run_id, index=0, instruction="x"))
+    assert fake.requests[-1].contents[1]["parts"][0]["signature_bytes"] == raw
+
+
 def _run_mode(mode: str, prepared):
     gen = ImageGenerator(adapter=prepared.adapter)
     kwargs = dict(
