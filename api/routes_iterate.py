@@ -53,7 +53,7 @@ State = Annotated[ServiceState, Depends(get_state)]
 
 @router.post(
     "/runs/{run_id}/sketches/{index}/refine",
-    summary=f"{_REFINE}; JSON result like /generate",
+    summary=f"{_REFINE}; the JSON result of a run",
     response_model=GenerateResponse,
     responses=_RESPONSES,
 )
@@ -65,7 +65,7 @@ async def refine_sketch(
 
 @router.post(
     "/runs/{run_id}/sketches/{index}/refine-stream",
-    summary=f"{_REFINE}, streamed as /generate-stream's events (SSE)",
+    summary=f"{_REFINE}, streamed as a run's events (SSE)",
     response_class=Response,
     responses=_STREAM,
 )
@@ -75,7 +75,7 @@ async def refine_sketch_stream(run_id: RunId, index: Index, body: RefineBody, st
 
 @router.post(
     "/runs/{run_id}/sketches/{index}/vary",
-    summary=f"{_VARY}; JSON result like /generate",
+    summary=f"{_VARY}; the JSON result of a run",
     response_model=GenerateResponse,
     responses=_RESPONSES,
 )
@@ -87,7 +87,7 @@ async def vary_sketch(
 
 @router.post(
     "/runs/{run_id}/sketches/{index}/vary-stream",
-    summary=f"{_VARY}, streamed as /generate-stream's events (SSE)",
+    summary=f"{_VARY}, streamed as a run's events (SSE)",
     response_class=Response,
     responses=_STREAM,
 )
