@@ -286,12 +286,15 @@ class SketchPipeline:
             seed=request.seed if request.seed is not None else pconf.get("seed"),
             output_dir=self.output_dir,
             stream_previews=request.previews,
+            # The parent's request options go with its model (another model may not offer them).
+            **(_parent_options(pconf) if request.model is None else {}),
         )
         adapter = get_adapter(config.model_name)
         try:
             adapter.check_request(
                 aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0
             )
+            adapter.check_options(**config.request_options())
             plan = plan_iteration(request, parent, spec, adapter, style)
         except BaseException:
             adapter.close()
@@ -583,6 +586,17 @@ class SketchPipeline:
             "estimated_cost": costs,
             "iteration": it.lineage() if it is not None else None,
         }
+
+
+def _parent_options(pconf: dict[str, Any]) -> dict[str, Any]:
+    """The request options a parent run was made with, as GenerationConfig takes them."""
+    out: dict[str, Any] = {}
+    if pconf.get("response_modalities"):
+        out["response_modalities"] = tuple(pconf["response_modalities"])
+    for key in ("google_search", "person_generation"):
+        if pconf.get(key) is not None:
+            out[key] = pconf[key]
+    return out
 
 
 def _input_load(plan: IterationPlan | None) -> tuple[int, int]:

@@ -396,3 +396,12 @@ def test_refinement_capability_is_declared(fake):
 
     assert get_adapter("trace").describe()["refinement"] is False
     assert get_adapter("nano-banana-pro").describe()["refinement"] is True
+
+
+def test_a_child_keeps_the_parents_request_options(fake, tmp_path):
+    parent = SketchPipeline(output_dir=tmp_path).run(
+        RunRequest(brief="golf mascot", model="nano-banana-pro", num_images=3, response_modalities="image")
+    )
+    assert fake.requests[-1].response_modalities == ["IMAGE"]
+    SketchPipeline(output_dir=tmp_path).refine(RefineRequest(run_id=parent.run_id, index=0, instruction="x"))
+    assert fake.requests[-1].response_modalities == ["IMAGE"] and len(fake.requests[-1].contents) == 3
