@@ -134,7 +134,6 @@ class GenerateRequest(BaseModel):
     )
     image_base64: str | None = Field(
         default=None,
-        max_length=MAX_UPLOAD_B64_CHARS,
         description="The designer's own drawing or photo, base64 (standard or URL-safe; a data: URL is "
         "accepted): every sketch redraws it. PNG, JPEG or WebP judged by its bytes, at most 20 MiB.",
     )
@@ -149,8 +148,8 @@ class GenerateRequest(BaseModel):
     @classmethod
     def _decodable(cls, value: Any) -> Any:
         for item in [value] if isinstance(value, str) else value or []:
-            if len(item) > MAX_UPLOAD_B64_CHARS:
-                raise ValueError("the image is larger than 20 MiB")
+            if len(item) > MAX_UPLOAD_B64_CHARS:  # checked here for a clear message, not by max_length
+                raise ValueError("the image is larger than 20 MiB, the limit")
             try:
                 _b64decode(item)
             except (binascii.Error, ValueError):

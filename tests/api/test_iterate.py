@@ -167,3 +167,10 @@ async def test_an_upload_of_a_refused_request_is_taken_back(client, fake_gemini,
 async def test_upload_that_is_not_base64_is_422(client, fake_gemini):
     r = await client.post("/generate", json={"brief": "mascot", "image_base64": "!!not base64!!"})
     assert r.status_code == 422 and "base64" in r.text and fake_gemini.count == 0
+
+
+async def test_an_upload_over_the_size_limit_is_422(client, fake_gemini, output_dir):
+    big = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(20 * 1024 * 1024)).decode()
+    r = await client.post("/generate", json={"brief": "mascot", "model": PRO, "image_base64": big})
+    assert r.status_code == 422 and r.json()["field"] == "image_base64"
+    assert "20 MiB" in r.json()["message"] and fake_gemini.count == 0 and list(output_dir.iterdir()) == []
