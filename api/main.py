@@ -30,6 +30,7 @@ from api.errors import install_error_handlers
 from api.routes_catalog import health_router
 from api.routes_catalog import router as catalog_router
 from api.routes_generate import router as generate_router
+from api.routes_iterate import router as iterate_router
 from api.routes_runs import router as runs_router
 from api.state import ServiceSettings, ServiceState
 from generate.redact import install_log_redaction, register_secret
@@ -109,6 +110,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(generate_router)
+    app.include_router(iterate_router)
     app.include_router(runs_router)
     app.include_router(catalog_router)
     _add_page(app)

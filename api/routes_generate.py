@@ -27,11 +27,20 @@ from api.sse import RunEventStream, RunHandle, run_urls
 from api.state import ServiceState, get_state
 from generate.redact import redact
 
-__all__ = ["router", "to_run_request", "result_to_response"]
+__all__ = [
+    "router",
+    "to_run_request",
+    "result_to_response",
+    "prepare_run",
+    "start_stream",
+    "run_to_response",
+    "STREAM_RESPONSES",
+    "ERRORS",
+]
 
 router = APIRouter(tags=["generate"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "API token missing or wrong"},
     422: {"model": ErrorBody, "description": "Invalid input; `field` names it"},
     429: {"model": ErrorBody, "description": "Too many runs in flight; see Retry-After"},
@@ -43,8 +52,8 @@ _STREAM_DOC = (
     "written; `url` downloads it), `sketch.failed`, `run.completed` (`metadata_url`, "
     "`contact_sheet_url`). Closing the connection cancels the run's pending model calls."
 )
-_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **_ERRORS,
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
     200: {
         "description": _STREAM_DOC,
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
@@ -52,31 +61,81 @@ _STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def to_run_request(body: GenerateRequest):
-    """The library's ``RunRequest`` for this body; unset fields are left to the library's defaults."""
+def to_run_request(body: GenerateRequest, *, image: Any = None, references: tuple = ()):
+    """The library's ``RunRequest`` for this body; unset fields are left to the library's defaults.
+
+    ``image`` / ``references``: paths of the body's uploads, once saved (:func:`save_uploads`).
+    """
     from generate.pipeline import RunRequest
 
-    values: dict[str, Any] = body.model_dump(exclude_none=True)
+    values: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"image_base64", "references_base64"})
     if body.resolution:
         values["resolution"] = body.resolution_tuple()
+    if image is not None:
+        values["image"] = str(image)
+    if references:
+        values["references"] = [str(p) for p in references]
     return RunRequest(**values)
 
 
-async def _prepare(state: ServiceState, body: GenerateRequest):
-    """Validate (422 naming the field), then take a run slot (429). Returns (pipeline, prepared run,
-    slot). The prepared run is handed to ``astream``/``arun`` so it is not validated twice.
+def save_uploads(state: ServiceState, body: GenerateRequest) -> tuple[Any, tuple, list]:
+    """Check and keep the body's uploaded images (blocking). Returns (image path, reference paths,
+    the files this call created, so a request refused later can take them back)."""
+    from generate.inputs import save_upload
+
+    created: list = []
+
+    def keep(data: bytes, field: str):
+        path, new = save_upload(data, state.output_root(), field=field)
+        if new:
+            created.append(path)
+        return path
+
+    try:
+        image = keep(body.image_bytes(), "image_base64") if body.image_base64 else None
+        refs = tuple(keep(data, "references_base64") for data in body.reference_bytes())
+    except BaseException:
+        _forget(created)
+        raise
+    return image, refs, created
+
+
+def _forget(paths) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+async def prepare_run(state: ServiceState, validate) -> tuple[Any, Any, Any]:
+    """``validate(pipeline) -> PreparedRun`` in a worker thread (422 naming the field), then a run
+    slot (429). Returns (pipeline, prepared run, slot); the prepared run is handed to
+    ``astream``/``arun`` so it is not validated twice.
 
     Validation runs in a worker thread: it builds the model adapter (an SDK client whose TLS setup
     costs ~0.1 s of CPU), which must not stall the event loop that streams everyone else's events."""
     pipeline = await run_in_threadpool(state.get_pipeline)
-    run_request = to_run_request(body)
-    prepared = await run_in_threadpool(pipeline.validate, run_request)  # ConfigError(field=...) -> 422
+    prepared = await run_in_threadpool(validate, pipeline)  # ConfigError(field=...) -> 422
     try:
         slot = state.slots.acquire()  # Overloaded -> 429
     except BaseException:
         _close_adapter_soon(prepared)
         raise
     return pipeline, prepared, slot
+
+
+async def _prepare(state: ServiceState, body: GenerateRequest):
+    """Uploads saved (and taken back if the request is refused), then :func:`prepare_run`."""
+    created: list = []
+
+    def validate(pipeline):
+        nonlocal created
+        image, refs, created = save_uploads(state, body)
+        return pipeline.validate(to_run_request(body, image=image, references=refs))
+
+    try:
+        return await prepare_run(state, validate)
+    except BaseException:
+        _forget(created)
+        raise
 
 
 def _close_adapter_soon(prepared: Any) -> None:
@@ -92,8 +151,8 @@ def _close_adapter_soon(prepared: Any) -> None:
 _BACKGROUND: set[asyncio.Task] = set()
 
 
-async def _start_stream(state: ServiceState, body: GenerateRequest) -> RunEventStream:
-    pipeline, prepared, slot = await _prepare(state, body)
+def start_stream(state: ServiceState, pipeline, prepared, slot) -> RunEventStream:
+    """The SSE response of a prepared run (which owns ``slot`` from here on)."""
     try:
         handle = RunHandle(pipeline.astream(prepared), slot, cancel_grace_s=state.settings.cancel_grace_s)
     except BaseException:
@@ -105,11 +164,15 @@ async def _start_stream(state: ServiceState, body: GenerateRequest) -> RunEventS
     )
 
 
+async def _start_stream(state: ServiceState, body: GenerateRequest) -> RunEventStream:
+    return start_stream(state, *(await _prepare(state, body)))
+
+
 @router.post(
     "/generate-stream",
     summary="Run and stream its events (SSE)",
     response_class=Response,
-    responses=_STREAM_RESPONSES,
+    responses=STREAM_RESPONSES,
     dependencies=[Depends(require_token)],
 )
 async def generate_stream_post(
@@ -124,7 +187,7 @@ async def generate_stream_post(
     description="The same as POST, with the request as query parameters. Accepts `?token=` because "
     "EventSource cannot send an Authorization header.",
     response_class=Response,
-    responses=_STREAM_RESPONSES,
+    responses=STREAM_RESPONSES,
     dependencies=[Depends(require_token_or_query)],
 )
 async def generate_stream_get(
@@ -141,17 +204,8 @@ async def _wait_for_disconnect(request: Request) -> None:
             return
 
 
-@router.post(
-    "/generate",
-    summary="Run and return the result as JSON",
-    response_model=GenerateResponse,
-    responses=_ERRORS,
-    dependencies=[Depends(require_token)],
-)
-async def generate(
-    body: GenerateRequest, request: Request, state: Annotated[ServiceState, Depends(get_state)]
-) -> GenerateResponse | Response:
-    pipeline, prepared, slot = await _prepare(state, body)
+async def run_to_response(state: ServiceState, request: Request, pipeline, prepared, slot):
+    """Run a prepared run to its end and answer with its JSON result (499 if the client left)."""
     run = asyncio.create_task(pipeline.arun(prepared), name="sketchgen-run")
     watcher = asyncio.create_task(_wait_for_disconnect(request), name="sketchgen-disconnect")
     try:
@@ -169,6 +223,19 @@ async def generate(
         if not run.done():  # this handler itself was cancelled (server shutdown)
             run.cancel()
         slot.release()
+
+
+@router.post(
+    "/generate",
+    summary="Run and return the result as JSON",
+    response_model=GenerateResponse,
+    responses=ERRORS,
+    dependencies=[Depends(require_token)],
+)
+async def generate(
+    body: GenerateRequest, request: Request, state: Annotated[ServiceState, Depends(get_state)]
+) -> GenerateResponse | Response:
+    return await run_to_response(state, request, *(await _prepare(state, body)))
 
 
 def result_to_response(result: Any) -> GenerateResponse:
@@ -214,4 +281,6 @@ def result_to_response(result: Any) -> GenerateResponse:
         metadata_url=urls["metadata_url"],
         contact_sheet_url=f"{urls['files_url']}/{sheet.name}" if sheet and sheet.is_file() else None,
         warnings=[redact(w) for w in getattr(result, "warnings", []) or []],
+        parent=getattr(result, "parent", None),
+        iteration=getattr(result, "iteration", None),
     )

@@ -123,9 +123,25 @@ def _detail(state: ServiceState, run_id: str) -> RunDetail:
         RunFile(name=name, url=f"{files_url}/{name}", size=size, content_type=ctype)
         for name, size, ctype in list_run_files(folder)
     ]
-    meta = {k: v for k, v in meta.items() if k != "files"}
+    from generate.runs import run_children
+
+    meta = {k: v for k, v in meta.items() if k not in ("files", "children")}
     meta["run_id"] = run_id
-    return RunDetail(**meta, files=files)
+    children = [
+        {
+            "run_id": child["run_id"],
+            "url": run_urls(child["run_id"])["run_url"],
+            "kind": (child.get("parent") or {}).get("kind"),
+            "index": (child.get("parent") or {}).get("index"),
+            "instruction": (child.get("parent") or {}).get("instruction"),
+            "status": child.get("status"),
+        }
+        for child in run_children(run_id, root)
+    ]
+    parent = meta.get("parent")
+    if parent and parent.get("run_id"):
+        meta["parent"] = {**parent, "url": run_urls(parent["run_id"])["run_url"]}
+    return RunDetail(**meta, files=files, children=children)
 
 
 @router.get(

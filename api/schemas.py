@@ -9,6 +9,8 @@ of failure answer 422 with the same :class:`ErrorBody` naming the field.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any, Literal
 
@@ -18,6 +20,9 @@ __all__ = [
     "MAX_BRIEF_CHARS",
     "GenerateRequest",
     "GenerateQuery",
+    "RefineBody",
+    "VaryBody",
+    "MAX_UPLOAD_B64_CHARS",
     "SketchError",
     "SketchOut",
     "GenerateResponse",
@@ -33,6 +38,10 @@ __all__ = [
 ]
 
 MAX_BRIEF_CHARS = 2000
+# base64 of generate.inputs.MAX_INPUT_BYTES (20 MiB), plus room for a data: URL prefix.
+MAX_UPLOAD_B64_CHARS = 4 * (20 * 1024 * 1024 + 2) // 3 + 64
+MAX_INSTRUCTION_CHARS = 1000
+_DATA_URL = re.compile(r"^data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
 _RESOLUTION = re.compile(r"^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$")
 
 
@@ -123,6 +132,35 @@ class GenerateRequest(BaseModel):
         "retried); default: the service's $SKETCHGEN_TIMEOUT_S, else 180.",
         examples=[60],
     )
+    image_base64: str | None = Field(
+        default=None,
+        description="The designer's own drawing or photo, base64 (standard or URL-safe; a data: URL is "
+        "accepted): every sketch redraws it. PNG, JPEG or WebP judged by its bytes, at most 20 MiB.",
+    )
+    references_base64: list[str] = Field(
+        default_factory=list,
+        max_length=14,
+        description="Extra reference images for this run, base64 like image_base64; sent before what "
+        "retrieval found, at most what the model takes.",
+    )
+
+    @field_validator("image_base64", "references_base64")
+    @classmethod
+    def _decodable(cls, value: Any) -> Any:
+        for item in [value] if isinstance(value, str) else value or []:
+            if len(item) > MAX_UPLOAD_B64_CHARS:  # checked here for a clear message, not by max_length
+                raise ValueError("the image is larger than 20 MiB, the limit")
+            try:
+                _b64decode(item)
+            except (binascii.Error, ValueError):
+                raise ValueError("not valid base64") from None
+        return value
+
+    def image_bytes(self) -> bytes:
+        return _b64decode(self.image_base64 or "")
+
+    def reference_bytes(self) -> list[bytes]:
+        return [_b64decode(item) for item in self.references_base64]
 
     @field_validator("brief")
     @classmethod
@@ -170,6 +208,38 @@ class GenerateQuery(GenerateRequest):
         return GenerateRequest.model_validate(self.model_dump(exclude={"token"}))
 
 
+def _b64decode(text: str) -> bytes:
+    """Standard or URL-safe base64, padded or not, optionally as a data: URL."""
+    text = _DATA_URL.sub("", text.strip()).replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+class RefineBody(BaseModel):
+    """``POST /runs/{run_id}/sketches/{index}/refine`` (and ``-stream``): a child run revising the sketch."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    instruction: str = Field(
+        min_length=1,
+        max_length=MAX_INSTRUCTION_CHARS,
+        description="What to change, in the designer's words.",
+        examples=["make the cap bigger, keep the pose"],
+    )
+    num_images: int = Field(default=1, ge=1, le=6, description="How many takes (1-6).")
+    model: str | None = Field(default=None, max_length=100, description="Default: the parent's model.")
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    previews: bool = False
+
+
+class VaryBody(RefineBody):
+    """``POST /runs/{run_id}/sketches/{index}/vary`` (and ``-stream``): more like the sketch."""
+
+    instruction: str = Field(
+        default="", max_length=MAX_INSTRUCTION_CHARS, description="Optional extra change."
+    )
+    num_images: int = Field(default=4, ge=1, le=6, description="How many variations (1-6).")
+
+
 class SketchError(BaseModel):
     code: str = Field(description="A generate.errors.ErrorCode value, e.g. 'blocked_output'.")
     message: str
@@ -203,6 +273,13 @@ class GenerateResponse(BaseModel):
     metadata_url: str
     contact_sheet_url: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    parent: dict[str, Any] | None = Field(
+        default=None, description="For a refine / vary run: {run_id, index, instruction, kind, ...}."
+    )
+    iteration: dict[str, Any] | None = Field(
+        default=None,
+        description="For a refine / vary / edit run: {kind, path: multi_turn | edit, reason, ...}.",
+    )
 
 
 class ErrorItem(BaseModel):
@@ -291,6 +368,11 @@ class RunDetail(BaseModel):
     run_id: str
     status: str | None = None
     files: list[RunFile] = Field(default_factory=list)
+    parent: dict[str, Any] | None = Field(default=None, description="The run this one refines, if any.")
+    children: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Runs made from this one's sketches: {run_id, url, kind, index, ...}.",
+    )
 
 
 class Health(BaseModel):

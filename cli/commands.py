@@ -14,7 +14,17 @@ from generate.errors import ConfigError
 from generate.events import RunCompleted, RunStarted, SketchCompleted, SketchFailed, SketchRetry, StageEvent
 from generate.redact import redact
 
-__all__ = ["cmd_generate", "cmd_index", "cmd_weights", "cmd_styles", "cmd_models", "cmd_runs", "cmd_serve"]
+__all__ = [
+    "cmd_generate",
+    "cmd_refine",
+    "cmd_vary",
+    "cmd_index",
+    "cmd_weights",
+    "cmd_styles",
+    "cmd_models",
+    "cmd_runs",
+    "cmd_serve",
+]
 
 
 def _out(text: str = "") -> None:
@@ -41,6 +51,11 @@ _FLAGS = {
     "person_generation": "--person-generation",
     "allow_retired": "--allow-retired",
     "timeout_s": "--timeout",
+    "image": "--image",
+    "references": "--ref",
+    "run_id": "RUN_ID",
+    "index": "INDEX",
+    "instruction": "INSTRUCTION",
 }
 
 
@@ -63,6 +78,8 @@ def _request(args):
         "person_generation": args.person_generation,
         "allow_retired": args.allow_retired,
         "timeout_s": args.timeout,
+        "image": args.image,
+        "references": args.ref,
     }
     return RunRequest.parse(fields, labels=_FLAGS)
 
@@ -74,21 +91,63 @@ def cmd_generate(args) -> int:
     prepared = pipeline.validate(_request(args), dry_run=args.dry_run)
     if args.dry_run:
         return _print_dry_run(pipeline.dry_run(prepared), as_json=args.json)
+    what = f"{args.brief!r}" + (f" redrawing {args.image}" if args.image else "")
+    return _run(pipeline, prepared, what, as_json=args.json)
+
+
+def _iterate(args, kind: str) -> int:
+    from generate.iterate import IterateRequest, VaryRequest
+    from generate.pipeline import SketchPipeline
+
+    fields = {
+        "run_id": args.run_id,
+        "index": args.index,
+        "instruction": args.instruction,
+        "kind": kind,
+        "num_images": args.num_images,
+        "model": args.model,
+        "seed": args.seed,
+    }
+    request = (VaryRequest if kind == "vary" else IterateRequest).parse(fields, labels=_FLAGS)
+    pipeline = SketchPipeline(output_dir=args.output_dir)
+    prepared = pipeline.prepare_iteration(request)
+    if args.dry_run:
+        return _print_dry_run(pipeline.dry_run(prepared), as_json=args.json)
+    plan = prepared.plan
+    what = f"{kind} of sketch {args.index} of run {args.run_id}"
+    if args.instruction:
+        what += f": {args.instruction!r}"
+    show = _err if args.json else _out
+    show(f"sketchgen: {what} ({plan.path.replace('_', '-')}: {plan.reason})")
+    return _run(pipeline, prepared, what, as_json=args.json, announce=False)
+
+
+def cmd_refine(args) -> int:
+    return _iterate(args, "refine")
+
+
+def cmd_vary(args) -> int:
+    return _iterate(args, "vary")
+
+
+def _run(pipeline, prepared, what: str, *, as_json: bool, announce: bool = True) -> int:
+    """Run ``prepared`` with live progress; exit 0 complete, 3 partial, 4 failed or cancelled."""
     total = prepared.config.num_images
     done = 0
     status = LiveStatus(total, prepared.config.max_concurrency)  # only drawn when stderr is a terminal
 
     def show(text: str) -> None:
-        status.write(text, sys.stderr if args.json else sys.stdout)
+        status.write(text, sys.stderr if as_json else sys.stdout)
 
     def on_event(ev) -> None:
         nonlocal done
         if isinstance(ev, RunCompleted):
             status.on_event(ev)  # the status line goes before the summary is printed
         if isinstance(ev, RunStarted):
-            show(
-                f"sketchgen: {total} sketches of {args.brief!r} in style {ev.style_id} with model {ev.model}"
-            )
+            if announce:
+                show(f"sketchgen: {total} sketches of {what} in style {ev.style_id} with model {ev.model}")
+            else:
+                show(f"  {total} sketches in style {ev.style_id} with model {ev.model}")
             if ev.model_reason:
                 show(f"  {ev.model_reason}")
             for w in ev.warnings:
@@ -134,7 +193,7 @@ def cmd_generate(args) -> int:
                 ticker.cancel()
 
     result = asyncio.run(run())
-    if args.json:
+    if as_json:
         _out(json.dumps(_result_json(result), indent=2))
     else:
         if result.contact_sheet_path:
@@ -153,6 +212,7 @@ def _result_json(result) -> dict[str, Any]:
         "contact_sheet": str(result.contact_sheet_path) if result.contact_sheet_path else None,
         "cost_usd": result.cost_usd,
         "wall_s": result.wall_s,
+        "warnings": list(result.warnings),
         "sketches": [
             {
                 "index": s.index,
@@ -180,6 +240,13 @@ def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
         f"dry run: {plan['num_images']} sketches, style {plan['style_id']}, model {plan['model']}, "
         f"{plan['aspect_ratio']} {plan['image_size']} (no model is called)"
     )
+    it = plan.get("iteration")
+    if it:
+        parent = it.get("parent") or {}
+        of = f" of sketch {parent['index']} of run {parent['run_id']}" if parent else ""
+        _out(f"  {it['kind']}{of}, sent as {it['path'].replace('_', '-')}: {it['reason']}")
+        for w in it.get("warnings") or []:
+            _out(f"  warning: {w}")
     if plan.get("model_reason"):
         _out(f"  {plan['model_reason']}")
     for warning in plan.get("warnings", []):
@@ -294,11 +361,37 @@ def cmd_models(args) -> int:
     return 0
 
 
+def _print_tree(nodes, depth: int = 0) -> None:
+    for node in nodes:
+        parent = node.get("parent") or {}
+        if parent:
+            how = f"{node['kind']} of #{parent['index']}"
+            if parent.get("instruction"):
+                how += f": {parent['instruction']!r}"
+        else:
+            how = repr(node["brief"]) + (" (from your image)" if node["kind"] == "edit" else "")
+        lead = "  " * depth + ("└ " if depth else "")
+        _out(
+            f"{lead}{node['run_id']}  {node['status'] or '?'}  {node['model'] or ''}  "
+            f"{node['succeeded']}/{node['num_images']}  {how}"
+        )
+        _print_tree(node["children"], depth + 1)
+
+
 def cmd_runs(args) -> int:
-    from generate.runs import list_runs
+    from generate.runs import list_runs, run_tree
 
     if args.limit < 1:
         raise ConfigError(f"--limit must be at least 1 (got {args.limit})", field="limit")
+    if args.tree:
+        tree = run_tree(args.output_dir)
+        if args.json:
+            _out(json.dumps(tree, indent=2, default=str))
+        elif not tree:
+            _out("no runs yet")
+        else:
+            _print_tree(tree)
+        return 0
     try:
         runs = list_runs(
             args.output_dir,

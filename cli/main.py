@@ -97,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="where run folders go (default $SKETCHGEN_OUTPUT_DIR or ./generated_outputs)",
     )
     gen.add_argument(
+        "--image",
+        default=None,
+        metavar="PATH",
+        help="your own drawing or photo: every sketch redraws it (the subject, not a reference)",
+    )
+    gen.add_argument(
+        "--ref",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an extra reference image for this run (repeatable), sent before what retrieval found",
+    )
+    gen.add_argument(
         "--dry-run", action="store_true", help="show prompts, references and cost; call no model"
     )
     gen.add_argument(
@@ -105,6 +118,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a model past its shutdown date anyway (an endpoint that still serves it)",
     )
     gen.add_argument("--json", action="store_true", help="machine-readable output")
+
+    for name, summary in (
+        ("refine", "revise one sketch of a run with an instruction (a new child run)"),
+        ("vary", "more like one sketch of a run: same design, new layouts (a new child run)"),
+    ):
+        it = sub.add_parser(name, help=summary)
+        it.add_argument("run_id", help="the parent run (see `sketchgen runs`)")
+        it.add_argument("index", type=int, help="which sketch of that run (0-based, as in sketch_0.png)")
+        if name == "refine":
+            it.add_argument("instruction", help='what to change, e.g. "make the cap bigger, keep the pose"')
+            it.add_argument("-n", "--num-images", type=int, default=1, help="1-6 takes (default 1)")
+        else:
+            it.add_argument("--instruction", default="", help="optional: something to change as well")
+            it.add_argument("-n", "--num-images", type=int, default=4, help="1-6 variations (default 4)")
+        it.add_argument("--model", default=None, help="default: the model that made the parent sketch")
+        it.add_argument("--seed", type=int, default=None, help="default: the parent's seed")
+        it.add_argument("--output-dir", default=None, help="where the run folders are")
+        it.add_argument("--dry-run", action="store_true", help="show what would be sent and its cost")
+        it.add_argument("--json", action="store_true", help="machine-readable output")
 
     idx = sub.add_parser("index", help="embed a folder of reference images for a style")
     idx.add_argument("directory", type=Path)
@@ -133,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--until", default=None, help="YYYY-MM-DD or ISO time")
     runs.add_argument("--limit", type=_whole_number, default=20)
     runs.add_argument("--output-dir", default=None)
+    runs.add_argument("--tree", action="store_true", help="show refinements under the run they came from")
     runs.add_argument("--json", action="store_true")
 
     serve = sub.add_parser("serve", help="start the HTTP service and web page")

@@ -26,6 +26,8 @@ from generate.errors import ConfigError
 
 __all__ = [
     "AdapterCapabilities",
+    "HistoryPart",
+    "HistoryTurn",
     "ImageRequest",
     "ModelImage",
     "ModelPreview",
@@ -56,8 +58,43 @@ class AdapterCapabilities:
 
 
 @dataclass(frozen=True)
+class HistoryPart:
+    """One part of an earlier model turn, as the model returned it.
+
+    ``text`` or ``image`` (a file holding the image bytes exactly as received); ``thought_signature``
+    is the part's signature in base64, exactly as recorded from the wire (None: the part had none).
+    """
+
+    text: str | None = None
+    image: Path | None = None
+    mime_type: str | None = None
+    thought_signature: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    """An earlier turn of a conversation that a refinement continues.
+
+    A ``user`` turn is rebuilt the way its call was sent: ``text`` (the prompt), then its
+    ``subject_images`` (images to edit) and ``reference_images``. A ``model`` turn is its ``parts``.
+    """
+
+    role: str  # "user" | "model"
+    text: str = ""
+    reference_images: tuple[Path, ...] = ()
+    subject_images: tuple[Path, ...] = ()
+    parts: tuple[HistoryPart, ...] = ()
+
+
+@dataclass(frozen=True)
 class ImageRequest:
-    """One sketch to make. ``prompt`` is the exact, final prompt for this sketch."""
+    """One sketch to make. ``prompt`` is the exact, final prompt for this sketch.
+
+    ``input_images`` are the images this sketch edits (the subject, not style references): the
+    designer's own drawing, or the parent sketch of a refinement made as an edit. ``history`` is
+    the conversation a multi-turn refinement continues (oldest turn first); ``prompt`` is then the
+    new user turn. Adapters without ``capabilities.refinement`` are never given a history.
+    """
 
     index: int
     prompt: str
@@ -72,6 +109,8 @@ class ImageRequest:
     response_modalities: tuple[str, ...] = ("TEXT", "IMAGE")
     google_search: bool = False  # ground the image in Google Search results
     person_generation: str | None = None  # ALLOW_ALL | ALLOW_ADULT | ALLOW_NONE (Vertex AI only)
+    input_images: tuple[Path, ...] = ()
+    history: tuple[HistoryTurn, ...] = ()
 
 
 @dataclass
@@ -101,6 +140,9 @@ class ModelImage:
     finish_reason: str | None = None
     text: str | None = None  # model text that came with the image
     thought_signature: str | None = None  # base64
+    # Every part of the model's turn as received, in order (kind, thought, mime_type,
+    # thought_signature, text, chosen), so that a refinement can send the turn back.
+    model_parts: list[dict[str, Any]] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -214,6 +256,7 @@ class ImageModelAdapter(abc.ABC):
             "aspect_ratios": list(caps.aspect_ratios),
             "image_sizes": list(caps.image_sizes),
             "images_per_call": caps.images_per_call,
+            "refinement": caps.refinement,
             "network": caps.network,
         }
 

@@ -273,11 +273,26 @@ def cost_usd(entry: ModelEntry, usage: Usage) -> float:
     return round(cost, 6)
 
 
-def estimate_cost(entry: ModelEntry, image_size: str | None = None, num_refs: int = 0) -> float:
-    """Expected USD cost of one image before the call: image price + prompt + typical thinking."""
+def estimate_cost(
+    entry: ModelEntry,
+    image_size: str | None = None,
+    num_refs: int = 0,
+    *,
+    input_images: int = 0,
+    input_text_chars: int = 0,
+) -> float:
+    """Expected USD cost of one image before the call: image price + prompt + typical thinking.
+
+    ``input_images`` / ``input_text_chars``: what else goes in as input besides the prompt and the
+    references, e.g. a refinement's history (earlier prompts, references, the model's own image)
+    or an image to edit. Input images are priced at ``input_image_tokens`` each, text at ~4
+    characters a token.
+    """
     size = image_size if image_size in entry.price_per_image else entry.default_image_size
     refs = min(num_refs, entry.max_reference_images)
-    prompt_tokens = _TEXT_TOKENS_PER_PROMPT + refs * entry.input_image_tokens
+    prompt_tokens = (
+        _TEXT_TOKENS_PER_PROMPT + (refs + input_images) * entry.input_image_tokens + -(-input_text_chars // 4)
+    )
     cost = (
         entry.price_per_image[size]
         + prompt_tokens * entry.input_per_mtok / 1_000_000

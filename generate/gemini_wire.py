@@ -53,6 +53,11 @@ __all__ = [
     "references_note",
     "turn_outline",
     "build_contents",
+    "build_conversation",
+    "UserTurn",
+    "ModelTurn",
+    "ModelPart",
+    "model_parts_record",
     "build_config",
     "grounding_record",
     "usage_from_metadata",
@@ -111,6 +116,11 @@ class ReferenceImage:
 # each one is and what to take from it, in the turn, next to the image. An unexplained image plus
 # text reads as "edit this image", and the run comes back as redraws of the library's pictures.
 REFERENCE_ROLES: dict[str, tuple[str, str]] = {
+    "subject": (
+        "the image to work from",
+        "it is the subject of this request: keep its subject, design and key features, change what "
+        "the text asks, and redraw it under the sketch rules",
+    ),
     "style": (
         "style reference",
         "take only its drawing style and construction (line quality, shape language, how forms are "
@@ -152,6 +162,8 @@ def references_note(references: Sequence[ReferenceImage]) -> str:
             "for the house drawing style and construction. Do not copy, trace or redraw the subject, pose "
             "or composition of any reference; draw a new concept for the brief above."
         )
+    if n == 1:
+        return 'Attached after this text: one image, labelled "Reference image 1" with what it is and how to use it.'
     return (
         f'Attached after this text: {n} images, each labelled "Reference image N" with what it is '
         "and how to use it."
@@ -201,6 +213,63 @@ def build_contents(
             ref = next(images)
             parts.append(types.Part.from_bytes(data=ref.data, mime_type=ref.mime_type))
     return [types.Content(role="user", parts=parts)]
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    """A user turn with its images already read: ``references`` are :class:`ReferenceImage`
+    objects (the image to edit with role ``subject`` first, then the style references)."""
+
+    prompt: str
+    references: Sequence[ReferenceImage] = ()
+
+
+@dataclass(frozen=True)
+class ModelPart:
+    """One part of an earlier model turn: ``text`` or image ``data``; the signature in base64."""
+
+    text: str | None = None
+    data: bytes | None = None
+    mime_type: str | None = None
+    thought_signature: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelTurn:
+    parts: Sequence[ModelPart] = ()
+
+
+def _user_content(turn: UserTurn) -> types.Content:
+    return build_contents(turn.prompt, turn.references)[0]
+
+
+def _model_content(turn: ModelTurn) -> types.Content:
+    parts = []
+    for part in turn.parts:
+        # The signature goes back as the very bytes received (the SDK re-encodes them as base64).
+        signature = base64.b64decode(part.thought_signature) if part.thought_signature else None
+        if part.data is not None:
+            parts.append(
+                types.Part(
+                    inline_data=types.Blob(data=part.data, mime_type=part.mime_type or "image/png"),
+                    thought_signature=signature,
+                )
+            )
+        else:
+            parts.append(types.Part(text=part.text or "", thought_signature=signature))
+    return types.Content(role="model", parts=parts)
+
+
+def build_conversation(turns: Sequence[UserTurn | ModelTurn]) -> list[types.Content]:
+    """The ``contents`` of a multi-turn request: every turn in order, the new user turn last.
+
+    User turns are built exactly as a first call builds them (:func:`build_contents`: each image
+    labelled with its role; an image to edit comes first, as role ``subject``). Model turns carry their parts as they were received, each
+    with its thought signature: the Gemini API answers 400 for a model image part without one
+    (docs/gemini-api-facts.md §9.3). Thought parts are left out by the caller: they carry no
+    signature, are not what the model is asked to revise, and would be paid for again as input.
+    """
+    return [_user_content(t) if isinstance(t, UserTurn) else _model_content(t) for t in turns]
 
 
 def build_config(
@@ -391,6 +460,7 @@ def _finalize(c: _Collected, entry: ModelEntry, request: ImageRequest | None) ->
     texts = [p.text for p in c.parts if p.text and not p.thought]
     usage = usage_from_metadata(c.usage_metadata, image_returned=True)
     signature = chosen.thought_signature
+    parts_record = model_parts_record(c.parts, chosen)
     return ModelImage(
         data=data,
         mime_type=mime,
@@ -400,6 +470,7 @@ def _finalize(c: _Collected, entry: ModelEntry, request: ImageRequest | None) ->
         finish_reason=c.finish_reason,
         text="".join(texts) or None,
         thought_signature=base64.b64encode(signature).decode("ascii") if signature else None,
+        model_parts=parts_record,
         usage=usage,
         cost_usd=cost_usd(entry, usage),
         warnings=warnings,
@@ -414,6 +485,30 @@ def _finalize(c: _Collected, entry: ModelEntry, request: ImageRequest | None) ->
             "model_status": _log_model_status(c.model_status, entry.id),
         },
     )
+
+
+def model_parts_record(parts: Sequence[types.Part], chosen: types.Part | None = None) -> list[dict[str, Any]]:
+    """The model turn as received, one JSON-ready dict per part, in order.
+
+    ``thought_signature`` is standard base64 of the signature bytes, which is how the Gemini API
+    writes them on the wire (a server writing URL-safe base64 is recorded in the standard alphabet;
+    the bytes, which are what goes back, are the same). Image bytes are not inlined here: the
+    chosen image is kept beside the sketch (``chosen: true``); thought images are not kept.
+    """
+    out: list[dict[str, Any]] = []
+    for part in parts:
+        sig = part.thought_signature
+        item: dict[str, Any] = {
+            "kind": "image" if _is_image(part) else ("text" if part.text is not None else "other"),
+            "thought": bool(part.thought),
+            "mime_type": part.inline_data.mime_type if part.inline_data is not None else None,
+            "thought_signature": base64.b64encode(sig).decode("ascii") if sig else None,
+            "chosen": part is chosen,
+        }
+        if item["kind"] == "text":
+            item["text"] = part.text
+        out.append(item)
+    return out
 
 
 def parse_response(

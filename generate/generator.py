@@ -70,7 +70,15 @@ class ImageGenerator:
         self.last_result: GenerationResult | None = None
 
     # -- preparation (shared, no model calls) -------------------------------------------------------
-    def _prepare(self, prompt_spec, retrieval_result, style, config: GenerationConfig | None) -> RunState:
+    def _prepare(
+        self,
+        prompt_spec,
+        retrieval_result,
+        style,
+        config: GenerationConfig | None,
+        plan=None,
+        extra_warnings=(),
+    ) -> RunState:
         config = config or GenerationConfig()
         if style is None or prompt_spec is None:
             raise ConfigError(
@@ -88,7 +96,10 @@ class ImageGenerator:
             aspect_ratio=aspect, image_size=config.image_size, num_references=len(hits)
         )
         refs = tuple(Path(h.path) for h in hits[: adapter.capabilities.max_reference_images])
-        if adapter.capabilities.requires_reference and not refs:
+        if plan is not None and plan.references is not None:
+            refs = tuple(plan.references[: adapter.capabilities.max_reference_images])
+        inputs = tuple(plan.input_images) if plan is not None else ()
+        if adapter.capabilities.requires_reference and not refs and not inputs:
             dirs = ", ".join(str(d) for d in style.reference_dirs) or "(the style lists no reference_dirs)"
             raise ConfigError(
                 f"model {adapter.name!r} draws over reference images, and none were found for style {style.id!r}: "
@@ -98,7 +109,18 @@ class ImageGenerator:
         warnings += adapter.check_options(**config.request_options())
         # An adapter may report its lifecycle warnings from check_request too: each is said once.
         warnings = list(dict.fromkeys([*warnings, *getattr(adapter, "lifecycle_warnings", [])]))
-        variations = plan_variations(prompt_spec, config.num_images, config.seed, style=style)
+        warnings += list(extra_warnings)
+        if plan is not None and plan.variations is not None:
+            variations = list(plan.variations)
+        else:
+            variations = plan_variations(prompt_spec, config.num_images, config.seed, style=style)
+        if plan is not None:
+            warnings += plan.warnings
+            note = plan.details.get("prompt_note")
+            if note:
+                variations = [v.model_copy(update={"prompt": f"{v.prompt}\n\n{note}"}) for v in variations]
+        # A history only goes to an adapter that can continue a conversation (the plan checked).
+        history = tuple(plan.history) if plan is not None and adapter.capabilities.refinement else ()
         requests = [
             ImageRequest(
                 index=v.index,
@@ -113,6 +135,8 @@ class ImageGenerator:
                 response_modalities=config.response_modalities,
                 google_search=config.google_search,
                 person_generation=config.person_generation,
+                input_images=inputs,
+                history=history,
             )
             for v in variations
         ]
@@ -132,6 +156,7 @@ class ImageGenerator:
             requests=requests,
             model_reason=getattr(adapter, "selection_reason", None),
             warnings=warnings,
+            iteration=plan.lineage() if plan is not None else None,
         )
 
     def _limiter(self, state: RunState):
@@ -155,14 +180,17 @@ class ImageGenerator:
         style,
         config: GenerationConfig | None = None,
         on_event: EventCallback | None = None,
+        plan=None,
     ) -> GenerationResult:
         """Make the sketches with worker threads; blocks until every sketch has settled.
+
+        ``plan`` (a :class:`generate.iterate.IterationPlan`) makes a refine / vary / edit run.
 
         On Ctrl-C (or an exception from ``on_event``) no new call starts, calls already in flight
         finish and are kept (they are paid for), the run is recorded ``cancelled``, and the
         exception propagates.
         """
-        state = self._prepare(prompt_spec, retrieval_result, style, config)
+        state = self._prepare(prompt_spec, retrieval_result, style, config, plan)
         events: queue.Queue[RunEvent] = queue.Queue()
         deliver = on_event or (lambda ev: None)
         try:
@@ -334,9 +362,10 @@ class ImageGenerator:
         style,
         config: GenerationConfig | None = None,
         on_event: EventCallback | None = None,
+        plan=None,
     ) -> GenerationResult:
         """Make the sketches concurrently with ``asyncio.gather``; returns when all have settled."""
-        state = await asyncio.to_thread(self._prepare, prompt_spec, retrieval_result, style, config)
+        state = await asyncio.to_thread(self._prepare, prompt_spec, retrieval_result, style, config, plan)
         emit = on_event or (lambda ev: None)
         tasks: list[asyncio.Task] = []
         try:
@@ -363,14 +392,19 @@ class ImageGenerator:
         style,
         config: GenerationConfig | None = None,
         stages: Iterable[tuple[str, dict[str, Any]]] = (),
+        plan=None,
+        warnings: Iterable[str] = (),
     ) -> AsyncIterator[RunEvent]:
         """Every event of the run, from ``run.started`` to ``run.completed``, as it happens.
 
         ``stages`` are (name, details) pairs reported right after ``run.started`` (the pipeline
-        uses them for ``prompt_compiled`` and ``references_retrieved``).
+        uses them for ``prompt_compiled`` and ``references_retrieved``); ``warnings`` join the
+        run's own (``run.started``, metadata, result).
         """
         try:
-            state = await asyncio.to_thread(self._prepare, prompt_spec, retrieval_result, style, config)
+            state = await asyncio.to_thread(
+                self._prepare, prompt_spec, retrieval_result, style, config, plan, tuple(warnings)
+            )
         except Exception as exc:
             redact_exception(exc)
             raise
@@ -407,7 +441,7 @@ class ImageGenerator:
             await self._arelease_adapter(state)
 
     async def generate_streaming_async(
-        self, *, prompt_spec, retrieval_result=None, style, config: GenerationConfig | None = None
+        self, *, prompt_spec, retrieval_result=None, style, config: GenerationConfig | None = None, plan=None
     ) -> AsyncIterator[SketchOutcome]:
         """Yield each sketch's outcome as it settles: ``async for index, image_path, error in ...``.
 
@@ -415,7 +449,7 @@ class ImageGenerator:
         is in :attr:`last_result` once the iteration ends.
         """
         stream = self.astream_events(
-            prompt_spec=prompt_spec, retrieval_result=retrieval_result, style=style, config=config
+            prompt_spec=prompt_spec, retrieval_result=retrieval_result, style=style, config=config, plan=plan
         )
         try:
             async for ev in stream:

@@ -31,6 +31,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "VERSIONS",
     "assemble_metadata",
+    "history_record",
     "status_counts",
     "total_cost",
     "variation_record",
@@ -79,6 +80,29 @@ def _sent_paths(records: list[dict[str, Any]], requests: list[Any]) -> set[str]:
     return sent
 
 
+def history_record(turn: Any) -> dict[str, Any]:
+    """One earlier turn of a multi-turn request as recorded (image files by path, never bytes)."""
+    if turn.role == "model":
+        return {
+            "role": "model",
+            "parts": [
+                {
+                    "text": p.text,
+                    "image": str(p.image) if p.image is not None else None,
+                    "mime_type": p.mime_type,
+                    "thought_signature": p.thought_signature,
+                }
+                for p in turn.parts
+            ],
+        }
+    return {
+        "role": "user",
+        "text": turn.text,
+        "references": [str(p) for p in turn.reference_images],
+        "input_images": [str(p) for p in turn.subject_images],
+    }
+
+
 def status_counts(records: list[dict[str, Any]]) -> dict[str, int]:
     """How many sketches settled as completed, failed and cancelled."""
     states = [r["status"] for r in records]
@@ -105,7 +129,11 @@ def assemble_metadata(
     contact_sheet: Path | None,
     warnings: list[str],
     wall_s: float,
+    iteration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The metadata document. ``iteration`` (refine / vary / edit runs) gives ``parent``
+    ({run_id, index, instruction, kind} or None for an edit of the designer's own image) and
+    ``iteration`` ({kind, path: multi_turn | edit, reason, ...})."""
     counts = status_counts(records)
     hits = list(retrieval.hits) if retrieval is not None else []
     sent = _sent_paths(records, requests)
@@ -165,5 +193,7 @@ def assemble_metadata(
             "wall_s": round(wall_s, 3),
         },
         "warnings": list(warnings),
+        "parent": (iteration or {}).get("parent"),
+        "iteration": {k: v for k, v in iteration.items() if k != "parent"} if iteration else None,
         "versions": VERSIONS,
     }

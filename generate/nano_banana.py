@@ -45,6 +45,7 @@ from google.genai import types
 
 from generate.adapter import (
     AdapterCapabilities,
+    HistoryTurn,
     ImageModelAdapter,
     ImageRequest,
     ModelImage,
@@ -65,10 +66,13 @@ from generate.catalog import (
 from generate.errors import ConfigError, CredentialsError
 from generate.gemini_http import sync_transport
 from generate.gemini_wire import (
+    ModelPart,
+    ModelTurn,
     ReferenceImage,
     StreamAccumulator,
+    UserTurn,
     build_config,
-    build_contents,
+    build_conversation,
     classify_exception,
     downscale_reference,
     parse_response,
@@ -284,7 +288,7 @@ class NanoBananaAdapter(ImageModelAdapter):
             image_sizes=self.entry.image_sizes,
             images_per_call=1,
             streaming_previews=self.entry.thinking == "always",
-            refinement=False,
+            refinement=True,  # multi-turn with the model's own signed image (see gemini_wire)
             network=True,
             request_options=frozenset(
                 {"response_modalities"}
@@ -306,14 +310,13 @@ class NanoBananaAdapter(ImageModelAdapter):
         return f"NanoBananaAdapter(model={self.entry.id!r}, requested={self.requested_name!r})"
 
     # ---- request preparation (files are read here, off the event loop in async paths) ---------
-    def _prepare(
-        self, request: ImageRequest
-    ) -> tuple[list[types.Content], types.GenerateContentConfig, list[str], list[dict[str, Any]]]:
-        """The call's contents and config, warnings, and the references it carries ({name, path, sha256})."""
-        warnings: list[str] = []
-        refs: list[ReferenceImage] = []
-        sent: list[dict[str, Any]] = []
-        for path in request.reference_images[: self.entry.max_reference_images]:
+    def _images(
+        self, paths, role: str, warnings: list[str], sent: list[dict[str, Any]] | None = None
+    ) -> list[ReferenceImage]:
+        """Read (and downscale) images for a user turn; an unreadable one is left out with a warning."""
+        out: list[ReferenceImage] = []
+        what = "input image" if role == "subject" else "reference"
+        for path in paths:
             path = Path(path)
             try:
                 st = path.stat()
@@ -321,11 +324,50 @@ class NanoBananaAdapter(ImageModelAdapter):
                     str(path), st.st_mtime_ns, st.st_size, self._reference_max_px
                 )
             except (OSError, ValueError) as exc:
-                warnings.append(f"reference {path.name} not sent: it cannot be read ({type(exc).__name__})")
+                warnings.append(f"{what} {path.name} not sent: it cannot be read ({type(exc).__name__})")
                 continue
-            refs.append(ReferenceImage(data=data, mime_type=mime, name=path.name, role="style", sha256=sha))
-            sent.append({"name": path.name, "path": str(path), "sha256": sha})
-        contents = build_contents(request.prompt, refs)
+            out.append(ReferenceImage(data=data, mime_type=mime, name=path.name, role=role, sha256=sha))
+            if sent is not None:
+                sent.append({"name": path.name, "path": str(path), "sha256": sha})
+        return out
+
+    def _user_turn(self, text, references, subjects, warnings, sent=None) -> UserTurn:
+        """A user turn as a first call lays it out: the image to edit first, then the style references."""
+        images = self._images(subjects, "subject", warnings)
+        images += self._images(references[: self.entry.max_reference_images], "style", warnings, sent)
+        return UserTurn(prompt=text, references=images)
+
+    def _model_turn(self, turn: HistoryTurn) -> ModelTurn:
+        parts = []
+        for part in turn.parts:
+            # The model's own image goes back as the bytes it sent, never re-encoded.
+            data = Path(part.image).read_bytes() if part.image is not None else None
+            parts.append(
+                ModelPart(
+                    text=part.text,
+                    data=data,
+                    mime_type=part.mime_type,
+                    thought_signature=part.thought_signature,
+                )
+            )
+        return ModelTurn(parts=parts)
+
+    def _prepare(
+        self, request: ImageRequest
+    ) -> tuple[list[types.Content], types.GenerateContentConfig, list[str], list[dict[str, Any]]]:
+        """The call's contents and config, warnings, and the references it carries ({name, path, sha256})."""
+        warnings: list[str] = []
+        sent: list[dict[str, Any]] = []  # the style references of the new turn (what metadata records)
+        turns: list[UserTurn | ModelTurn] = []
+        for turn in request.history:
+            if turn.role == "model":
+                turns.append(self._model_turn(turn))
+            else:
+                turns.append(self._user_turn(turn.text, turn.reference_images, turn.subject_images, warnings))
+        turns.append(
+            self._user_turn(request.prompt, request.reference_images, request.input_images, warnings, sent)
+        )
+        contents = build_conversation(turns)
         config = build_config(self.entry, request, include_thoughts=self._include_thoughts)
         return contents, config, warnings, sent
 
@@ -418,7 +460,20 @@ class NanoBananaAdapter(ImageModelAdapter):
 
     # ---- description, cost, checks --------------------------------------------------------------
     def estimate_cost(self, request: ImageRequest) -> float:
-        return estimate_cost(self.entry, request.image_size, len(request.reference_images))
+        """Image price + prompt, including every image and text of the history sent as input."""
+        images = len(request.input_images)
+        text = 0
+        for turn in request.history:
+            images += len(turn.reference_images) + len(turn.subject_images)
+            images += sum(1 for p in turn.parts if p.image is not None)
+            text += len(turn.text) + sum(len(p.text or "") for p in turn.parts)
+        return estimate_cost(
+            self.entry,
+            request.image_size,
+            len(request.reference_images),
+            input_images=images,
+            input_text_chars=text,
+        )
 
     def check_request(self, *, aspect_ratio: str, image_size: str, num_references: int) -> list[str]:
         return [

@@ -23,16 +23,26 @@ from generate.adapter import ImageModelAdapter, get_adapter
 from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent
 from generate.generator import ImageGenerator
+from generate.inputs import check_image_file
+from generate.iterate import (
+    IterateRequest,
+    IterationPlan,
+    VaryRequest,
+    load_parent,
+    plan_edit,
+    plan_iteration,
+)
 from generate.redact import redact_exception, redacts_exceptions
-from generate.types import MAX_TIMEOUT_S, GenerationConfig, GenerationResult
+from generate.types import MAX_TIMEOUT_S, GenerationConfig, GenerationResult, default_output_root
 from generate.validation import field_bounds, human_message
 from prompt.compiler import PromptCompiler
 from prompt.variation import plan_variations
 from rag.files import list_style_images
 
-__all__ = ["RunRequest", "SketchPipeline", "PreparedRun", "MAX_BRIEF_CHARS"]
+__all__ = ["RunRequest", "SketchPipeline", "PreparedRun", "MAX_BRIEF_CHARS", "MAX_USER_REFERENCES"]
 
 MAX_BRIEF_CHARS = 2000
+MAX_USER_REFERENCES = 64  # a request-size guard; the model's own limit is checked in validate()
 log = logging.getLogger("sketchgen.rag")
 
 
@@ -78,6 +88,16 @@ class RunRequest(BaseModel):
         allow_inf_nan=False,
         description="Per model call, in seconds (more than 0); default $SKETCHGEN_TIMEOUT_S, else 180",
     )
+    image: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="Path of the designer's own drawing or photo: the subject every sketch redraws",
+    )
+    references: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_USER_REFERENCES,
+        description="Paths of extra reference images for this run, sent before what retrieval found",
+    )
 
     @classmethod
     def parse(cls, data: dict[str, Any], *, labels: dict[str, str] | None = None) -> RunRequest:
@@ -120,11 +140,19 @@ class RunRequest(BaseModel):
 
 @dataclass
 class PreparedRun:
-    request: RunRequest
+    """A validated run, ready to start. ``plan`` makes it a refine / vary / edit run; ``spec`` and
+    ``retrieval`` are set when they come from a parent run instead of being compiled / retrieved."""
+
+    request: RunRequest | IterateRequest
     style: Any
     config: GenerationConfig
     adapter: ImageModelAdapter
     warnings: list[str] = field(default_factory=list)  # dry runs: what a real run would stop at
+    plan: IterationPlan | None = None
+    spec: Any = None
+    retrieval: Any = None
+    user_references: tuple[Path, ...] = ()
+    run_warnings: list[str] = field(default_factory=list)  # warnings the run itself will carry
 
 
 class SketchPipeline:
@@ -174,6 +202,10 @@ class SketchPipeline:
             person_generation=request.person_generation,
             **timeout,
         )
+        image = check_image_file(request.image, field="image") if request.image else None
+        for ref in request.references:  # named as the user wrote them
+            check_image_file(ref, field="references")
+        refs = tuple(Path(p).resolve() for p in request.references)
         options: dict[str, Any] = {"allow_retired": True} if request.allow_retired else {}
         warnings: list[str] = []
         try:
@@ -183,12 +215,28 @@ class SketchPipeline:
                 raise
             adapter = get_adapter(config.model_name, **options, dry_run=True)
             warnings.append(f"a real run would stop here: {exc.message}")
-        adapter.check_request(
-            aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0
-        )
-        adapter.check_options(**config.request_options())
-        if adapter.capabilities.requires_reference and not list_style_images(
-            style.reference_dirs, style.do_not_use
+        try:
+            adapter.check_request(
+                aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0
+            )
+            adapter.check_options(**config.request_options())
+            if len(refs) > adapter.capabilities.max_reference_images:
+                raise ConfigError(
+                    f"{len(refs)} references given but {adapter.name} takes at most "
+                    f"{adapter.capabilities.max_reference_images}",
+                    field="references",
+                )
+        except BaseException:
+            adapter.close()
+            raise
+        plan = None
+        if image is not None:
+            path = Path(request.image).resolve()
+            plan = plan_edit([path], adapter, [{"path": str(path), "sha256": image.sha256}])
+        elif (
+            adapter.capabilities.requires_reference
+            and not refs
+            and not list_style_images(style.reference_dirs, style.do_not_use)
         ):
             dirs = ", ".join(str(d) for d in style.reference_dirs) or "(none listed)"
             raise ConfigError(
@@ -196,13 +244,106 @@ class SketchPipeline:
                 f"add images to {dirs}, or choose a Gemini model",
                 field="model",
             )
-        return PreparedRun(request=request, style=style, config=config, adapter=adapter, warnings=warnings)
+        return PreparedRun(
+            request=request,
+            style=style,
+            config=config,
+            adapter=adapter,
+            warnings=warnings,
+            plan=plan,
+            user_references=refs,
+        )
+
+    # -- iterating on a sketch --------------------------------------------------------------------
+    @redacts_exceptions
+    def prepare_iteration(self, request: IterateRequest | dict) -> PreparedRun:
+        """Check a refine / vary request against its parent run and build the child run's plan.
+
+        Raises ConfigError (field ``run_id``, ``index``, ``instruction``, ``num_images``, ...) for
+        an unknown run, an index out of range, a failed parent sketch or a bad instruction,
+        before any call and before anything is written. The child keeps the parent's style,
+        prompt, aspect ratio, size and resolution; ``model`` defaults to the parent's.
+        """
+        from prompt.spec import PromptSpec
+        from rag.types import RetrievalHit, RetrievalResult
+
+        if isinstance(request, dict):
+            request = (VaryRequest if request.get("kind") == "vary" else IterateRequest).parse(request)
+        request.check()
+        root = self.output_dir if self.output_dir is not None else default_output_root()
+        parent = load_parent(request.run_id, request.index, root)
+        meta = parent.meta
+        style = self.registry.get_style(meta.get("style_id"))
+        spec = PromptSpec.model_validate(meta["prompt_spec"])
+        pconf = meta.get("config") or {}
+        config = GenerationConfig(
+            num_images=request.num_images,
+            min_images=1,
+            resolution=tuple(pconf["resolution"]) if pconf.get("resolution") else None,
+            aspect_ratio=pconf.get("aspect_ratio") or style.aspect_ratio,
+            image_size=pconf.get("image_size") or "1K",
+            model_name=request.model or parent.model,
+            seed=request.seed if request.seed is not None else pconf.get("seed"),
+            output_dir=self.output_dir,
+            stream_previews=request.previews,
+            # The parent's request options go with its model (another model may not offer them).
+            **(_parent_options(pconf) if request.model is None else {}),
+        )
+        adapter = get_adapter(config.model_name)
+        try:
+            adapter.check_request(
+                aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0
+            )
+            adapter.check_options(**config.request_options())
+            plan = plan_iteration(request, parent, spec, adapter, style)
+        except BaseException:
+            adapter.close()
+            raise
+        hits = [
+            RetrievalHit(path=h["path"], score=h.get("score") or 0.0, sha256=h.get("sha256"))
+            for h in (meta.get("retrieval") or {}).get("hits") or []
+            if h.get("sent", True)
+        ]
+        retrieval = RetrievalResult(
+            hits=hits,
+            method="parent",
+            embedder=(meta.get("retrieval") or {}).get("embedder"),
+            reason=f"the references of parent run {parent.run_id}",
+            style_id=style.id,
+        )
+        return PreparedRun(
+            request=request,
+            style=style,
+            config=config,
+            adapter=adapter,
+            plan=plan,
+            spec=spec,
+            retrieval=retrieval,
+        )
+
+    def refine(self, request: IterateRequest | dict, on_event=None) -> GenerationResult:
+        """A child run revising one sketch (blocking). ``request`` may be a RefineRequest or VaryRequest."""
+        return self.run(self.prepare_iteration(request), on_event=on_event)
+
+    async def arefine(self, request: IterateRequest | dict, on_event=None) -> GenerationResult:
+        prepared = await asyncio.to_thread(self.prepare_iteration, request)
+        return await self.arun(prepared, on_event=on_event)
+
+    def vary(self, request: VaryRequest | dict, on_event=None) -> GenerationResult:
+        """More like one sketch (blocking): a child run of ``kind: vary``."""
+        if isinstance(request, dict):
+            request = VaryRequest.parse(request)
+        return self.refine(request, on_event=on_event)
 
     def _compile(self, prepared: PreparedRun):
+        if prepared.spec is not None:
+            return prepared.spec
         req = prepared.request
         return self.compiler.compile(req.brief, prepared.style, context=req.context or None)
 
     def _retrieve(self, prepared: PreparedRun, spec):
+        if prepared.retrieval is not None:
+            return prepared.retrieval
         from rag.types import RetrievalResult
 
         style, top_k = prepared.style, prepared.request.top_k
@@ -211,6 +352,8 @@ class SketchPipeline:
             if top_k > 0
             else RetrievalResult.empty("top_k is 0", style_id=style.id)
         )
+        if prepared.user_references:
+            result = self._with_user_references(prepared, result)
         wanted = max(top_k, 1)
         if len(result.hits) >= wanted or not prepared.adapter.capabilities.requires_reference:
             return result
@@ -250,6 +393,34 @@ class SketchPipeline:
             reason=f"{result.reason}; {note}" if result.reason else note,
             style_id=style.id,
             skipped=skipped,
+        )
+
+    @staticmethod
+    def _with_user_references(prepared: PreparedRun, result):
+        """The designer's ``references`` first, then retrieval's, capped at what the model takes;
+        the reason names every retrieved reference left out."""
+        from rag.types import RetrievalHit, RetrievalResult
+
+        own = [RetrievalHit(path=p, score=1.0) for p in prepared.user_references]
+        mine = {p for p in prepared.user_references}
+        found = [h for h in result.hits if Path(h.path).resolve() not in mine]
+        cap = prepared.adapter.capabilities.max_reference_images
+        kept = (own + found)[:cap]
+        left_out = (own + found)[cap:]
+        note = f"{len(own)} of the designer's own references added first"
+        if left_out:
+            warning = (
+                f"{prepared.adapter.name} takes at most {cap} references, so these were left out: "
+                + ", ".join(Path(h.path).name for h in left_out)
+            )
+            prepared.run_warnings.append(warning)
+            note += f"; {warning}"
+        return RetrievalResult(
+            hits=kept,
+            method=result.method,
+            embedder=result.embedder,
+            reason=f"{result.reason}; {note}" if result.reason else note,
+            style_id=result.style_id,
         )
 
     @staticmethod
@@ -300,6 +471,8 @@ class SketchPipeline:
                 style=prepared.style,
                 config=prepared.config,
                 stages=self._stages(spec, retrieval),
+                plan=prepared.plan,
+                warnings=prepared.run_warnings,
             )
             try:
                 async for event in stream:
@@ -338,20 +511,42 @@ class SketchPipeline:
         spec = self._compile(prepared)
         retrieval = self._retrieve(prepared, spec)
         n = prepared.config.num_images
-        plan = plan_variations(spec, n, prepared.config.seed, style=prepared.style)
+        it = prepared.plan
+        if it is not None and it.variations is not None:
+            plan = list(it.variations)
+        else:
+            plan = plan_variations(spec, n, prepared.config.seed, style=prepared.style)
         refs = len(retrieval.hits)
-        # What each call's user turn would hold (the trace model reads none of its text).
+        # What each call's user turn would hold (the trace model reads none of its text): the
+        # image to edit first, then the style references.
+        it_refs = None if it is None or it.references is None else {Path(p) for p in it.references}
+        hits = [h for h in retrieval.hits if it_refs is None or Path(h.path) in it_refs]
         sent = [
+            ReferenceImage(data=b"", mime_type="image/jpeg", name=Path(p).name, role="subject")
+            for p in (it.input_images if it is not None else ())
+        ] + [
             ReferenceImage(data=b"", mime_type="image/jpeg", name=Path(h.path).name, sha256=h.sha256)
-            for h in retrieval.hits[: prepared.adapter.capabilities.max_reference_images]
+            for h in hits[: prepared.adapter.capabilities.max_reference_images]
         ]
+        # What else goes in as input: the image(s) to edit, or a refinement's whole history.
+        history_images, history_chars = _input_load(it)
         costs = [{"model": "trace", "status": "live", "per_image_usd": 0.0, "run_usd": 0.0}]
         for entry in load_catalog().models:
             status = entry.effective_status()
             if status in ("shutdown",):
                 continue
             size = prepared.config.image_size if prepared.config.image_size in entry.image_sizes else None
-            per = estimate_cost(entry, size, min(refs, entry.max_reference_images))
+            if it is not None and it.path == "multi_turn" and entry.id != prepared.adapter.name:
+                # Another model could not continue this conversation: it would get the sketch as an edit.
+                per = estimate_cost(entry, size, min(refs, entry.max_reference_images), input_images=1)
+            elif it is not None and it.path == "multi_turn":
+                per = estimate_cost(
+                    entry, size, 0, input_images=history_images, input_text_chars=history_chars
+                )
+            else:
+                per = estimate_cost(
+                    entry, size, min(refs, entry.max_reference_images), input_images=history_images
+                )
             costs.append(
                 {
                     "model": entry.id,
@@ -389,4 +584,28 @@ class SketchPipeline:
                 "skipped": list(retrieval.skipped),
             },
             "estimated_cost": costs,
+            "iteration": it.lineage() if it is not None else None,
         }
+
+
+def _parent_options(pconf: dict[str, Any]) -> dict[str, Any]:
+    """The request options a parent run was made with, as GenerationConfig takes them."""
+    out: dict[str, Any] = {}
+    if pconf.get("response_modalities"):
+        out["response_modalities"] = tuple(pconf["response_modalities"])
+    for key in ("google_search", "person_generation"):
+        if pconf.get(key) is not None:
+            out[key] = pconf[key]
+    return out
+
+
+def _input_load(plan: IterationPlan | None) -> tuple[int, int]:
+    """(images, text characters) sent as input besides the new prompt and its references."""
+    if plan is None:
+        return 0, 0
+    images, chars = len(plan.input_images), 0
+    for turn in plan.history:
+        images += len(turn.reference_images) + len(turn.subject_images)
+        images += sum(1 for p in turn.parts if p.image is not None)
+        chars += len(turn.text) + sum(len(p.text or "") for p in turn.parts)
+    return images, chars

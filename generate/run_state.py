@@ -29,7 +29,13 @@ from generate.events import (
     SketchRetry,
     StageEvent,
 )
-from generate.metadata import assemble_metadata, status_counts, total_cost, variation_record
+from generate.metadata import (
+    assemble_metadata,
+    history_record,
+    status_counts,
+    total_cost,
+    variation_record,
+)
 from generate.postprocess import process_image
 from generate.redact import redact, redact_error, redact_value
 from generate.runs import atomic_write_bytes, atomic_write_json
@@ -55,6 +61,7 @@ class RunState:
     requests: list[ImageRequest]
     model_reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    iteration: dict[str, Any] | None = None  # lineage of a refine / vary / edit run (see generate.iterate)
     records: list[dict[str, Any]] = field(default_factory=list)
     cancel_event: threading.Event = field(default_factory=threading.Event)
     abort_error: ModelCallError | None = None
@@ -80,6 +87,8 @@ class RunState:
                     "prompt": req.prompt,
                     "references": [str(p) for p in req.reference_images],  # what the request asked for
                     "references_sent": None,  # what the call carried, once the model answered
+                    "input_images": [str(p) for p in req.input_images],
+                    "history": [history_record(turn) for turn in req.history],
                     "model": self.adapter.name,
                     "attempts": 0,
                     "retries": [],
@@ -182,6 +191,7 @@ class RunState:
         name = f"sketch_{index}.png"
         # Atomic now; made durable once, when the run settles (finish()), off the per-sketch path.
         atomic_write_bytes(self.out_dir / name, processed.png, durable=False)
+        model_turn = self._keep_model_turn(index, image)
         self._place_in_sheet(index, processed.preview)
         with self._lock:
             rec = self.records[index]
@@ -199,6 +209,7 @@ class RunState:
                 cost_usd=round(image.cost_usd, 6),
                 model_text=image.text,
                 thought_signature=image.thought_signature,
+                model_turn=model_turn,
                 width=processed.width,
                 height=processed.height,
                 source={
@@ -230,6 +241,25 @@ class RunState:
             height=processed.height,
             model=image.model,
         )
+
+    def _keep_model_turn(self, index: int, image: ModelImage) -> dict[str, Any] | None:
+        """Keep what a multi-turn refinement needs to send this sketch's model turn back.
+
+        Only for a signed image from an adapter that can continue a conversation: the image bytes
+        exactly as received (``sketch_N.model.<ext>``; the sketch file itself is post-processed)
+        and every part's flags and signature as received (``image.model_parts``).
+        """
+        if not (self.adapter.capabilities.refinement and image.thought_signature and image.model_parts):
+            return None
+        ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(image.mime_type, "png")
+        source = f"sketch_{index}.model.{ext}"
+        atomic_write_bytes(self.out_dir / source, image.data, durable=False)
+        parts = [dict(p) for p in image.model_parts]
+        for part in parts:
+            if part.get("chosen"):
+                part["file"] = source
+                part["sniffed_mime_type"] = image.mime_type
+        return {"role": "model", "parts": parts, "source_file": source}
 
     def fail(self, index: int, error: ModelCallError, attempts: int) -> SketchFailed:
         redact_error(error)  # an adapter's text, on its way to events, metadata and the result
@@ -334,6 +364,7 @@ class RunState:
     def _sync_files(self) -> None:
         """fsync the run's sketches and contact sheet, so the settled metadata never names a file a power cut lost."""
         names = [rec["file"] for rec in self.records if rec["file"]]
+        names += [rec["model_turn"]["source_file"] for rec in self.records if rec.get("model_turn")]
         if self.contact_sheet is not None:
             names.append(self.contact_sheet.name)
         for name in names:
@@ -419,6 +450,7 @@ class RunState:
             contact_sheet=self.contact_sheet,
             warnings=self.warnings,
             wall_s=time.perf_counter() - self._t0,
+            iteration=self.iteration,
         )
 
     def write_metadata(self, *, durable: bool = False) -> None:
@@ -461,4 +493,8 @@ class RunState:
             config=self.config,
             contact_sheet_path=self.contact_sheet,
             warnings=[redact(w) for w in self.warnings],
+            parent=redact_value((self.iteration or {}).get("parent")),
+            iteration=redact_value({k: v for k, v in self.iteration.items() if k != "parent"})
+            if self.iteration
+            else None,
         )

@@ -29,6 +29,8 @@ __all__ = [
     "redact_secrets",
     "list_runs",
     "load_run",
+    "run_children",
+    "run_tree",
     "run_dir",
     "RUN_ID_PATTERN",
 ]
@@ -133,6 +135,8 @@ def _summary(meta: dict[str, Any]) -> dict[str, Any]:
         "cost_usd": totals.get("cost_usd", 0.0),
         "images": meta.get("images", []),
         "contact_sheet": meta.get("contact_sheet"),
+        "parent": meta.get("parent"),
+        "kind": (meta.get("iteration") or {}).get("kind") or "generate",
     }
 
 
@@ -225,3 +229,36 @@ def _run_models(summary: dict[str, Any], meta: dict[str, Any]) -> set[str]:
 def _sort_key(run_id: str) -> tuple[str, int]:
     stamp, _, n = run_id[:15], run_id[15:16], run_id[16:]
     return stamp, int(n) if n else 1
+
+
+def _all_summaries(root: Path) -> list[dict[str, Any]]:
+    if not root.is_dir():
+        return []
+    out = []
+    for run_id in sorted((p.name for p in root.iterdir() if RUN_ID_PATTERN.match(p.name)), key=_sort_key):
+        try:
+            out.append(_summary(load_run(run_id, root)))
+        except KeyError:
+            continue
+    return out
+
+
+def run_children(run_id: str, root: Path | str | None = None) -> list[dict[str, Any]]:
+    """Summaries of the runs whose ``parent.run_id`` is ``run_id``, oldest first."""
+    root = Path(root) if root is not None else default_output_root()
+    return [s for s in _all_summaries(root) if (s.get("parent") or {}).get("run_id") == run_id]
+
+
+def run_tree(root: Path | str | None = None) -> list[dict[str, Any]]:
+    """Every run as a tree of refinements: root runs (no parent, or a parent no longer on disk)
+    oldest first, each summary with a ``children`` list of the same shape."""
+    root = Path(root) if root is not None else default_output_root()
+    nodes = {s["run_id"]: {**s, "children": []} for s in _all_summaries(root)}
+    roots = []
+    for node in nodes.values():
+        parent = (node.get("parent") or {}).get("run_id")
+        if parent in nodes and parent != node["run_id"]:
+            nodes[parent]["children"].append(node)
+        else:
+            roots.append(node)
+    return roots

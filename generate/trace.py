@@ -10,6 +10,9 @@ Contract:
 
 * one reference per sketch: ``request.reference_images[request.index % len(...)]``, so the sketches of a
   run come from different references when several were retrieved;
+* an image to edit (``request.input_images``: the designer's own image, or the parent sketch of a
+  refine / vary run) is traced instead of any reference. The prompt, and so a refinement's
+  instruction, is still not read: the result and the run's warnings say so;
 * deterministic: the same request (reference bytes, ratio, size, layout, exaggeration, seed, index)
   gives identical PNG bytes; ``seed=None`` counts as 0;
 * output: PNG, mode "L", paper-white (255) background, dark lines, pixel size from the ratio/size table
@@ -78,7 +81,7 @@ class TraceAdapter(ImageModelAdapter):
     # -- the call ---------------------------------------------------------------------------------
     def generate(self, request: ImageRequest) -> ModelImage:
         """Trace one sketch (blocking, CPU only)."""
-        if not request.reference_images:
+        if not request.reference_images and not request.input_images:
             raise ModelCallError(
                 ErrorCode.NO_REFERENCE,
                 "the trace model draws over a reference image and none was retrieved; add reference "
@@ -94,7 +97,10 @@ class TraceAdapter(ImageModelAdapter):
                 f"trace cannot make {request.aspect_ratio} at {request.image_size}; it offers ratios "
                 f"{', '.join(ASPECT_RATIOS)} and sizes {', '.join(IMAGE_SIZES)}",
             ) from exc
-        ref_path = Path(request.reference_images[request.index % len(request.reference_images)])
+        if request.input_images:
+            ref_path = Path(request.input_images[request.index % len(request.input_images)])
+        else:
+            ref_path = Path(request.reference_images[request.index % len(request.reference_images)])
         ref = _load_reference(ref_path)
         warnings = []
         layout, exaggeration = request.layout, request.exaggeration
@@ -106,6 +112,10 @@ class TraceAdapter(ImageModelAdapter):
         sketch = sketchify(
             ref, size, layout=layout, exaggeration=exaggeration, seed=seed, index=request.index
         )
+        if request.input_images:
+            warnings.append(
+                "trace ignored the prompt text (and any instruction in it): it re-traced the image"
+            )
         return ModelImage(
             data=png_bytes(sketch),
             mime_type="image/png",

@@ -133,13 +133,20 @@ class GenerationConfig:
     response_modalities: tuple[str, ...] | str = ("TEXT", "IMAGE")
     google_search: bool = False
     person_generation: str | None = None
+    # A first run makes 3-6 sketches; a refinement or variation of one sketch may make 1-6.
+    min_images: int = MIN_IMAGES
 
     def __post_init__(self) -> None:
+        if self.min_images not in range(1, MIN_IMAGES + 1):
+            raise ConfigError(f"min_images must be from 1 to {MIN_IMAGES}", field="min_images")
+        lo = self.min_images
         if isinstance(self.num_images, bool) or not isinstance(self.num_images, int):
-            raise ConfigError("num_images must be a whole number from 3 to 6", field="num_images")
-        if not MIN_IMAGES <= self.num_images <= MAX_IMAGES:
             raise ConfigError(
-                f"num_images must be from {MIN_IMAGES} to {MAX_IMAGES}, got {self.num_images}",
+                f"num_images must be a whole number from {lo} to {MAX_IMAGES}", field="num_images"
+            )
+        if not lo <= self.num_images <= MAX_IMAGES:
+            raise ConfigError(
+                f"num_images must be from {lo} to {MAX_IMAGES}, got {self.num_images}",
                 field="num_images",
             )
         if self.resolution is not None:
@@ -266,3 +273,7 @@ class GenerationResult:
     config: GenerationConfig | None = None
     contact_sheet_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    # A refine / vary / edit run: ``parent`` {run_id, index, instruction, kind, ...} (None for an
+    # edit of the designer's own image) and ``iteration`` {kind, path, reason, ...}, as in metadata.
+    parent: dict[str, Any] | None = None
+    iteration: dict[str, Any] | None = None

@@ -2,10 +2,12 @@
 //
 // A run is POST /generate-stream read as it arrives: placeholders are laid out first and each
 // sketch.completed fills its own. Stopping (or leaving the page) closes the connection, which
-// cancels the sketches still pending on the server; the ones already drawn are kept.
+// cancels the sketches still pending on the server; the ones already drawn are kept. Each drawn
+// sketch offers Refine (an instruction) and More like this: a child run streamed the same way from
+// /runs/{run_id}/sketches/{index}/refine-stream or vary-stream.
 "use strict";
 
-const state = { styles: [], models: [], controller: null, runsOffset: 0, cards: [] };
+const state = { styles: [], models: [], controller: null, runsOffset: 0, cards: [], runId: null, ratio: "1:1" };
 
 // ---- form ------------------------------------------------------------------------------------------
 function fillSelect(select, items, selected) {
@@ -189,10 +191,37 @@ async function showSketch(card, url, file, variation) {
     link.textContent = "Download";
     link.href = href;
     link.download = file;
-    card.querySelector(".caption").append(link);
+    card.querySelector(".caption").append(link, ...iterateButtons(state.runId, Number(card.dataset.index)));
   } catch (err) {
     setPlaceholder(card, `Could not load the sketch: ${escapeHTML(err.message)}`);
   }
+}
+
+function iterateButtons(runId, index) {
+  if (!runId) return [];
+  return [["refine", "Refine…"], ["vary", "More like this"]].map(([kind, label]) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = `button secondary small ${kind}`;
+    button.textContent = label;
+    button.addEventListener("click", () => iterate(kind, runId, index));
+    return button;
+  });
+}
+
+async function iterate(kind, runId, index) {
+  if (state.controller) return; // a run is streaming; finish or stop it first
+  let body;
+  if (kind === "refine") {
+    const instruction = window.prompt(`What should change in sketch ${index + 1}? (e.g. "make the cap bigger, keep the pose")`);
+    if (!instruction || !instruction.trim()) return;
+    body = { instruction: instruction.trim(), num_images: 1, previews: true };
+  } else {
+    body = { num_images: Number($("num_images").value) || 4, previews: true };
+  }
+  const path = `/runs/${encodeURIComponent(runId)}/sketches/${index}/${kind}-stream`;
+  const what = kind === "refine" ? `Refining sketch ${index + 1} of ${runId}` : `More like sketch ${index + 1} of ${runId}`;
+  await streamRun(path, body, body.num_images, state.ratio, what);
 }
 
 function showFailure(card, status, code, message, variation) {
@@ -209,6 +238,7 @@ function setStatus(text, failed = false) {
 
 function handleEvent({ event, data }) {
   if (event === "run.started") {
+    state.runId = data.run_id;
     $("run-title").textContent = `Run ${data.run_id}`;
     if (state.cards.length !== data.num_images) makeCards(data.num_images, $("aspect_ratio").value);
     setStatus(`Drawing ${data.num_images} sketches with ${data.model}…`);
@@ -261,17 +291,23 @@ async function generate(event) {
     aspect_ratio: $("aspect_ratio").value, image_size: $("image_size").value, previews: true,
     ...requestOptions(),
   };
+  await streamRun("/generate-stream", body, body.num_images, body.aspect_ratio, "New run");
+}
+
+async function streamRun(path, body, count, ratio, title) {
   forgetBlobs();
   setRunLinks(null, null, "");
-  makeCards(body.num_images, body.aspect_ratio);
-  $("run-title").textContent = "New run";
+  state.runId = null;
+  state.ratio = ratio;
+  makeCards(count, ratio);
+  $("run-title").textContent = title;
   setStatus("Starting…");
   const controller = new AbortController();
   state.controller = controller;
   $("generate").disabled = true;
   $("cancel").hidden = false;
   try {
-    const response = await api("/generate-stream", {
+    const response = await api(path, {
       method: "POST", signal: controller.signal,
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
       body: JSON.stringify(body),
@@ -354,6 +390,8 @@ async function openRun(runId) {
   forgetBlobs();
   const sketches = run.sketches || [];
   const ratio = run.config && run.config.aspect_ratio;
+  state.runId = run.run_id;
+  state.ratio = ratio || "1:1";
   makeCards(sketches.length, ratio);
   $("run-title").textContent = `Run ${run.run_id}`;
   const brief = run.prompt_spec && run.prompt_spec.brief;

@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 __all__ = [
     "Behavior",
     "make_image",
+    "signature_bytes",
     "success_events",
     "merge_events",
     "error_body",
@@ -49,6 +50,7 @@ class Behavior:
     # image answers
     thought_images: int = 0
     signature: bool | None = None  # None: only thinking (Pro-family) models sign the final image
+    urlsafe_signature: bool = False  # write the signature in URL-safe base64 (another server's habit)
     jpeg_as_png: bool = False
     pixels: tuple[int, int] | None = None  # None: the catalog's pixels for the requested ratio/size
     pad_to_bytes: int = 0  # grow the PNG (private ancillary chunk) to at least this many bytes
@@ -252,6 +254,12 @@ def _make_image(width: int, height: int, variant: int, fmt: str, pad_to_bytes: i
     return data
 
 
+def signature_bytes(response_id: str) -> bytes:
+    """The fake's thought signature for a response: opaque bytes whose standard base64 starts with
+    ``+/+/`` (so URL-safe re-encoding or a lost byte is visible)."""
+    return b"\xfb\xff\xbf" + random.Random(response_id).randbytes(45)
+
+
 # ---- bodies ---------------------------------------------------------------------------------
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
@@ -316,7 +324,10 @@ def success_events(b: Behavior, ctx: dict[str, Any]) -> list[dict[str, Any]]:
         data = make_image(w, h, ctx["variant"], fmt, b.pad_to_bytes)
         part: dict[str, Any] = {"inlineData": {"mimeType": "image/png", "data": _b64(data)}}
         if b.signature or (b.signature is None and ctx["thinking"]):
-            part["thoughtSignature"] = _b64(random.Random(ctx["response_id"]).randbytes(48))
+            sig = signature_bytes(ctx["response_id"])
+            part["thoughtSignature"] = (
+                base64.urlsafe_b64encode(sig).decode("ascii") if b.urlsafe_signature else _b64(sig)
+            )
         events.append(event([part], _usage(prompt, image=image_tokens, thoughts=thoughts, details=False)))
     if b.text:
         events.append(

@@ -14,7 +14,10 @@ Endpoints: ``POST /{version}/models/{model}:generateContent`` and ``:streamGener
 (``?alt=sse``: ``data: <json>`` events; without it one JSON array). Request bodies are accepted in
 camelCase or snake_case with standard or URL-safe base64. Like the real API it answers 404 for a
 model it does not serve, 403 without an API key, and 400 for ``candidateCount`` > 1, a lowercase
-``imageSize`` or an aspect ratio the model does not offer.
+``imageSize``, an aspect ratio the model does not offer, or a model-role image part in the history
+without its ``thoughtSignature`` (the Gemini API's own error text). Signatures it issues contain
+``+`` and ``/`` in standard base64, so a client that changes the alphabet or the bytes shows up in
+:attr:`RecordedRequest.contents`.
 
 Choosing a behaviour, deterministically under any concurrency: the first scripted rule that matches
 the request (``match``: text in the prompt, or a predicate on the :class:`RecordedRequest`;
@@ -223,7 +226,8 @@ class FakeGeminiServer:
         return {
             "model": entry.id,
             "response_id": uuid.uuid4().hex[:22],
-            "prompt_tokens": math.ceil(len(rec.prompt) / 4) + len(rec.images) * entry.input_image_tokens,
+            # Every turn is input: earlier prompts, references and the model's own image too.
+            "prompt_tokens": math.ceil(rec.text_chars / 4) + len(rec.images) * entry.input_image_tokens,
             "image_tokens": entry.tokens_per_image.get(size, next(iter(entry.tokens_per_image.values()))),
             "thoughts_tokens": 291 if entry.thinking == "always" else 0,
             "thinking": entry.thinking == "always",

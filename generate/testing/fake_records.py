@@ -39,10 +39,14 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-case names; the API key header is never recorded
     api_key_present: bool
     body: dict[str, Any] | None
-    prompt: str = ""
-    images: list[tuple[str, bytes]] = field(default_factory=list)  # (mime, decoded bytes)
-    # Every part of the user turn in order: ("text", the text) or ("image", its mime type).
+    prompt: str = ""  # the text of the last (new) user turn
+    images: list[tuple[str, bytes]] = field(default_factory=list)  # (mime, decoded bytes), every turn
+    # Every part of the last user turn in order: ("text", the text) or ("image", its mime type).
     parts: list[tuple[str, str]] = field(default_factory=list)
+    # Every turn as received: {"role", "parts": [{"text"} | {"mime_type", "data": bytes}, plus
+    # "thought" and "thought_signature" (the wire string) / "signature_bytes" (decoded) when sent]}
+    contents: list[dict[str, Any]] = field(default_factory=list)
+    text_chars: int = 0  # all text of every turn (input tokens)
     seed: int | None = None
     response_modalities: list[str] | None = None
     google_search: bool = False
@@ -113,19 +117,41 @@ def record_from(request: web.Request, body: Any) -> RecordedRequest:
     if isinstance(body, dict):
         texts: list[str] = []
         for content in body.get("contents") or []:
+            if not isinstance(content, dict):
+                continue
+            texts = []  # the prompt (and ``parts``) are the last turn's
+            rec.parts = []
+            turn: dict[str, Any] = {"role": content.get("role") or "user", "parts": []}
             for part in _get(content, "parts", "parts", []) or []:
+                if not isinstance(part, dict):
+                    continue
+                out: dict[str, Any] = {}
                 if isinstance(part.get("text"), str):
                     texts.append(part["text"])
+                    rec.text_chars += len(part["text"])
                     rec.parts.append(("text", part["text"]))
+                    out["text"] = part["text"]
                 blob = _get(part, "inlineData", "inline_data")
                 if isinstance(blob, dict):
-                    rec.parts.append(("image", _get(blob, "mimeType", "mime_type", "")))
+                    mime = _get(blob, "mimeType", "mime_type", "")
+                    rec.parts.append(("image", mime))
                     try:
-                        rec.images.append(
-                            (_get(blob, "mimeType", "mime_type", ""), _b64decode(blob.get("data", "")))
-                        )
+                        data = _b64decode(blob.get("data", ""))
                     except (binascii.Error, ValueError):
-                        rec.images.append((_get(blob, "mimeType", "mime_type", ""), b""))
+                        data = b""
+                    rec.images.append((mime, data))
+                    out.update(mime_type=mime, data=data)
+                if part.get("thought"):
+                    out["thought"] = True
+                signature = _get(part, "thoughtSignature", "thought_signature")
+                if isinstance(signature, str):
+                    out["thought_signature"] = signature
+                    try:
+                        out["signature_bytes"] = _b64decode(signature)
+                    except (binascii.Error, ValueError):
+                        out["signature_bytes"] = b""
+                turn["parts"].append(out)
+            rec.contents.append(turn)
         rec.prompt = "\n".join(texts)
         gen = _get(body, "generationConfig", "generation_config", {}) or {}
         image_config = _get(gen, "imageConfig", "image_config", {}) or {}
@@ -139,6 +165,23 @@ def record_from(request: web.Request, body: Any) -> RecordedRequest:
             for tool in body.get("tools") or []
         )
     return rec
+
+
+def missing_signature(rec: RecordedRequest) -> str | None:
+    """The Gemini API's answer to a model-role image part sent back without its thought signature.
+
+    Positions are 1-based, as in the error users report ("... in content position 2, part
+    position 1." for the model turn of [user, model, user]). Thought parts carry no signature.
+    """
+    for ci, content in enumerate(rec.contents, start=1):
+        if content["role"] != "model":
+            continue
+        for pi, part in enumerate(content["parts"], start=1):
+            if "data" in part and not part.get("thought") and not part.get("thought_signature"):
+                return (
+                    f"Image part is missing a thought_signature in content position {ci}, part position {pi}."
+                )
+    return None
 
 
 def validate(
@@ -162,6 +205,9 @@ def validate(
         )
     if rec.body is None:
         return 400, "INVALID_ARGUMENT", "Invalid JSON payload received."
+    missing = missing_signature(rec)
+    if missing is not None:
+        return 400, "INVALID_ARGUMENT", missing
     gen = _get(rec.body, "generationConfig", "generation_config", {}) or {}
     if (_get(gen, "candidateCount", "candidate_count") or 1) > 1:
         return 400, "INVALID_ARGUMENT", "Multiple candidates is not enabled for this model."

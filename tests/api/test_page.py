@@ -229,3 +229,40 @@ def test_automatic_with_credentials_offers_the_resolved_models_sizes_and_prices(
     page.click("#generate")
     page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
     assert [r.image_size for r in fake_gemini.requests] == ["2K"] * 3
+
+
+def test_designer_refines_and_varies_a_sketch(page, live_server, fake_gemini, output_dir):
+    server = live_server()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.fill("#brief", "playful golf mascot")
+    page.select_option("#num_images", "3")
+    page.select_option("#model", "auto")
+    page.click("#generate")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    page.wait_for_selector("#cancel[hidden]", state="attached")  # the run has ended: a new one may start
+    first_run = page.inner_text("#run-title").removeprefix("Run ")
+
+    page.once("dialog", lambda dialog: dialog.accept("make the cap bigger"))
+    page.locator("#sketches .card.completed").nth(1).locator("button.refine").click()
+    # A child in the same second is "<first_run>_2": compare whole titles.
+    page.wait_for_function(
+        f"(t => t.startsWith('Run ') && t !== 'Run {first_run}')(document.querySelector('#run-title').textContent)"
+    )
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 1")
+    page.wait_for_selector("#cancel[hidden]", state="attached")
+    child_run = page.inner_text("#run-title").removeprefix("Run ")
+    assert "complete: 1 of 1" in page.inner_text("#run-status")
+    assert "make the cap bigger" in fake_gemini.requests[-1].prompt
+    # "auto" is Nano Banana (Flash), which does not sign its images: refined as an edit of the sketch.
+    assert "REVISION of the image given" in fake_gemini.requests[-1].prompt
+
+    page.locator("#sketches .card.completed").first.locator("button.vary").click()
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    page.wait_for_function("document.querySelector('#run-status').textContent.startsWith('complete')")
+    grandchild = page.inner_text("#run-title").removeprefix("Run ")
+    assert grandchild not in (first_run, child_run)
+    import json
+
+    meta = json.loads((output_dir / grandchild / "metadata.json").read_text())
+    assert meta["parent"]["run_id"] == child_run and meta["parent"]["kind"] == "vary"

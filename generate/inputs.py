@@ -1,0 +1,109 @@
+"""The designer's own images (``--image``, ``--ref``, uploads): checked before any call.
+
+:func:`check_image_bytes` is the one gate every user-supplied image passes: the type is sniffed
+from the bytes (never the file name), the size is capped, and the pixel count is checked against a
+decompression-bomb limit before any pixel is decoded (Pillow's ``MAX_IMAGE_PIXELS`` /
+``DecompressionBombError``). Every failure is a one-line :class:`ConfigError` naming the field.
+:func:`save_upload` keeps an uploaded image under the output root, named by its hash, so a run can
+refer to it by path (the same upload twice is one file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from generate.errors import ConfigError
+from generate.postprocess import sniff_mime
+from generate.runs import atomic_write_bytes
+
+__all__ = [
+    "MAX_INPUT_BYTES",
+    "MAX_INPUT_PIXELS",
+    "CheckedImage",
+    "check_image_bytes",
+    "check_image_file",
+    "save_upload",
+    "UPLOADS_DIR",
+]
+
+MAX_INPUT_BYTES = 20 * 1024 * 1024  # a phone photo is 3-8 MB; Gemini inlines ~7 MB per file at most
+MAX_INPUT_PIXELS = 50_000_000  # ~7000x7000; far above any sketch, far below a bomb
+UPLOADS_DIR = "uploads"
+_ACCEPTED = ("image/png", "image/jpeg", "image/webp")
+_EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    mime_type: str
+    width: int
+    height: int
+    sha256: str
+
+
+def check_image_bytes(data: bytes, *, field: str, name: str = "the image") -> CheckedImage:
+    """Validate one user image; raises ConfigError(field=field) saying what is wrong with it."""
+    if not data:
+        raise ConfigError(f"{name} is empty", field=field)
+    if len(data) > MAX_INPUT_BYTES:
+        raise ConfigError(
+            f"{name} is {len(data) / 1e6:.1f} MB; the limit is {MAX_INPUT_BYTES // (1024 * 1024)} MiB",
+            field=field,
+        )
+    mime = sniff_mime(data)
+    if mime not in _ACCEPTED:
+        raise ConfigError(f"{name} is not a PNG, JPEG or WebP image (judged by its bytes)", field=field)
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns between MAX_IMAGE_PIXELS and twice it, and raises above: refuse both.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+                if width * height > MAX_INPUT_PIXELS:
+                    raise Image.DecompressionBombError(f"{width}x{height}")
+                img.verify()  # structure and checksums, without decoding the pixels
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ConfigError(
+            f"{name} has too many pixels (a decompression bomb?); the limit is {MAX_INPUT_PIXELS:,} pixels",
+            field=field,
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means unusable bytes
+        raise ConfigError(f"{name} cannot be read as an image ({type(exc).__name__})", field=field) from None
+    return CheckedImage(mime, width, height, hashlib.sha256(data).hexdigest())
+
+
+def check_image_file(path: Path | str, *, field: str) -> CheckedImage:
+    """:func:`check_image_bytes` for a file; a missing or unreadable file is a ConfigError too."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:  # refused before reading it
+            raise ConfigError(
+                f"{path} is {size / 1e6:.1f} MB; the limit is {MAX_INPUT_BYTES // (1024 * 1024)} MiB",
+                field=field,
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or type(exc).__name__}", field=field) from None
+    return check_image_bytes(data, field=field, name=str(path))
+
+
+def save_upload(data: bytes, root: Path | str, *, field: str) -> tuple[Path, bool]:
+    """Check an uploaded image and keep it as ``<root>/uploads/<sha256>.<ext>``.
+
+    Returns (the path, whether this call wrote it). Nothing is written for a bad image.
+    """
+    checked = check_image_bytes(data, field=field, name=f"the uploaded {field}")
+    folder = Path(root) / UPLOADS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{checked.sha256}{_EXT[checked.mime_type]}"
+    if path.is_file():
+        return path.resolve(), False
+    atomic_write_bytes(path, data)
+    return path.resolve(), True
