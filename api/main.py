@@ -26,6 +26,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
+from api import access_log
 from api.errors import install_error_handlers
 from api.routes_catalog import health_router
 from api.routes_catalog import router as catalog_router
@@ -106,6 +107,7 @@ def create_app(
     # uvicorn has configured its handlers by the time it imports the app: every line they (and the
     # root logger's) emit, the access log included, is redacted from here on.
     install_log_redaction()
+    access_log.install()  # and a wrong ?token= too, which the known secrets cannot cover
     app.state.sketchgen = ServiceState(settings=config, pipeline=pipeline, registry=registry)
     install_error_handlers(app)
     app.include_router(health_router)
