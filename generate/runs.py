@@ -32,6 +32,7 @@ __all__ = [
     "run_children",
     "run_tree",
     "run_dir",
+    "run_file",
     "RUN_ID_PATTERN",
 ]
 
@@ -99,19 +100,43 @@ def _json_default(value: Any) -> Any:
 
 
 def run_dir(run_id: str, root: Path | str | None = None) -> Path:
-    """The folder of ``run_id``; KeyError if the id is malformed or unknown (never a path outside root)."""
+    """The resolved folder of ``run_id``; KeyError if the id is malformed or unknown.
+
+    Never a path outside ``root``: the folder, symlinks followed, must be a direct child of the
+    resolved root (a run folder that is a symlink pointing elsewhere is unknown). Every reader of a
+    run (the history, ``load_run``, the HTTP service's routes) goes through this rule.
+    """
     if not RUN_ID_PATTERN.match(run_id or ""):
         raise KeyError(run_id)
     root = Path(root) if root is not None else default_output_root()
-    path = root / run_id
-    if not path.is_dir():
+    try:
+        base = root.resolve(strict=True)
+        path = (root / run_id).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise KeyError(run_id) from None
+    if path.parent != base or not path.is_dir():
         raise KeyError(run_id)
     return path
 
 
+def run_file(folder: Path, name: str) -> Path | None:
+    """``folder / name`` resolved, if it is a regular file *directly* in the resolved run ``folder``
+    (so a symlink inside the folder that points anywhere else is refused); else None."""
+    try:
+        target = (folder / name).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if target.parent != folder or not target.is_file():
+        return None
+    return target
+
+
 def load_run(run_id: str, root: Path | str | None = None) -> dict[str, Any]:
-    """The run's metadata.json as a dict; KeyError if unknown."""
-    path = run_dir(run_id, root) / "metadata.json"
+    """The run's metadata.json as a dict; KeyError if unknown, or if the folder or the file leads
+    outside the output root (see :func:`run_dir`, :func:`run_file`)."""
+    path = run_file(run_dir(run_id, root), "metadata.json")
+    if path is None:
+        raise KeyError(run_id)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
