@@ -3,7 +3,10 @@
 * Request validation (FastAPI) and the library's ``ConfigError`` -> 422, ``field`` naming the culprit
   (``num_images``, ``style_id``, ``aspect_ratio``...), so a client can point at the right input.
 * ``Overloaded`` -> 429 with ``Retry-After``.
-* ``HTTPException`` (401, 404, ...) keeps its status and headers.
+* ``HTTPException`` (401, 404, ...) keeps its status and headers; a body over its size limit
+  (:class:`api.limits.BodyTooLarge`) is 413 with ``field: "body"``.
+* Error details are bounded: at most :data:`MAX_ERROR_ITEMS` items, each string cut to
+  :data:`MAX_ERROR_TEXT` characters, so a body with 10,000 unknown keys cannot make a huge answer.
 * A broken style file on the server (``StyleError``) -> 500: the caller cannot fix it.
 """
 
@@ -17,14 +20,27 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.limits import BodyTooLarge
 from api.state import Overloaded
 from generate.errors import ConfigError, StyleError
 from generate.redact import redact_value
 from generate.validation import field_bounds, human_message
 
-__all__ = ["install_error_handlers", "validation_items", "error_response"]
+__all__ = [
+    "install_error_handlers",
+    "validation_items",
+    "error_response",
+    "MAX_ERROR_ITEMS",
+    "MAX_ERROR_TEXT",
+]
 
 _SOURCES = {"body", "query", "path", "header", "cookie"}
+MAX_ERROR_ITEMS = 20
+MAX_ERROR_TEXT = 200
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
 
 
 def error_response(
@@ -48,19 +64,25 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
 
 def validation_items(errors: list[dict[str, Any]], source: str = "body") -> list[dict[str, Any]]:
     """pydantic/FastAPI errors as ``{"loc", "msg", "type"}``; ``msg`` reads as a person would write it
-    ("num_images must be between 3 and 6 (got 7)"), see :func:`generate.validation.human_message`."""
+    ("num_images must be between 3 and 6 (got 7)"), see :func:`generate.validation.human_message`.
+
+    Bounded: the first :data:`MAX_ERROR_ITEMS` errors (strings clipped to :data:`MAX_ERROR_TEXT`),
+    then one item saying how many were left out, if any."""
     from api.schemas import GenerateQuery
 
     items = []
-    for err in errors:
-        loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
+    for err in errors[:MAX_ERROR_ITEMS]:
+        loc = [p if isinstance(p, int) else _clip(str(p)) for p in err.get("loc", ())]
         if not loc or loc[0] not in _SOURCES:
             loc = [source, *loc]
         field = _field_of(loc)
         msg = str(err.get("msg", "invalid"))
         if field:
             msg = human_message(err, field, field_bounds(GenerateQuery, field))
-        items.append({"loc": loc, "msg": msg, "type": str(err.get("type", ""))})
+        items.append({"loc": loc, "msg": _clip(msg), "type": _clip(str(err.get("type", "")))})
+    if len(errors) > MAX_ERROR_ITEMS:
+        more = len(errors) - MAX_ERROR_ITEMS
+        items.append({"loc": [source], "msg": f"{more} more errors not shown", "type": "too_many_errors"})
     return items
 
 
@@ -89,6 +111,10 @@ async def _on_overloaded(_: Request, exc: Overloaded) -> JSONResponse:
     return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
 
+async def _on_body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+    return error_response(413, str(exc.detail), field="body", headers={"Connection": "close"})
+
+
 async def _on_http_exception(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
@@ -99,4 +125,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _on_pydantic_validation)
     app.add_exception_handler(ConfigError, _on_config_error)
     app.add_exception_handler(Overloaded, _on_overloaded)
+    app.add_exception_handler(BodyTooLarge, _on_body_too_large)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)

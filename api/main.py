@@ -12,9 +12,9 @@ Endpoints (see each route's docstring and the OpenAPI schema):
 * ``GET /styles``, ``GET /styles/{id}``, ``GET /models``, ``GET /healthz``
 * ``GET /`` and ``GET /static/{name}``: the page (plain HTML/CSS/JS, no build step).
 
-Configuration: ``SKETCHGEN_API_TOKEN``, ``SKETCHGEN_MAX_RUNS``, ``SKETCHGEN_OUTPUT_DIR`` (see
-:mod:`api.state`). No ``BaseHTTPMiddleware`` anywhere: it breaks disconnect detection for streams;
-auth is a dependency.
+Configuration: ``SKETCHGEN_API_TOKEN``, ``SKETCHGEN_MAX_RUNS``, ``SKETCHGEN_MAX_BODY_BYTES``,
+``SKETCHGEN_OUTPUT_DIR`` (see :mod:`api.state`). No ``BaseHTTPMiddleware`` anywhere: it breaks
+disconnect detection for streams; auth is a dependency, the body cap plain ASGI (:mod:`api.limits`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from api import access_log
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.routes_catalog import health_router
 from api.routes_catalog import router as catalog_router
 from api.routes_generate import router as generate_router
@@ -84,7 +85,7 @@ def create_app(
     ``registry`` and ``output_dir``). ``registry``: a ``style.registry.StyleRegistry``.
     ``output_dir``: run folders (default ``$SKETCHGEN_OUTPUT_DIR`` or ``./generated_outputs``).
     ``api_token`` / ``max_runs``: override ``SKETCHGEN_API_TOKEN`` / ``SKETCHGEN_MAX_RUNS``.
-    Further keywords set :class:`api.state.ServiceSettings` fields (``sse_ping_s``,
+    Further keywords set :class:`api.state.ServiceSettings` fields (``max_body_bytes``, ``sse_ping_s``,
     ``sse_send_timeout_s``, ``retry_after_s``, ``cancel_grace_s``).
     """
     check_environment()  # a bad SKETCHGEN_TIMEOUT_S / SKETCHGEN_MAX_CONCURRENCY stops start-up
@@ -110,6 +111,7 @@ def create_app(
     access_log.install()  # and a wrong ?token= too, which the known secrets cannot cover
     app.state.sketchgen = ServiceState(settings=config, pipeline=pipeline, registry=registry)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=config.max_body_bytes)
     app.include_router(health_router)
     app.include_router(generate_router)
     app.include_router(iterate_router)
