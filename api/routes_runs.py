@@ -28,7 +28,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "API token missing or wrong"},
     404: {"model": ErrorBody, "description": "No such run or file"},
 }
-_STATUSES = ("complete", "partial", "failed", "cancelled", "running")
+_STATUSES = ("complete", "partial", "failed", "cancelled", "running", "interrupted")
 
 
 def _bound(value: str | None, name: str, *, end: bool) -> datetime | None:

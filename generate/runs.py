@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from generate.redact import redact
+from generate.run_lock import run_is_live
 from generate.types import default_output_root
 
 __all__ = [
@@ -131,16 +132,35 @@ def run_file(folder: Path, name: str) -> Path | None:
     return target
 
 
-def load_run(run_id: str, root: Path | str | None = None) -> dict[str, Any]:
-    """The run's metadata.json as a dict; KeyError if unknown, or if the folder or the file leads
-    outside the output root (see :func:`run_dir`, :func:`run_file`)."""
-    path = run_file(run_dir(run_id, root), "metadata.json")
+def _read_metadata(folder: Path, run_id: str) -> dict[str, Any]:
+    path = run_file(folder, "metadata.json")
     if path is None:
         raise KeyError(run_id)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise KeyError(run_id) from None
+    if not isinstance(meta, dict):
+        raise KeyError(run_id)
+    return meta
+
+
+def load_run(run_id: str, root: Path | str | None = None) -> dict[str, Any]:
+    """The run's metadata.json as a dict; KeyError if unknown, or if the folder or the file leads
+    outside the output root (see :func:`run_dir`, :func:`run_file`).
+
+    A run recorded ``running`` whose process is gone (nobody holds its lock, see
+    :mod:`generate.run_lock`) comes back with ``status: "interrupted"``; the file is not changed.
+    """
+    folder = run_dir(run_id, root)
+    meta = _read_metadata(folder, run_id)
+    if meta.get("status") == "running" and not run_is_live(folder):
+        # The lock is let go right after the final metadata is written: read again, so that a run
+        # settling at this instant shows its final status rather than "interrupted".
+        meta = _read_metadata(folder, run_id)
+        if meta.get("status") == "running":
+            meta["status"] = "interrupted"
+    return meta
 
 
 def _summary(meta: dict[str, Any]) -> dict[str, Any]:
