@@ -3,6 +3,8 @@
 * Request validation (FastAPI) and the library's ``ConfigError`` -> 422, ``field`` naming the culprit
   (``num_images``, ``style_id``, ``aspect_ratio``...), so a client can point at the right input.
 * ``Overloaded`` -> 429 with ``Retry-After``.
+* Resuming: an unknown run (``RunNotFound``) -> 404; a running or complete one
+  (``RunNotResumable``) -> 409.
 * ``HTTPException`` (401, 404, ...) keeps its status and headers; a body over its size limit
   (:class:`api.limits.BodyTooLarge`) is 413 with ``field: "body"``.
 * Error details are bounded: at most :data:`MAX_ERROR_ITEMS` items, each string cut to
@@ -24,6 +26,7 @@ from api.limits import BodyTooLarge
 from api.state import Overloaded
 from generate.errors import ConfigError, StyleError
 from generate.redact import redact_value
+from generate.resume import RunNotFound, RunNotResumable
 from generate.validation import field_bounds, human_message
 
 __all__ = [
@@ -107,6 +110,14 @@ async def _on_config_error(_: Request, exc: ConfigError) -> JSONResponse:
     return error_response(422, str(exc), field=field, detail=[item])
 
 
+async def _on_run_not_found(_: Request, exc: RunNotFound) -> JSONResponse:
+    return error_response(404, str(exc), field="run_id")
+
+
+async def _on_run_not_resumable(_: Request, exc: RunNotResumable) -> JSONResponse:
+    return error_response(409, str(exc), field="run_id")
+
+
 async def _on_overloaded(_: Request, exc: Overloaded) -> JSONResponse:
     return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
@@ -124,6 +135,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(ValidationError, _on_pydantic_validation)
     app.add_exception_handler(ConfigError, _on_config_error)
+    app.add_exception_handler(RunNotFound, _on_run_not_found)
+    app.add_exception_handler(RunNotResumable, _on_run_not_resumable)
     app.add_exception_handler(Overloaded, _on_overloaded)
     app.add_exception_handler(BodyTooLarge, _on_body_too_large)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
