@@ -8,7 +8,8 @@ Endpoints (see each route's docstring and the OpenAPI schema):
 
 * ``POST /generate`` -> the run as JSON; ``POST /generate-stream`` / ``GET /generate-stream`` -> the
   run's events as SSE. A client that disconnects cancels its run's pending model calls.
-* ``GET /runs``, ``GET /runs/{run_id}``, ``GET /runs/{run_id}/files/{name}``
+* ``GET /runs``, ``GET /runs/{run_id}``, ``GET /runs/{run_id}/files/{name}``;
+  ``POST /runs/{run_id}/resume`` (JSON) and ``POST /runs/{run_id}/resume-stream`` (SSE)
 * ``GET /styles``, ``GET /styles/{id}``, ``GET /models``, ``GET /healthz``
 * ``GET /`` and ``GET /static/{name}``: the page (plain HTML/CSS/JS, no build step).
 
