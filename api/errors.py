@@ -1,7 +1,8 @@
 """Exception handlers: every error the API produces has the :class:`api.schemas.ErrorBody` shape.
 
 * Request validation (FastAPI) and the library's ``ConfigError`` -> 422, ``field`` naming the culprit
-  (``num_images``, ``style_id``, ``aspect_ratio``...), so a client can point at the right input.
+  (``num_images``, ``style_id``, ``aspect_ratio``...), so a client can point at the right input; a
+  body that is not JSON, not an object, or absent is 422 with ``field: "body"``.
 * ``Overloaded`` -> 429 with ``Retry-After``.
 * Resuming: an unknown run (``RunNotFound``) -> 404; a running or complete one
   (``RunNotResumable``) -> 409.
@@ -89,9 +90,25 @@ def validation_items(errors: list[dict[str, Any]], source: str = "body") -> list
     return items
 
 
+_WHOLE_BODY = {
+    "json_invalid": "not valid JSON",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "missing": "a JSON object is required",
+}
+
+
 def _validation_response(items: list[dict[str, Any]]) -> JSONResponse:
     first = items[0] if items else {"loc": [], "msg": "invalid request"}
-    return error_response(422, str(first["msg"]), field=_field_of(first["loc"]), detail=items)
+    field = _field_of(first["loc"])
+    message = str(first["msg"])  # already names its field ("num_images must be between 3 and 6 (got 7)")
+    if field is None and first["loc"][:1] == ["body"]:
+        # The body as a whole is wrong (not JSON, not an object, absent): still 422, naming "body".
+        field = "body"
+        message = "body: " + _WHOLE_BODY.get(str(first.get("type")), message)
+        if first.get("type") == "json_invalid" and len(first["loc"]) > 1:
+            message += f" (at character {first['loc'][1]})"
+    return error_response(422, message, field=field, detail=items)
 
 
 async def _on_request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -128,6 +145,10 @@ async def _on_body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
 
 async def _on_http_exception(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 400 and message == "There was an error parsing the body":
+        # FastAPI's answer to a body it cannot even decode: the same 422 as any other bad body.
+        item = {"loc": ["body"], "msg": message, "type": "body_unreadable"}
+        return error_response(422, "body: not valid JSON", field="body", detail=[item])
     return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
