@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from api import access_log
+from api.auth import require_token_or_query
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes_catalog import health_router
@@ -65,7 +67,8 @@ Turn a design brief and a house style into 3-6 grayscale, draw-over-ready concep
 * `POST /generate-stream` (JSON body) and `GET /generate-stream` (query parameters, for
   `EventSource`) stream the run's events as Server-Sent Events; each `sketch.completed` is sent as
   soon as its file is written. Closing the connection cancels the model calls still pending.
-* With `SKETCHGEN_API_TOKEN` set, every endpoint but `/healthz` needs `Authorization: Bearer <token>`.
+* With `SKETCHGEN_API_TOKEN` set, every endpoint but `/healthz` needs `Authorization: Bearer <token>`
+  (these docs too: open them as `/docs?token=...`, then use Authorize for the calls).
 * Invalid input is answered 422 with a body whose `field` names it, before any paid call; with
   `SKETCHGEN_MAX_RUNS` runs in flight a new one is answered 429 with `Retry-After`.
 """
@@ -102,7 +105,9 @@ def create_app(
         summary="Concept sketches from a design brief, streamed as they finish.",
         description=_DESCRIPTION,
         version=_version(),
-        docs_url=None,  # served by _add_docs from local files
+        # Served by _add_docs from local files, behind the token when one is set.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     register_secret(config.api_token)
@@ -130,20 +135,32 @@ def _docs_asset_dir() -> Path:
 
 
 def _add_docs(app: FastAPI) -> None:
-    """``/docs`` (Swagger UI) and ``/redoc`` with every asset served from this service, not a CDN.
+    """``/docs`` (Swagger UI) and ``/redoc`` with every asset served from this service, not a CDN,
+    and ``/openapi.json``.
 
-    Open like the page shell: they hold no data, and every call they make goes through the API's
-    own auth."""
+    With a token set, the schema and the two docs pages need it. A browser cannot send a header when
+    it opens ``/docs``, so these three also take ``?token=`` (as ``GET /generate-stream`` does; the
+    service's log never shows it), and the docs pages pass it on to the schema they load; "Try it
+    out" calls use the Authorize button. The assets and the OAuth redirect page stay open, like the
+    page shell: they are the same for everyone and hold no data."""
     assets = _docs_asset_dir()
     oauth_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
 
     def url(request, path: str) -> str:
         return f"{request.scope.get('root_path', '')}{path}"
 
-    @app.get("/docs", include_in_schema=False)
+    def schema_url(request: Request) -> str:
+        token = request.query_params.get("token")
+        return url(request, "/openapi.json") + (f"?token={quote(token, safe='')}" if token else "")
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token_or_query)])
+    async def openapi_schema() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_token_or_query)])
     async def swagger_ui(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=url(request, app.openapi_url or "/openapi.json"),
+            openapi_url=schema_url(request),
             title=f"{app.title} - API docs",
             oauth2_redirect_url=url(request, oauth_url),
             swagger_js_url=url(request, f"{DOCS_ASSET_PREFIX}/swagger-ui-bundle.js"),
@@ -155,10 +172,10 @@ def _add_docs(app: FastAPI) -> None:
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    @app.get("/redoc", include_in_schema=False)
+    @app.get("/redoc", include_in_schema=False, dependencies=[Depends(require_token_or_query)])
     async def redoc(request: Request) -> HTMLResponse:
         return get_redoc_html(
-            openapi_url=url(request, app.openapi_url or "/openapi.json"),
+            openapi_url=schema_url(request),
             title=f"{app.title} - API reference",
             redoc_js_url=url(request, f"{DOCS_ASSET_PREFIX}/redoc.standalone.js"),
             redoc_favicon_url=url(request, f"{DOCS_ASSET_PREFIX}/favicon.png"),

@@ -204,3 +204,31 @@ def test_run_slots_refuse_beyond_the_cap():
     b.release()
     c.release()
     assert slots.in_flight == 0
+
+
+async def test_schema_and_docs_need_the_token_when_one_is_set(output_dir):
+    import httpx
+
+    from api.main import create_app
+
+    token = "docs-token-123456"
+    app = create_app(output_dir=output_dir, api_token=token)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as http:
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            assert (await http.get(path)).status_code == 401, path
+            assert (await http.get(path, params={"token": "wrong-one-000"})).status_code == 401, path
+        assert (
+            await http.get("/openapi.json", headers={"Authorization": f"Bearer {token}"})
+        ).status_code == 200
+        assert "paths" in (await http.get("/openapi.json", params={"token": token})).json()
+        docs = await http.get("/docs", params={"token": token})
+        assert docs.status_code == 200 and f"/openapi.json?token={token}" in docs.text
+        # The page itself stays open: it asks for the token when the API answers 401.
+        assert (await http.get("/")).status_code == 200
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_schema_and_docs_are_open_without_a_token(client):
+    assert (await client.get("/openapi.json")).status_code == 200
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "'/openapi.json'" in docs.text
