@@ -31,6 +31,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from api import access_log
 from api.auth import require_token_or_query
 from api.errors import install_error_handlers
+from api.event_schemas import document_streams
 from api.limits import BodySizeLimit
 from api.routes_catalog import health_router
 from api.routes_catalog import router as catalog_router
@@ -125,7 +126,20 @@ def create_app(
     app.include_router(catalog_router)
     _add_page(app)
     _add_docs(app)
+    _describe_streams(app)
     return app
+
+
+def _describe_streams(app: FastAPI) -> None:
+    """The schema FastAPI builds, with each SSE response's events described (:mod:`api.event_schemas`)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_streams(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _docs_asset_dir() -> Path:

@@ -26,6 +26,12 @@ def test_stream_events_and_run_detail_carry_names_and_urls_not_paths(live_server
     for text in (stream_text, detail.text):
         assert str(tmp_path) not in text and str(REPO) not in text
 
+    # Every event is exactly what the OpenAPI schema documents for it (the models forbid extras).
+    from api.event_schemas import EVENT_MODELS
+
+    for event in events:
+        EVENT_MODELS[event["event"]].model_validate(event["data"])
+
     by_name = {e["event"]: e["data"] for e in events}
     started = by_name["run.started"]
     assert "output_dir" not in started and started["run_url"] == f"/runs/{run_id}"

@@ -232,3 +232,34 @@ async def test_schema_and_docs_are_open_without_a_token(client):
     assert (await client.get("/openapi.json")).status_code == 200
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "'/openapi.json'" in docs.text
+
+
+async def test_openapi_declares_the_streams_events(client):
+    schema = (await client.get("/openapi.json")).json()
+    components = schema["components"]["schemas"]
+    names = {
+        "run.started",
+        "stage",
+        "sketch.preview",
+        "sketch.retry",
+        "sketch.completed",
+        "sketch.failed",
+        "run.completed",
+        "error",
+    }
+    for path, method in [
+        ("/generate-stream", "get"),
+        ("/generate-stream", "post"),
+        ("/runs/{run_id}/resume-stream", "post"),
+    ]:
+        content = schema["paths"][path][method]["responses"]["200"]["content"]
+        assert list(content) == ["text/event-stream"]
+        variants = content["text/event-stream"]["itemSchema"]["oneOf"]
+        assert {v["properties"]["event"]["const"] for v in variants} == names
+        for variant in variants:
+            ref = variant["properties"]["data"]["contentSchema"]["$ref"]
+            assert ref.rsplit("/", 1)[-1] in components
+    assert {"url", "file", "index", "latency_s"} <= set(components["SketchCompletedEvent"]["properties"])
+    assert "path" not in components["SketchCompletedEvent"]["properties"]
+    assert "run_url" in components["RunStartedEvent"]["properties"]
+    assert {"metadata_url", "status"} <= set(components["RunCompletedEvent"]["properties"])
