@@ -3,7 +3,8 @@
 ``prepare_resume(run_id)`` checks everything before any model call and takes the run's lock;
 ``astream_resume`` / ``aresume`` / ``resume`` then make the missing sketches *into the same
 folder*, with the prompts, variations, references and settings recorded in its metadata.json and
-the model that made the run (its catalog id, never "auto"). The sketches already written stand as
+the model that made the run (its catalog id, never "auto") and its request options
+(``response_modalities``, ``google_search``, ``person_generation``). The sketches already written stand as
 they are; metadata.json is rewritten atomically as each new sketch settles (the same
 :class:`generate.run_state.RunState` a new run uses), and the attempt is recorded in the run's
 ``resumes`` list: ``{at, sketches, model, previous_status, status, cost_usd}``.
@@ -101,6 +102,9 @@ class PreparedResume:
             max_attempts=cfg.get("max_attempts") or 4,
             enforce_grayscale=cfg.get("enforce_grayscale", True),
             output_dir=self.root,
+            response_modalities=tuple(cfg.get("response_modalities") or ("TEXT", "IMAGE")),
+            google_search=bool(cfg.get("google_search", False)),
+            person_generation=cfg.get("person_generation"),
         )
         records, requests = [], []
         for rec in meta["sketches"]:
@@ -124,6 +128,9 @@ class PreparedResume:
                     history=tuple(_history_turn(turn) for turn in rec.get("history") or []),
                     seed=config.seed,
                     timeout_s=config.timeout_s,
+                    response_modalities=config.response_modalities,
+                    google_search=config.google_search,
+                    person_generation=config.person_generation,
                 )
             )
         style = meta.get("style") or {}

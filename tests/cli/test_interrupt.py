@@ -161,7 +161,12 @@ def test_a_killed_run_is_interrupted_everywhere_and_resumes_into_its_folder(tmp_
         assert result["status"] == "complete" and result["run_id"] == run.name
         assert fake.count - asked == 3
         missing = [s for s in before["sketches"] if s["status"] != "completed"]
-        assert sorted(r.prompt for r in fake.requests[asked:]) == sorted(s["prompt"] for s in missing)
+        # Each new call is one of the missing sketches (the wire turn holds the recorded prompt's words).
+        marks = sorted(f"Sketch {s['index'] + 1} of 4" for s in missing)
+        assert all(
+            m in s["prompt"] for m, s in zip(marks, sorted(missing, key=lambda s: s["index"]), strict=True)
+        )
+        assert sorted(m for r in fake.requests[asked:] for m in marks if m in r.prompt) == marks
 
     meta = json.loads((run / "metadata.json").read_text())
     assert meta["status"] == "complete" and meta["timestamp"] == before["timestamp"]
