@@ -6,8 +6,8 @@
 * ``Overloaded`` -> 429 with ``Retry-After``.
 * Resuming: an unknown run (``RunNotFound``) -> 404; a running or complete one
   (``RunNotResumable``) -> 409.
-* ``HTTPException`` (401, 404, ...) keeps its status and headers; a body over its size limit
-  (:class:`api.limits.BodyTooLarge`) is 413 with ``field: "body"``.
+* ``HTTPException`` (401, 404, ...) keeps its status and headers (a body over its size limit is
+  answered 413 by :mod:`api.limits` before the app sees it).
 * Error details are bounded: at most :data:`MAX_ERROR_ITEMS` items, each string cut to
   :data:`MAX_ERROR_TEXT` characters, so a body with 10,000 unknown keys cannot make a huge answer.
 * A broken style file on the server (``StyleError``) -> 500: the caller cannot fix it.
@@ -23,7 +23,6 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.limits import BodyTooLarge
 from api.state import Overloaded
 from generate.errors import ConfigError, StyleError
 from generate.redact import redact_value
@@ -139,10 +138,6 @@ async def _on_overloaded(_: Request, exc: Overloaded) -> JSONResponse:
     return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
 
-async def _on_body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
-    return error_response(413, str(exc.detail), field="body", headers={"Connection": "close"})
-
-
 async def _on_http_exception(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 400 and message == "There was an error parsing the body":
@@ -159,5 +154,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RunNotFound, _on_run_not_found)
     app.add_exception_handler(RunNotResumable, _on_run_not_resumable)
     app.add_exception_handler(Overloaded, _on_overloaded)
-    app.add_exception_handler(BodyTooLarge, _on_body_too_large)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)

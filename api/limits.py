@@ -1,43 +1,36 @@
-"""The request-body cap, as plain ASGI middleware (no ``BaseHTTPMiddleware``: it breaks disconnect
+"""Request-body limits, as plain ASGI middleware (no ``BaseHTTPMiddleware``: it breaks disconnect
 detection for streams, see :mod:`api.main`).
 
-Two limits, both answered ``413`` with the service's JSON error body (``{"message", "field",
-"detail"}``, ``field: "body"``):
-
-* ``multipart/form-data`` bodies (uploads) may be up to ``SKETCHGEN_MAX_BODY_BYTES`` (default
-  25 MiB: room for a few reference images);
-* every other body (the JSON of a run request is well under 1 KiB) up to
-  :data:`MAX_JSON_BODY_BYTES` (64 KiB), or ``SKETCHGEN_MAX_BODY_BYTES`` if that is smaller. Keeping
-  JSON small is also what keeps its parsing and validation short on the event loop: the largest
-  body that reaches pydantic takes milliseconds, not seconds.
-
-A declared ``Content-Length`` over the limit is refused before a byte is read. A body sent without
-one (chunked) is counted as it arrives and refused the moment it passes the limit, so no more than
-the limit is ever buffered.
+* Size: a body may be up to ``SKETCHGEN_MAX_BODY_BYTES`` (default 32 MiB: a run request is well
+  under 1 KiB, and an upload of a 20 MiB image as base64 is about 27 MiB). A declared
+  ``Content-Length`` over the limit is refused before a byte is read; a body sent without one
+  (chunked) is counted as it arrives and refused the moment it passes the limit, so no more than the
+  limit is ever held. Answered ``413`` with the service's JSON error body, ``field: "body"``.
+* Shape: a JSON body with more than :data:`MAX_JSON_FIELDS` separators (``,`` and ``:``; base64
+  has neither) is answered ``422`` before it is parsed. Parsing and validating JSON holds the event
+  loop (and the GIL, so a worker thread would not help); what makes it slow is the number of keys
+  and items, not the size of a few long strings. Counting bytes is C-speed (about 10 ms for 32 MiB)
+  and a real request has a few dozen fields, so the most pydantic ever sees takes milliseconds:
+  ``/healthz`` and the other runs' streams never stall behind one hostile body.
 """
 
 from __future__ import annotations
 
 import json
 
-from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.state import DEFAULT_MAX_BODY_BYTES
 
-__all__ = ["BodySizeLimit", "BodyTooLarge", "DEFAULT_MAX_BODY_BYTES", "MAX_JSON_BODY_BYTES"]
+__all__ = ["BodySizeLimit", "MAX_JSON_FIELDS", "too_large"]
 
-MAX_JSON_BODY_BYTES = 64 * 1024
+MAX_JSON_FIELDS = 5000
 
 
-class BodyTooLarge(HTTPException):
-    """Raised from ``receive`` when a body passes its limit. A FastAPI ``HTTPException``, so the
-    route's body reader passes it on to the app's handler (413 with the JSON error body)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than the {_size(limit)} this endpoint accepts")
-        self.limit = limit
+def too_large(limit: int) -> str:
+    """The 413 message for a body over ``limit`` bytes."""
+    return f"the request body is larger than the {_size(limit)} this service accepts"
 
 
 def _size(n: int) -> str:
@@ -48,65 +41,80 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+def _is_json(headers: Headers) -> bool:
+    ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return ctype in ("", "application/json") or ctype.endswith("+json")
+
+
 class BodySizeLimit:
-    """ASGI middleware: ``app.add_middleware(BodySizeLimit, max_body_bytes=...)``."""
+    """ASGI middleware: ``app.add_middleware(BodySizeLimit, max_body_bytes=...)``.
+
+    The body is read here (never more than the limit), checked, and handed to the app as one
+    message; later ``receive`` calls go to the server, so disconnects are seen as before."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.max_json_bytes = min(MAX_JSON_BODY_BYTES, max_body_bytes)
-
-    def limit_for(self, headers: Headers) -> int:
-        ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        return self.max_body_bytes if ctype == "multipart/form-data" else self.max_json_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        limit = self.limit_for(headers)
+        limit = self.max_body_bytes
         declared = headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            await _send_413(send, limit)
+            await _send_error(send, 413, too_large(limit))
             return
 
+        chunks: list[bytes] = []
         received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
+            if message["type"] != "http.request":  # the client left before sending its body
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > limit:
+                await _send_error(send, 413, too_large(limit))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
 
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            # Read outside a route's body parsing (the route's own handler answers those): answer
-            # here, unless a response is already on its way.
-            if started:
-                raise
-            await _send_413(send, limit)
+        if received and _is_json(headers):
+            fields = body.count(b",") + body.count(b":")
+            if fields > MAX_JSON_FIELDS:
+                await _send_error(
+                    send,
+                    422,
+                    f"body: too many fields ({fields:,} separators; a request has a few dozen, "
+                    f"at most {MAX_JSON_FIELDS:,} are read)",
+                )
+                return
+        first = {"type": "http.request", "body": body, "more_body": False}
+        await self.app(scope, _replay([first], None, receive), send)
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    message = BodyTooLarge(limit).detail
+def _replay(messages: list[Message], last: Message | None, receive: Receive) -> Receive:
+    queue = list(messages) + ([last] if last is not None else [])
+
+    async def replayed() -> Message:
+        if queue:
+            return queue.pop(0)
+        return await receive()
+
+    return replayed
+
+
+async def _send_error(send: Send, status: int, message: str) -> None:
     body = json.dumps({"message": message, "field": "body", "detail": message}).encode("utf-8")
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode("ascii")),

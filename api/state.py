@@ -6,8 +6,8 @@ Settings come from ``create_app(...)`` arguments first, then the environment:
   needs ``Authorization: Bearer <token>``.
 * ``SKETCHGEN_MAX_RUNS`` (default 64): runs in flight at once, across ``/generate`` and both
   ``/generate-stream`` forms. One more is answered 429 with ``Retry-After`` instead of queueing.
-* ``SKETCHGEN_MAX_BODY_BYTES`` (default 25 MiB): the largest request body (uploads); JSON bodies
-  are held to 64 KiB below that (see :mod:`api.limits`). Larger ones are answered 413.
+* ``SKETCHGEN_MAX_BODY_BYTES`` (default 32 MiB, room for a 20 MiB image as base64): the largest
+  request body; larger ones are answered 413 (see :mod:`api.limits`).
 * ``SKETCHGEN_OUTPUT_DIR``: where run folders live (read by the library).
 """
 
@@ -26,7 +26,7 @@ from generate.errors import ConfigError
 __all__ = ["ServiceSettings", "RunSlots", "ServiceState", "Overloaded", "get_state"]
 
 DEFAULT_MAX_RUNS = 64
-DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
 def _env_int(name: str, default: int, *, minimum: int = 1) -> int:

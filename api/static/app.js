@@ -315,7 +315,7 @@ async function streamRun(path, body, count, ratio, title) {
     const response = await api(path, {
       method: "POST", signal: controller.signal,
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body,
+      body: JSON.stringify(body),
     });
     if (!response.ok) {
       let payload = {};
