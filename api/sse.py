@@ -51,7 +51,16 @@ def run_urls(run_id: str) -> dict[str, str]:
 # Fields whose values are server paths. HTTP clients get names and URLs instead: a path on the
 # server is of no use to them and tells them how the server is laid out.
 _DROPPED_PATHS = {"output_dir", "metadata_path"}
-_PATH_FIELDS = {"path", "source", "reference", "references", "reference_images", "reference_dirs"}
+_PATH_FIELDS = {
+    "path",
+    "source",
+    "image",
+    "input_images",
+    "reference",
+    "references",
+    "reference_images",
+    "reference_dirs",
+}
 
 
 def without_server_paths(value: Any) -> Any:

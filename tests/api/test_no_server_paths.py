@@ -54,3 +54,37 @@ def test_stream_events_and_run_detail_carry_names_and_urls_not_paths(live_server
     # The run folder's own metadata.json (the library's record) keeps the full paths.
     on_disk = json.loads((output_dir / run_id / "metadata.json").read_text())
     assert all(Path(p).is_absolute() for p in on_disk["reference_images"])
+
+
+async def test_a_refinements_input_images_and_turns_are_sent_by_name(client, output_dir):
+    """Runs made by refine / edit record the images they edit and earlier turns, with their paths."""
+    run_id = "20250101_090000"
+    folder = output_dir / run_id
+    folder.mkdir()
+    secret_dir = str(output_dir.parent / "uploads")
+    meta = {
+        "run_id": run_id,
+        "status": "complete",
+        "sketches": [
+            {
+                "index": 0,
+                "status": "completed",
+                "file": "sketch_0.png",
+                "input_images": [f"{secret_dir}/designer.png"],
+                "history": [
+                    {"role": "user", "text": "a mascot", "references": [f"{secret_dir}/ref.png"]},
+                    {"role": "model", "parts": [{"text": None, "image": f"{secret_dir}/turn.png"}]},
+                ],
+            }
+        ],
+        "iteration": {"kind": "refine", "path": "multi_turn"},
+    }
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    r = await client.get(f"/runs/{run_id}")
+    assert r.status_code == 200
+    assert secret_dir not in r.text
+    sketch = r.json()["sketches"][0]
+    assert sketch["input_images"] == ["designer.png"]
+    assert sketch["history"][0]["references"] == ["ref.png"]
+    assert sketch["history"][1]["parts"][0]["image"] == "turn.png"
+    assert r.json()["iteration"]["path"] == "multi_turn"
