@@ -23,7 +23,9 @@ def test_stream_events_and_run_detail_carry_names_and_urls_not_paths(live_server
         events = parse_sse(stream_text)
         run_id = events[0]["data"]["run_id"]
         detail = http.get(f"/runs/{run_id}")
-    for text in (stream_text, detail.text):
+        listing = http.get("/runs")
+        answer = http.post("/generate", json={"brief": "golf bag", "model": "trace", "num_images": 3})
+    for text in (stream_text, detail.text, listing.text, answer.text):
         assert str(tmp_path) not in text and str(REPO) not in text
 
     # Every event is exactly what the OpenAPI schema documents for it (the models forbid extras).
