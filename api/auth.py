@@ -8,8 +8,10 @@ set, every API endpoint needs ``Authorization: Bearer <token>``, except:
   shell holds no data. The page asks for the token on its first 401, keeps it in ``sessionStorage``
   and sends it as a header on every call, images and downloads included (fetched as blobs);
 * ``GET /generate-stream`` also accepts ``?token=...``, because the browser ``EventSource`` API cannot
-  set headers. Only that endpoint does: a token in a URL can end up in logs and history, so use the
-  header (or ``POST /generate-stream``) wherever the client allows it.
+  set headers, and so do ``/docs``, ``/redoc`` and ``/openapi.json``, which a browser opens by
+  navigating. Only those do: a token in a URL can end up in history (never in the service's log,
+  see :mod:`api.access_log`), so use the header (or ``POST /generate-stream``) wherever the client
+  allows it.
 
 Tokens are compared in constant time. A 401 carries ``WWW-Authenticate: Bearer``.
 """

@@ -21,9 +21,10 @@ import mimetypes
 import re
 from pathlib import Path
 
+from generate.runs import run_dir, run_file
+
 __all__ = ["resolve_run_dir", "resolve_run_file", "content_type_for", "list_run_files"]
 
-_RUN_ID = re.compile(r"^\d{8}_\d{6}(?:_\d{1,4})?$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _TYPES = {
     ".png": "image/png",
@@ -36,17 +37,12 @@ _TYPES = {
 
 
 def resolve_run_dir(root: Path, run_id: str) -> Path | None:
-    """The resolved run folder, or None if ``run_id`` is malformed, unknown, or escapes ``root``."""
-    if not _RUN_ID.match(run_id or ""):
-        return None
+    """The resolved run folder, or None if ``run_id`` is malformed, unknown, or escapes ``root``
+    (the library's rule, :func:`generate.runs.run_dir`, which every reader of a run shares)."""
     try:
-        base = root.resolve(strict=True)
-        folder = (root / run_id).resolve(strict=True)
-    except (OSError, RuntimeError):
+        return run_dir(run_id, root)
+    except KeyError:
         return None
-    if folder.parent != base or not folder.is_dir():
-        return None
-    return folder
 
 
 def resolve_run_file(root: Path, run_id: str, name: str) -> Path | None:
@@ -56,13 +52,7 @@ def resolve_run_file(root: Path, run_id: str, name: str) -> Path | None:
     folder = resolve_run_dir(root, run_id)
     if folder is None:
         return None
-    try:
-        target = (folder / name).resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    if target.parent != folder or not target.is_file():
-        return None
-    return target
+    return run_file(folder, name)
 
 
 def content_type_for(path: Path) -> str:
@@ -80,11 +70,8 @@ def list_run_files(folder: Path) -> list[tuple[str, int, str]]:
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         if not _FILE_NAME.match(entry.name):
             continue
-        try:
-            target = entry.resolve(strict=True)
-        except (OSError, RuntimeError):
-            continue
-        if target.parent != folder or not target.is_file():
+        target = run_file(folder, entry.name)
+        if target is None:
             continue
         out.append((entry.name, target.stat().st_size, content_type_for(target)))
     return out

@@ -8,25 +8,31 @@ Endpoints (see each route's docstring and the OpenAPI schema):
 
 * ``POST /generate`` -> the run as JSON; ``POST /generate-stream`` / ``GET /generate-stream`` -> the
   run's events as SSE. A client that disconnects cancels its run's pending model calls.
-* ``GET /runs``, ``GET /runs/{run_id}``, ``GET /runs/{run_id}/files/{name}``
+* ``GET /runs``, ``GET /runs/{run_id}``, ``GET /runs/{run_id}/files/{name}``;
+  ``POST /runs/{run_id}/resume`` (JSON) and ``POST /runs/{run_id}/resume-stream`` (SSE)
 * ``GET /styles``, ``GET /styles/{id}``, ``GET /models``, ``GET /healthz``
 * ``GET /`` and ``GET /static/{name}``: the page (plain HTML/CSS/JS, no build step).
 
-Configuration: ``SKETCHGEN_API_TOKEN``, ``SKETCHGEN_MAX_RUNS``, ``SKETCHGEN_OUTPUT_DIR`` (see
-:mod:`api.state`). No ``BaseHTTPMiddleware`` anywhere: it breaks disconnect detection for streams;
-auth is a dependency.
+Configuration: ``SKETCHGEN_API_TOKEN``, ``SKETCHGEN_MAX_RUNS``, ``SKETCHGEN_MAX_BODY_BYTES``,
+``SKETCHGEN_OUTPUT_DIR`` (see :mod:`api.state`). No ``BaseHTTPMiddleware`` anywhere: it breaks
+disconnect detection for streams; auth is a dependency, the body cap plain ASGI (:mod:`api.limits`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
+from api import access_log
+from api.auth import require_token_or_query
 from api.errors import install_error_handlers
+from api.event_schemas import document_streams
+from api.limits import BodySizeLimit
 from api.routes_catalog import health_router
 from api.routes_catalog import router as catalog_router
 from api.routes_generate import router as generate_router
@@ -62,7 +68,8 @@ Turn a design brief and a house style into 3-6 grayscale, draw-over-ready concep
 * `POST /generate-stream` (JSON body) and `GET /generate-stream` (query parameters, for
   `EventSource`) stream the run's events as Server-Sent Events; each `sketch.completed` is sent as
   soon as its file is written. Closing the connection cancels the model calls still pending.
-* With `SKETCHGEN_API_TOKEN` set, every endpoint but `/healthz` needs `Authorization: Bearer <token>`.
+* With `SKETCHGEN_API_TOKEN` set, every endpoint but `/healthz` needs `Authorization: Bearer <token>`
+  (these docs too: open them as `/docs?token=...`, then use Authorize for the calls).
 * Invalid input is answered 422 with a body whose `field` names it, before any paid call; with
   `SKETCHGEN_MAX_RUNS` runs in flight a new one is answered 429 with `Retry-After`.
 """
@@ -83,7 +90,7 @@ def create_app(
     ``registry`` and ``output_dir``). ``registry``: a ``style.registry.StyleRegistry``.
     ``output_dir``: run folders (default ``$SKETCHGEN_OUTPUT_DIR`` or ``./generated_outputs``).
     ``api_token`` / ``max_runs``: override ``SKETCHGEN_API_TOKEN`` / ``SKETCHGEN_MAX_RUNS``.
-    Further keywords set :class:`api.state.ServiceSettings` fields (``sse_ping_s``,
+    Further keywords set :class:`api.state.ServiceSettings` fields (``max_body_bytes``, ``sse_ping_s``,
     ``sse_send_timeout_s``, ``retry_after_s``, ``cancel_grace_s``).
     """
     check_environment()  # a bad SKETCHGEN_TIMEOUT_S / SKETCHGEN_MAX_CONCURRENCY stops start-up
@@ -99,15 +106,19 @@ def create_app(
         summary="Concept sketches from a design brief, streamed as they finish.",
         description=_DESCRIPTION,
         version=_version(),
-        docs_url=None,  # served by _add_docs from local files
+        # Served by _add_docs from local files, behind the token when one is set.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     register_secret(config.api_token)
     # uvicorn has configured its handlers by the time it imports the app: every line they (and the
     # root logger's) emit, the access log included, is redacted from here on.
     install_log_redaction()
+    access_log.install()  # and a wrong ?token= too, which the known secrets cannot cover
     app.state.sketchgen = ServiceState(settings=config, pipeline=pipeline, registry=registry)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=config.max_body_bytes)
     app.include_router(health_router)
     app.include_router(generate_router)
     app.include_router(iterate_router)
@@ -115,7 +126,20 @@ def create_app(
     app.include_router(catalog_router)
     _add_page(app)
     _add_docs(app)
+    _describe_streams(app)
     return app
+
+
+def _describe_streams(app: FastAPI) -> None:
+    """The schema FastAPI builds, with each SSE response's events described (:mod:`api.event_schemas`)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_streams(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _docs_asset_dir() -> Path:
@@ -125,20 +149,32 @@ def _docs_asset_dir() -> Path:
 
 
 def _add_docs(app: FastAPI) -> None:
-    """``/docs`` (Swagger UI) and ``/redoc`` with every asset served from this service, not a CDN.
+    """``/docs`` (Swagger UI) and ``/redoc`` with every asset served from this service, not a CDN,
+    and ``/openapi.json``.
 
-    Open like the page shell: they hold no data, and every call they make goes through the API's
-    own auth."""
+    With a token set, the schema and the two docs pages need it. A browser cannot send a header when
+    it opens ``/docs``, so these three also take ``?token=`` (as ``GET /generate-stream`` does; the
+    service's log never shows it), and the docs pages pass it on to the schema they load; "Try it
+    out" calls use the Authorize button. The assets and the OAuth redirect page stay open, like the
+    page shell: they are the same for everyone and hold no data."""
     assets = _docs_asset_dir()
     oauth_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
 
     def url(request, path: str) -> str:
         return f"{request.scope.get('root_path', '')}{path}"
 
-    @app.get("/docs", include_in_schema=False)
+    def schema_url(request: Request) -> str:
+        token = request.query_params.get("token")
+        return url(request, "/openapi.json") + (f"?token={quote(token, safe='')}" if token else "")
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token_or_query)])
+    async def openapi_schema() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_token_or_query)])
     async def swagger_ui(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=url(request, app.openapi_url or "/openapi.json"),
+            openapi_url=schema_url(request),
             title=f"{app.title} - API docs",
             oauth2_redirect_url=url(request, oauth_url),
             swagger_js_url=url(request, f"{DOCS_ASSET_PREFIX}/swagger-ui-bundle.js"),
@@ -150,10 +186,10 @@ def _add_docs(app: FastAPI) -> None:
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    @app.get("/redoc", include_in_schema=False)
+    @app.get("/redoc", include_in_schema=False, dependencies=[Depends(require_token_or_query)])
     async def redoc(request: Request) -> HTMLResponse:
         return get_redoc_html(
-            openapi_url=url(request, app.openapi_url or "/openapi.json"),
+            openapi_url=schema_url(request),
             title=f"{app.title} - API reference",
             redoc_js_url=url(request, f"{DOCS_ASSET_PREFIX}/redoc.standalone.js"),
             redoc_favicon_url=url(request, f"{DOCS_ASSET_PREFIX}/favicon.png"),

@@ -206,7 +206,13 @@ async def _wait_for_disconnect(request: Request) -> None:
 
 async def run_to_response(state: ServiceState, request: Request, pipeline, prepared, slot):
     """Run a prepared run to its end and answer with its JSON result (499 if the client left)."""
-    run = asyncio.create_task(pipeline.arun(prepared), name="sketchgen-run")
+    return await _answer_when_done(pipeline.arun(prepared), request, state, slot)
+
+
+async def _answer_when_done(work, request: Request, state: ServiceState, slot) -> GenerateResponse | Response:
+    """Run ``work`` (a coroutine returning a ``GenerationResult``) to the end and answer with it;
+    a client that leaves cancels it. Releases ``slot`` however it ends."""
+    run = asyncio.create_task(work, name="sketchgen-run")
     watcher = asyncio.create_task(_wait_for_disconnect(request), name="sketchgen-disconnect")
     try:
         await asyncio.wait({run, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -236,6 +242,68 @@ async def generate(
     body: GenerateRequest, request: Request, state: Annotated[ServiceState, Depends(get_state)]
 ) -> GenerateResponse | Response:
     return await run_to_response(state, request, *(await _prepare(state, body)))
+
+
+_RESUME_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    404: {"model": ErrorBody, "description": "No such run"},
+    409: {"model": ErrorBody, "description": "The run is still running, or complete: nothing to resume"},
+}
+
+
+async def _prepare_resume(state: ServiceState, run_id: str):
+    """Check the run can be resumed (404 / 409 / 422, no model called) and take a run slot (429)."""
+    from generate.resume import prepare_resume
+
+    prepared = await run_in_threadpool(prepare_resume, run_id, state.output_root())
+    try:
+        slot = state.slots.acquire()
+    except BaseException:
+        await run_in_threadpool(prepared.close)
+        raise
+    return prepared, slot
+
+
+@router.post(
+    "/runs/{run_id}/resume",
+    tags=["runs"],
+    summary="Make the missing or failed sketches of an interrupted, failed or partial run",
+    description="Into the same run folder, with the prompts recorded in its metadata; the attempt "
+    "is recorded in the run's `resumes`. Answers like `POST /generate`, with every sketch of the run.",
+    response_model=GenerateResponse,
+    responses=_RESUME_ERRORS,
+    dependencies=[Depends(require_token)],
+)
+async def resume_run(
+    run_id: str, request: Request, state: Annotated[ServiceState, Depends(get_state)]
+) -> GenerateResponse | Response:
+    from generate.resume import aresume
+
+    prepared, slot = await _prepare_resume(state, run_id)
+    return await _answer_when_done(aresume(prepared), request, state, slot)
+
+
+@router.post(
+    "/runs/{run_id}/resume-stream",
+    tags=["runs"],
+    summary="Resume a run and stream its events (SSE)",
+    response_class=Response,
+    responses={**STREAM_RESPONSES, **{k: v for k, v in _RESUME_ERRORS.items() if k in (404, 409)}},
+    dependencies=[Depends(require_token)],
+)
+async def resume_run_stream(run_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> Response:
+    from generate.resume import astream_resume
+
+    prepared, slot = await _prepare_resume(state, run_id)
+    try:
+        handle = RunHandle(astream_resume(prepared), slot, cancel_grace_s=state.settings.cancel_grace_s)
+    except BaseException:
+        slot.release()
+        await run_in_threadpool(prepared.close)
+        raise
+    return RunEventStream(
+        handle, ping_s=state.settings.sse_ping_s, send_timeout_s=state.settings.sse_send_timeout_s
+    )
 
 
 def result_to_response(result: Any) -> GenerateResponse:

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse
 from api.auth import require_token
 from api.files import content_type_for, list_run_files, resolve_run_dir, resolve_run_file
 from api.schemas import ErrorBody, RunDetail, RunFile, RunList, RunSummary
-from api.sse import run_urls
+from api.sse import run_urls, without_server_paths
 from api.state import ServiceState, get_state
 from generate.errors import ConfigError
 
@@ -28,7 +28,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "API token missing or wrong"},
     404: {"model": ErrorBody, "description": "No such run or file"},
 }
-_STATUSES = ("complete", "partial", "failed", "cancelled", "running")
+_STATUSES = ("complete", "partial", "failed", "cancelled", "running", "interrupted")
 
 
 def _bound(value: str | None, name: str, *, end: bool) -> datetime | None:
@@ -125,7 +125,7 @@ def _detail(state: ServiceState, run_id: str) -> RunDetail:
     ]
     from generate.runs import run_children
 
-    meta = {k: v for k, v in meta.items() if k not in ("files", "children")}
+    meta = without_server_paths({k: v for k, v in meta.items() if k not in ("files", "children")})
     meta["run_id"] = run_id
     children = [
         {

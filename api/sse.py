@@ -1,9 +1,10 @@
 """Streaming a run as Server-Sent Events, and cancelling it when nobody listens any more.
 
 Shape of one run on the wire (DESIGN §3): each library event becomes one SSE message with
-``event: <ev.event>``, ``id: <run_id>:<seq>`` and ``data: <json of ev.to_dict()>``; the only additions
-are URLs (``url`` on ``sketch.completed``, ``metadata_url``/``contact_sheet_url``/``run_url`` on
-``run.completed``). If the library fails unexpectedly mid-run, one ``error`` event {code, message}
+``event: <ev.event>``, ``id: <run_id>:<seq>`` and ``data: <json of ev.to_dict()>``, with server paths
+replaced by names and URLs (``run_url`` on ``run.started``, ``url`` on ``sketch.completed``,
+``metadata_url``/``contact_sheet_url``/``run_url`` on ``run.completed``; no ``output_dir``,
+``path`` or ``metadata_path``). If the library fails unexpectedly mid-run, one ``error`` event {code, message}
 ends the stream.
 
 Why the run is driven by its own task (:class:`RunHandle`) instead of iterating the pipeline inside
@@ -35,7 +36,7 @@ from sse_starlette.sse import SendTimeoutError
 from api.state import RunSlot
 from generate.redact import redact
 
-__all__ = ["RunHandle", "RunEventStream", "event_payload", "to_sse", "run_urls"]
+__all__ = ["RunHandle", "RunEventStream", "event_payload", "to_sse", "run_urls", "without_server_paths"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,55 @@ def run_urls(run_id: str) -> dict[str, str]:
     return {"run_url": base, "metadata_url": f"{base}/files/metadata.json", "files_url": f"{base}/files"}
 
 
+# Fields whose values are server paths. HTTP clients get names and URLs instead: a path on the
+# server is of no use to them and tells them how the server is laid out.
+_DROPPED_PATHS = {"output_dir", "metadata_path"}
+_PATH_FIELDS = {
+    "path",
+    "source",
+    "image",
+    "input_images",
+    "reference",
+    "references",
+    "reference_images",
+    "reference_dirs",
+}
+
+
+def without_server_paths(value: Any) -> Any:
+    """A copy of ``value`` (metadata or an event payload) fit for an HTTP client: ``output_dir`` and
+    ``metadata_path`` removed, every other path field (``path``, ``references``, ``source``...)
+    reduced to its file name. The library's own events, result and metadata.json keep the paths."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key in _DROPPED_PATHS:
+                continue
+            out[key] = _file_names(item) if key in _PATH_FIELDS else without_server_paths(item)
+        return out
+    if isinstance(value, list):
+        return [without_server_paths(item) for item in value]
+    return value
+
+
+def _file_names(value: Any) -> Any:
+    if isinstance(value, str):
+        return Path(value.replace("\\", "/")).name if value else value
+    if isinstance(value, list):
+        return [_file_names(item) for item in value]
+    return without_server_paths(value)
+
+
 def event_payload(ev: Any) -> dict[str, Any]:
-    """``ev.to_dict()`` plus the URLs a client needs; nothing else is changed."""
-    data = ev.to_dict()
+    """``ev.to_dict()`` with run-relative names and URLs instead of server paths
+    (:func:`without_server_paths`): ``run_url`` on ``run.started``, ``url`` on ``sketch.completed``,
+    ``metadata_url``/``run_url``/``contact_sheet_url`` on ``run.completed``."""
+    data = without_server_paths(ev.to_dict())
     urls = run_urls(ev.run_id)
-    if ev.event == "sketch.completed":
+    if ev.event == "run.started":
+        data["run_url"] = urls["run_url"]
+    elif ev.event == "sketch.completed":
+        data.pop("path", None)  # the same as ``file``, once it is not a server path
         data["url"] = f"{urls['files_url']}/{ev.file}"
     elif ev.event == "run.completed":
         data["metadata_url"] = urls["metadata_url"]

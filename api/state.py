@@ -6,6 +6,8 @@ Settings come from ``create_app(...)`` arguments first, then the environment:
   needs ``Authorization: Bearer <token>``.
 * ``SKETCHGEN_MAX_RUNS`` (default 64): runs in flight at once, across ``/generate`` and both
   ``/generate-stream`` forms. One more is answered 429 with ``Retry-After`` instead of queueing.
+* ``SKETCHGEN_MAX_BODY_BYTES`` (default 32 MiB, room for a 20 MiB image as base64): the largest
+  request body; larger ones are answered 413 (see :mod:`api.limits`).
 * ``SKETCHGEN_OUTPUT_DIR``: where run folders live (read by the library).
 """
 
@@ -24,6 +26,7 @@ from generate.errors import ConfigError
 __all__ = ["ServiceSettings", "RunSlots", "ServiceState", "Overloaded", "get_state"]
 
 DEFAULT_MAX_RUNS = 64
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
 def _env_int(name: str, default: int, *, minimum: int = 1) -> int:
@@ -47,6 +50,7 @@ class ServiceSettings:
     output_dir: Path | None = None
     api_token: str | None = None
     max_runs: int = DEFAULT_MAX_RUNS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     retry_after_s: int = 5
     sse_ping_s: float = 15.0
     # A client that does not read for this long is treated as gone: its run is cancelled.
@@ -59,6 +63,7 @@ class ServiceSettings:
         values: dict[str, Any] = {
             "api_token": os.environ.get("SKETCHGEN_API_TOKEN", "").strip() or None,
             "max_runs": _env_int("SKETCHGEN_MAX_RUNS", DEFAULT_MAX_RUNS),
+            "max_body_bytes": _env_int("SKETCHGEN_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1024),
         }
         out = os.environ.get("SKETCHGEN_OUTPUT_DIR", "").strip()
         if out:

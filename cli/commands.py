@@ -18,6 +18,7 @@ __all__ = [
     "cmd_generate",
     "cmd_refine",
     "cmd_vary",
+    "cmd_resume",
     "cmd_index",
     "cmd_weights",
     "cmd_styles",
@@ -132,9 +133,41 @@ def cmd_vary(args) -> int:
 
 def _run(pipeline, prepared, what: str, *, as_json: bool, announce: bool = True) -> int:
     """Run ``prepared`` with live progress; exit 0 complete, 3 partial, 4 failed or cancelled."""
-    total = prepared.config.num_images
+    return _run_with_progress(
+        lambda on_event: pipeline.arun(prepared, on_event=on_event),
+        what,
+        total=prepared.config.num_images,
+        concurrency=prepared.config.max_concurrency,
+        as_json=as_json,
+        announce=announce,
+    )
+
+
+def cmd_resume(args) -> int:
+    from generate.resume import aresume, prepare_resume
+
+    prepared = prepare_resume(args.run_id, args.output_dir)  # unknown, running or complete: exit 2
+    brief = (prepared.metadata.get("prompt_spec") or {}).get("brief", "")
+    which = ", ".join(str(i) for i in prepared.indexes)
+    show = _err if args.json else _out
+    show(f"sketchgen: resuming {prepared.previous_status} run {args.run_id} ({brief!r}): sketch {which}")
+    return _run_with_progress(
+        lambda on_event: aresume(prepared, on_event=on_event),
+        f"run {args.run_id}",
+        total=len(prepared.indexes),
+        concurrency=len(prepared.indexes),
+        as_json=args.json,
+        announce=False,
+    )
+
+
+def _run_with_progress(
+    start, what: str, *, total: int, concurrency: int, as_json: bool, announce: bool = True
+) -> int:
+    """Await ``start(on_event)`` (a run: it gives a GenerationResult) with live progress, one line per
+    sketch as it settles, then the summary; exit 0 complete, 3 partial, 4 failed or cancelled."""
     done = 0
-    status = LiveStatus(total, prepared.config.max_concurrency)  # only drawn when stderr is a terminal
+    status = LiveStatus(total, concurrency)  # only drawn when stderr is a terminal
 
     def show(text: str) -> None:
         status.write(text, sys.stderr if as_json else sys.stdout)
@@ -176,8 +209,9 @@ def _run(pipeline, prepared, what: str, *, as_json: bool, announce: bool = True)
                 f"  sketch {ev.index}: {ev.reason}, retry {ev.attempt}/{ev.max_attempts} in {ev.delay_s:.1f}s"
             )
         elif isinstance(ev, RunCompleted):
+            sketches = ev.succeeded + ev.failed + ev.cancelled  # the whole run's, a resumed one's too
             show(
-                f"{ev.status}: {ev.succeeded} of {total} sketches in {ev.wall_s:.1f}s, cost ${ev.cost_usd:.3f}"
+                f"{ev.status}: {ev.succeeded} of {sketches} sketches in {ev.wall_s:.1f}s, cost ${ev.cost_usd:.3f}"
             )
             show(f"  folder: {ev.output_dir}")
         if not isinstance(ev, RunCompleted):
@@ -186,7 +220,7 @@ def _run(pipeline, prepared, what: str, *, as_json: bool, announce: bool = True)
     async def run():
         ticker = asyncio.create_task(status.tick()) if status.enabled else None
         try:
-            return await pipeline.arun(prepared, on_event=on_event)
+            return await start(on_event)
         finally:
             status.close()
             if ticker is not None:

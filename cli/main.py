@@ -160,13 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list past runs, newest first")
     runs.add_argument("--style", default=None)
     runs.add_argument("--model", default=None)
-    runs.add_argument("--status", default=None, choices=["complete", "partial", "failed", "cancelled"])
+    runs.add_argument(
+        "--status",
+        default=None,
+        choices=["complete", "partial", "failed", "cancelled", "running", "interrupted"],
+    )
     runs.add_argument("--since", default=None, help="YYYY-MM-DD or ISO time")
     runs.add_argument("--until", default=None, help="YYYY-MM-DD or ISO time")
     runs.add_argument("--limit", type=_whole_number, default=20)
     runs.add_argument("--output-dir", default=None)
     runs.add_argument("--tree", action="store_true", help="show refinements under the run they came from")
     runs.add_argument("--json", action="store_true")
+
+    res = sub.add_parser(
+        "resume", help="make the missing or failed sketches of an interrupted, failed or partial run"
+    )
+    res.add_argument("run_id", metavar="RUN_ID", help="the run's folder name (see `sketchgen runs`)")
+    res.add_argument("--output-dir", default=None, help="where run folders are (default as for generate)")
+    res.add_argument("--json", action="store_true", help="machine-readable output")
 
     serve = sub.add_parser("serve", help="start the HTTP service and web page")
     serve.add_argument("--host", default="127.0.0.1")

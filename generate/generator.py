@@ -408,6 +408,26 @@ class ImageGenerator:
         except Exception as exc:
             redact_exception(exc)
             raise
+        stream = self.run_state_events(state, stages=stages)
+        try:
+            async for ev in stream:
+                yield ev
+        finally:
+            await stream.aclose()
+
+    async def run_state_events(
+        self,
+        state: RunState,
+        *,
+        stages: Iterable[tuple[str, dict[str, Any]]] = (),
+        indexes: Iterable[int] | None = None,
+    ) -> AsyncIterator[RunEvent]:
+        """The events of a prepared run (:meth:`astream_events`, and :mod:`generate.resume` for a
+        run that makes only some of its sketches): only ``indexes`` (default: all) are attempted.
+
+        However it ends, the run is settled (``finish``) and :attr:`last_result` set.
+        """
+        wanted = list(range(len(state.requests))) if indexes is None else list(indexes)
         events: asyncio.Queue[RunEvent] = asyncio.Queue()
         tasks: list[asyncio.Task] = []
         done = False
@@ -415,10 +435,7 @@ class ImageGenerator:
             yield state.started_event()
             for name, details in stages:
                 yield state.stage_event(name, details)
-            tasks = [
-                asyncio.create_task(self._sketch_async(state, i, events.put_nowait))
-                for i in range(len(state.requests))
-            ]
+            tasks = [asyncio.create_task(self._sketch_async(state, i, events.put_nowait)) for i in wanted]
             remaining = len(tasks)
             sheet = self._prepare_sheet_soon(state)
             tasks.append(sheet)  # so that _abandon cancels it too

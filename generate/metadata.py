@@ -3,7 +3,8 @@
 Every mode of the generator writes the same document: the seed's fields (``timestamp``,
 ``prompt_spec``, ``reference_images``, ``retrieval_scores``, ``style_id``, ``config``, ``images``)
 plus ``schema_version``, ``run_id``, ``status``, ``retrieval``, the model requested and used,
-one record per sketch, totals, warnings and library versions.
+one record per sketch, totals, warnings, ``resumes`` (each later attempt to make the missing
+sketches: when, which, with what model, and how it ended) and library versions.
 
 References: ``retrieval.hits[].sent`` is true when at least one call carried the image; each
 sketch's ``references`` is what its request asked for and ``references_sent`` what its (last) call
@@ -130,6 +131,7 @@ def assemble_metadata(
     warnings: list[str],
     wall_s: float,
     iteration: dict[str, Any] | None = None,
+    resumes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The metadata document. ``iteration`` (refine / vary / edit runs) gives ``parent``
     ({run_id, index, instruction, kind} or None for an edit of the designer's own image) and
@@ -195,5 +197,6 @@ def assemble_metadata(
         "warnings": list(warnings),
         "parent": (iteration or {}).get("parent"),
         "iteration": {k: v for k, v in iteration.items() if k != "parent"} if iteration else None,
+        "resumes": list(resumes or []),
         "versions": VERSIONS,
     }

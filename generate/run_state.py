@@ -3,6 +3,11 @@
 Shared by every mode of :class:`generate.generator.ImageGenerator`: the modes differ only in how
 they wait (threads or coroutines); what a sketch's success, failure, retry or cancellation *means*
 is decided here, once. Methods are thread-safe (the sync mode calls them from worker threads).
+
+A run holds its folder's :class:`generate.run_lock.RunLock` from its first metadata write until
+its final one, so readers can tell a live ``running`` run from one whose process died. A resumed
+run (:mod:`generate.resume`) is a RunState built from the recorded sketches (``records``) with one
+more entry in ``resumes``; only the sketches it is given to make are attempted.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from generate.metadata import (
 )
 from generate.postprocess import process_image
 from generate.redact import redact, redact_error, redact_value
+from generate.run_lock import RunLock
 from generate.runs import atomic_write_bytes, atomic_write_json
 from generate.types import GenerationConfig, GenerationResult, SketchResult
 
@@ -69,6 +75,10 @@ class RunState:
     status: str = "running"
     finished: RunCompleted | None = None
     contact_sheet: Path | None = None
+    # Held for the run's life; a resume hands in the lock it took to check the run was not live.
+    lock: RunLock | None = None
+    # Each resume of this run: {at, sketches, model, previous_status, status, cost_usd}.
+    resumes: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -77,25 +87,28 @@ class RunState:
         self._sheet: Any = None  # the ContactSheet, built on first use (see prepare_contact_sheet)
         self._sheet_lock = threading.Lock()
         self._rngs = [random.Random(f"{self.config.seed}:{i}") for i in range(len(self.requests))]
-        for var, req in zip(self.variations, self.requests, strict=True):
-            self.records.append(
-                {
-                    "index": req.index,
-                    "file": None,
-                    "status": "pending",
-                    "variation": variation_record(var),
-                    "prompt": req.prompt,
-                    "references": [str(p) for p in req.reference_images],  # what the request asked for
-                    "references_sent": None,  # what the call carried, once the model answered
-                    "input_images": [str(p) for p in req.input_images],
-                    "history": [history_record(turn) for turn in req.history],
-                    "model": self.adapter.name,
-                    "attempts": 0,
-                    "retries": [],
-                    "cost_usd": 0.0,
-                    "error": None,
-                }
-            )
+        if self.lock is None:
+            self.lock = RunLock(self.out_dir).acquire()
+        if not self.records:  # a resumed run brings its recorded sketches; they stand as they are
+            for var, req in zip(self.variations, self.requests, strict=True):
+                self.records.append(
+                    {
+                        "index": req.index,
+                        "file": None,
+                        "status": "pending",
+                        "variation": variation_record(var),
+                        "prompt": req.prompt,
+                        "references": [str(p) for p in req.reference_images],  # what the request asked for
+                        "references_sent": None,  # what the call carried, once the model answered
+                        "input_images": [str(p) for p in req.input_images],
+                        "history": [history_record(turn) for turn in req.history],
+                        "model": self.adapter.name,
+                        "attempts": 0,
+                        "retries": [],
+                        "cost_usd": 0.0,
+                        "error": None,
+                    }
+                )
         self.write_metadata()
 
     # -- events ---------------------------------------------------------------------------------
@@ -345,7 +358,12 @@ class RunState:
         durable = not cancelled
         if durable:
             self._sync_files()
-        self.write_metadata(durable=durable)
+        if self.resumes:
+            self.resumes[-1].update(status=self.status, cost_usd=self._resume_cost())
+        try:
+            self.write_metadata(durable=durable)
+        finally:
+            self.lock.release()  # settled: readers now trust the status on disk
         self.finished = RunCompleted(
             run_id=self.run_id,
             seq=self._next_seq(),
@@ -427,6 +445,11 @@ class RunState:
             log.warning("contact sheet not written: %s", exc)
             self.warnings.append(f"contact sheet not written: {exc}")
 
+    def _resume_cost(self) -> float:
+        with self._lock:
+            indexes = set(self.resumes[-1].get("sketches", []))
+            return total_cost([r for r in self.records if r["index"] in indexes])
+
     def total_cost(self) -> float:
         with self._lock:
             return total_cost(self.records)
@@ -451,6 +474,7 @@ class RunState:
             warnings=self.warnings,
             wall_s=time.perf_counter() - self._t0,
             iteration=self.iteration,
+            resumes=[dict(r) for r in self.resumes],
         )
 
     def write_metadata(self, *, durable: bool = False) -> None:

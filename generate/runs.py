@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from generate.redact import redact
+from generate.run_lock import run_is_live
 from generate.types import default_output_root
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "run_children",
     "run_tree",
     "run_dir",
+    "run_file",
     "RUN_ID_PATTERN",
 ]
 
@@ -99,23 +101,66 @@ def _json_default(value: Any) -> Any:
 
 
 def run_dir(run_id: str, root: Path | str | None = None) -> Path:
-    """The folder of ``run_id``; KeyError if the id is malformed or unknown (never a path outside root)."""
+    """The resolved folder of ``run_id``; KeyError if the id is malformed or unknown.
+
+    Never a path outside ``root``: the folder, symlinks followed, must be a direct child of the
+    resolved root (a run folder that is a symlink pointing elsewhere is unknown). Every reader of a
+    run (the history, ``load_run``, the HTTP service's routes) goes through this rule.
+    """
     if not RUN_ID_PATTERN.match(run_id or ""):
         raise KeyError(run_id)
     root = Path(root) if root is not None else default_output_root()
-    path = root / run_id
-    if not path.is_dir():
+    try:
+        base = root.resolve(strict=True)
+        path = (root / run_id).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise KeyError(run_id) from None
+    if path.parent != base or not path.is_dir():
         raise KeyError(run_id)
     return path
 
 
-def load_run(run_id: str, root: Path | str | None = None) -> dict[str, Any]:
-    """The run's metadata.json as a dict; KeyError if unknown."""
-    path = run_dir(run_id, root) / "metadata.json"
+def run_file(folder: Path, name: str) -> Path | None:
+    """``folder / name`` resolved, if it is a regular file *directly* in the resolved run ``folder``
+    (so a symlink inside the folder that points anywhere else is refused); else None."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        target = (folder / name).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if target.parent != folder or not target.is_file():
+        return None
+    return target
+
+
+def _read_metadata(folder: Path, run_id: str) -> dict[str, Any]:
+    path = run_file(folder, "metadata.json")
+    if path is None:
+        raise KeyError(run_id)
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise KeyError(run_id) from None
+    if not isinstance(meta, dict):
+        raise KeyError(run_id)
+    return meta
+
+
+def load_run(run_id: str, root: Path | str | None = None) -> dict[str, Any]:
+    """The run's metadata.json as a dict; KeyError if unknown, or if the folder or the file leads
+    outside the output root (see :func:`run_dir`, :func:`run_file`).
+
+    A run recorded ``running`` whose process is gone (nobody holds its lock, see
+    :mod:`generate.run_lock`) comes back with ``status: "interrupted"``; the file is not changed.
+    """
+    folder = run_dir(run_id, root)
+    meta = _read_metadata(folder, run_id)
+    if meta.get("status") == "running" and not run_is_live(folder):
+        # The lock is let go right after the final metadata is written: read again, so that a run
+        # settling at this instant shows its final status rather than "interrupted".
+        meta = _read_metadata(folder, run_id)
+        if meta.get("status") == "running":
+            meta["status"] = "interrupted"
+    return meta
 
 
 def _summary(meta: dict[str, Any]) -> dict[str, Any]:

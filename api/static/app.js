@@ -294,14 +294,19 @@ async function generate(event) {
   await streamRun("/generate-stream", body, body.num_images, body.aspect_ratio, "New run");
 }
 
+// A run's events (POST /generate-stream, an iteration's stream, POST /runs/{id}/resume-stream) into
+// the cards. ``count`` null: a resumed run, which keeps the cards and sketches it already has.
 async function streamRun(path, body, count, ratio, title) {
-  forgetBlobs();
   setRunLinks(null, null, "");
-  state.runId = null;
-  state.ratio = ratio;
-  makeCards(count, ratio);
-  $("run-title").textContent = title;
+  if (count != null) {
+    forgetBlobs();
+    state.runId = null;
+    state.ratio = ratio;
+    makeCards(count, ratio);
+    $("run-title").textContent = title;
+  }
   setStatus("Starting…");
+  $("resume-run").hidden = true;
   const controller = new AbortController();
   state.controller = controller;
   $("generate").disabled = true;
@@ -339,6 +344,8 @@ async function streamRun(path, body, count, ratio, title) {
     loadRuns(true);
   }
 }
+
+const RESUMABLE = ["interrupted", "failed", "partial", "cancelled"];
 
 // ---- past runs -----------------------------------------------------------------------------------
 function formatWhen(run) {
@@ -408,6 +415,10 @@ async function openRun(runId) {
   }
   const hasSheet = (run.files || []).some((f) => f.name === "contact_sheet.png");
   setRunLinks(hasSheet ? `${base}/contact_sheet.png` : null, `${base}/metadata.json`, run.run_id);
+  // A run whose process died, or that failed or stopped part-way, can make its missing sketches.
+  const resume = $("resume-run");
+  resume.hidden = !RESUMABLE.includes(run.status);
+  resume.onclick = () => streamRun(`/runs/${encodeURIComponent(run.run_id)}/resume-stream`, {}, null);
   window.scrollTo({ top: 0, behavior: "smooth" });
 }
 

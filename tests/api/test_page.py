@@ -266,3 +266,36 @@ def test_designer_refines_and_varies_a_sketch(page, live_server, fake_gemini, ou
 
     meta = json.loads((output_dir / grandchild / "metadata.json").read_text())
     assert meta["parent"]["run_id"] == child_run and meta["parent"]["kind"] == "vary"
+
+
+def test_an_interrupted_run_shows_as_such_and_resumes_from_the_page(page, live_server, output_dir):
+    import json
+
+    import httpx
+
+    server = live_server()
+    made = httpx.post(
+        server.url + "/generate",
+        json={"brief": "playful golf mascot", "model": "trace", "num_images": 3},
+        timeout=60,
+    ).json()
+    folder = output_dir / made["run_id"]
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["status"] = "running"  # as a killed process leaves it
+    meta["sketches"][2].update(status="running", file=None)
+    (folder / "sketch_2.png").unlink()
+    (folder / "metadata.json").write_text(json.dumps(meta))
+
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    badge = page.locator("#runs li button .badge").first
+    assert "interrupted" in badge.inner_text() and "interrupted" in (badge.get_attribute("class") or "")
+    page.locator("#runs li button").first.click()
+    page.wait_for_selector("#resume-run:not([hidden])")
+    assert "interrupted" in page.inner_text("#run-status")
+    assert page.locator("#sketches .card.completed").count() == 2
+    page.click("#resume-run")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    page.wait_for_function("document.querySelector('#run-status').textContent.startsWith('complete')")
+    assert page.locator("#resume-run").is_hidden()
+    assert json.loads((folder / "metadata.json").read_text())["status"] == "complete"

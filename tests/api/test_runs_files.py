@@ -225,3 +225,26 @@ async def raw_get(app, raw_path: str) -> tuple[int, bytes]:
 async def test_run_detail_hides_files_outside_the_folder(client, secrets):
     names = {f["name"] for f in (await client.get("/runs/20250101_090000")).json()["files"]}
     assert "link_out.txt" not in names and "other_run.png" not in names and ".metadata.json.tmp" not in names
+
+
+@pytest.fixture
+def linked_runs(tmp_path, runs):
+    """A run folder symlinked from outside the root, and a metadata.json symlinked out of its folder."""
+    outside = tmp_path / "elsewhere"
+    make_run(outside, "20250106_000000", brief="OUTSIDE THE ROOT")
+    os.symlink(outside / "20250106_000000", runs / "20250106_000000")
+    (runs / "20250107_000000").mkdir()
+    os.symlink(outside / "20250106_000000" / "metadata.json", runs / "20250107_000000" / "metadata.json")
+    return runs
+
+
+async def test_runs_and_run_detail_never_read_metadata_through_a_symlink_out(client, linked_runs):
+    r = await client.get("/runs")
+    assert r.status_code == 200
+    assert "OUTSIDE THE ROOT" not in r.text
+    assert "20250106_000000" not in r.text and "20250107_000000" not in r.text
+    for run_id in ("20250106_000000", "20250107_000000"):
+        detail = await client.get(f"/runs/{run_id}")
+        assert detail.status_code == 404, detail.text
+        assert "OUTSIDE THE ROOT" not in detail.text
+    assert (await client.get("/runs/20250101_090000")).status_code == 200

@@ -204,3 +204,62 @@ def test_run_slots_refuse_beyond_the_cap():
     b.release()
     c.release()
     assert slots.in_flight == 0
+
+
+async def test_schema_and_docs_need_the_token_when_one_is_set(output_dir):
+    import httpx
+
+    from api.main import create_app
+
+    token = "docs-token-123456"
+    app = create_app(output_dir=output_dir, api_token=token)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as http:
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            assert (await http.get(path)).status_code == 401, path
+            assert (await http.get(path, params={"token": "wrong-one-000"})).status_code == 401, path
+        assert (
+            await http.get("/openapi.json", headers={"Authorization": f"Bearer {token}"})
+        ).status_code == 200
+        assert "paths" in (await http.get("/openapi.json", params={"token": token})).json()
+        docs = await http.get("/docs", params={"token": token})
+        assert docs.status_code == 200 and f"/openapi.json?token={token}" in docs.text
+        # The page itself stays open: it asks for the token when the API answers 401.
+        assert (await http.get("/")).status_code == 200
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_schema_and_docs_are_open_without_a_token(client):
+    assert (await client.get("/openapi.json")).status_code == 200
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "'/openapi.json'" in docs.text
+
+
+async def test_openapi_declares_the_streams_events(client):
+    schema = (await client.get("/openapi.json")).json()
+    components = schema["components"]["schemas"]
+    names = {
+        "run.started",
+        "stage",
+        "sketch.preview",
+        "sketch.retry",
+        "sketch.completed",
+        "sketch.failed",
+        "run.completed",
+        "error",
+    }
+    for path, method in [
+        ("/generate-stream", "get"),
+        ("/generate-stream", "post"),
+        ("/runs/{run_id}/resume-stream", "post"),
+    ]:
+        content = schema["paths"][path][method]["responses"]["200"]["content"]
+        assert list(content) == ["text/event-stream"]
+        variants = content["text/event-stream"]["itemSchema"]["oneOf"]
+        assert {v["properties"]["event"]["const"] for v in variants} == names
+        for variant in variants:
+            ref = variant["properties"]["data"]["contentSchema"]["$ref"]
+            assert ref.rsplit("/", 1)[-1] in components
+    assert {"url", "file", "index", "latency_s"} <= set(components["SketchCompletedEvent"]["properties"])
+    assert "path" not in components["SketchCompletedEvent"]["properties"]
+    assert "run_url" in components["RunStartedEvent"]["properties"]
+    assert {"metadata_url", "status"} <= set(components["RunCompletedEvent"]["properties"])

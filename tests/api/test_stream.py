@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import httpx
 
@@ -39,7 +38,7 @@ async def test_get_stream_for_eventsource(live_server, fake_gemini, output_dir):
         run_id = _check_order(events, 4)
         started = events[0]["data"]
         assert started["num_images"] == 4 and started["style_id"] == "vintage-mascot"
-        assert started["model"] != "auto" and started["output_dir"]
+        assert started["model"] != "auto" and started["run_url"] == f"/runs/{run_id}"
         assert [e["data"]["name"] for e in events if e["event"] == "stage"] == [
             "prompt_compiled",
             "references_retrieved",
@@ -77,7 +76,7 @@ async def test_each_sketch_arrives_as_soon_as_its_file_is_written(live_server, f
                     assert len(pending) == 2
                     # ...and the file it names is already complete on disk.
                     assert data["index"] == 0
-                    assert await asyncio.to_thread(Path(data["path"]).is_file)
+                    assert await asyncio.to_thread((output_dir / data["run_id"] / data["file"]).is_file)
                     assert (await c.get(data["url"])).status_code == 200
     assert checked
     assert seen[-1][0] == "run.completed" and seen[-1][1]["succeeded"] == 3

@@ -279,3 +279,21 @@ def test_timeout_flag_and_env_reach_each_call(capsys, tmp_path, monkeypatch):
         meta = json.loads(Path(out["metadata_path"]).read_text())
         assert meta["sketches"][1]["attempts"] == 2 and meta["sketches"][1]["retries"][0]["code"] == "timeout"
         assert {r.headers.get("x-server-timeout") for r in fake.requests} == {"2"}  # the flag wins
+
+
+def test_runs_listing_skips_run_folders_and_metadata_symlinked_from_outside(capsys, tmp_path):
+    from generate.runs import atomic_write_json
+
+    root, outside = tmp_path / "outputs", tmp_path / "outside"
+    (outside / "20250106_000000").mkdir(parents=True)
+    meta = {"run_id": "20250106_000000", "status": "complete", "prompt_spec": {"brief": "OUTSIDE"}}
+    atomic_write_json(outside / "20250106_000000" / "metadata.json", meta)
+    root.mkdir()
+    (root / "20250106_000000").symlink_to(outside / "20250106_000000", target_is_directory=True)
+    (root / "20250107_000000").mkdir()
+    (root / "20250107_000000" / "metadata.json").symlink_to(outside / "20250106_000000" / "metadata.json")
+    assert main(["runs", "--output-dir", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["runs", "--output-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "OUTSIDE" not in out and "no runs yet" in out

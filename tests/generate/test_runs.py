@@ -98,3 +98,36 @@ def test_list_runs_model_filter_resolves_aliases(tmp_path):
     assert [r["run_id"] for r in list_runs(tmp_path, model="nano-banana-pro")] == ["20261106_100000"]
     assert [r["run_id"] for r in list_runs(tmp_path, model="trace")] == ["20261107_100000"]
     assert list_runs(tmp_path, model="no-such-model") == []
+
+
+@pytest.fixture
+def outside_runs(tmp_path):
+    """An output root with one real run, and three ways for a reader to be led outside it."""
+    root, outside = tmp_path / "outputs", tmp_path / "outside"
+    _fake_run(root, "20261101_100000")
+    _fake_run(outside, "20261101_110000", style="badge-emblem")  # a run-shaped folder elsewhere
+    (outside / "loot.json").write_text(json.dumps({"run_id": "20261101_120000", "status": "complete"}))
+    # 1. a run folder that is a symlink out of the root
+    (root / "20261101_110000").symlink_to(outside / "20261101_110000", target_is_directory=True)
+    # 2. a real run folder whose metadata.json is a symlink out of it
+    (root / "20261101_120000").mkdir()
+    (root / "20261101_120000" / "metadata.json").symlink_to(outside / "loot.json")
+    # 3. a real run folder whose metadata.json points into another run's folder
+    (root / "20261101_130000").mkdir()
+    (root / "20261101_130000" / "metadata.json").symlink_to(root / "20261101_100000" / "metadata.json")
+    return root
+
+
+def test_no_reader_follows_a_symlink_out_of_the_run_folder(outside_runs):
+    assert [r["run_id"] for r in list_runs(outside_runs)] == ["20261101_100000"]
+    for run_id in ("20261101_110000", "20261101_120000", "20261101_130000"):
+        with pytest.raises(KeyError):
+            load_run(run_id, outside_runs)
+    assert load_run("20261101_100000", outside_runs)["status"] == "complete"
+
+
+def test_a_symlinked_output_root_is_still_readable(tmp_path):
+    _fake_run(tmp_path / "real", "20261101_100000")
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    assert [r["run_id"] for r in list_runs(tmp_path / "link")] == ["20261101_100000"]
+    assert run_dir("20261101_100000", tmp_path / "link") == (tmp_path / "real" / "20261101_100000").resolve()

@@ -1,0 +1,94 @@
+"""Is a ``running`` run still alive? An advisory lock held by the process that runs it.
+
+A run's process holds an exclusive ``flock`` on ``<run folder>/.lock`` from the moment the run's
+first metadata is written until its final metadata is (:class:`RunLock`). A reader that finds
+``status: running`` in metadata.json asks :func:`run_is_live`: if the lock can be taken, nobody
+holds it, so the process died (SIGKILL, a crash, a power cut) and the run is ``interrupted``.
+
+Why ``flock``: the kernel drops the lock when the holder dies, however it dies, so there is no pid
+to go stale or be reused. ``flock`` locks belong to an open file, not to a process, so the service,
+where many runs live in one process, holds one lock per run, and a reader in that same process
+still sees them as held. Where ``fcntl`` does not exist (Windows is not a target), no lock is taken
+and readers cannot tell: a ``running`` run is reported as running.
+
+The lock file starts with a dot: it is never listed or served as one of the run's files. It is
+removed when the run settles; one left behind by a killed run is harmless (nobody holds it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not a POSIX system
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["RunLock", "RunLockedError", "run_is_live", "LOCK_NAME", "LOCKS_SUPPORTED"]
+
+LOCK_NAME = ".lock"
+LOCKS_SUPPORTED = fcntl is not None
+
+
+class RunLockedError(RuntimeError):
+    """Another live process (or another run object in this one) holds the run's lock."""
+
+
+class RunLock:
+    """The exclusive lock of one run folder, held from :meth:`acquire` until :meth:`release`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> RunLock:
+        """Take the lock without waiting; :class:`RunLockedError` if someone holds it."""
+        if fcntl is None or self._fd is not None:
+            return self
+        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunLockedError(f"run {self.folder.name} is being written by a live process") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Remove the lock file and let go. Idempotent."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            # Unlinked while still held, so a reader never takes a lock on a file about to vanish
+            # and then mistakes a finishing run for a dead one (readers re-read metadata anyway).
+            (self.folder / LOCK_NAME).unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def run_is_live(folder: Path) -> bool:
+    """True if a live process holds the run's lock (or if locks are not supported here)."""
+    if fcntl is None:
+        return True
+    try:
+        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # settled (lock removed) or never locked: nobody is writing it
+    except OSError:
+        return True  # cannot tell: do not call it interrupted
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing the file drops the shared lock taken just now
+    return False

@@ -1,0 +1,29 @@
+"""A body that is not a JSON object is a 422 naming ``body``, as every other bad input is."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "message"),
+    [
+        (b"not json", {"content-type": "application/json"}, "body: not valid JSON (at character 0)"),
+        (
+            b'{"brief": "golf",}',
+            {"content-type": "application/json"},
+            "body: not valid JSON (at character 17)",
+        ),
+        (b"\xff\xfe\x00", {"content-type": "application/json"}, "body: not valid JSON"),
+        (b"[1, 2]", {"content-type": "application/json"}, "body: must be a JSON object"),
+        (b"brief=golf", {"content-type": "text/plain"}, "body: must be a JSON object"),
+        (b"", {"content-type": "application/json"}, "body: a JSON object is required"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/generate", "/generate-stream"])
+async def test_a_body_that_is_not_a_json_object_is_422_naming_body(client, path, content, headers, message):
+    r = await client.post(path, content=content, headers=headers)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == "body"
+    assert body["message"].startswith(message)
