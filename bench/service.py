@@ -21,7 +21,8 @@ Hung calls (``--hung-fraction 0.05``): that share of the fake server's requests 
 service runs with its *default* concurrency cap and ``SKETCHGEN_TIMEOUT_S`` = ``--timeout`` (default
 30 s), so a hung call holds its slot until it times out and is retried. A client knows its run had a
 hung call of its own when it sees a ``timeout`` retry or failure. Figures: p50 / p90 / max wall of
-the runs *without* one, against L. Target: p90 <= L + 2 s, every sketch delivered.
+the runs *without* one, against L, and against a baseline measured first in the same invocation: the
+same load with no call hanging. Target: p90 <= L + 2 s, every sketch delivered.
 
 Run: ``.venv/bin/python bench/service.py [--clients 50] [--sketches 4] [--latency 1.0]``
 and ``.venv/bin/python bench/service.py --hung-fraction 0.05 [--timeout 30]``
@@ -322,13 +323,11 @@ def _service_env(base: str, tmp: str, clients: int) -> dict[str, str]:
     }
 
 
-def hung_calls(args) -> dict:
-    """C clients at once while ``hung_fraction`` of the model calls hang; the service's default cap."""
-    expected = args.clients * args.sketches
-    per_image = min(conversion_cpu_per_image(*_IMAGE_PIXELS.get(args.image_size, (1024, 1024))).values())
+def _hung_run(args, hang_fraction: float) -> tuple[list[dict], float, dict]:
+    """One measured load of C clients with ``hang_fraction`` of the calls hanging (after a warm-up)."""
     with (
         tempfile.TemporaryDirectory(prefix="sketchgen-bench-") as tmp,
-        fake_gemini_process(args.latency, hang_fraction=args.hung_fraction, seed=args.seed) as (base, record),
+        fake_gemini_process(args.latency, hang_fraction=hang_fraction, seed=args.seed) as (base, record),
     ):
         env = _service_env(base, tmp, args.clients)
         os.environ.pop("SKETCHGEN_MAX_CONCURRENCY", None)  # the default cap, unless asked otherwise
@@ -338,12 +337,36 @@ def hung_calls(args) -> dict:
         with service(env) as (url, _proc):
             asyncio.run(drive(url, 1, 3, args.image_size))  # warm-up (may meet a hung call too)
             results, wall = asyncio.run(drive(url, args.clients, args.sketches, args.image_size))
-    clean = [r["last_event_s"] for r in results if not r["timed_out_calls"] and r["last_event_s"] is not None]
-    hung = [r["last_event_s"] for r in results if r["timed_out_calls"] and r["last_event_s"] is not None]
+    return results, wall, record  # the counts land in record when the fake server stops
+
+
+def _walls(results: list[dict], *, hung: bool) -> list[float]:
+    return [
+        r["last_event_s"]
+        for r in results
+        if bool(r["timed_out_calls"]) == hung and r["last_event_s"] is not None
+    ]
+
+
+def hung_calls(args) -> dict:
+    """C clients at once while ``hung_fraction`` of the model calls hang; the service's default cap.
+
+    The baseline is the same load measured first in the same invocation with no call hanging: the
+    ratio of the two p90s says what the hung calls cost the runs that had none, apart from what this
+    machine's cores cost every run anyway.
+    """
+    expected = args.clients * args.sketches
+    per_image = min(conversion_cpu_per_image(*_IMAGE_PIXELS.get(args.image_size, (1024, 1024))).values())
+    base_results, base_wall, _ = _hung_run(args, 0.0)
+    results, wall, record = _hung_run(args, args.hung_fraction)
+    baseline = _walls(base_results, hung=False)
+    clean = _walls(results, hung=False)
+    hung = _walls(results, hung=True)
     received = sum(r["completed"] for r in results)
     errors = [r["error"] for r in results if r["error"]]
     target = args.latency + 2.0
     p90 = _pct(clean, 0.9)
+    base_p90 = _pct(baseline, 0.9)
     return {
         "benchmark": "service: concurrent /generate-stream clients, some model calls hang",
         "clients": args.clients,
@@ -362,6 +385,14 @@ def hung_calls(args) -> dict:
             "p90": round(p90 / args.latency, 3) if clean else None,
         },
         "wall_with_hung_call_s": {"p50": _pct(hung, 0.5), "max": _pct(hung, 1.0)},
+        # The same load with no call hanging, measured first in this invocation.
+        "baseline_no_hung_calls_wall_s": {
+            "p50": _pct(baseline, 0.5),
+            "p90": base_p90,
+            "max": _pct(baseline, 1.0),
+            "all_runs_s": round(base_wall, 3),
+        },
+        "p90_over_baseline_p90": round(p90 / base_p90, 3) if clean and baseline else None,
         # L plus 90 % of the answers' conversion CPU spread perfectly over every core: with every
         # answer landing at once, the p90 run cannot finish before this on this machine.
         "floor_p90_wall_s": round(
