@@ -198,6 +198,23 @@ def classify_exception(exc: BaseException) -> ModelCallError | None:
     return None
 
 
+def _raised_by_response_converter(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of the SDK's wire-to-model converters (``*_from_mldev`` /
+    ``*_from_vertex`` in ``google.genai``): they index the parsed body without checking its shape, so
+    a body of valid JSON that is not an object of the right form (``42``, ``{"candidates": 5}``)
+    ends there as a TypeError. Judged by where it was raised, not by its text, so our own bugs
+    elsewhere stay ``internal``."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name.endswith(
+            ("_from_mldev", "_from_vertex")
+        ) and "google/genai" in code.co_filename.replace("\\", "/"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _bad_response(exc: BaseException, genai_errors: Any) -> ModelCallError | None:
     """A retryable ``bad_response`` for a 2xx answer that is not a valid response, like a 5xx.
 
@@ -206,11 +223,18 @@ def _bad_response(exc: BaseException, genai_errors: Any) -> ModelCallError | Non
     that does not fit the response model is pydantic's ``ValidationError`` titled
     ``GenerateContentResponse``. The message names the problem only: the SDK's own texts quote the
     body, which a misbehaving proxy may have filled with anything, the API key included. A body that
-    is not UTF-8 is ``UnicodeDecodeError`` on aiohttp (``JSONDecodeError`` on httpx2).
+    is not UTF-8 is ``UnicodeDecodeError`` on aiohttp (``JSONDecodeError`` on httpx2). Valid JSON
+    of the wrong shape (a bare number, ``{"candidates": 5}``) is a TypeError from the SDK's converters.
     """
     if isinstance(exc, genai_errors.UnknownApiResponseError | json.JSONDecodeError | UnicodeDecodeError):
         return ModelCallError(
             ErrorCode.BAD_RESPONSE, "Gemini answered with a body that is not valid JSON", retryable=True
+        )
+    if isinstance(exc, TypeError | AttributeError | KeyError) and _raised_by_response_converter(exc):
+        return ModelCallError(
+            ErrorCode.BAD_RESPONSE,
+            "Gemini answered with JSON that is not a response object",
+            retryable=True,
         )
     try:
         from pydantic import ValidationError
