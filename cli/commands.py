@@ -254,6 +254,7 @@ def _result_json(result) -> dict[str, Any]:
                 "path": str(s.path) if s.path else None,
                 "variation": s.variation,
                 "error": s.error,
+                "attempts": s.attempts,
                 "cost_usd": s.cost_usd,
             }
             for s in result.sketches

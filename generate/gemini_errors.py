@@ -198,6 +198,42 @@ def classify_exception(exc: BaseException) -> ModelCallError | None:
     return None
 
 
+# (module, function) of the SDK's stream readers (``async_generator`` is the one inside
+# ``async_request_streamed``) and of its error builder.
+_RESPONSE_READERS = frozenset(
+    {
+        ("_api_client.py", "request_streamed"),
+        ("_api_client.py", "async_request_streamed"),
+        ("_api_client.py", "async_generator"),
+        ("errors.py", "raise_error"),
+        ("errors.py", "raise_error_async"),
+    }
+)
+
+
+def _raised_by_response_converter(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of the SDK's reading of an answer it did not check the shape of.
+
+    Two places, by where it was raised, not by its text (so our own bugs elsewhere stay
+    ``internal``): the wire-to-model converters (``*_from_mldev`` / ``*_from_vertex``), which index
+    the parsed body (``42``, ``{"candidates": 5}`` end there as TypeError); and the stream reader
+    and error builder, when they are the innermost SDK frame (a ``data: {"error": 5}`` event, an
+    error whose ``code`` is not a number). Request building runs deeper than the stream reader, so
+    its errors are not taken for the answer's.
+    """
+    innermost = None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        path = code.co_filename.replace("\\", "/")
+        if "google/genai/" in path:
+            if code.co_name.endswith(("_from_mldev", "_from_vertex")):
+                return True
+            innermost = (path.rsplit("/", 1)[-1], code.co_name)
+        tb = tb.tb_next
+    return innermost in _RESPONSE_READERS
+
+
 def _bad_response(exc: BaseException, genai_errors: Any) -> ModelCallError | None:
     """A retryable ``bad_response`` for a 2xx answer that is not a valid response, like a 5xx.
 
@@ -206,11 +242,19 @@ def _bad_response(exc: BaseException, genai_errors: Any) -> ModelCallError | Non
     that does not fit the response model is pydantic's ``ValidationError`` titled
     ``GenerateContentResponse``. The message names the problem only: the SDK's own texts quote the
     body, which a misbehaving proxy may have filled with anything, the API key included. A body that
-    is not UTF-8 is ``UnicodeDecodeError`` on aiohttp (``JSONDecodeError`` on httpx2).
+    is not UTF-8 is ``UnicodeDecodeError`` on aiohttp (``JSONDecodeError`` on httpx2). Valid JSON
+    of the wrong shape (a bare number, ``{"candidates": 5}``, a stream event ``{"error": 5}``) is a
+    TypeError or AttributeError from the SDK's converters or stream reader.
     """
     if isinstance(exc, genai_errors.UnknownApiResponseError | json.JSONDecodeError | UnicodeDecodeError):
         return ModelCallError(
             ErrorCode.BAD_RESPONSE, "Gemini answered with a body that is not valid JSON", retryable=True
+        )
+    if isinstance(exc, TypeError | AttributeError | KeyError) and _raised_by_response_converter(exc):
+        return ModelCallError(
+            ErrorCode.BAD_RESPONSE,
+            "Gemini answered with JSON that is not a response object",
+            retryable=True,
         )
     try:
         from pydantic import ValidationError

@@ -13,7 +13,11 @@ calls. What can be told apart early is a connection that cannot be opened, or wh
 Sync client (httpx2) only. The async path runs on the SDK's own per-event-loop aiohttp session
 (``TCPConnector(limit=0)``, ``ClientTimeout(total=...)`` on each request); google-genai 3.4 exposes
 neither its connector nor socket options without replacing that session, so there the total
-timeout, and the generator's guard above it, apply.
+timeout, and the generator's guard above it, apply. (Checked: ``async_client_args={"timeout": ...}``
+collides with the ``timeout=`` the SDK passes to every request, a TypeError; and
+``HttpOptions(aiohttp_client=...)`` is one session for every event loop, which the SDK's own
+per-loop sessions exist to avoid, while the per-request ``ClientTimeout(total=...)`` would still
+replace any connect timeout set on it.)
 """
 
 from __future__ import annotations

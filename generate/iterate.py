@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from generate.adapter import HistoryPart, HistoryTurn, ImageModelAdapter
 from generate.errors import ConfigError
-from generate.runs import load_run, run_dir
+from generate.runs import load_run, run_dir, run_file
 from prompt.spec import PromptSpec, SketchVariation
 from prompt.variation import EXAGGERATION_LEVELS, LAYOUTS, MIN_SKETCHES, plan_variations, variation_block
 
@@ -143,7 +143,7 @@ def load_parent(run_id: str, index: int, root: Path | str | None = None) -> Pare
             f"sketch {index} of run {run_id} did not complete ({why}); choose a completed sketch",
             field="index",
         )
-    if not (folder / record["file"]).is_file():
+    if run_file(folder, str(record["file"])) is None:  # nor a link to a file outside the run
         raise ConfigError(f"sketch {index} of run {run_id}: {record['file']} is missing", field="index")
     return ParentSketch(run_id=run_id, index=index, folder=folder.resolve(), meta=meta, record=record)
 
@@ -244,7 +244,7 @@ def _choose_path(parent: ParentSketch, adapter: ImageModelAdapter) -> tuple[str,
         )
     source = str(chosen[0].get("file") or "")
     # A plain name inside the parent's folder, never a path read from anywhere else.
-    if Path(source).name != source or not (parent.folder / source).is_file():
+    if Path(source).name != source or run_file(parent.folder, source) is None:
         return "edit", f"the model's own image {chosen[0].get('file')} is missing from run {parent.run_id}"
     return "multi_turn", "the conversation continues: the parent image goes back with its thought signature"
 

@@ -50,17 +50,31 @@ class RunLock:
         """Take the lock without waiting; :class:`RunLockedError` if someone holds it."""
         if fcntl is None or self._fd is not None:
             return self
-        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        path = self.folder / LOCK_NAME
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            except OSError:
+                if not path.is_symlink():
+                    raise
+                # Never ours (we only make regular files): following it would lock, or create, a
+                # file outside the run folder.
+                path.unlink(missing_ok=True)
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise RunLockedError(f"run {self.folder.name} is being written by a live process") from None
+            except BaseException:
+                os.close(fd)
+                raise
+            if _same_file(fd, path):
+                self._fd = fd
+                return self
+            # The holder let go (and removed the file) between our open and our flock: what we
+            # locked is gone, and a newcomer would lock a new file at the path. Start again.
             os.close(fd)
-            raise RunLockedError(f"run {self.folder.name} is being written by a live process") from None
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return self
 
     def release(self) -> None:
         """Remove the lock file and let go. Idempotent."""
@@ -73,6 +87,14 @@ class RunLock:
             (self.folder / LOCK_NAME).unlink(missing_ok=True)
         finally:
             os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def run_is_live(folder: Path) -> bool:

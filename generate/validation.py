@@ -48,6 +48,15 @@ def human_message(err: dict[str, Any], label: str, bounds: tuple[Any, Any] = (No
     ctx = err.get("ctx") or {}
     given = err.get("input")
     low, high = bounds
+    if kind in ("greater_than", "less_than"):  # exclusive bounds: "at least"/"at most" would be wrong
+        word, bound = ("more than", ctx.get("gt")) if kind == "greater_than" else ("less than", ctx.get("lt"))
+        if bound is not None:
+            text = (
+                f"{label} must be {word} {bound:g}"
+                if isinstance(bound, float)
+                else f"{label} must be {word} {bound}"
+            )
+            return f"{text} (got {given})" if given is not None else text
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         low = ctx.get("ge", low) if low is None or kind == "greater_than_equal" else low
         high = ctx.get("le", high) if high is None or kind == "less_than_equal" else high

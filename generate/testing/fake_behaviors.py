@@ -44,7 +44,7 @@ class Behavior:
     """How the fake answers one request. ``latency=None`` uses the server's default latency."""
 
     kind: str = "image"  # image | text_only | finish | prompt_blocked | http_error | hang | drop
-    #                      | truncated | echo_key
+    #                      | truncated | echo_key | raw
     latency: float | None = None
     gap_s: float = 0.0  # pause between SSE events (e.g. previews well before the final image)
     # image answers
@@ -68,6 +68,8 @@ class Behavior:
     headers: dict[str, str] = field(default_factory=dict)
     # hang: seconds to wait before answering normally (longer than any client timeout)
     hang_s: float = 3600.0
+    # raw: the 200 body (each SSE data: line when streaming), sent as given
+    raw: str = ""
 
     # ---- constructors ------------------------------------------------------------------
     @classmethod
@@ -203,6 +205,12 @@ class Behavior:
         echoing request headers into the answer does. The SDK's response model rejects the value
         with a message that quotes it; the key is never recorded."""
         return cls(kind="echo_key", **kw)
+
+    @classmethod
+    def raw_body(cls, body: str, **kw: Any) -> Behavior:
+        """A 200 whose body is ``body`` as given (when streaming, one ``data:`` line of it): valid
+        JSON that is not a response object, e.g. ``"42"`` or ``"true"``, as a broken proxy sends."""
+        return cls(kind="raw", raw=body, **kw)
 
     def but(self, **changes: Any) -> Behavior:
         """A copy with some fields changed."""

@@ -268,6 +268,8 @@ class FakeGeminiServer:
             return await self._send_json(
                 request, rec, b.status, error_body(b.status, b.error_status, b.message, b.details), b.headers
             )
+        if b.kind == "raw":
+            return await self._send_raw(request, rec, b.raw.encode())
         ctx = self._context(rec)
         if b.kind == "prompt_blocked":
             events = [prompt_blocked_body(b, ctx)]
@@ -338,6 +340,19 @@ class FakeGeminiServer:
             if i == len(events) - 1:
                 self._finish(rec, "completed", 200)
             await resp.write(data)
+        await resp.write_eof()
+        return resp
+
+    async def _send_raw(self, request: web.Request, rec: RecordedRequest, data: bytes) -> web.StreamResponse:
+        sse = rec.stream and request.query.get("alt") == "sse"
+        if sse:
+            data = b"data: " + data + b"\r\n\r\n"
+        kind = "text/event-stream" if sse else "application/json; charset=UTF-8"
+        resp = web.StreamResponse(status=200, headers={"Content-Type": kind})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        self._finish(rec, "completed", 200)
+        await resp.write(data)
         await resp.write_eof()
         return resp
 

@@ -276,6 +276,7 @@ def test_timeout_flag_and_env_reach_each_call(capsys, tmp_path, monkeypatch):
         assert code == 0, capsys.readouterr().err
         out = json.loads(capsys.readouterr().out)
         assert out["status"] == "complete"
+        assert [s["attempts"] for s in out["sketches"]] == [1, 2, 1]  # --json says which were retried
         meta = json.loads(Path(out["metadata_path"]).read_text())
         assert meta["sketches"][1]["attempts"] == 2 and meta["sketches"][1]["retries"][0]["code"] == "timeout"
         assert {r.headers.get("x-server-timeout") for r in fake.requests} == {"2"}  # the flag wins

@@ -62,3 +62,60 @@ def test_a_proxy_that_always_truncates_fails_the_sketch_as_bad_response(fake, tm
     error = result.sketches[0].error
     assert (error["code"], error["retryable"]) == (ErrorCode.BAD_RESPONSE, True)
     assert result.sketches[0].attempts == 2
+
+
+# Valid JSON that is not a response object: the SDK's converters raise TypeError on it ("argument of
+# type 'int' is not iterable"), which must read as the answer's fault, not ours.
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("body", ["42", "true", '{"candidates": 5}'])
+def test_a_json_body_that_is_not_a_response_object_is_a_retried_bad_response(
+    fake, tmp_path, mode, body, caplog
+):
+    fake.script(Behavior.raw_body(body), match="Sketch 2 of 3")
+    config = GenerationConfig(
+        num_images=3,
+        model_name="nano-banana-pro",
+        output_dir=tmp_path,
+        initial_backoff_s=0.01,
+        stream_previews=mode == "stream",
+    )
+    with caplog.at_level(logging.DEBUG):
+        result, events = run_in_mode(mode, config)
+    assert result.status == "complete", result.image_errors
+    retries = [ev for ev in events if isinstance(ev, SketchRetry)]
+    assert [(ev.index, ev.reason) for ev in retries] == [(1, ErrorCode.BAD_RESPONSE)]
+    assert result.sketches[1].attempts == 2
+    if mode == "stream":
+        assert all(r.stream for r in fake.requests)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info or r.exc_text]
+
+
+# Stream events the SDK's stream reader and error builder trip over: an "error" that is not an
+# object, an error whose code is not a number. Only a stream carries them (unary answers read them
+# as a response without candidates).
+@pytest.mark.parametrize("body", ['{"error": 5}', '{"error": {"code": "x", "message": "m"}}'])
+def test_a_malformed_error_event_in_a_stream_is_a_retried_bad_response(fake, tmp_path, body, caplog):
+    fake.script(Behavior.raw_body(body), match="Sketch 2 of 3")
+    config = GenerationConfig(
+        num_images=3,
+        model_name="nano-banana-pro",
+        output_dir=tmp_path,
+        initial_backoff_s=0.01,
+        stream_previews=True,
+    )
+    with caplog.at_level(logging.DEBUG):
+        result, events = run_in_mode("stream", config)
+    assert result.status == "complete", result.image_errors
+    retries = [ev for ev in events if isinstance(ev, SketchRetry)]
+    assert [(ev.index, ev.reason) for ev in retries] == [(1, ErrorCode.BAD_RESPONSE)]
+    assert all(r.stream for r in fake.requests)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info or r.exc_text]
+
+
+def test_a_type_error_raised_outside_the_sdks_answer_reading_stays_unclassified():
+    from generate.gemini_errors import classify_exception
+
+    try:
+        len(5)  # a bug of ours, not the answer's
+    except TypeError as exc:
+        assert classify_exception(exc) is None

@@ -405,3 +405,32 @@ def test_a_child_keeps_the_parents_request_options(fake, tmp_path):
     assert fake.requests[-1].response_modalities == ["IMAGE"]
     SketchPipeline(output_dir=tmp_path).refine(RefineRequest(run_id=parent.run_id, index=0, instruction="x"))
     assert fake.requests[-1].response_modalities == ["IMAGE"] and len(fake.requests[-1].contents) == 3
+
+
+def _symlink_outside(path: Path, outside: Path) -> None:
+    outside.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(outside)
+
+
+def test_a_model_image_symlinked_out_of_the_run_is_not_sent_back(fake, tmp_path):
+    parent = _first_run(tmp_path)
+    rec = _meta(parent)["sketches"][0]
+    _symlink_outside(parent.output_dir / rec["model_turn"]["source_file"], tmp_path.parent / "elsewhere.png")
+    child = SketchPipeline(output_dir=tmp_path).refine(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+    )
+    meta = _meta(child)
+    assert meta["iteration"]["path"] == "edit" and "is missing" in meta["iteration"]["reason"]
+
+
+def test_a_parent_sketch_symlinked_out_of_the_run_is_refused_before_any_call(fake, tmp_path):
+    parent = _first_run(tmp_path)
+    rec = _meta(parent)["sketches"][0]
+    _symlink_outside(parent.output_dir / rec["file"], tmp_path.parent / "elsewhere.png")
+    fake.reset()
+    with pytest.raises(ConfigError, match="is missing") as info:
+        SketchPipeline(output_dir=tmp_path).refine(
+            RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+        )
+    assert info.value.field == "index" and fake.count == 0
