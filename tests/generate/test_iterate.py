@@ -184,6 +184,67 @@ def test_fake_refuses_a_model_image_without_its_signature(fake):
     )
 
 
+def test_fake_refuses_a_leading_model_text_without_its_signature(fake):
+    client = genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=fake.base_url))
+    contents = [
+        types.Content(role="user", parts=[types.Part.from_text(text="a mascot")]),
+        types.Content(
+            role="model",
+            parts=[types.Part(text="thinking", thought=True), types.Part.from_text(text="Here it is.")],
+        ),
+        types.Content(role="user", parts=[types.Part.from_text(text="bigger cap")]),
+    ]
+    with pytest.raises(genai_errors.ClientError) as info:
+        client.models.generate_content(model=PRO, contents=contents)
+    assert info.value.code == 400
+    assert (
+        info.value.message
+        == "Text part is missing a thought_signature in content position 2, part position 2."
+    )
+
+
+def test_a_signed_text_before_the_image_goes_back_with_its_signature(fake, tmp_path):
+    fake.set_default(Behavior.with_thoughts(1, lead_text="Let me sketch it."))
+    parent = _first_run(tmp_path)
+    rec = _meta(parent)["sketches"][0]
+    text_sig = signature_bytes(rec["response_id"] + ":text")
+    assert [p["thought_signature"] for p in rec["model_turn"]["parts"]][1] == base64.b64encode(
+        text_sig
+    ).decode()
+    fake.reset()
+    child = SketchPipeline(output_dir=tmp_path).refine(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+    )
+    assert child.status == "complete"
+    model = fake.requests[-1].contents[1]
+    assert model["role"] == "model"
+    # Thought image left out; the text, image and trailing text in their order, signatures as received.
+    assert [(p.get("text"), p.get("signature_bytes")) for p in model["parts"]] == [
+        ("Let me sketch it.", text_sig),
+        (None, signature_bytes(rec["response_id"])),
+        ("Here is a rough concept sketch.", None),
+    ]
+
+
+def test_a_parent_answer_with_two_final_images_refines_the_chosen_one(fake, tmp_path):
+    # [draft image (signed), "Draft 1." (unsigned), final image (signed), text]: only the chosen image
+    # is kept, and the draft's own unsigned text must not become the turn's unsigned first part.
+    fake.set_default(Behavior.with_thoughts(1, extra_images=1))
+    parent = _first_run(tmp_path)
+    rec = _meta(parent)["sketches"][0]
+    fake.reset()
+    child = SketchPipeline(output_dir=tmp_path).refine(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+    )
+    assert child.status == "complete", _meta(child)["sketches"][0].get("error")
+    model = fake.requests[-1].contents[1]
+    assert [(p.get("text"), p.get("signature_bytes")) for p in model["parts"]] == [
+        (None, signature_bytes(rec["response_id"])),
+        ("Here is a rough concept sketch.", None),
+    ]
+    assert model["parts"][0]["data"] == (parent.output_dir / rec["model_turn"]["source_file"]).read_bytes()
+
+
 def test_three_generations_carry_the_whole_conversation(fake, tmp_path):
     pipeline = SketchPipeline(output_dir=tmp_path)
     parent = _first_run(tmp_path)
