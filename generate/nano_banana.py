@@ -357,13 +357,17 @@ class NanoBananaAdapter(ImageModelAdapter):
     ) -> tuple[list[types.Content], types.GenerateContentConfig, list[str], list[dict[str, Any]]]:
         """The call's contents and config, warnings, and the references it carries ({name, path, sha256})."""
         warnings: list[str] = []
-        sent: list[dict[str, Any]] = []  # the style references of the new turn (what metadata records)
+        # The style references the call carries, in any turn (what metadata records as sent): a
+        # refinement's references ride in the history's first user turn.
+        sent: list[dict[str, Any]] = []
         turns: list[UserTurn | ModelTurn] = []
         for turn in request.history:
             if turn.role == "model":
                 turns.append(self._model_turn(turn))
             else:
-                turns.append(self._user_turn(turn.text, turn.reference_images, turn.subject_images, warnings))
+                turns.append(
+                    self._user_turn(turn.text, turn.reference_images, turn.subject_images, warnings, sent)
+                )
         turns.append(
             self._user_turn(request.prompt, request.reference_images, request.input_images, warnings, sent)
         )

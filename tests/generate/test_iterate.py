@@ -245,6 +245,20 @@ def test_a_parent_answer_with_two_final_images_refines_the_chosen_one(fake, tmp_
     assert model["parts"][0]["data"] == (parent.output_dir / rec["model_turn"]["source_file"]).read_bytes()
 
 
+def test_a_multi_turn_child_records_the_references_its_history_carries(fake, tmp_path):
+    parent = _first_run(tmp_path)
+    parent_rec = _meta(parent)["sketches"][0]
+    child = SketchPipeline(output_dir=tmp_path).refine(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+    )
+    meta = _meta(child)
+    assert meta["iteration"]["path"] == "multi_turn" and len(fake.requests[-1].contents[0]["parts"]) > 1
+    # The parent's references went in, inside the history's first user turn: they were sent.
+    assert [h["sent"] for h in meta["retrieval"]["hits"]] == [True] * len(parent_rec["references_sent"])
+    sent = meta["sketches"][0]["references_sent"]
+    assert [r["sha256"] for r in sent] == [r["sha256"] for r in parent_rec["references_sent"]]
+
+
 def test_three_generations_carry_the_whole_conversation(fake, tmp_path):
     pipeline = SketchPipeline(output_dir=tmp_path)
     parent = _first_run(tmp_path)
