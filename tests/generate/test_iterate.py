@@ -509,3 +509,21 @@ def test_a_parent_sketch_symlinked_out_of_the_run_is_refused_before_any_call(fak
             RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
         )
     assert info.value.field == "index" and fake.count == 0
+
+
+def test_children_are_found_without_reading_every_run(tmp_path, monkeypatch):
+    import generate.runs as runs
+
+    pipeline = SketchPipeline(output_dir=tmp_path)
+    trace = RunRequest(brief="playful golf mascot", model="trace", num_images=3, top_k=1)
+    parent = pipeline.run(trace)
+    child = pipeline.refine(RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap"))
+    for _ in range(3):
+        pipeline.run(trace)  # unrelated runs
+    read: list[str] = []
+    real = runs.load_run
+    monkeypatch.setattr(runs, "load_run", lambda run_id, root=None: read.append(run_id) or real(run_id, root))
+
+    assert [c["run_id"] for c in runs.run_children(parent.run_id, tmp_path)] == [child.run_id]
+    assert read == [child.run_id]
+    assert runs.run_children(child.run_id, tmp_path) == []
