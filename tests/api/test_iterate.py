@@ -200,6 +200,21 @@ async def test_a_refused_request_keeps_an_upload_another_request_uses(
     assert len(list((output_dir / "uploads").iterdir())) == 1
 
 
+async def test_a_refinement_count_out_of_range_names_its_own_range(client, fake_gemini):
+    first = await _first(client)
+    calls = fake_gemini.count
+    for kind, body in (
+        ("refine", {"instruction": "bigger cap", "num_images": 7}),
+        ("vary", {"num_images": 0}),
+    ):
+        r = await client.post(f"/runs/{first['run_id']}/sketches/0/{kind}", json=body)
+        assert r.status_code == 422 and r.json()["field"] == "num_images"
+        assert r.json()["message"].startswith("num_images must be between 1 and 6"), r.text
+    r = await client.post("/generate", json={"brief": "mascot", "num_images": 7})
+    assert r.json()["message"] == "num_images must be between 3 and 6 (got 7)"
+    assert fake_gemini.count == calls
+
+
 async def test_upload_that_is_not_base64_is_422(client, fake_gemini):
     r = await client.post("/generate", json={"brief": "mascot", "image_base64": "!!not base64!!"})
     assert r.status_code == 422 and "base64" in r.text and fake_gemini.count == 0
