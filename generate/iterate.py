@@ -286,8 +286,10 @@ def parent_history(parent: ParentSketch) -> tuple[HistoryTurn, ...]:
     parts = []
     in_draft = False  # after a final image that was not chosen, until the next image
     for p in (rec.get("model_turn") or {}).get("parts") or []:
-        if p.get("thought") or p.get("kind") not in ("image", "text"):
-            continue  # see the module docstring: thought parts are not sent back
+        if (p.get("thought") and not p.get("chosen")) or p.get("kind") not in ("image", "text"):
+            # See the module docstring: thought parts are not sent back, except the chosen image
+            # when the only final image came flagged thought=True (docs/gemini-api-facts.md §9.2).
+            continue
         if p.get("kind") == "image":
             in_draft = not p.get("chosen")
             if in_draft:

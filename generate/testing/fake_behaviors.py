@@ -57,6 +57,7 @@ class Behavior:
     # Earlier final (non-thought) images before the last one, each signed and followed by an unsigned
     # text part: "the model won't always follow the exact number of image outputs".
     extra_images: int = 0
+    final_flagged_thought: bool = False  # the final image comes with thought: true (§9.2, Lixpi/lixpi#135)
     jpeg_as_png: bool = False
     pixels: tuple[int, int] | None = None  # None: the catalog's pixels for the requested ratio/size
     pad_to_bytes: int = 0  # grow the PNG (private ancillary chunk) to at least this many bytes
@@ -357,6 +358,8 @@ def success_events(b: Behavior, ctx: dict[str, Any]) -> list[dict[str, Any]]:
         data = make_image(w, h, ctx["variant"], fmt, b.pad_to_bytes)
         part: dict[str, Any] = {"inlineData": {"mimeType": "image/png", "data": _b64(data)}}
         signed(part, signature_bytes(ctx["response_id"]))
+        if b.final_flagged_thought:
+            part["thought"] = True
         events.append(event([part], _usage(prompt, image=image_tokens, thoughts=thoughts, details=False)))
     if b.text:
         events.append(

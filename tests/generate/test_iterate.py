@@ -259,6 +259,23 @@ def test_a_multi_turn_child_records_the_references_its_history_carries(fake, tmp
     assert [r["sha256"] for r in sent] == [r["sha256"] for r in parent_rec["references_sent"]]
 
 
+def test_a_signed_final_image_flagged_thought_still_goes_back(fake, tmp_path):
+    # §9.2: the only final image may come flagged thought=True; it is the sketch, so the model turn
+    # must carry it (with its signature), not leave it out as a thought part.
+    fake.set_default(Behavior.ok(signature=True, final_flagged_thought=True))
+    parent = _first_run(tmp_path)
+    rec = _meta(parent)["sketches"][0]
+    fake.reset()
+    child = SketchPipeline(output_dir=tmp_path).refine(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+    )
+    assert _meta(child)["iteration"]["path"] == "multi_turn"
+    model = fake.requests[-1].contents[1]
+    assert [p.get("signature_bytes") for p in model["parts"] if "data" in p] == [
+        signature_bytes(rec["response_id"])
+    ]
+
+
 def test_three_generations_carry_the_whole_conversation(fake, tmp_path):
     pipeline = SketchPipeline(output_dir=tmp_path)
     parent = _first_run(tmp_path)
