@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from generate.adapter import HistoryPart, HistoryTurn, ImageModelAdapter
 from generate.errors import ConfigError
 from generate.runs import load_run, run_dir, run_file
+from generate.validation import field_bounds, human_message
 from prompt.spec import PromptSpec, SketchVariation
 from prompt.variation import EXAGGERATION_LEVELS, LAYOUTS, MIN_SKETCHES, plan_variations, variation_block
 
@@ -85,7 +86,8 @@ class IterateRequest(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             name = ".".join(str(p) for p in err["loc"]) or "request"
-            raise ConfigError(f"{(labels or {}).get(name, name)}: {err['msg']}", field=name) from None
+            label = (labels or {}).get(name, name)
+            raise ConfigError(human_message(err, label, field_bounds(cls, name)), field=name) from None
         request.check()
         return request
 

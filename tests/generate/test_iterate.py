@@ -340,7 +340,8 @@ def test_a_parent_from_another_model_or_unsigned_is_refined_as_an_edit(fake, tmp
         ({"index": 7}, "index", "no sketch 7"),
         ({"instruction": "   "}, "instruction", "must not be empty"),
         ({"instruction": "x" * (MAX_INSTRUCTION_CHARS + 1)}, "instruction", "at most"),
-        ({"num_images": 7}, "num_images", "less than or equal to 6"),
+        ({"num_images": 7}, "num_images", "num_images must be between 1 and 6 (got 7)"),
+        ({"num_images": 0}, "num_images", "num_images must be between 1 and 6 (got 0)"),
     ],
 )
 def test_bad_refine_input_is_refused_before_any_call(fake, tmp_path, change, field, words):
