@@ -306,14 +306,29 @@ def note_child(parent_id: str, child_id: str, root: Path | str | None = None) ->
     (folder / child_id).touch()
 
 
+def _index_older_children(root: Path) -> None:
+    """Once per output folder: markers for the child runs made before markers existed (one full
+    read of every run's metadata; ``.lineage/.indexed`` says it was done)."""
+    done = root / LINEAGE_DIR / ".indexed"
+    if done.exists() or not root.is_dir():
+        return
+    for summary in _all_summaries(root):
+        parent = (summary.get("parent") or {}).get("run_id")
+        if parent:
+            note_child(parent, summary["run_id"], root)
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.touch()
+
+
 def run_children(run_id: str, root: Path | str | None = None) -> list[dict[str, Any]]:
     """Summaries of the runs whose ``parent.run_id`` is ``run_id``, oldest first.
 
     Reads only the runs :func:`note_child` recorded for ``run_id`` (a marker whose run is gone or
-    names another parent is passed over)."""
+    names another parent is passed over); the first call on a folder also indexes older children."""
     if not RUN_ID_PATTERN.match(run_id or ""):
         return []
     root = Path(root) if root is not None else default_output_root()
+    _index_older_children(root)
     folder = root / LINEAGE_DIR / run_id
     try:
         ids = sorted((p.name for p in folder.iterdir() if RUN_ID_PATTERN.match(p.name)), key=_sort_key)

@@ -543,5 +543,19 @@ def test_children_are_found_without_reading_every_run(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "load_run", lambda run_id, root=None: read.append(run_id) or real(run_id, root))
 
     assert [c["run_id"] for c in runs.run_children(parent.run_id, tmp_path)] == [child.run_id]
+    read.clear()  # the first call indexed the children made before markers existed (none here)
+    assert [c["run_id"] for c in runs.run_children(parent.run_id, tmp_path)] == [child.run_id]
     assert read == [child.run_id]
     assert runs.run_children(child.run_id, tmp_path) == []
+
+
+def test_children_made_before_the_lineage_markers_are_still_found(tmp_path):
+    import shutil
+
+    from generate.runs import run_children
+
+    pipeline = SketchPipeline(output_dir=tmp_path)
+    parent = pipeline.run(RunRequest(brief="playful golf mascot", model="trace", num_images=3, top_k=1))
+    child = pipeline.refine(RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap"))
+    shutil.rmtree(tmp_path / ".lineage")  # an output folder from before the markers
+    assert [c["run_id"] for c in run_children(parent.run_id, tmp_path)] == [child.run_id]
