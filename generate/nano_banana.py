@@ -334,7 +334,8 @@ class NanoBananaAdapter(ImageModelAdapter):
     def _user_turn(self, text, references, subjects, warnings, sent=None) -> UserTurn:
         """A user turn as a first call lays it out: the image to edit first, then the style references."""
         images = self._images(subjects, "subject", warnings)
-        images += self._images(references[: self.entry.max_reference_images], "style", warnings, sent)
+        room = max(0, self.entry.max_reference_images - len(images))  # the limit is for all images
+        images += self._images(references[:room], "style", warnings, sent)
         return UserTurn(prompt=text, references=images)
 
     def _model_turn(self, turn: HistoryTurn) -> ModelTurn:

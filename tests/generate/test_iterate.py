@@ -559,3 +559,32 @@ def test_children_made_before_the_lineage_markers_are_still_found(tmp_path):
     child = pipeline.refine(RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap"))
     shutil.rmtree(tmp_path / ".lineage")  # an output folder from before the markers
     assert [c["run_id"] for c in run_children(parent.run_id, tmp_path)] == [child.run_id]
+
+
+def test_the_image_to_edit_counts_against_the_models_image_limit(fake, tmp_path):
+    # Pro takes "up to 14 images in total" (docs/gemini-api-facts.md §9.1): the designer's image is one.
+    image, *refs = _other_styles_refs(15)
+    pipeline = SketchPipeline(output_dir=tmp_path)
+    with pytest.raises(
+        ConfigError, match="14 references given but gemini-3-pro-image takes at most 13"
+    ) as info:
+        pipeline.validate(
+            RunRequest(
+                brief="mascot", model="nano-banana-pro", image=str(image), references=[str(p) for p in refs]
+            )
+        )
+    assert info.value.field == "references" and fake.count == 0
+    result = pipeline.run(
+        RunRequest(
+            brief="playful golf mascot",
+            model="nano-banana-pro",
+            num_images=3,
+            top_k=3,
+            image=str(image),
+            references=[str(p) for p in refs[:12]],
+        )
+    )
+    assert result.status == "complete"
+    assert all(len(r.images) == 14 for r in fake.requests)  # the image + 13 references
+    [warning] = [w for w in result.warnings if "were left out" in w]
+    assert len(warning.split(": ", 1)[1].split(", ")) == 2  # 12 own + 1 retrieved fit; 2 did not
