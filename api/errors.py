@@ -65,13 +65,18 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
     return parts[0] if parts else None
 
 
-def validation_items(errors: list[dict[str, Any]], source: str = "body") -> list[dict[str, Any]]:
+def validation_items(
+    errors: list[dict[str, Any]], source: str = "body", model: Any = None
+) -> list[dict[str, Any]]:
     """pydantic/FastAPI errors as ``{"loc", "msg", "type"}``; ``msg`` reads as a person would write it
     ("num_images must be between 3 and 6 (got 7)"), see :func:`generate.validation.human_message`.
+    The range named is the one ``model`` (the route's body model; default the generate request's)
+    declares: a refinement's ``num_images`` is 1-6, not 3-6.
 
     Bounded: the first :data:`MAX_ERROR_ITEMS` errors (strings clipped to :data:`MAX_ERROR_TEXT`),
     then one item saying how many were left out, if any."""
-    from api.schemas import GenerateQuery
+    if model is None:
+        from api.schemas import GenerateQuery as model
 
     items = []
     for err in errors[:MAX_ERROR_ITEMS]:
@@ -81,7 +86,7 @@ def validation_items(errors: list[dict[str, Any]], source: str = "body") -> list
         field = _field_of(loc)
         msg = str(err.get("msg", "invalid"))
         if field:
-            msg = human_message(err, field, field_bounds(GenerateQuery, field))
+            msg = human_message(err, field, field_bounds(model, field))
         items.append({"loc": loc, "msg": _clip(msg), "type": _clip(str(err.get("type", "")))})
     if len(errors) > MAX_ERROR_ITEMS:
         more = len(errors) - MAX_ERROR_ITEMS
@@ -110,8 +115,17 @@ def _validation_response(items: list[dict[str, Any]]) -> JSONResponse:
     return error_response(422, message, field=field, detail=items)
 
 
-async def _on_request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-    return _validation_response(validation_items(list(exc.errors())))
+def _body_model(request: Request) -> Any:
+    """The pydantic model of the matched route's JSON body, if it has one."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    return getattr(getattr(field, "field_info", None), "annotation", None)
+
+
+async def _on_request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    model = _body_model(request)
+    return _validation_response(
+        validation_items(list(exc.errors()), model=model if hasattr(model, "model_fields") else None)
+    )
 
 
 async def _on_pydantic_validation(_: Request, exc: ValidationError) -> JSONResponse:

@@ -25,6 +25,7 @@ from api.auth import require_token, require_token_or_query
 from api.schemas import ErrorBody, GenerateQuery, GenerateRequest, GenerateResponse, SketchError, SketchOut
 from api.sse import RunEventStream, RunHandle, run_urls
 from api.state import ServiceState, get_state
+from generate.inputs import UploadClaims
 from generate.redact import redact
 
 __all__ = [
@@ -80,29 +81,28 @@ def to_run_request(body: GenerateRequest, *, image: Any = None, references: tupl
 
 def save_uploads(state: ServiceState, body: GenerateRequest) -> tuple[Any, tuple, list]:
     """Check and keep the body's uploaded images (blocking). Returns (image path, reference paths,
-    the files this call created, so a request refused later can take them back)."""
-    from generate.inputs import save_upload
-
-    created: list = []
+    the files this request claimed: settle them with :func:`_settle` once it is accepted or refused)."""
+    claimed: list = []
 
     def keep(data: bytes, field: str):
-        path, new = save_upload(data, state.output_root(), field=field)
-        if new:
-            created.append(path)
+        path = UPLOADS.save(data, state.output_root(), field=field)
+        claimed.append(path)
         return path
 
     try:
         image = keep(body.image_bytes(), "image_base64") if body.image_base64 else None
         refs = tuple(keep(data, "references_base64") for data in body.reference_bytes())
     except BaseException:
-        _forget(created)
+        _settle(claimed, accepted=False)
         raise
-    return image, refs, created
+    return image, refs, claimed
 
 
-def _forget(paths) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
+UPLOADS = UploadClaims()  # one per process: requests of every app share the files by hash
+
+
+def _settle(paths, *, accepted: bool) -> None:
+    UPLOADS.settle(paths, accepted=accepted)
 
 
 async def prepare_run(state: ServiceState, validate) -> tuple[Any, Any, Any]:
@@ -132,10 +132,12 @@ async def _prepare(state: ServiceState, body: GenerateRequest):
         return pipeline.validate(to_run_request(body, image=image, references=refs))
 
     try:
-        return await prepare_run(state, validate)
+        prepared = await prepare_run(state, validate)
     except BaseException:
-        _forget(created)
+        _settle(created, accepted=False)
         raise
+    _settle(created, accepted=True)
+    return prepared
 
 
 def _close_adapter_soon(prepared: Any) -> None:

@@ -272,7 +272,7 @@ def _print_dry_run(plan: dict[str, Any], *, as_json: bool) -> int:
         _out(json.dumps(plan, indent=2))
         return 0
     _out(
-        f"dry run: {plan['num_images']} sketches, style {plan['style_id']}, model {plan['model']}, "
+        f"dry run: {plan['num_images']} sketch{'es' if plan['num_images'] != 1 else ''}, style {plan['style_id']}, model {plan['model']}, "
         f"{plan['aspect_ratio']} {plan['image_size']} (no model is called)"
     )
     it = plan.get("iteration")

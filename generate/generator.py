@@ -36,7 +36,7 @@ from generate.events import RunEvent, SketchCompleted, SketchFailed, SketchOutco
 from generate.limiter import shared_limiter
 from generate.redact import redact_exception, redacts_exceptions
 from generate.run_state import RunState
-from generate.runs import create_run_dir
+from generate.runs import create_run_dir, note_child
 from generate.types import GenerationConfig, GenerationResult
 from prompt.variation import plan_variations
 
@@ -143,6 +143,9 @@ class ImageGenerator:
         for w in warnings:
             log.warning("%s", w)
         run_id, out_dir, started_at = create_run_dir(config.output_root)
+        parent = (plan.lineage().get("parent") or {}) if plan is not None else {}
+        if parent.get("run_id"):
+            note_child(parent["run_id"], run_id, config.output_root)
         return RunState(
             run_id=run_id,
             out_dir=out_dir,

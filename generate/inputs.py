@@ -5,13 +5,15 @@ from the bytes (never the file name), the size is capped, and the pixel count is
 decompression-bomb limit before any pixel is decoded (Pillow's ``MAX_IMAGE_PIXELS`` /
 ``DecompressionBombError``). Every failure is a one-line :class:`ConfigError` naming the field.
 :func:`save_upload` keeps an uploaded image under the output root, named by its hash, so a run can
-refer to it by path (the same upload twice is one file).
+refer to it by path (the same upload twice is one file); :class:`UploadClaims` lets a service take
+back the upload of a refused request without deleting a file another request shares.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ __all__ = [
     "MAX_INPUT_BYTES",
     "MAX_INPUT_PIXELS",
     "CheckedImage",
+    "UploadClaims",
     "check_image_bytes",
     "check_image_file",
     "save_upload",
@@ -107,3 +110,41 @@ def save_upload(data: bytes, root: Path | str, *, field: str) -> tuple[Path, boo
         return path.resolve(), False
     atomic_write_bytes(path, data)
     return path.resolve(), True
+
+
+class UploadClaims:
+    """The uploads that requests being prepared hold, so that a refused request takes back only a
+    file no one else needs.
+
+    Identical uploads share one file (named by hash), so "this request wrote it" is not enough: a
+    second request may have found it there meanwhile. :meth:`save` claims the file;
+    :meth:`settle` releases a request's claims: an accepted request keeps its files for good, and a
+    file is removed only when its last holder was refused, none was accepted, and it was not on
+    disk before the first claim. Thread-safe (requests are prepared in worker threads).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[Path, list] = {}  # path -> [requests holding it, keep it]
+
+    def save(self, data: bytes, root: Path | str, *, field: str) -> Path:
+        """:func:`save_upload`, claimed for the calling request (settle it with :meth:`settle`)."""
+        with self._lock:
+            path, new = save_upload(data, root, field=field)
+            entry = self._held.setdefault(path, [0, not new])
+            entry[0] += 1
+        return path
+
+    def settle(self, paths, *, accepted: bool) -> None:
+        """Release one request's claims (each path once per :meth:`save`)."""
+        with self._lock:
+            for path in paths:
+                entry = self._held.get(path)
+                if entry is None:
+                    continue
+                entry[0] -= 1
+                entry[1] = entry[1] or accepted
+                if entry[0] <= 0:
+                    del self._held[path]
+                    if not entry[1]:
+                        path.unlink(missing_ok=True)

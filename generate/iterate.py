@@ -10,7 +10,9 @@ Two ways to send a refinement (``iteration.path``):
 * ``multi_turn`` — the parent's conversation continues: its user turn (prompt and the references it
   carried, rebuilt as the first call built them), its model turn (the chosen image, as the bytes the
   model returned, with its thought signature exactly as received; thought parts are left out: they
-  carry no signature and would be paid for again as input), then the new user turn (the
+  carry no signature and would be paid for again as input; an earlier final image the model also
+  drew is left out with its unsigned text, so the turn never starts with an unsigned text part, which
+  the Gemini API refuses), then the new user turn (the
   instruction and the sketch rules). Used when the parent was made by the same model, that model
   can continue a conversation, and its image was signed.
 * ``edit`` — the parent sketch goes in as the image to edit, with the instruction. Used for a
@@ -34,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from generate.adapter import HistoryPart, HistoryTurn, ImageModelAdapter
 from generate.errors import ConfigError
 from generate.runs import load_run, run_dir, run_file
+from generate.validation import field_bounds, human_message
 from prompt.spec import PromptSpec, SketchVariation
 from prompt.variation import EXAGGERATION_LEVELS, LAYOUTS, MIN_SKETCHES, plan_variations, variation_block
 
@@ -83,7 +86,8 @@ class IterateRequest(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             name = ".".join(str(p) for p in err["loc"]) or "request"
-            raise ConfigError(f"{(labels or {}).get(name, name)}: {err['msg']}", field=name) from None
+            label = (labels or {}).get(name, name)
+            raise ConfigError(human_message(err, label, field_bounds(cls, name)), field=name) from None
         request.check()
         return request
 
@@ -282,11 +286,15 @@ def parent_history(parent: ParentSketch) -> tuple[HistoryTurn, ...]:
         )
     )
     parts = []
+    in_draft = False  # after a final image that was not chosen, until the next image
     for p in (rec.get("model_turn") or {}).get("parts") or []:
-        if p.get("thought") or p.get("kind") not in ("image", "text"):
-            continue  # see the module docstring: thought parts are not sent back
+        if (p.get("thought") and not p.get("chosen")) or p.get("kind") not in ("image", "text"):
+            # See the module docstring: thought parts are not sent back, except the chosen image
+            # when the only final image came flagged thought=True (docs/gemini-api-facts.md §9.2).
+            continue
         if p.get("kind") == "image":
-            if not p.get("chosen"):
+            in_draft = not p.get("chosen")
+            if in_draft:
                 continue  # only the chosen image was kept
             parts.append(
                 HistoryPart(
@@ -295,6 +303,10 @@ def parent_history(parent: ParentSketch) -> tuple[HistoryTurn, ...]:
                     thought_signature=p.get("thought_signature"),
                 )
             )
+        elif in_draft and not p.get("thought_signature"):
+            # The text about a draft image that is left out goes with it: left in, it could become
+            # the turn's first part, which the Gemini API wants signed (docs/gemini-api-facts.md §9.3).
+            continue
         else:
             parts.append(HistoryPart(text=p.get("text") or "", thought_signature=p.get("thought_signature")))
     turns.append(HistoryTurn(role="model", parts=tuple(parts)))

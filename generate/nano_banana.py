@@ -334,7 +334,8 @@ class NanoBananaAdapter(ImageModelAdapter):
     def _user_turn(self, text, references, subjects, warnings, sent=None) -> UserTurn:
         """A user turn as a first call lays it out: the image to edit first, then the style references."""
         images = self._images(subjects, "subject", warnings)
-        images += self._images(references[: self.entry.max_reference_images], "style", warnings, sent)
+        room = max(0, self.entry.max_reference_images - len(images))  # the limit is for all images
+        images += self._images(references[:room], "style", warnings, sent)
         return UserTurn(prompt=text, references=images)
 
     def _model_turn(self, turn: HistoryTurn) -> ModelTurn:
@@ -357,13 +358,17 @@ class NanoBananaAdapter(ImageModelAdapter):
     ) -> tuple[list[types.Content], types.GenerateContentConfig, list[str], list[dict[str, Any]]]:
         """The call's contents and config, warnings, and the references it carries ({name, path, sha256})."""
         warnings: list[str] = []
-        sent: list[dict[str, Any]] = []  # the style references of the new turn (what metadata records)
+        # The style references the call carries, in any turn (what metadata records as sent): a
+        # refinement's references ride in the history's first user turn.
+        sent: list[dict[str, Any]] = []
         turns: list[UserTurn | ModelTurn] = []
         for turn in request.history:
             if turn.role == "model":
                 turns.append(self._model_turn(turn))
             else:
-                turns.append(self._user_turn(turn.text, turn.reference_images, turn.subject_images, warnings))
+                turns.append(
+                    self._user_turn(turn.text, turn.reference_images, turn.subject_images, warnings, sent)
+                )
         turns.append(
             self._user_turn(request.prompt, request.reference_images, request.input_images, warnings, sent)
         )

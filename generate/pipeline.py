@@ -138,6 +138,12 @@ class RunRequest(BaseModel):
         return value
 
 
+def _reference_cap(adapter, subjects: int) -> int:
+    """How many references a call may carry beside ``subjects`` images to edit: the model's image
+    limit is for all its input images (docs/gemini-api-facts.md §9.1)."""
+    return max(0, adapter.capabilities.max_reference_images - subjects)
+
+
 @dataclass
 class PreparedRun:
     """A validated run, ready to start. ``plan`` makes it a refine / vary / edit run; ``spec`` and
@@ -220,10 +226,11 @@ class SketchPipeline:
                 aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0
             )
             adapter.check_options(**config.request_options())
-            if len(refs) > adapter.capabilities.max_reference_images:
+            cap = _reference_cap(adapter, 1 if image is not None else 0)
+            if len(refs) > cap:
                 raise ConfigError(
-                    f"{len(refs)} references given but {adapter.name} takes at most "
-                    f"{adapter.capabilities.max_reference_images}",
+                    f"{len(refs)} references given but {adapter.name} takes at most {cap}"
+                    + (" beside the image to edit" if image is not None else ""),
                     field="references",
                 )
         except BaseException:
@@ -404,13 +411,15 @@ class SketchPipeline:
         own = [RetrievalHit(path=p, score=1.0) for p in prepared.user_references]
         mine = {p for p in prepared.user_references}
         found = [h for h in result.hits if Path(h.path).resolve() not in mine]
-        cap = prepared.adapter.capabilities.max_reference_images
+        subjects = len(getattr(prepared.plan, "input_images", ()) or ())
+        cap = _reference_cap(prepared.adapter, subjects)
         kept = (own + found)[:cap]
         left_out = (own + found)[cap:]
         note = f"{len(own)} of the designer's own references added first"
         if left_out:
+            beside = " beside the image to edit" if subjects else ""
             warning = (
-                f"{prepared.adapter.name} takes at most {cap} references, so these were left out: "
+                f"{prepared.adapter.name} takes at most {cap} references{beside}, so these were left out: "
                 + ", ".join(Path(h.path).name for h in left_out)
             )
             prepared.run_warnings.append(warning)

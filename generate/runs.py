@@ -30,6 +30,7 @@ __all__ = [
     "redact_secrets",
     "list_runs",
     "load_run",
+    "note_child",
     "run_children",
     "run_tree",
     "run_dir",
@@ -288,10 +289,60 @@ def _all_summaries(root: Path) -> list[dict[str, Any]]:
     return out
 
 
-def run_children(run_id: str, root: Path | str | None = None) -> list[dict[str, Any]]:
-    """Summaries of the runs whose ``parent.run_id`` is ``run_id``, oldest first."""
+LINEAGE_DIR = ".lineage"  # <root>/.lineage/<parent run id>/<child run id>: empty marker files
+
+
+def note_child(parent_id: str, child_id: str, root: Path | str | None = None) -> None:
+    """Record that ``child_id`` is a refinement of ``parent_id`` (called when the child's folder is
+    made), so :func:`run_children` reads the children's metadata only, not every run's.
+
+    A marker, not the truth: the child's own ``metadata.json`` (its ``parent``) decides. Both ids
+    are run ids (checked), so the marker never lands outside the lineage folder."""
+    if not (RUN_ID_PATTERN.match(parent_id or "") and RUN_ID_PATTERN.match(child_id or "")):
+        return
     root = Path(root) if root is not None else default_output_root()
-    return [s for s in _all_summaries(root) if (s.get("parent") or {}).get("run_id") == run_id]
+    folder = root / LINEAGE_DIR / parent_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / child_id).touch()
+
+
+def _index_older_children(root: Path) -> None:
+    """Once per output folder: markers for the child runs made before markers existed (one full
+    read of every run's metadata; ``.lineage/.indexed`` says it was done)."""
+    done = root / LINEAGE_DIR / ".indexed"
+    if done.exists() or not root.is_dir():
+        return
+    for summary in _all_summaries(root):
+        parent = (summary.get("parent") or {}).get("run_id")
+        if parent:
+            note_child(parent, summary["run_id"], root)
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.touch()
+
+
+def run_children(run_id: str, root: Path | str | None = None) -> list[dict[str, Any]]:
+    """Summaries of the runs whose ``parent.run_id`` is ``run_id``, oldest first.
+
+    Reads only the runs :func:`note_child` recorded for ``run_id`` (a marker whose run is gone or
+    names another parent is passed over); the first call on a folder also indexes older children."""
+    if not RUN_ID_PATTERN.match(run_id or ""):
+        return []
+    root = Path(root) if root is not None else default_output_root()
+    _index_older_children(root)
+    folder = root / LINEAGE_DIR / run_id
+    try:
+        ids = sorted((p.name for p in folder.iterdir() if RUN_ID_PATTERN.match(p.name)), key=_sort_key)
+    except OSError:
+        return []
+    out = []
+    for child_id in ids:
+        try:
+            summary = _summary(load_run(child_id, root))
+        except KeyError:
+            continue
+        if (summary.get("parent") or {}).get("run_id") == run_id:
+            out.append(summary)
+    return out
 
 
 def run_tree(root: Path | str | None = None) -> list[dict[str, Any]]:

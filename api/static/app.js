@@ -205,8 +205,20 @@ function iterateButtons(runId, index) {
     button.className = `button secondary small ${kind}`;
     button.textContent = label;
     button.addEventListener("click", () => iterate(kind, runId, index));
+    setIterateEnabled(button, !state.controller);
     return button;
   });
+}
+
+// One run streams at a time: while it does, the sketches' Refine / More like this are disabled and
+// say why (a click used to do nothing).
+function setIterateEnabled(button, enabled) {
+  button.disabled = !enabled;
+  button.title = enabled ? "" : "Wait for the run to finish (or stop it) first";
+}
+
+function setAllIterateEnabled(enabled) {
+  document.querySelectorAll("#sketches button.refine, #sketches button.vary").forEach((b) => setIterateEnabled(b, enabled));
 }
 
 async function iterate(kind, runId, index) {
@@ -309,6 +321,7 @@ async function streamRun(path, body, count, ratio, title) {
   $("resume-run").hidden = true;
   const controller = new AbortController();
   state.controller = controller;
+  setAllIterateEnabled(false);
   $("generate").disabled = true;
   $("cancel").hidden = false;
   try {
@@ -339,6 +352,7 @@ async function streamRun(path, body, count, ratio, title) {
     }
   } finally {
     state.controller = null;
+    setAllIterateEnabled(true);
     $("generate").disabled = false;
     $("cancel").hidden = true;
     loadRuns(true);

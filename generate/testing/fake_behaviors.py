@@ -51,6 +51,13 @@ class Behavior:
     thought_images: int = 0
     signature: bool | None = None  # None: only thinking (Pro-family) models sign the final image
     urlsafe_signature: bool = False  # write the signature in URL-safe base64 (another server's habit)
+    # Pro's placement (docs/gemini-api-facts.md §9.3): a text part right after the thoughts and before
+    # any image carries a signature too (when the answer is signed).
+    lead_text: str | None = None
+    # Earlier final (non-thought) images before the last one, each signed and followed by an unsigned
+    # text part: "the model won't always follow the exact number of image outputs".
+    extra_images: int = 0
+    final_flagged_thought: bool = False  # the final image comes with thought: true (§9.2, Lixpi/lixpi#135)
     jpeg_as_png: bool = False
     pixels: tuple[int, int] | None = None  # None: the catalog's pixels for the requested ratio/size
     pad_to_bytes: int = 0  # grow the PNG (private ancillary chunk) to at least this many bytes
@@ -327,15 +334,32 @@ def success_events(b: Behavior, ctx: dict[str, Any]) -> list[dict[str, Any]]:
         thought = make_image(max(64, w // 2), max(64, h // 2), ctx["variant"] + i + 1)
         part = {"inlineData": {"mimeType": "image/png", "data": _b64(thought)}, "thought": True}
         events.append(event([part], _usage(prompt, thoughts=thoughts, details=False)))
+    signs = b.kind == "image" and (b.signature or (b.signature is None and ctx["thinking"]))
+
+    def signed(part: dict[str, Any], sig: bytes) -> dict[str, Any]:
+        if signs:
+            part["thoughtSignature"] = (
+                base64.urlsafe_b64encode(sig).decode("ascii") if b.urlsafe_signature else _b64(sig)
+            )
+        return part
+
+    if b.kind == "image" and b.lead_text:
+        part = signed({"text": b.lead_text}, signature_bytes(ctx["response_id"] + ":text"))
+        events.append(event([part], _usage(prompt, thoughts=thoughts, details=False)))
+    for k in range(b.extra_images if b.kind == "image" else 0):
+        draft = make_image(w, h, ctx["variant"] + 100 + k)
+        part = {"inlineData": {"mimeType": "image/png", "data": _b64(draft)}}
+        signed(part, signature_bytes(f"{ctx['response_id']}:image{k}"))
+        events.append(
+            event([part, {"text": f"Draft {k + 1}."}], _usage(prompt, thoughts=thoughts, details=False))
+        )
     if b.kind == "image":
         fmt = "JPEG" if b.jpeg_as_png else "PNG"
         data = make_image(w, h, ctx["variant"], fmt, b.pad_to_bytes)
         part: dict[str, Any] = {"inlineData": {"mimeType": "image/png", "data": _b64(data)}}
-        if b.signature or (b.signature is None and ctx["thinking"]):
-            sig = signature_bytes(ctx["response_id"])
-            part["thoughtSignature"] = (
-                base64.urlsafe_b64encode(sig).decode("ascii") if b.urlsafe_signature else _b64(sig)
-            )
+        signed(part, signature_bytes(ctx["response_id"]))
+        if b.final_flagged_thought:
+            part["thought"] = True
         events.append(event([part], _usage(prompt, image=image_tokens, thoughts=thoughts, details=False)))
     if b.text:
         events.append(

@@ -15,7 +15,8 @@ Endpoints: ``POST /{version}/models/{model}:generateContent`` and ``:streamGener
 camelCase or snake_case with standard or URL-safe base64. Like the real API it answers 404 for a
 model it does not serve, 403 without an API key, and 400 for ``candidateCount`` > 1, a lowercase
 ``imageSize``, an aspect ratio the model does not offer, or a model-role image part in the history
-without its ``thoughtSignature`` (the Gemini API's own error text). Signatures it issues contain
+without its ``thoughtSignature`` (the Gemini API's own error text) — or a model turn whose first
+non-thought part is text without one (Pro signs that part too, docs/gemini-api-facts.md §9.3). Signatures it issues contain
 ``+`` and ``/`` in standard base64, so a client that changes the alphabet or the bytes shows up in
 :attr:`RecordedRequest.contents`.
 

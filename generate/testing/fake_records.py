@@ -168,19 +168,26 @@ def record_from(request: web.Request, body: Any) -> RecordedRequest:
 
 
 def missing_signature(rec: RecordedRequest) -> str | None:
-    """The Gemini API's answer to a model-role image part sent back without its thought signature.
+    """The Gemini API's answer to a model-role part sent back without its thought signature.
 
-    Positions are 1-based, as in the error users report ("... in content position 2, part
-    position 1." for the model turn of [user, model, user]). Thought parts carry no signature.
+    The documented rule for image models (docs/gemini-api-facts.md §9.3): every non-thought image
+    part carries a signature, and so does the first non-thought part when it is text (it comes
+    before any image). Positions are 1-based, as in the error users report ("... in content
+    position 2, part position 1." for the model turn of [user, model, user]). Thought parts carry
+    no signature.
     """
     for ci, content in enumerate(rec.contents, start=1):
         if content["role"] != "model":
             continue
+        first = True
         for pi, part in enumerate(content["parts"], start=1):
-            if "data" in part and not part.get("thought") and not part.get("thought_signature"):
-                return (
-                    f"Image part is missing a thought_signature in content position {ci}, part position {pi}."
-                )
+            if part.get("thought"):
+                continue
+            kind = "Image" if "data" in part else ("Text" if "text" in part else None)
+            needs = kind == "Image" or (kind == "Text" and first)
+            first = False
+            if needs and not part.get("thought_signature"):
+                return f"{kind} part is missing a thought_signature in content position {ci}, part position {pi}."
     return None
 
 

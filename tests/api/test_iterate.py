@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import threading
 
 import httpx
 import pytest
@@ -162,6 +164,55 @@ async def test_an_upload_of_a_refused_request_is_taken_back(client, fake_gemini,
     )
     assert r.status_code == 422 and r.json()["field"] == "style_id"
     assert not any(output_dir.rglob("*.png"))
+
+
+async def test_a_refused_request_keeps_an_upload_another_request_uses(
+    client, fake_gemini, output_dir, monkeypatch
+):
+    # A saves the upload, B (same bytes) finds it there, then A is refused: B's run still needs it.
+    from generate.errors import ConfigError
+    from generate.pipeline import SketchPipeline
+
+    a_saved, b_validated = threading.Event(), threading.Event()
+    real = SketchPipeline.validate
+
+    def validate(self, request, **kw):
+        if request.brief == "refused":
+            a_saved.set()
+            b_validated.wait(10)
+            raise ConfigError("refused here", field="brief")
+        prepared = real(self, request, **kw)
+        b_validated.set()
+        return prepared
+
+    monkeypatch.setattr(SketchPipeline, "validate", validate)
+    upload = base64.b64encode(_png()).decode()
+
+    async def post(brief):
+        body = {"brief": brief, "model": PRO, "num_images": 3, "top_k": 0, "image_base64": upload}
+        return await client.post("/generate", json=body)
+
+    refused = asyncio.create_task(post("refused"))
+    assert await asyncio.to_thread(a_saved.wait, 10)
+    kept = await post("clean up my napkin sketch")
+    assert (await refused).status_code == 422
+    assert kept.status_code == 200 and kept.json()["status"] == "complete", kept.text
+    assert len(list((output_dir / "uploads").iterdir())) == 1
+
+
+async def test_a_refinement_count_out_of_range_names_its_own_range(client, fake_gemini):
+    first = await _first(client)
+    calls = fake_gemini.count
+    for kind, body in (
+        ("refine", {"instruction": "bigger cap", "num_images": 7}),
+        ("vary", {"num_images": 0}),
+    ):
+        r = await client.post(f"/runs/{first['run_id']}/sketches/0/{kind}", json=body)
+        assert r.status_code == 422 and r.json()["field"] == "num_images"
+        assert r.json()["message"].startswith("num_images must be between 1 and 6"), r.text
+    r = await client.post("/generate", json={"brief": "mascot", "num_images": 7})
+    assert r.json()["message"] == "num_images must be between 3 and 6 (got 7)"
+    assert fake_gemini.count == calls
 
 
 async def test_upload_that_is_not_base64_is_422(client, fake_gemini):

@@ -268,6 +268,29 @@ def test_designer_refines_and_varies_a_sketch(page, live_server, fake_gemini, ou
     assert meta["parent"]["run_id"] == child_run and meta["parent"]["kind"] == "vary"
 
 
+def test_iterate_buttons_are_disabled_while_a_run_streams(page, live_server, fake_gemini):
+    # Sketch 1 is drawn while the others take long: its Refine / More like this cannot start a run
+    # yet, and say so instead of doing nothing when clicked.
+    fake_gemini.script(Behavior.ok(latency=0.0), match="Sketch 1 of 3")
+    fake_gemini.set_default(Behavior.ok(latency=3.0))
+    server = live_server()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.fill("#brief", "playful golf mascot")
+    page.select_option("#num_images", "3")
+    page.click("#generate")
+    first = page.locator("#sketches .card.completed").first
+    first.locator("button.vary").wait_for()
+    assert page.locator("#cancel").is_visible()
+    for kind in ("refine", "vary"):
+        button = first.locator(f"button.{kind}")
+        assert button.is_disabled() and "finish" in (button.get_attribute("title") or "")
+    page.screenshot(path="/tmp/sketchgen-page-streaming.png")
+    page.wait_for_selector("#cancel[hidden]", state="attached", timeout=20000)
+    assert first.locator("button.vary").is_enabled() and first.locator("button.refine").is_enabled()
+    assert all(b.is_enabled() for b in page.locator("#sketches button.vary").all())
+
+
 def test_an_interrupted_run_shows_as_such_and_resumes_from_the_page(page, live_server, output_dir):
     import json
 

@@ -49,6 +49,7 @@ def test_refine_dry_run_with_gemini_shows_the_path_and_calls_nothing(capsys, tmp
         assert main(["refine", first["run_id"], "0", "bigger cap", "--dry-run", *out]) == 0
         text = capsys.readouterr().out
         assert fake.count == before and len(list(tmp_path.iterdir())) == 1
+    assert text.startswith("dry run: 1 sketch, style ")
     assert "refine of sketch 0 of run" in text and "sent as multi-turn" in text
     assert "REVISION of the sketch above: bigger cap" in text and "estimated cost" in text
 

@@ -184,6 +184,98 @@ def test_fake_refuses_a_model_image_without_its_signature(fake):
     )
 
 
+def test_fake_refuses_a_leading_model_text_without_its_signature(fake):
+    client = genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=fake.base_url))
+    contents = [
+        types.Content(role="user", parts=[types.Part.from_text(text="a mascot")]),
+        types.Content(
+            role="model",
+            parts=[types.Part(text="thinking", thought=True), types.Part.from_text(text="Here it is.")],
+        ),
+        types.Content(role="user", parts=[types.Part.from_text(text="bigger cap")]),
+    ]
+    with pytest.raises(genai_errors.ClientError) as info:
+        client.models.generate_content(model=PRO, contents=contents)
+    assert info.value.code == 400
+    assert (
+        info.value.message
+        == "Text part is missing a thought_signature in content position 2, part position 2."
+    )
+
+
+def test_a_signed_text_before_the_image_goes_back_with_its_signature(fake, tmp_path):
+    fake.set_default(Behavior.with_thoughts(1, lead_text="Let me sketch it."))
+    parent = _first_run(tmp_path)
+    rec = _meta(parent)["sketches"][0]
+    text_sig = signature_bytes(rec["response_id"] + ":text")
+    assert [p["thought_signature"] for p in rec["model_turn"]["parts"]][1] == base64.b64encode(
+        text_sig
+    ).decode()
+    fake.reset()
+    child = SketchPipeline(output_dir=tmp_path).refine(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+    )
+    assert child.status == "complete"
+    model = fake.requests[-1].contents[1]
+    assert model["role"] == "model"
+    # Thought image left out; the text, image and trailing text in their order, signatures as received.
+    assert [(p.get("text"), p.get("signature_bytes")) for p in model["parts"]] == [
+        ("Let me sketch it.", text_sig),
+        (None, signature_bytes(rec["response_id"])),
+        ("Here is a rough concept sketch.", None),
+    ]
+
+
+def test_a_parent_answer_with_two_final_images_refines_the_chosen_one(fake, tmp_path):
+    # [draft image (signed), "Draft 1." (unsigned), final image (signed), text]: only the chosen image
+    # is kept, and the draft's own unsigned text must not become the turn's unsigned first part.
+    fake.set_default(Behavior.with_thoughts(1, extra_images=1))
+    parent = _first_run(tmp_path)
+    rec = _meta(parent)["sketches"][0]
+    fake.reset()
+    child = SketchPipeline(output_dir=tmp_path).refine(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+    )
+    assert child.status == "complete", _meta(child)["sketches"][0].get("error")
+    model = fake.requests[-1].contents[1]
+    assert [(p.get("text"), p.get("signature_bytes")) for p in model["parts"]] == [
+        (None, signature_bytes(rec["response_id"])),
+        ("Here is a rough concept sketch.", None),
+    ]
+    assert model["parts"][0]["data"] == (parent.output_dir / rec["model_turn"]["source_file"]).read_bytes()
+
+
+def test_a_multi_turn_child_records_the_references_its_history_carries(fake, tmp_path):
+    parent = _first_run(tmp_path)
+    parent_rec = _meta(parent)["sketches"][0]
+    child = SketchPipeline(output_dir=tmp_path).refine(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+    )
+    meta = _meta(child)
+    assert meta["iteration"]["path"] == "multi_turn" and len(fake.requests[-1].contents[0]["parts"]) > 1
+    # The parent's references went in, inside the history's first user turn: they were sent.
+    assert [h["sent"] for h in meta["retrieval"]["hits"]] == [True] * len(parent_rec["references_sent"])
+    sent = meta["sketches"][0]["references_sent"]
+    assert [r["sha256"] for r in sent] == [r["sha256"] for r in parent_rec["references_sent"]]
+
+
+def test_a_signed_final_image_flagged_thought_still_goes_back(fake, tmp_path):
+    # §9.2: the only final image may come flagged thought=True; it is the sketch, so the model turn
+    # must carry it (with its signature), not leave it out as a thought part.
+    fake.set_default(Behavior.ok(signature=True, final_flagged_thought=True))
+    parent = _first_run(tmp_path)
+    rec = _meta(parent)["sketches"][0]
+    fake.reset()
+    child = SketchPipeline(output_dir=tmp_path).refine(
+        RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
+    )
+    assert _meta(child)["iteration"]["path"] == "multi_turn"
+    model = fake.requests[-1].contents[1]
+    assert [p.get("signature_bytes") for p in model["parts"] if "data" in p] == [
+        signature_bytes(rec["response_id"])
+    ]
+
+
 def test_three_generations_carry_the_whole_conversation(fake, tmp_path):
     pipeline = SketchPipeline(output_dir=tmp_path)
     parent = _first_run(tmp_path)
@@ -248,7 +340,8 @@ def test_a_parent_from_another_model_or_unsigned_is_refined_as_an_edit(fake, tmp
         ({"index": 7}, "index", "no sketch 7"),
         ({"instruction": "   "}, "instruction", "must not be empty"),
         ({"instruction": "x" * (MAX_INSTRUCTION_CHARS + 1)}, "instruction", "at most"),
-        ({"num_images": 7}, "num_images", "less than or equal to 6"),
+        ({"num_images": 7}, "num_images", "num_images must be between 1 and 6 (got 7)"),
+        ({"num_images": 0}, "num_images", "num_images must be between 1 and 6 (got 0)"),
     ],
 )
 def test_bad_refine_input_is_refused_before_any_call(fake, tmp_path, change, field, words):
@@ -434,3 +527,64 @@ def test_a_parent_sketch_symlinked_out_of_the_run_is_refused_before_any_call(fak
             RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap")
         )
     assert info.value.field == "index" and fake.count == 0
+
+
+def test_children_are_found_without_reading_every_run(tmp_path, monkeypatch):
+    import generate.runs as runs
+
+    pipeline = SketchPipeline(output_dir=tmp_path)
+    trace = RunRequest(brief="playful golf mascot", model="trace", num_images=3, top_k=1)
+    parent = pipeline.run(trace)
+    child = pipeline.refine(RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap"))
+    for _ in range(3):
+        pipeline.run(trace)  # unrelated runs
+    read: list[str] = []
+    real = runs.load_run
+    monkeypatch.setattr(runs, "load_run", lambda run_id, root=None: read.append(run_id) or real(run_id, root))
+
+    assert [c["run_id"] for c in runs.run_children(parent.run_id, tmp_path)] == [child.run_id]
+    read.clear()  # the first call indexed the children made before markers existed (none here)
+    assert [c["run_id"] for c in runs.run_children(parent.run_id, tmp_path)] == [child.run_id]
+    assert read == [child.run_id]
+    assert runs.run_children(child.run_id, tmp_path) == []
+
+
+def test_children_made_before_the_lineage_markers_are_still_found(tmp_path):
+    import shutil
+
+    from generate.runs import run_children
+
+    pipeline = SketchPipeline(output_dir=tmp_path)
+    parent = pipeline.run(RunRequest(brief="playful golf mascot", model="trace", num_images=3, top_k=1))
+    child = pipeline.refine(RefineRequest(run_id=parent.run_id, index=0, instruction="bigger cap"))
+    shutil.rmtree(tmp_path / ".lineage")  # an output folder from before the markers
+    assert [c["run_id"] for c in run_children(parent.run_id, tmp_path)] == [child.run_id]
+
+
+def test_the_image_to_edit_counts_against_the_models_image_limit(fake, tmp_path):
+    # Pro takes "up to 14 images in total" (docs/gemini-api-facts.md §9.1): the designer's image is one.
+    image, *refs = _other_styles_refs(15)
+    pipeline = SketchPipeline(output_dir=tmp_path)
+    with pytest.raises(
+        ConfigError, match="14 references given but gemini-3-pro-image takes at most 13"
+    ) as info:
+        pipeline.validate(
+            RunRequest(
+                brief="mascot", model="nano-banana-pro", image=str(image), references=[str(p) for p in refs]
+            )
+        )
+    assert info.value.field == "references" and fake.count == 0
+    result = pipeline.run(
+        RunRequest(
+            brief="playful golf mascot",
+            model="nano-banana-pro",
+            num_images=3,
+            top_k=3,
+            image=str(image),
+            references=[str(p) for p in refs[:12]],
+        )
+    )
+    assert result.status == "complete"
+    assert all(len(r.images) == 14 for r in fake.requests)  # the image + 13 references
+    [warning] = [w for w in result.warnings if "were left out" in w]
+    assert len(warning.split(": ", 1)[1].split(", ")) == 2  # 12 own + 1 retrieved fit; 2 did not

@@ -319,3 +319,16 @@ async def test_model_status_is_logged_and_kept(pro, gemini_env, caplog):
     assert image.extra["model_status"]["retirement_time"].startswith("2027-01-15")
     assert "will be retired" in caplog.text
     await pro.aclose()
+
+
+def test_a_call_never_carries_more_images_than_the_model_takes(pro, gemini_env, tmp_path):
+    # 14 references plus an image to edit (an edit-path refinement of a parent that carried 14):
+    # Pro takes 14 images in total, so one reference stays home.
+    paths = []
+    for i in range(15):
+        path = tmp_path / f"img{i}.png"
+        Image.new("L", (64, 64), 20 * (i % 10)).save(path)
+        paths.append(path)
+    image = pro.generate(_request(input_images=(paths[0],), reference_images=tuple(paths[1:])))
+    assert len(gemini_env.requests[-1].images) == 14
+    assert [r["name"] for r in image.references_sent] == [f"img{i}.png" for i in range(1, 14)]
