@@ -177,11 +177,13 @@ def _credentials_error(model: str, reason: str) -> CredentialsError:
         return CredentialsError(
             f"model {model!r} cannot use Vertex AI: {reason} (or run offline with --model trace)",
             field="model",
+            summary=reason,  # names Vertex AI and what it lacks
         )
     return CredentialsError(
         f"model {model!r} needs Gemini credentials ({reason}): set GEMINI_API_KEY (or GOOGLE_API_KEY, or "
         "Vertex AI via GOOGLE_GENAI_USE_VERTEXAI + GOOGLE_CLOUD_PROJECT), or run offline with --model trace",
         field="model",
+        summary=f"no Gemini credentials ({reason})",
     )
 
 

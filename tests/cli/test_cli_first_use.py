@@ -49,6 +49,8 @@ def test_dry_run_with_an_explicit_gemini_model_and_no_key(capsys, monkeypatch):
         out = capsys.readouterr().out
         assert "model gemini-3-pro-image" in out and "--- sketch 2:" in out and "estimated cost:" in out
         assert "GEMINI_API_KEY" in out  # says a real run needs credentials
+        (warning,) = [line for line in out.splitlines() if "a real run would stop" in line]
+        assert len(warning) <= 110 and "is set" in warning, warning  # what is missing, in one short line
         assert main(["generate", "golf mascot", "--model", "nano-banana", "--dry-run", "--json"]) == 0
         plan = json.loads(capsys.readouterr().out)
         assert plan["model"] == "gemini-nano-banana-2.1" and len(plan["sketches"]) == 4
