@@ -52,3 +52,12 @@ async def test_a_value_outside_a_fixed_choice_reads_as_a_person_would_write_it(c
     assert body["field"] == field
     assert body["message"].startswith(message), body["message"]
     assert "Input should" not in body["message"]
+
+
+@pytest.mark.parametrize("field", ["seed", "num_images", "top_k"])
+async def test_true_is_not_taken_as_the_number_1(client, field):
+    # pydantic's lax mode reads JSON true as 1: {"seed": true} ran a (paid) run with seed 1.
+    r = await client.post("/generate", json={"brief": "golf mascot", "model": "trace", field: True})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == field and body["message"] == f"{field} must be a whole number, not true or false"
