@@ -315,6 +315,11 @@ _OVERFLOW_JS = """() => {
     if (el.getBoundingClientRect().right > document.querySelector('.run').getBoundingClientRect().right + 1)
       out.push(`${el.textContent} sticks out of the run panel`);
   }
+  const card = document.querySelector('#sketches .card');
+  card.scrollIntoView({block: 'center'});
+  const c = card.getBoundingClientRect(), f = document.querySelector('.panel').getBoundingClientRect();
+  if (f.bottom > c.top && f.top < c.bottom && f.right > c.left && f.left < c.right)
+    out.push('the form panel overlaps the first sketch scrolled to');
   for (const el of document.querySelectorAll('#runs .what')) {
     if (el.getBoundingClientRect().width < 150) out.push(`past run's brief shown ${el.getBoundingClientRect().width}px wide`);
   }
