@@ -61,3 +61,12 @@ async def test_true_is_not_taken_as_the_number_1(client, field):
     assert r.status_code == 422, r.text
     body = r.json()
     assert body["field"] == field and body["message"] == f"{field} must be a whole number, not true or false"
+
+
+@pytest.mark.parametrize("field", ["seed", "num_images"])
+async def test_a_refinement_does_not_take_true_as_1_either(client, field):
+    r = await client.post(
+        "/runs/20260101_000000/sketches/0/refine", json={"instruction": "bigger cap", field: True}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
