@@ -45,6 +45,13 @@ _DATA_URL = re.compile(r"^data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
 _RESOLUTION = re.compile(r"^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$")
 
 
+def _whole_number_not_boolean(value: Any) -> Any:
+    """JSON ``true`` is not a count or a seed: pydantic's lax mode would take it as 1 and run."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true or false")
+    return value
+
+
 class GenerateRequest(BaseModel):
     """One run: what ``POST /generate``, ``POST /generate-stream`` (JSON body) and
     ``GET /generate-stream`` (query parameters) accept. Unset fields take the style's or the
@@ -162,6 +169,11 @@ class GenerateRequest(BaseModel):
     def reference_bytes(self) -> list[bytes]:
         return [_b64decode(item) for item in self.references_base64]
 
+    @field_validator("num_images", "seed", "top_k", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        return _whole_number_not_boolean(value)
+
     @field_validator("brief")
     @classmethod
     def _brief_has_words(cls, value: str) -> str:
@@ -229,6 +241,11 @@ class RefineBody(BaseModel):
     model: str | None = Field(default=None, max_length=100, description="Default: the parent's model.")
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     previews: bool = False
+
+    @field_validator("num_images", "seed", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        return _whole_number_not_boolean(value)
 
 
 class VaryBody(RefineBody):

@@ -196,6 +196,12 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"warning: {text.splitlines()[0] if text else category.__name__}", file=sys.stderr, flush=True)
 
 
+def _not_also_warned(record: logging.LogRecord) -> bool:
+    """Drop a log line the library also raised as a Python warning (``extra={"also_warned": True}``):
+    the CLI prints that warning as one line already, and ``-v`` must not say it twice."""
+    return not getattr(record, "also_warned", False)
+
+
 def main(argv: list[str] | None = None) -> int:
     load_env_file()  # ./.env; never overrides the real environment
     if not os.environ.get("SKETCHGEN_DEBUG"):
@@ -206,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_not_also_warned)
     install_log_redaction()  # the SDK's and httpx's lines too, not only sketchgen's
     from cli import commands
 

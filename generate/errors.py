@@ -43,7 +43,15 @@ class StyleError(ConfigError):
 
 
 class CredentialsError(ConfigError):
-    """The chosen model needs credentials that are not configured."""
+    """The chosen model needs credentials that are not configured.
+
+    ``summary`` is what is missing without the how-to-fix (a dry run's warning says only that);
+    it defaults to the whole message.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, summary: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.summary = summary or message
 
 
 class ErrorCode:

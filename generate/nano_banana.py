@@ -145,11 +145,17 @@ class _QuietGceProbe(logging.Filter):
 _QUIET_GCE_PROBE = _QuietGceProbe()
 
 
+# Set by Google's serverless runtimes, whose credentials come from the metadata server only.
+_MANAGED_RUNTIME_VARS = ("K_SERVICE", "CLOUD_RUN_JOB", "FUNCTION_TARGET", "GAE_SERVICE")
+
+
 def _vertex_adc_missing() -> str | None:
     """Why Vertex AI has no Application Default Credentials, or None when it has them.
 
     Looks where the SDK will (``google.auth.default()``): ``GOOGLE_APPLICATION_CREDENTIALS``,
-    gcloud's ``application_default_credentials.json``, a GCE/Cloud Run machine. No network call.
+    gcloud's ``application_default_credentials.json``, a GCE machine (its SMBIOS name); on Cloud Run,
+    Cloud Functions or App Engine (their own variables set) the platform's metadata server is
+    trusted. No network call.
     """
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
@@ -161,6 +167,10 @@ def _vertex_adc_missing() -> str | None:
         google.auth.default(request=_NoNetwork())
     except DefaultCredentialsError as exc:
         explicit = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
+        if not explicit and any(os.environ.get(var) for var in _MANAGED_RUNTIME_VARS):
+            # Cloud Run, Cloud Functions and App Engine serve credentials from their metadata server,
+            # which the no-network probe cannot see (they have no GCE SMBIOS name): trust the platform.
+            return None
         if explicit:  # the file is there but unreadable or not credentials: say which and why
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return f"Vertex AI: GOOGLE_APPLICATION_CREDENTIALS ({explicit}) is not usable: {detail}"
@@ -177,11 +187,13 @@ def _credentials_error(model: str, reason: str) -> CredentialsError:
         return CredentialsError(
             f"model {model!r} cannot use Vertex AI: {reason} (or run offline with --model trace)",
             field="model",
+            summary=reason,  # names Vertex AI and what it lacks
         )
     return CredentialsError(
         f"model {model!r} needs Gemini credentials ({reason}): set GEMINI_API_KEY (or GOOGLE_API_KEY, or "
         "Vertex AI via GOOGLE_GENAI_USE_VERTEXAI + GOOGLE_CLOUD_PROJECT), or run offline with --model trace",
         field="model",
+        summary=f"no Gemini credentials ({reason})",
     )
 
 

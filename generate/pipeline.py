@@ -220,7 +220,7 @@ class SketchPipeline:
             if not dry_run:
                 raise
             adapter = get_adapter(config.model_name, **options, dry_run=True)
-            warnings.append(f"a real run would stop here: {exc.message}")
+            warnings.append(f"a real run would stop: {exc.summary}")
         try:
             adapter.check_request(
                 aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0

@@ -75,6 +75,8 @@ def human_message(err: dict[str, Any], label: str, bounds: tuple[Any, Any] = (No
         return f"{label} must not be empty" if least == 1 else f"{label} must be at least {least} characters"
     if kind == "string_pattern_mismatch":
         return f"{label} has the wrong form ({given!r})"
+    if kind == "literal_error":  # one of a fixed set: name them ("'a', 'b' or 'c'", as pydantic's ctx has)
+        return f"{label} must be {ctx.get('expected', 'one of the allowed values')} (got {given!r})"
     if kind == "missing":
         return f"{label} is required"
     if kind == "extra_forbidden":

@@ -253,7 +253,7 @@ class PromptCompiler:
                 f"prompt over the {self.token_budget}-token budget: trimmed the {' and '.join(trimmed_what)} "
                 f"(brief kept {len(intent)} of {len(full_brief)} characters; now ~{estimate} tokens)"
             )
-            logger.warning(message)
+            logger.warning(message, extra={"also_warned": True})  # the CLI shows the warning only
             warnings.warn(PromptTrimmedWarning(message), stacklevel=2)
         if estimate > self.token_budget:
             logger.warning(

@@ -236,8 +236,9 @@ class StyleRegistry:
                             logger.info("user style %s overrides the built-in %r", style.source, style_id)
                         styles[style_id] = style
                     for error in dict.fromkeys(skipped.values()):
-                        # Logged and warned, as the prompt compiler does for a trimmed prompt.
-                        logger.warning("style file skipped: %s", error)
+                        # Logged and warned, as the prompt compiler does for a trimmed prompt; the
+                        # CLI prints the warning and drops the log line marked also_warned.
+                        logger.warning("style file skipped: %s", error, extra={"also_warned": True})
                         warnings.warn(StyleFileWarning(f"style file skipped: {error}"), stacklevel=4)
                     self._skipped = skipped
                 self._styles = dict(sorted(styles.items()))

@@ -69,7 +69,8 @@ def test_swagger_ui_renders_in_a_browser_with_no_internet(live_server):
             assert outside == []
             page.goto(server.url + "/redoc")
             page.wait_for_selector("text=/generate", timeout=15_000)
-            # ReDoc's bundle links its maker's logo from their CDN; nothing it needs to work is outside.
-            assert [kind for kind, _ in outside] in ([], ["image"]), outside
+            # ReDoc's bundle links its maker's logo from their CDN: the page's CSP keeps the browser
+            # from even asking for it.
+            assert outside == []
         finally:
             browser.close()

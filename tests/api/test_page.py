@@ -322,3 +322,52 @@ def test_an_interrupted_run_shows_as_such_and_resumes_from_the_page(page, live_s
     page.wait_for_function("document.querySelector('#run-status').textContent.startsWith('complete')")
     assert page.locator("#resume-run").is_hidden()
     assert json.loads((folder / "metadata.json").read_text())["status"] == "complete"
+
+
+_OVERFLOW_JS = """() => {
+  const out = [];
+  if (document.documentElement.scrollWidth > window.innerWidth) out.push(`page ${document.documentElement.scrollWidth}px wide`);
+  for (const card of document.querySelectorAll('#sketches .card')) {
+    const box = card.getBoundingClientRect();
+    for (const el of card.querySelectorAll('.caption > *')) {
+      const r = el.getBoundingClientRect();
+      if (r.right > box.right + 1 || r.left < box.left - 1) out.push(`${el.textContent} sticks out of its card`);
+    }
+  }
+  for (const el of document.querySelectorAll('.run-links > *:not([hidden])')) {
+    if (el.getBoundingClientRect().right > document.querySelector('.run').getBoundingClientRect().right + 1)
+      out.push(`${el.textContent} sticks out of the run panel`);
+  }
+  const card = document.querySelector('#sketches .card');
+  card.scrollIntoView({block: 'center'});
+  const c = card.getBoundingClientRect(), f = document.querySelector('.panel').getBoundingClientRect();
+  if (f.bottom > c.top && f.top < c.bottom && f.right > c.left && f.left < c.right)
+    out.push('the form panel overlaps the first sketch scrolled to');
+  for (const el of document.querySelectorAll('#runs .what')) {
+    if (el.getBoundingClientRect().width < 150) out.push(`past run's brief shown ${el.getBoundingClientRect().width}px wide`);
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_finished_run_fits_a_phone_and_a_laptop_with_a_token(browser, live_server, fake_gemini, width):
+    """Every card's buttons stay inside their card and nothing scrolls sideways, at a phone's width
+    and at a laptop's, on a service with a token (the first-use flow: the token, then a run)."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    server = live_server(api_token="page-token-123")
+    page.goto(server.url + "/")
+    page.wait_for_selector("#token-dialog[open]")
+    page.fill("#token-input", "page-token-123")
+    page.click("#token-dialog button[type=submit]")
+    page.wait_for_selector("body[data-ready=true]")
+    page.fill("#brief", "playful golf mascot")
+    page.select_option("#num_images", "4")
+    page.click("#generate")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 4")
+    page.wait_for_selector("#contact-sheet:not([hidden])")
+    page.wait_for_selector("#runs .what")
+    problems = page.evaluate(_OVERFLOW_JS)
+    context.close()
+    assert problems == [], problems

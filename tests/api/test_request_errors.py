@@ -27,3 +27,46 @@ async def test_a_body_that_is_not_a_json_object_is_422_naming_body(client, path,
     body = r.json()
     assert body["field"] == "body"
     assert body["message"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (
+            "response_modalities",
+            ["IMAGE"],
+            "response_modalities must be 'text+image' or 'image' (got ['IMAGE'])",
+        ),
+        ("response_modalities", "bogus", "response_modalities must be 'text+image' or 'image' (got 'bogus')"),
+        (
+            "person_generation",
+            "everyone",
+            "person_generation must be 'ALLOW_ALL', 'ALLOW_ADULT' or 'ALLOW_NONE'",
+        ),
+    ],
+)
+async def test_a_value_outside_a_fixed_choice_reads_as_a_person_would_write_it(client, field, value, message):
+    r = await client.post("/generate", json={"brief": "golf mascot", field: value})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == field
+    assert body["message"].startswith(message), body["message"]
+    assert "Input should" not in body["message"]
+
+
+@pytest.mark.parametrize("field", ["seed", "num_images", "top_k"])
+async def test_true_is_not_taken_as_the_number_1(client, field):
+    # pydantic's lax mode reads JSON true as 1: {"seed": true} ran a (paid) run with seed 1.
+    r = await client.post("/generate", json={"brief": "golf mascot", "model": "trace", field: True})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == field and body["message"] == f"{field} must be a whole number, not true or false"
+
+
+@pytest.mark.parametrize("field", ["seed", "num_images"])
+async def test_a_refinement_does_not_take_true_as_1_either(client, field):
+    r = await client.post(
+        "/runs/20260101_000000/sketches/0/refine", json={"instruction": "bigger cap", field: True}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field

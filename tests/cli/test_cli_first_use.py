@@ -49,6 +49,8 @@ def test_dry_run_with_an_explicit_gemini_model_and_no_key(capsys, monkeypatch):
         out = capsys.readouterr().out
         assert "model gemini-3-pro-image" in out and "--- sketch 2:" in out and "estimated cost:" in out
         assert "GEMINI_API_KEY" in out  # says a real run needs credentials
+        (warning,) = [line for line in out.splitlines() if "a real run would stop" in line]
+        assert len(warning) <= 110 and "is set" in warning, warning  # what is missing, in one short line
         assert main(["generate", "golf mascot", "--model", "nano-banana", "--dry-run", "--json"]) == 0
         plan = json.loads(capsys.readouterr().out)
         assert plan["model"] == "gemini-nano-banana-2.1" and len(plan["sketches"]) == 4
@@ -143,3 +145,33 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_2(tmp_path):
 def test_runs_limit_below_one_is_refused(capsys):
     assert main(["runs", "--limit", "0"]) == 2
     assert capsys.readouterr().err.strip() == "error: --limit must be at least 1 (got 0)"
+
+
+def test_verbose_says_each_library_warning_once(tmp_path):
+    """-v shows the library's log lines, but a warning already printed as a Python warning (a
+    skipped style file, a trimmed prompt) is not said a second time as a log line."""
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    (styles / "broken.toml").write_text('id = "broken"\nname = 3\n')
+    brief = "playful golf mascot" + " with a big hat" * 60
+    env = {**os.environ, "SKETCHGEN_PROMPT_TOKEN_BUDGET": "300", "SKETCHGEN_STYLES_DIR": str(styles)}
+    env.pop("SKETCHGEN_DEBUG", None)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("sketchgen")),
+            "-v",
+            "generate",
+            brief,
+            "--model",
+            "trace",
+            "--dry-run",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("style file skipped") == 1, proc.stderr
+    assert proc.stderr.count("token budget") == 1, proc.stderr

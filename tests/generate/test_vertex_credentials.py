@@ -96,3 +96,15 @@ async def test_service_answers_4xx_naming_the_problem(vertex_without_adc, tmp_pa
     assert 400 <= response.status_code < 500
     body = response.json()
     assert body["field"] == "model" and "Application Default Credentials" in body["message"]
+
+
+@pytest.mark.parametrize("runtime_var", ["K_SERVICE", "CLOUD_RUN_JOB", "FUNCTION_TARGET", "GAE_SERVICE"])
+def test_on_a_google_serverless_runtime_the_metadata_server_is_trusted(
+    vertex_without_adc, monkeypatch, runtime_var
+):
+    # Cloud Run & co. have no ADC file and no GCE SMBIOS name: their credentials come from the
+    # metadata server, which the no-network check cannot reach. Refusing there would refuse every run.
+    monkeypatch.setenv(runtime_var, "sketchgen")
+    adapter = get_adapter("nano-banana")
+    assert isinstance(adapter, NanoBananaAdapter)
+    adapter.close()
