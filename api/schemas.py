@@ -101,10 +101,11 @@ class GenerateRequest(BaseModel):
     )
     seed: int | None = Field(
         default=None,
-        ge=0,
+        ge=-(2**63),
         le=2**63 - 1,
         description="Same seed, same variation plan (and trace output). Sent to Gemini models as "
-        "generationConfig.seed, which they honour best effort only; Gemini takes 0 to 2147483647.",
+        "generationConfig.seed, which they honour best effort only; Gemini takes -2147483648 to "
+        "2147483647.",
     )
     response_modalities: Literal["text+image", "image"] | None = Field(
         default=None,
@@ -239,7 +240,7 @@ class RefineBody(BaseModel):
     )
     num_images: int = Field(default=1, ge=1, le=6, description="How many takes (1-6).")
     model: str | None = Field(default=None, max_length=100, description="Default: the parent's model.")
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     previews: bool = False
 
     @field_validator("num_images", "seed", mode="before")

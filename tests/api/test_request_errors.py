@@ -70,3 +70,13 @@ async def test_a_refinement_does_not_take_true_as_1_either(client, field):
     )
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field
+
+
+async def test_a_negative_seed_is_a_seed_as_gemini_and_the_library_take_it(client):
+    # generationConfig.seed is an int32: the HTTP body must not refuse what the library and Gemini take.
+    r = await client.post("/generate", json={"brief": "golf mascot", "model": "trace", "seed": -5})
+    assert r.status_code == 200, r.text
+    run = r.json()
+    assert run["status"] == "complete"
+    meta = (await client.get(f"/runs/{run['run_id']}")).json()
+    assert meta["config"]["seed"] == -5
