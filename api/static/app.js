@@ -447,6 +447,7 @@ async function start() {
   $("cancel").addEventListener("click", () => state.controller && state.controller.abort());
   $("refresh-runs").addEventListener("click", () => loadRuns(true));
   $("more-runs").addEventListener("click", () => loadRuns(false));
+  $("docs-link").addEventListener("click", openDocs);
   try {
     await loadChoices();
   } catch (err) {

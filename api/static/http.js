@@ -1,9 +1,10 @@
 // sketchgen page, part 1: talking to the API (plain JavaScript, no build step).
 //
 // The API token, when the service has one, is asked for on the first 401, kept in sessionStorage
-// (this tab only) and sent as an Authorization header, never in a URL: images and downloads are
-// fetched with it and shown as blob: URLs, and the run is streamed with fetch() and the small
-// Server-Sent Events reader below rather than EventSource, which cannot send headers.
+// (this tab only) and sent as an Authorization header, never in a URL (the API docs link is the one
+// exception, see openDocs): images and downloads are fetched with it and shown as blob: URLs, and
+// the run is streamed with fetch() and the small Server-Sent Events reader below rather than
+// EventSource, which cannot send headers.
 "use strict";
 
 const blobs = [];
@@ -53,6 +54,15 @@ function askForToken(rejected) {
     }, { once: true });
     if (!dialog.open) dialog.showModal();
   });
+}
+
+// /docs is a page the browser navigates to, so it cannot get the header: with a token kept, the link
+// hands it over as ?token= (the one documented way in), set at the click and never left in the page.
+function openDocs(event) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return;
+  event.preventDefault();
+  window.open(`/docs?token=${encodeURIComponent(token)}`, "_blank", "noopener");
 }
 
 async function blobURL(url) {

@@ -186,6 +186,15 @@ def test_page_asks_for_the_token(page, live_server, fake_gemini):
     page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
     assert page.evaluate("sessionStorage.getItem('sketchgen.token')") == "page-token-123"
     assert os.environ.get("SKETCHGEN_API_TOKEN") is None  # the app got it as an argument only
+    # The API docs link opens /docs with the kept token, which a navigation cannot send as a header.
+    with page.context.expect_page() as docs:
+        page.click("#docs-link")
+    docs_page = docs.value
+    docs_page.wait_for_load_state()
+    assert "page-token-123" not in page.get_attribute("#docs-link", "href")
+    response = docs_page.request.get(docs_page.url)
+    assert response.status == 200, docs_page.url
+    docs_page.close()
 
 
 def test_automatic_with_credentials_offers_the_resolved_models_sizes_and_prices(
