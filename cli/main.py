@@ -226,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: pending model calls were cancelled; finished sketches are kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`sketchgen runs | head`): stop quietly, as a shell tool does. Point
+        # stdout at /dev/null so the interpreter's own flush at exit does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
     except Exception as exc:  # one line, not a traceback, unless asked for
         redact_exception(exc)
         if os.environ.get("SKETCHGEN_DEBUG"):

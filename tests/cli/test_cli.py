@@ -298,3 +298,25 @@ def test_runs_listing_skips_run_folders_and_metadata_symlinked_from_outside(caps
     assert main(["runs", "--output-dir", str(root)]) == 0
     out = capsys.readouterr().out
     assert "OUTSIDE" not in out and "no runs yet" in out
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    # `sketchgen generate ... --dry-run | head -1`: the pipe closes while the CLI still prints.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    exe = Path(sys.executable).with_name("sketchgen")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
+    try:
+        proc = subprocess.run(
+            [str(exe), "generate", "golf mascot", "--model", "trace", "-n", "6", "--dry-run"],
+            cwd=tmp_path,
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""
