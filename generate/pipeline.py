@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from generate.adapter import ImageModelAdapter, get_adapter
 from generate.errors import ConfigError, CredentialsError
-from generate.events import RunEvent
+from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
 from generate.inputs import check_image_file
 from generate.iterate import (
@@ -498,13 +498,7 @@ class SketchPipeline:
         """Run to the end and return the result; cancelling the awaiting task cancels the run."""
         prepared = request if isinstance(request, PreparedRun) else self.validate(request)
         generator = ImageGenerator(adapter=prepared.adapter)
-        stream = self._events(prepared, generator)
-        try:
-            async for event in stream:
-                if on_event is not None:
-                    on_event(event)
-        finally:
-            await stream.aclose()
+        await drain(self._events(prepared, generator), on_event)
         return generator.last_result
 
     def run(self, request: RunRequest | PreparedRun | dict, on_event=None) -> GenerationResult:

@@ -29,7 +29,7 @@ from typing import Any
 
 from generate.adapter import ImageModelAdapter, ImageRequest, get_adapter
 from generate.errors import ConfigError
-from generate.events import RunEvent
+from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
 from generate.metadata import history_turn
 from generate.run_lock import RunLock, RunLockedError
@@ -260,13 +260,7 @@ async def aresume(
 ) -> GenerationResult:
     """Resume to the end and return the run's result (every sketch, old and new)."""
     generator = ImageGenerator(adapter=prepared.adapter)
-    stream = astream_resume(prepared, generator)
-    try:
-        async for event in stream:
-            if on_event is not None:
-                on_event(event)
-    finally:
-        await stream.aclose()
+    await drain(astream_resume(prepared, generator), on_event)
     return generator.last_result
 
 
