@@ -10,16 +10,8 @@ import pytest
 from generate import GenerationConfig
 from generate.errors import ErrorCode
 from generate.events import SketchRetry
-from generate.testing import Behavior, FakeGeminiServer
+from generate.testing import Behavior
 from tests.generate.modes import MODES, run_in_mode
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    with FakeGeminiServer() as server:
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
-        yield server
 
 
 # "stream" asks for previews from a thinking model: the adapter reads the SSE stream, whose second
