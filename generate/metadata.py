@@ -36,6 +36,7 @@ __all__ = [
     "assemble_metadata",
     "history_record",
     "history_turn",
+    "recorded_request_options",
     "status_counts",
     "total_cost",
     "variation_record",
@@ -127,6 +128,19 @@ def history_turn(data: dict[str, Any]) -> HistoryTurn:
         reference_images=tuple(Path(p) for p in data.get("references") or []),
         subject_images=tuple(Path(p) for p in data.get("input_images") or []),
     )
+
+
+def recorded_request_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The request options a run was made with, from its recorded ``config``, as
+    :class:`generate.types.GenerationConfig` takes them (a missing one keeps the default). A resumed
+    run and a child run that keeps its parent's model both ask for what the run asked for."""
+    out: dict[str, Any] = {}
+    if config.get("response_modalities"):
+        out["response_modalities"] = tuple(config["response_modalities"])
+    for key in ("google_search", "person_generation"):
+        if config.get(key) is not None:
+            out[key] = config[key]
+    return out
 
 
 def status_counts(records: list[dict[str, Any]]) -> dict[str, int]:

@@ -32,6 +32,7 @@ from generate.iterate import (
     plan_edit,
     plan_iteration,
 )
+from generate.metadata import recorded_request_options
 from generate.redact import redact_exception, redacts_exceptions
 from generate.types import MAX_TIMEOUT_S, GenerationConfig, GenerationResult, default_output_root
 from generate.validation import field_bounds, human_message
@@ -294,7 +295,7 @@ class SketchPipeline:
             output_dir=self.output_dir,
             stream_previews=request.previews,
             # The parent's request options go with its model (another model may not offer them).
-            **(_parent_options(pconf) if request.model is None else {}),
+            **(recorded_request_options(pconf) if request.model is None else {}),
         )
         adapter = get_adapter(config.model_name)
         try:
@@ -589,17 +590,6 @@ class SketchPipeline:
             "estimated_cost": costs,
             "iteration": it.lineage() if it is not None else None,
         }
-
-
-def _parent_options(pconf: dict[str, Any]) -> dict[str, Any]:
-    """The request options a parent run was made with, as GenerationConfig takes them."""
-    out: dict[str, Any] = {}
-    if pconf.get("response_modalities"):
-        out["response_modalities"] = tuple(pconf["response_modalities"])
-    for key in ("google_search", "person_generation"):
-        if pconf.get(key) is not None:
-            out[key] = pconf[key]
-    return out
 
 
 def _input_load(plan: IterationPlan | None) -> tuple[int, int]:

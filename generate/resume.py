@@ -31,7 +31,7 @@ from generate.adapter import ImageModelAdapter, ImageRequest, get_adapter
 from generate.errors import ConfigError
 from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
-from generate.metadata import history_turn
+from generate.metadata import history_turn, recorded_request_options
 from generate.run_lock import RunLock, RunLockedError
 from generate.run_state import RunState
 from generate.runs import load_run, run_dir, run_file
@@ -103,9 +103,7 @@ class PreparedResume:
             max_attempts=cfg.get("max_attempts") or 4,
             enforce_grayscale=cfg.get("enforce_grayscale", True),
             output_dir=self.root,
-            response_modalities=tuple(cfg.get("response_modalities") or ("TEXT", "IMAGE")),
-            google_search=bool(cfg.get("google_search", False)),
-            person_generation=cfg.get("person_generation"),
+            **recorded_request_options(cfg),
         )
         records, requests = [], []
         for rec in meta["sketches"]:

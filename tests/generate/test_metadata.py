@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from generate.adapter import HistoryPart, HistoryTurn
-from generate.metadata import history_record, history_turn
+from generate.metadata import history_record, history_turn, recorded_request_options
+from generate.types import GenerationConfig
 
 
 def test_a_recorded_turn_reads_back_as_the_same_turn():
@@ -32,3 +35,23 @@ def test_a_recorded_turn_reads_back_as_the_same_turn():
 
 def test_a_user_turn_recorded_without_text_reads_back_with_empty_text():
     assert history_turn({"role": "user", "text": None}) == HistoryTurn(role="user", text="")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"response_modalities": ("IMAGE",)},
+        {"google_search": True, "person_generation": "ALLOW_ADULT"},
+    ],
+)
+def test_the_recorded_request_options_give_back_the_same_options(options):
+    asked = GenerationConfig(model_name="nano-banana-pro", **options)
+    recorded = {  # as metadata.json's "config" holds them
+        "response_modalities": list(asked.response_modalities),
+        "google_search": asked.google_search,
+        "person_generation": asked.person_generation,
+    }
+    again = GenerationConfig(model_name="nano-banana-pro", **recorded_request_options(recorded))
+    assert again.request_options() == asked.request_options()
+    # A run recorded before these options existed asks for the defaults.
+    assert recorded_request_options({}) == {}
