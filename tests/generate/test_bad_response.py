@@ -7,11 +7,10 @@ import logging
 
 import pytest
 
-from generate import GenerationConfig
 from generate.errors import ErrorCode
 from generate.events import SketchRetry
 from generate.testing import Behavior
-from tests.generate.modes import MODES, run_in_mode
+from tests.generate.modes import MODES, gemini_config, run_in_mode
 
 
 # "stream" asks for previews from a thinking model: the adapter reads the SSE stream, whose second
@@ -20,13 +19,7 @@ from tests.generate.modes import MODES, run_in_mode
 @pytest.mark.parametrize("behavior", [Behavior.truncated(), Behavior.echo_key()], ids=lambda b: b.kind)
 def test_a_malformed_answer_is_retried_then_succeeds(fake, tmp_path, mode, behavior, caplog):
     fake.script(behavior, match="Sketch 2 of 3")
-    config = GenerationConfig(
-        num_images=3,
-        model_name="nano-banana-pro",
-        output_dir=tmp_path,
-        initial_backoff_s=0.01,
-        stream_previews=mode == "stream",
-    )
+    config = gemini_config(mode, tmp_path)
     with caplog.at_level(logging.DEBUG):
         result, events = run_in_mode(mode, config)
     assert result.status == "complete", result.image_errors
@@ -41,14 +34,7 @@ def test_a_malformed_answer_is_retried_then_succeeds(fake, tmp_path, mode, behav
 @pytest.mark.parametrize("mode", MODES)
 def test_a_proxy_that_always_truncates_fails_the_sketch_as_bad_response(fake, tmp_path, mode):
     fake.script(match="Sketch 1 of 3", then=Behavior.truncated())
-    config = GenerationConfig(
-        num_images=3,
-        model_name="nano-banana-pro",
-        output_dir=tmp_path,
-        initial_backoff_s=0.01,
-        max_attempts=2,
-        stream_previews=mode == "stream",
-    )
+    config = gemini_config(mode, tmp_path, max_attempts=2)
     result, _ = run_in_mode(mode, config)
     assert result.status == "partial"
     error = result.sketches[0].error
