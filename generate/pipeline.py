@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from generate.adapter import ImageModelAdapter, get_adapter
+from generate.adapter import ImageModelAdapter, get_adapter, input_load
 from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
@@ -533,7 +533,7 @@ class SketchPipeline:
             for h in hits[: prepared.adapter.capabilities.max_reference_images]
         ]
         # What else goes in as input: the image(s) to edit, or a refinement's whole history.
-        history_images, history_chars = _input_load(it)
+        history_images, history_chars = input_load(it.input_images, it.history) if it is not None else (0, 0)
         costs = [{"model": "trace", "status": "live", "per_image_usd": 0.0, "run_usd": 0.0}]
         for entry in load_catalog().models:
             status = entry.effective_status()
@@ -590,15 +590,3 @@ class SketchPipeline:
             "estimated_cost": costs,
             "iteration": it.lineage() if it is not None else None,
         }
-
-
-def _input_load(plan: IterationPlan | None) -> tuple[int, int]:
-    """(images, text characters) sent as input besides the new prompt and its references."""
-    if plan is None:
-        return 0, 0
-    images, chars = len(plan.input_images), 0
-    for turn in plan.history:
-        images += len(turn.reference_images) + len(turn.subject_images)
-        images += sum(1 for p in turn.parts if p.image is not None)
-        chars += len(turn.text) + sum(len(p.text or "") for p in turn.parts)
-    return images, chars
