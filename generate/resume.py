@@ -125,11 +125,8 @@ class PreparedResume:
                     reference_images=tuple(Path(p) for p in rec.get("references") or []),
                     input_images=tuple(Path(p) for p in rec.get("input_images") or []),
                     history=tuple(history_turn(turn) for turn in rec.get("history") or []),
-                    seed=config.seed,
                     timeout_s=config.timeout_s,
-                    response_modalities=config.response_modalities,
-                    google_search=config.google_search,
-                    person_generation=config.person_generation,
+                    **config.request_options(),
                 )
             )
         style = meta.get("style") or {}
