@@ -50,13 +50,7 @@ def test_a_json_body_that_is_not_a_response_object_is_a_retried_bad_response(
     fake, tmp_path, mode, body, caplog
 ):
     fake.script(Behavior.raw_body(body), match="Sketch 2 of 3")
-    config = GenerationConfig(
-        num_images=3,
-        model_name="nano-banana-pro",
-        output_dir=tmp_path,
-        initial_backoff_s=0.01,
-        stream_previews=mode == "stream",
-    )
+    config = gemini_config(mode, tmp_path)
     with caplog.at_level(logging.DEBUG):
         result, events = run_in_mode(mode, config)
     assert result.status == "complete", result.image_errors
@@ -74,13 +68,7 @@ def test_a_json_body_that_is_not_a_response_object_is_a_retried_bad_response(
 @pytest.mark.parametrize("body", ['{"error": 5}', '{"error": {"code": "x", "message": "m"}}'])
 def test_a_malformed_error_event_in_a_stream_is_a_retried_bad_response(fake, tmp_path, body, caplog):
     fake.script(Behavior.raw_body(body), match="Sketch 2 of 3")
-    config = GenerationConfig(
-        num_images=3,
-        model_name="nano-banana-pro",
-        output_dir=tmp_path,
-        initial_backoff_s=0.01,
-        stream_previews=True,
-    )
+    config = gemini_config("stream", tmp_path)
     with caplog.at_level(logging.DEBUG):
         result, events = run_in_mode("stream", config)
     assert result.status == "complete", result.image_errors
