@@ -202,14 +202,7 @@ def _add_docs(app: FastAPI) -> None:
 
     @app.get(DOCS_ASSET_PREFIX + "/{name}", include_in_schema=False)
     async def docs_asset(name: str) -> FileResponse:
-        media_type = _DOCS_ASSETS.get(name)  # a fixed list, like the page's own files
-        if media_type is None:
-            raise HTTPException(404, "no such file")
-        return FileResponse(
-            assets / name,
-            media_type=media_type,
-            headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
-        )
+        return _listed_file(assets, name, _DOCS_ASSETS, cache="public, max-age=86400")
 
 
 def _add_page(app: FastAPI) -> None:
@@ -218,22 +211,24 @@ def _add_page(app: FastAPI) -> None:
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
-        return FileResponse(
-            STATIC_DIR / "index.html",
-            media_type="text/html; charset=utf-8",
-            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
-        )
+        return _listed_file(STATIC_DIR, "index.html", {"index.html": "text/html; charset=utf-8"})
 
     @app.get("/static/{name}", include_in_schema=False)
     async def static(name: str) -> FileResponse:
-        media_type = _STATIC_FILES.get(name)  # a fixed list: nothing else under api/static is served
-        if media_type is None:
-            raise HTTPException(404, "no such file")
-        return FileResponse(
-            STATIC_DIR / name,
-            media_type=media_type,
-            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
-        )
+        return _listed_file(STATIC_DIR, name, _STATIC_FILES)
+
+
+def _listed_file(folder: Path, name: str, listed: dict[str, str], *, cache: str = "no-cache") -> FileResponse:
+    """``folder/name`` if ``name`` is in ``listed`` (name -> media type), else 404: nothing else in
+    the folder is served, and the name is never joined as a path before it is found there."""
+    media_type = listed.get(name)
+    if media_type is None:
+        raise HTTPException(404, "no such file")
+    return FileResponse(
+        folder / name,
+        media_type=media_type,
+        headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _version() -> str:

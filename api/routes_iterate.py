@@ -33,12 +33,9 @@ Index = Annotated[int, Path(ge=0, le=63, description="Which sketch of the parent
 
 
 async def _prepare(state: ServiceState, run_id: str, index: int, kind: str, body: RefineBody):
-    from generate.iterate import IterateRequest, VaryRequest
-
-    cls = VaryRequest if kind == "vary" else IterateRequest
     data = {"run_id": run_id, "index": index, "kind": kind, **body.model_dump(exclude_none=True)}
-    try:
-        return await prepare_run(state, lambda pipeline: pipeline.prepare_iteration(cls.parse(data)))
+    try:  # prepare_iteration parses the dict as a VaryRequest or IterateRequest by its kind
+        return await prepare_run(state, lambda pipeline: pipeline.prepare_iteration(data))
     except ConfigError as exc:
         if exc.field == "run_id":
             raise HTTPException(404, exc.message) from None

@@ -33,6 +33,7 @@ __all__ = [
     "ModelPreview",
     "Usage",
     "ImageModelAdapter",
+    "input_load",
     "register_adapter",
     "get_adapter",
     "adapter_names",
@@ -84,6 +85,18 @@ class HistoryTurn:
     reference_images: tuple[Path, ...] = ()
     subject_images: tuple[Path, ...] = ()
     parts: tuple[HistoryPart, ...] = ()
+
+
+def input_load(input_images: tuple[Path, ...], history: tuple[HistoryTurn, ...]) -> tuple[int, int]:
+    """(images, text characters) a call sends as input besides its new prompt and style references:
+    the images to edit, and a refinement's whole history (every earlier turn's images and text).
+    What a cost estimate counts, for the adapter's own estimate and for a dry run's."""
+    images, chars = len(input_images), 0
+    for turn in history:
+        images += len(turn.reference_images) + len(turn.subject_images)
+        images += sum(1 for p in turn.parts if p.image is not None)
+        chars += len(turn.text) + sum(len(p.text or "") for p in turn.parts)
+    return images, chars
 
 
 @dataclass(frozen=True)

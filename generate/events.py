@@ -9,6 +9,8 @@ what ``for index, image_path, error in generator.generate_streaming_async(...)``
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -22,6 +24,7 @@ __all__ = [
     "SketchFailed",
     "RunCompleted",
     "SketchOutcome",
+    "drain",
 ]
 
 
@@ -137,3 +140,13 @@ class RunCompleted(RunEvent):
 
 
 SketchOutcome = SketchCompleted | SketchFailed
+
+
+async def drain(events: AsyncIterator[RunEvent], on_event: Callable[[RunEvent], Any] | None = None) -> None:
+    """Consume a run's events to the end, handing each to ``on_event``: how the awaitable forms
+    (``SketchPipeline.arun``, ``generate.resume.aresume``) run a stream. The stream is closed however
+    this ends, so cancelling the awaiting task cancels the run."""
+    async with aclosing(events):
+        async for event in events:
+            if on_event is not None:
+                on_event(event)

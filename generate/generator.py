@@ -130,13 +130,10 @@ class ImageGenerator:
                 layout=v.layout,
                 exaggeration=v.exaggeration,
                 reference_images=refs,
-                seed=config.seed,
                 timeout_s=config.timeout_s,
-                response_modalities=config.response_modalities,
-                google_search=config.google_search,
-                person_generation=config.person_generation,
                 input_images=inputs,
                 history=history,
+                **config.request_options(),
             )
             for v in variations
         ]

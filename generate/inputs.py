@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from generate.errors import ConfigError
-from generate.postprocess import sniff_mime
+from generate.postprocess import MIME_SUFFIX, sniff_mime
 from generate.runs import atomic_write_bytes
 
 __all__ = [
@@ -39,7 +39,6 @@ MAX_INPUT_BYTES = 20 * 1024 * 1024  # a phone photo is 3-8 MB; Gemini inlines ~7
 MAX_INPUT_PIXELS = 50_000_000  # ~7000x7000; far above any sketch, far below a bomb
 UPLOADS_DIR = "uploads"
 _ACCEPTED = ("image/png", "image/jpeg", "image/webp")
-_EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def save_upload(data: bytes, root: Path | str, *, field: str) -> tuple[Path, boo
     checked = check_image_bytes(data, field=field, name=f"the uploaded {field}")
     folder = Path(root) / UPLOADS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{checked.sha256}{_EXT[checked.mime_type]}"
+    path = folder / f"{checked.sha256}{MIME_SUFFIX[checked.mime_type]}"
     if path.is_file():
         return path.resolve(), False
     atomic_write_bytes(path, data)

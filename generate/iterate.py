@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from generate.adapter import HistoryPart, HistoryTurn, ImageModelAdapter
 from generate.errors import ConfigError
+from generate.metadata import history_turn
 from generate.runs import load_run, run_dir, run_file
 from generate.validation import field_bounds, human_message
 from prompt.spec import PromptSpec, SketchVariation
@@ -253,30 +254,10 @@ def _choose_path(parent: ParentSketch, adapter: ImageModelAdapter) -> tuple[str,
     return "multi_turn", "the conversation continues: the parent image goes back with its thought signature"
 
 
-def _history_turn(data: dict[str, Any]) -> HistoryTurn:
-    if data.get("role") == "model":
-        parts = tuple(
-            HistoryPart(
-                text=p.get("text"),
-                image=Path(p["image"]) if p.get("image") else None,
-                mime_type=p.get("mime_type"),
-                thought_signature=p.get("thought_signature"),
-            )
-            for p in data.get("parts") or []
-        )
-        return HistoryTurn(role="model", parts=parts)
-    return HistoryTurn(
-        role="user",
-        text=data.get("text") or "",
-        reference_images=tuple(Path(p) for p in data.get("references") or []),
-        subject_images=tuple(Path(p) for p in data.get("input_images") or []),
-    )
-
-
 def parent_history(parent: ParentSketch) -> tuple[HistoryTurn, ...]:
     """The conversation up to and including the parent sketch's model turn (oldest first)."""
     rec = parent.record
-    turns = [_history_turn(t) for t in rec.get("history") or []]
+    turns = [history_turn(t) for t in rec.get("history") or []]
     turns.append(
         HistoryTurn(
             role="user",

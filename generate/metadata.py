@@ -28,11 +28,15 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from generate.adapter import HistoryPart, HistoryTurn
+
 __all__ = [
     "SCHEMA_VERSION",
     "VERSIONS",
     "assemble_metadata",
     "history_record",
+    "history_turn",
+    "recorded_request_options",
     "status_counts",
     "total_cost",
     "variation_record",
@@ -102,6 +106,41 @@ def history_record(turn: Any) -> dict[str, Any]:
         "references": [str(p) for p in turn.reference_images],
         "input_images": [str(p) for p in turn.subject_images],
     }
+
+
+def history_turn(data: dict[str, Any]) -> HistoryTurn:
+    """The inverse of :func:`history_record`: an earlier turn back from its record (image files
+    by path; read by whoever sends it)."""
+    if data.get("role") == "model":
+        parts = tuple(
+            HistoryPart(
+                text=p.get("text"),
+                image=Path(p["image"]) if p.get("image") else None,
+                mime_type=p.get("mime_type"),
+                thought_signature=p.get("thought_signature"),
+            )
+            for p in data.get("parts") or []
+        )
+        return HistoryTurn(role="model", parts=parts)
+    return HistoryTurn(
+        role="user",
+        text=data.get("text") or "",
+        reference_images=tuple(Path(p) for p in data.get("references") or []),
+        subject_images=tuple(Path(p) for p in data.get("input_images") or []),
+    )
+
+
+def recorded_request_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The request options a run was made with, from its recorded ``config``, as
+    :class:`generate.types.GenerationConfig` takes them (a missing one keeps the default). A resumed
+    run and a child run that keeps its parent's model both ask for what the run asked for."""
+    out: dict[str, Any] = {}
+    if config.get("response_modalities"):
+        out["response_modalities"] = tuple(config["response_modalities"])
+    for key in ("google_search", "person_generation"):
+        if config.get(key) is not None:
+            out[key] = config[key]
+    return out
 
 
 def status_counts(records: list[dict[str, Any]]) -> dict[str, int]:

@@ -50,6 +50,7 @@ from generate.adapter import (
     ImageRequest,
     ModelImage,
     ModelPreview,
+    input_load,
     register_adapter,
     register_known_names,
 )
@@ -478,12 +479,7 @@ class NanoBananaAdapter(ImageModelAdapter):
     # ---- description, cost, checks --------------------------------------------------------------
     def estimate_cost(self, request: ImageRequest) -> float:
         """Image price + prompt, including every image and text of the history sent as input."""
-        images = len(request.input_images)
-        text = 0
-        for turn in request.history:
-            images += len(turn.reference_images) + len(turn.subject_images)
-            images += sum(1 for p in turn.parts if p.image is not None)
-            text += len(turn.text) + sum(len(p.text or "") for p in turn.parts)
+        images, text = input_load(request.input_images, request.history)
         return estimate_cost(
             self.entry,
             request.image_size,

@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from generate.adapter import ImageModelAdapter, get_adapter
+from generate.adapter import ImageModelAdapter, get_adapter, input_load
 from generate.errors import ConfigError, CredentialsError
-from generate.events import RunEvent
+from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
 from generate.inputs import check_image_file
 from generate.iterate import (
@@ -32,6 +32,7 @@ from generate.iterate import (
     plan_edit,
     plan_iteration,
 )
+from generate.metadata import recorded_request_options
 from generate.redact import redact_exception, redacts_exceptions
 from generate.types import MAX_TIMEOUT_S, GenerationConfig, GenerationResult, default_output_root
 from generate.validation import field_bounds, human_message
@@ -294,7 +295,7 @@ class SketchPipeline:
             output_dir=self.output_dir,
             stream_previews=request.previews,
             # The parent's request options go with its model (another model may not offer them).
-            **(_parent_options(pconf) if request.model is None else {}),
+            **(recorded_request_options(pconf) if request.model is None else {}),
         )
         adapter = get_adapter(config.model_name)
         try:
@@ -498,13 +499,7 @@ class SketchPipeline:
         """Run to the end and return the result; cancelling the awaiting task cancels the run."""
         prepared = request if isinstance(request, PreparedRun) else self.validate(request)
         generator = ImageGenerator(adapter=prepared.adapter)
-        stream = self._events(prepared, generator)
-        try:
-            async for event in stream:
-                if on_event is not None:
-                    on_event(event)
-        finally:
-            await stream.aclose()
+        await drain(self._events(prepared, generator), on_event)
         return generator.last_result
 
     def run(self, request: RunRequest | PreparedRun | dict, on_event=None) -> GenerationResult:
@@ -538,7 +533,7 @@ class SketchPipeline:
             for h in hits[: prepared.adapter.capabilities.max_reference_images]
         ]
         # What else goes in as input: the image(s) to edit, or a refinement's whole history.
-        history_images, history_chars = _input_load(it)
+        history_images, history_chars = input_load(it.input_images, it.history) if it is not None else (0, 0)
         costs = [{"model": "trace", "status": "live", "per_image_usd": 0.0, "run_usd": 0.0}]
         for entry in load_catalog().models:
             status = entry.effective_status()
@@ -595,26 +590,3 @@ class SketchPipeline:
             "estimated_cost": costs,
             "iteration": it.lineage() if it is not None else None,
         }
-
-
-def _parent_options(pconf: dict[str, Any]) -> dict[str, Any]:
-    """The request options a parent run was made with, as GenerationConfig takes them."""
-    out: dict[str, Any] = {}
-    if pconf.get("response_modalities"):
-        out["response_modalities"] = tuple(pconf["response_modalities"])
-    for key in ("google_search", "person_generation"):
-        if pconf.get(key) is not None:
-            out[key] = pconf[key]
-    return out
-
-
-def _input_load(plan: IterationPlan | None) -> tuple[int, int]:
-    """(images, text characters) sent as input besides the new prompt and its references."""
-    if plan is None:
-        return 0, 0
-    images, chars = len(plan.input_images), 0
-    for turn in plan.history:
-        images += len(turn.reference_images) + len(turn.subject_images)
-        images += sum(1 for p in turn.parts if p.image is not None)
-        chars += len(turn.text) + sum(len(p.text or "") for p in turn.parts)
-    return images, chars

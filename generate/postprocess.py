@@ -23,7 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from generate.errors import ErrorCode, ModelCallError
 from generate.png import encode_png
 
-__all__ = ["ProcessedImage", "process_image", "sniff_mime"]
+__all__ = ["MIME_SUFFIX", "ProcessedImage", "process_image", "sniff_mime"]
 
 # A decompression bomb guard: 4K Pro images are ~30 MP; anything above this is not a sketch.
 Image.MAX_IMAGE_PIXELS = 64_000_000
@@ -42,6 +42,10 @@ class ProcessedImage:
     quality: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     preview: Image.Image | None = None  # a box-reduced copy (>= 320 px a side) for the contact sheet
+
+
+# The file suffix sketchgen gives an image it keeps as received, by its sniffed type.
+MIME_SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 
 def sniff_mime(data: bytes) -> str | None:

@@ -27,10 +27,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from generate.adapter import HistoryPart, HistoryTurn, ImageModelAdapter, ImageRequest, get_adapter
+from generate.adapter import ImageModelAdapter, ImageRequest, get_adapter
 from generate.errors import ConfigError
-from generate.events import RunEvent
+from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
+from generate.metadata import history_turn, recorded_request_options
 from generate.run_lock import RunLock, RunLockedError
 from generate.run_state import RunState
 from generate.runs import load_run, run_dir, run_file
@@ -102,9 +103,7 @@ class PreparedResume:
             max_attempts=cfg.get("max_attempts") or 4,
             enforce_grayscale=cfg.get("enforce_grayscale", True),
             output_dir=self.root,
-            response_modalities=tuple(cfg.get("response_modalities") or ("TEXT", "IMAGE")),
-            google_search=bool(cfg.get("google_search", False)),
-            person_generation=cfg.get("person_generation"),
+            **recorded_request_options(cfg),
         )
         records, requests = [], []
         for rec in meta["sketches"]:
@@ -125,12 +124,9 @@ class PreparedResume:
                     exaggeration=var.get("exaggeration", ""),
                     reference_images=tuple(Path(p) for p in rec.get("references") or []),
                     input_images=tuple(Path(p) for p in rec.get("input_images") or []),
-                    history=tuple(_history_turn(turn) for turn in rec.get("history") or []),
-                    seed=config.seed,
+                    history=tuple(history_turn(turn) for turn in rec.get("history") or []),
                     timeout_s=config.timeout_s,
-                    response_modalities=config.response_modalities,
-                    google_search=config.google_search,
-                    person_generation=config.person_generation,
+                    **config.request_options(),
                 )
             )
         style = meta.get("style") or {}
@@ -169,27 +165,6 @@ class PreparedResume:
             iteration=_iteration(meta),
         )
         return self._state
-
-
-def _history_turn(turn: dict[str, Any]) -> HistoryTurn:
-    """An earlier turn of a refinement, back from its record (:func:`generate.metadata.history_record`)."""
-    if turn.get("role") == "model":
-        parts = tuple(
-            HistoryPart(
-                text=p.get("text"),
-                image=Path(p["image"]) if p.get("image") else None,
-                mime_type=p.get("mime_type"),
-                thought_signature=p.get("thought_signature"),
-            )
-            for p in turn.get("parts") or []
-        )
-        return HistoryTurn(role="model", parts=parts)
-    return HistoryTurn(
-        role="user",
-        text=turn.get("text", ""),
-        reference_images=tuple(Path(p) for p in turn.get("references") or []),
-        subject_images=tuple(Path(p) for p in turn.get("input_images") or []),
-    )
 
 
 def _iteration(meta: dict[str, Any]) -> dict[str, Any] | None:
@@ -280,13 +255,7 @@ async def aresume(
 ) -> GenerationResult:
     """Resume to the end and return the run's result (every sketch, old and new)."""
     generator = ImageGenerator(adapter=prepared.adapter)
-    stream = astream_resume(prepared, generator)
-    try:
-        async for event in stream:
-            if on_event is not None:
-                on_event(event)
-    finally:
-        await stream.aclose()
+    await drain(astream_resume(prepared, generator), on_event)
     return generator.last_result
 
 

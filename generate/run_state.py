@@ -41,7 +41,7 @@ from generate.metadata import (
     total_cost,
     variation_record,
 )
-from generate.postprocess import process_image
+from generate.postprocess import MIME_SUFFIX, process_image
 from generate.redact import redact, redact_error, redact_value
 from generate.run_lock import RunLock
 from generate.runs import atomic_write_bytes, atomic_write_json
@@ -264,8 +264,7 @@ class RunState:
         """
         if not (self.adapter.capabilities.refinement and image.thought_signature and image.model_parts):
             return None
-        ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(image.mime_type, "png")
-        source = f"sketch_{index}.model.{ext}"
+        source = f"sketch_{index}.model{MIME_SUFFIX.get(image.mime_type, '.png')}"
         atomic_write_bytes(self.out_dir / source, image.data, durable=False)
         parts = [dict(p) for p in image.model_parts]
         for part in parts:

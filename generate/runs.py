@@ -223,9 +223,7 @@ def list_runs(
         return []
     lo, hi = _parse_bound(since, end=False), _parse_bound(until, end=True)
     wanted_models = _model_names(model) if model else set()
-    ids = sorted(
-        (p.name for p in root.iterdir() if RUN_ID_PATTERN.match(p.name)), key=_sort_key, reverse=True
-    )
+    ids = _run_ids(root, newest_first=True)
     out: list[dict[str, Any]] = []
     skipped = 0
     for run_id in ids:
@@ -277,11 +275,17 @@ def _sort_key(run_id: str) -> tuple[str, int]:
     return stamp, int(n) if n else 1
 
 
+def _run_ids(root: Path, *, newest_first: bool = False) -> list[str]:
+    """The run folders' names under ``root`` in the order they were made (``_2`` after its twin)."""
+    names = (p.name for p in root.iterdir() if RUN_ID_PATTERN.match(p.name))
+    return sorted(names, key=_sort_key, reverse=newest_first)
+
+
 def _all_summaries(root: Path) -> list[dict[str, Any]]:
     if not root.is_dir():
         return []
     out = []
-    for run_id in sorted((p.name for p in root.iterdir() if RUN_ID_PATTERN.match(p.name)), key=_sort_key):
+    for run_id in _run_ids(root):
         try:
             out.append(_summary(load_run(run_id, root)))
         except KeyError:

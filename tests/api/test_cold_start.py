@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.generate.cold import run_cold
 
 # Sixteen first requests at once against a cold app (validation runs in worker threads, so they
 # look the model up concurrently). The image size is one no model offers: every answer must be the
@@ -36,13 +31,3 @@ _REQUESTS = textwrap.dedent(
 def test_concurrent_first_requests_resolve_the_model():
     answers = run_cold(_REQUESTS)
     assert answers == [[422, "image_size"]] * 16, answers
-
-
-def run_cold(script: str) -> list:
-    """Run ``script`` in a fresh interpreter (a cold registry) with this checkout first on the path."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -41,3 +41,10 @@ def gemini_env(fake_gemini, monkeypatch):
     for name, value in fake_gemini.env().items():
         monkeypatch.setenv(name, value)
     return fake_gemini
+
+
+@pytest.fixture
+def fake(gemini_env):
+    """:func:`gemini_env` by the short name the run tests use (a file that needs latency defines
+    its own ``fake``)."""
+    return gemini_env

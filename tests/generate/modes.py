@@ -11,6 +11,19 @@ from style.registry import StyleRegistry
 MODES = ("sync", "gather", "stream")
 
 
+def gemini_config(mode: str, output_dir, **overrides) -> GenerationConfig:
+    """Three Nano Banana Pro sketches with quick retries; in "stream" mode with previews, so that the
+    adapter reads the SSE stream while the other modes make unary calls."""
+    options = {
+        "num_images": 3,
+        "model_name": "nano-banana-pro",
+        "output_dir": output_dir,
+        "initial_backoff_s": 0.01,
+        "stream_previews": mode == "stream",
+    }
+    return GenerationConfig(**{**options, **overrides})
+
+
 def run_in_mode(mode: str, config: GenerationConfig, brief: str = "playful golf mascot"):
     """(result, events) of one run in ``mode``: sync, gather or stream (``astream_events``)."""
     style = StyleRegistry().get_style("vintage-mascot")

@@ -6,14 +6,9 @@ cold import shows the race.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.generate.cold import run_cold
 
 _THREADS = textwrap.dedent(
     """
@@ -39,16 +34,6 @@ _THREADS = textwrap.dedent(
     print(json.dumps(outcomes))
     """
 )
-
-
-def run_cold(script: str) -> list:
-    """Run ``script`` in a fresh interpreter with this checkout first on the path; its JSON stdout."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=full_env, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_concurrent_first_lookups_all_see_the_full_registry():

@@ -7,19 +7,10 @@ import logging
 
 import pytest
 
-from generate import GenerationConfig
 from generate.errors import ErrorCode
 from generate.events import SketchRetry
-from generate.testing import Behavior, FakeGeminiServer
-from tests.generate.modes import MODES, run_in_mode
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    with FakeGeminiServer() as server:
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
-        yield server
+from generate.testing import Behavior
+from tests.generate.modes import MODES, gemini_config, run_in_mode
 
 
 # "stream" asks for previews from a thinking model: the adapter reads the SSE stream, whose second
@@ -28,13 +19,7 @@ def fake(monkeypatch):
 @pytest.mark.parametrize("behavior", [Behavior.truncated(), Behavior.echo_key()], ids=lambda b: b.kind)
 def test_a_malformed_answer_is_retried_then_succeeds(fake, tmp_path, mode, behavior, caplog):
     fake.script(behavior, match="Sketch 2 of 3")
-    config = GenerationConfig(
-        num_images=3,
-        model_name="nano-banana-pro",
-        output_dir=tmp_path,
-        initial_backoff_s=0.01,
-        stream_previews=mode == "stream",
-    )
+    config = gemini_config(mode, tmp_path)
     with caplog.at_level(logging.DEBUG):
         result, events = run_in_mode(mode, config)
     assert result.status == "complete", result.image_errors
@@ -49,14 +34,7 @@ def test_a_malformed_answer_is_retried_then_succeeds(fake, tmp_path, mode, behav
 @pytest.mark.parametrize("mode", MODES)
 def test_a_proxy_that_always_truncates_fails_the_sketch_as_bad_response(fake, tmp_path, mode):
     fake.script(match="Sketch 1 of 3", then=Behavior.truncated())
-    config = GenerationConfig(
-        num_images=3,
-        model_name="nano-banana-pro",
-        output_dir=tmp_path,
-        initial_backoff_s=0.01,
-        max_attempts=2,
-        stream_previews=mode == "stream",
-    )
+    config = gemini_config(mode, tmp_path, max_attempts=2)
     result, _ = run_in_mode(mode, config)
     assert result.status == "partial"
     error = result.sketches[0].error
@@ -72,13 +50,7 @@ def test_a_json_body_that_is_not_a_response_object_is_a_retried_bad_response(
     fake, tmp_path, mode, body, caplog
 ):
     fake.script(Behavior.raw_body(body), match="Sketch 2 of 3")
-    config = GenerationConfig(
-        num_images=3,
-        model_name="nano-banana-pro",
-        output_dir=tmp_path,
-        initial_backoff_s=0.01,
-        stream_previews=mode == "stream",
-    )
+    config = gemini_config(mode, tmp_path)
     with caplog.at_level(logging.DEBUG):
         result, events = run_in_mode(mode, config)
     assert result.status == "complete", result.image_errors
@@ -96,13 +68,7 @@ def test_a_json_body_that_is_not_a_response_object_is_a_retried_bad_response(
 @pytest.mark.parametrize("body", ['{"error": 5}', '{"error": {"code": "x", "message": "m"}}'])
 def test_a_malformed_error_event_in_a_stream_is_a_retried_bad_response(fake, tmp_path, body, caplog):
     fake.script(Behavior.raw_body(body), match="Sketch 2 of 3")
-    config = GenerationConfig(
-        num_images=3,
-        model_name="nano-banana-pro",
-        output_dir=tmp_path,
-        initial_backoff_s=0.01,
-        stream_previews=True,
-    )
+    config = gemini_config("stream", tmp_path)
     with caplog.at_level(logging.DEBUG):
         result, events = run_in_mode("stream", config)
     assert result.status == "complete", result.image_errors

@@ -18,18 +18,10 @@ from generate import ImageGenerator
 from generate.errors import ConfigError
 from generate.iterate import MAX_INSTRUCTION_CHARS, RefineRequest, VaryRequest
 from generate.pipeline import RunRequest, SketchPipeline
-from generate.testing import Behavior, FakeGeminiServer
+from generate.testing import Behavior
 from generate.testing.fake_behaviors import signature_bytes
 
 PRO = "gemini-3-pro-image"
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    with FakeGeminiServer() as server:
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
-        yield server
 
 
 def _first_run(tmp_path, n=3, model="nano-banana-pro"):

@@ -24,7 +24,7 @@ from generate.redact import MASK, install_log_redaction, redact, register_secret
 from generate.testing import Behavior, FakeGeminiServer
 from prompt.compiler import PromptCompiler
 from style.registry import StyleRegistry
-from tests.generate.modes import MODES, run_in_mode
+from tests.generate.modes import MODES, gemini_config, run_in_mode
 
 SECRET = "AIzaSy-LEAK-0123456789abcdefXYZ"
 
@@ -67,14 +67,7 @@ def test_a_proxy_echoing_the_key_leaks_it_nowhere(key, mode, tmp_path, caplog, m
     with FakeGeminiServer() as fake:
         monkeypatch.setenv("GEMINI_BASE_URL", fake.base_url)
         fake.script(match="Sketch 2 of 3", then=Behavior.echo_key())
-        config = GenerationConfig(
-            num_images=3,
-            model_name="nano-banana-pro",
-            output_dir=tmp_path,
-            initial_backoff_s=0.01,
-            max_attempts=2,
-            stream_previews=mode == "stream",
-        )
+        config = gemini_config(mode, tmp_path, max_attempts=2)
         with caplog.at_level(logging.DEBUG):
             result, events = run_in_mode(mode, config)
     assert result.sketches[1].error["code"] == ErrorCode.BAD_RESPONSE

@@ -13,7 +13,6 @@ from PIL import Image, ImageDraw
 
 from cli.main import main
 from generate.pipeline import RunRequest, SketchPipeline
-from generate.testing import FakeGeminiServer
 
 GOOD = ("golf-ball-mascot.png", "golf-mascot-caddie.png")
 BAD = ("golf-mascot-hero.png", "golf-mascot-swing.jpg")  # the best name matches, and unreadable
@@ -39,14 +38,6 @@ def golf_style(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("SKETCHGEN_STYLES_DIR", str(styles))
     return refs
-
-
-@pytest.fixture
-def gemini_env(monkeypatch):
-    with FakeGeminiServer() as fake:
-        for k, v in fake.env().items():
-            monkeypatch.setenv(k, v)
-        yield fake
 
 
 def _sha(path: Path) -> str:
