@@ -81,25 +81,24 @@ def test_deprecation_warning_prints_once(capsys, monkeypatch, tmp_path):
     assert (captured.out + captured.err).count("is deprecated") == 1
 
 
-def test_prompt_trimming_warning_is_one_clean_line(tmp_path):
-    brief = "playful golf mascot" + " with a big hat" * 60
-    env = {**os.environ, "SKETCHGEN_PROMPT_TOKEN_BUDGET": "300"}
-    env.pop("SKETCHGEN_DEBUG", None)
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("sketchgen")),
-            "generate",
-            brief,
-            "--model",
-            "trace",
-            "--dry-run",
-        ],
-        cwd=tmp_path,
+def _dry_run(brief: str, *options: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``sketchgen [options] generate BRIEF --model trace --dry-run`` in a fresh process, as a user runs it."""
+    exe = str(Path(sys.executable).with_name("sketchgen"))
+    return subprocess.run(
+        [exe, *options, "generate", brief, "--model", "trace", "--dry-run"],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_prompt_trimming_warning_is_one_clean_line(tmp_path):
+    brief = "playful golf mascot" + " with a big hat" * 60
+    env = {**os.environ, "SKETCHGEN_PROMPT_TOKEN_BUDGET": "300"}
+    env.pop("SKETCHGEN_DEBUG", None)
+    proc = _dry_run(brief, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
@@ -156,22 +155,7 @@ def test_verbose_says_each_library_warning_once(tmp_path):
     brief = "playful golf mascot" + " with a big hat" * 60
     env = {**os.environ, "SKETCHGEN_PROMPT_TOKEN_BUDGET": "300", "SKETCHGEN_STYLES_DIR": str(styles)}
     env.pop("SKETCHGEN_DEBUG", None)
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("sketchgen")),
-            "-v",
-            "generate",
-            brief,
-            "--model",
-            "trace",
-            "--dry-run",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _dry_run(brief, "-v", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("style file skipped") == 1, proc.stderr
     assert proc.stderr.count("token budget") == 1, proc.stderr
