@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from generate.adapter import ImageRequest, get_adapter  # noqa: E402
-from generate.sketchify import EXAGGERATIONS, LAYOUTS, pixel_size  # noqa: E402
+from generate.adapters.trace.sketchify import EXAGGERATIONS, LAYOUTS, pixel_size  # noqa: E402
 
 __all__ = ["bench_trace"]
 

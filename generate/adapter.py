@@ -37,6 +37,11 @@ __all__ = [
     "register_adapter",
     "get_adapter",
     "adapter_names",
+    "Availability",
+    "ModelFamily",
+    "register_family",
+    "families",
+    "family_for",
 ]
 
 
@@ -274,6 +279,90 @@ class ImageModelAdapter(abc.ABC):
         }
 
 
+@dataclass(frozen=True)
+class Availability:
+    """Whether a family can make images here and now, and one line saying why or what to do."""
+
+    available: bool
+    reason: str  # e.g. "GEMINI_API_KEY set", "install the extra: pip install 'sketchgen[local]'"
+    credentials: bool | None = None  # None: the family needs none
+    extra_installed: bool | None = None  # None: the family needs no optional extra
+    weights_present: bool | None = None  # None: the family needs no local weights
+
+
+class ModelFamily(abc.ABC):
+    """A family of models behind one adapter (Gemini, OpenAI, local diffusion, trace, ...).
+
+    The orchestration (pipeline, ``auto``, the model listing, dry-run cost estimates) knows model
+    families only through this interface, so a third-party family registered with
+    :func:`register_family` appears everywhere a built-in does. Building a family object, and every
+    method here except :meth:`create`, makes no network call and loads no weights.
+    """
+
+    name: str = "abstract"  # short id: "gemini", "openai", "local", "trace"
+    display_name: str = ""
+    # Families "auto" may choose when available, lowest first; None: never chosen by "auto".
+    auto_priority: int | None = None
+
+    @abc.abstractmethod
+    def owns(self, model_name: str) -> bool:
+        """Whether ``model_name`` (an id, alias or ``family:model`` name) belongs to this family."""
+
+    @abc.abstractmethod
+    def create(self, model_name: str, **options: Any) -> ImageModelAdapter:
+        """Build the adapter for one of this family's model names (raises ConfigError/CredentialsError)."""
+
+    @abc.abstractmethod
+    def availability(self) -> Availability:
+        """Credentials found, extra installed, weights present: cheap, offline, never raises."""
+
+    @abc.abstractmethod
+    def models(self) -> list[dict[str, Any]]:
+        """Entries for `sketchgen models` / ``GET /models``: at least ``id``, ``display_name``,
+        ``aliases``, ``status``, ``price_per_image_usd`` ({size: USD}), ``aspect_ratios``,
+        ``image_sizes``, ``network``; the listing adds ``family`` and ``available``."""
+
+    def default_model(self) -> str | None:
+        """The model name "auto" uses when it picks this family."""
+        return None
+
+    def estimate_costs(
+        self,
+        *,
+        image_size: str,
+        num_references: int,
+        input_images: int = 0,
+        input_text_chars: int = 0,
+        num_images: int = 1,
+    ) -> list[dict[str, Any]]:
+        """Rows of a dry run's cost table, one per selectable model of this family:
+        ``{"model", "status", "image_size", "per_image_usd", "run_usd"}`` (default: none)."""
+        return []
+
+
+_FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register_family(family: ModelFamily) -> None:
+    """Register a model family; its model names then resolve through :func:`get_adapter`."""
+    with _LOCK:
+        _FAMILIES[family.name] = family
+
+
+def families() -> list[ModelFamily]:
+    """Every registered family, built-ins included, in registration order."""
+    _load_builtins()
+    return list(_FAMILIES.values())
+
+
+def family_for(model_name: str) -> ModelFamily | None:
+    """The family that owns ``model_name``, or None."""
+    for family in families():
+        if family.owns(model_name):
+            return family
+    return None
+
+
 # name -> factory(model_name: str, **options) -> ImageModelAdapter
 AdapterFactory = Callable[..., ImageModelAdapter]
 _REGISTRY: dict[str, AdapterFactory] = {}
@@ -308,6 +397,9 @@ def get_adapter(model_name: str, **options: Any) -> ImageModelAdapter:
     _load_builtins()
     factory = _REGISTRY.get(model_name)
     if factory is None:
+        owner = family_for(model_name)
+        if owner is not None:
+            return owner.create(model_name, **options)
         for matches, candidate in _MATCHERS:
             if matches(model_name):
                 factory = candidate
@@ -358,7 +450,11 @@ def _load_builtins() -> None:
             return
         import importlib
 
-        for module in ("generate.nano_banana", "generate.trace", "generate.auto"):
+        for module in (
+            "generate.adapters.gemini.adapter",
+            "generate.adapters.trace.adapter",
+            "generate.auto",
+        ):
             try:
                 importlib.import_module(module)
             except ModuleNotFoundError as exc:  # a built-in not written yet must not break the others

@@ -19,7 +19,7 @@ AUTO_GEMINI_DEFAULT = "nano-banana"
 
 def choose_model() -> tuple[str, str]:
     """(model name, one-line reason) that "auto" resolves to right now."""
-    from generate.nano_banana import gemini_credentials_configured
+    from generate.adapters.gemini.adapter import gemini_credentials_configured
 
     configured, how = gemini_credentials_configured()
     if configured:

@@ -16,10 +16,10 @@ def list_models() -> list[dict[str, Any]]:
     entry (an alias such as ``nano-banana`` is resolved to its catalog id), so a client can show that
     model's sizes and prices. Building this makes no network call and needs no credentials.
     """
+    from generate.adapters.gemini.catalog import load_catalog, resolve_model
+    from generate.adapters.trace.adapter import TraceAdapter
     from generate.auto import choose_model
-    from generate.catalog import load_catalog, resolve_model
     from generate.errors import ConfigError
-    from generate.trace import TraceAdapter
 
     chosen, reason = choose_model()
     if chosen != "trace":

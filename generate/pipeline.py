@@ -508,8 +508,8 @@ class SketchPipeline:
 
     def dry_run(self, request: RunRequest | PreparedRun | dict) -> dict[str, Any]:
         """Everything a run would send, and what it would cost, without calling any model."""
-        from generate.catalog import estimate_cost, load_catalog
-        from generate.gemini_wire import ReferenceImage, turn_outline
+        from generate.adapters.gemini.catalog import estimate_cost, load_catalog
+        from generate.adapters.gemini.wire import ReferenceImage, turn_outline
 
         prepared = request if isinstance(request, PreparedRun) else self.validate(request, dry_run=True)
         spec = self._compile(prepared)

@@ -253,7 +253,7 @@ def list_runs(
 @functools.lru_cache(maxsize=256)
 def _model_names(name: str) -> frozenset[str]:
     """``name`` and, for a catalog alias or id, the catalog id it resolves to (lower case)."""
-    from generate.catalog import resolve_model
+    from generate.adapters.gemini.catalog import resolve_model
     from generate.errors import ConfigError
 
     names = {name.strip().lower()}

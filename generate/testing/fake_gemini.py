@@ -44,7 +44,7 @@ from typing import Any
 
 from aiohttp import web
 
-from generate.catalog import ModelEntry, load_catalog
+from generate.adapters.gemini.catalog import ModelEntry, load_catalog
 from generate.testing.fake_behaviors import (
     Behavior,
     blocked_output_body,

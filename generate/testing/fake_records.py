@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from generate.catalog import ModelEntry
+from generate.adapters.gemini.catalog import ModelEntry
 from generate.testing.fake_behaviors import Behavior
 
 __all__ = ["RecordedRequest", "ScriptRule", "record_from", "validate"]

@@ -201,7 +201,7 @@ def test_automatic_with_credentials_offers_the_resolved_models_sizes_and_prices(
     page, live_server, fake_gemini
 ):
     # fake_gemini sets a dummy key and GEMINI_BASE_URL: "auto" resolves to Nano Banana (an alias).
-    from generate.catalog import resolve_model
+    from generate.adapters.gemini.catalog import resolve_model
 
     entry = resolve_model("nano-banana")
     server = live_server()

@@ -79,7 +79,7 @@ def test_a_malformed_error_event_in_a_stream_is_a_retried_bad_response(fake, tmp
 
 
 def test_a_type_error_raised_outside_the_sdks_answer_reading_stays_unclassified():
-    from generate.gemini_errors import classify_exception
+    from generate.adapters.gemini.errors import classify_exception
 
     try:
         len(5)  # a bug of ours, not the answer's

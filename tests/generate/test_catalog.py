@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from generate.adapter import Usage
-from generate.catalog import (
+from generate.adapters.gemini.catalog import (
     check_lifecycle,
     cost_usd,
     entry_for_unknown,

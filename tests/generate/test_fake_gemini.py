@@ -252,8 +252,8 @@ def test_fake_in_its_own_process_serves_and_reports_counts():
 def test_the_fake_process_can_hang_a_share_of_its_calls():
     """``python -m generate.testing --hang-fraction 1`` (what bench/service.py uses): calls never answer."""
     from generate.adapter import ImageRequest
+    from generate.adapters.gemini.adapter import NanoBananaAdapter
     from generate.errors import ErrorCode, ModelCallError
-    from generate.nano_banana import NanoBananaAdapter
     from generate.testing import fake_gemini_process
 
     request = ImageRequest(

@@ -13,9 +13,8 @@ from google.genai import errors, types
 from PIL import Image
 
 from generate.adapter import ImageRequest
-from generate.catalog import resolve_model
-from generate.errors import ErrorCode, ModelCallError
-from generate.gemini_wire import (
+from generate.adapters.gemini.catalog import resolve_model
+from generate.adapters.gemini.wire import (
     ReferenceImage,
     StreamAccumulator,
     build_config,
@@ -29,6 +28,7 @@ from generate.gemini_wire import (
     turn_outline,
     usage_from_metadata,
 )
+from generate.errors import ErrorCode, ModelCallError
 from generate.testing import make_image
 
 PRO = resolve_model("nano-banana-pro")

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from generate.adapter import ImageRequest, ModelImage, ModelPreview, get_adapter
-from generate.catalog import cost_usd, resolve_model
+from generate.adapters.gemini.adapter import NanoBananaAdapter, gemini_credentials_configured
+from generate.adapters.gemini.catalog import cost_usd, resolve_model
 from generate.errors import ConfigError, CredentialsError, ErrorCode, ModelCallError
-from generate.nano_banana import NanoBananaAdapter, gemini_credentials_configured
 from generate.redact import MASK
 from generate.testing import Behavior, make_image
 
@@ -313,7 +313,7 @@ async def test_model_status_is_logged_and_kept(pro, gemini_env, caplog):
         "retirementTime": "2027-01-15T00:00:00Z",
     }
     gemini_env.script(Behavior.ok(model_status=status))
-    with caplog.at_level("INFO", logger="generate.gemini_wire"):
+    with caplog.at_level("INFO", logger="generate.adapters.gemini.wire"):
         image = await pro.agenerate(_request())
     assert image.extra["model_status"]["model_stage"] == "DEPRECATED"
     assert image.extra["model_status"]["retirement_time"].startswith("2027-01-15")

@@ -17,9 +17,9 @@ import pytest
 import tests.generate.leaky  # noqa: F401 - registers the leaky-test adapter
 from generate import GenerationConfig, ImageGenerator
 from generate.adapter import ImageRequest, register_adapter
+from generate.adapters.gemini.adapter import NanoBananaAdapter
 from generate.errors import ErrorCode, ModelCallError
 from generate.events import SketchFailed, SketchRetry
-from generate.nano_banana import NanoBananaAdapter
 from generate.redact import MASK, install_log_redaction, redact, register_secret
 from generate.testing import Behavior, FakeGeminiServer
 from prompt.compiler import PromptCompiler

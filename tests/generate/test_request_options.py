@@ -123,7 +123,7 @@ def test_person_generation_values_are_checked():
 
 
 def test_person_generation_is_offered_on_vertex_for_models_that_take_it(monkeypatch):
-    from generate.nano_banana import NanoBananaAdapter
+    from generate.adapters.gemini.adapter import NanoBananaAdapter
 
     monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "true")
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "demo-project")
@@ -156,7 +156,7 @@ def test_the_pipeline_checks_options_in_validate(gemini_env, tmp_path):
 
 
 def test_the_catalog_says_which_models_take_which_option():
-    from generate.catalog import resolve_model
+    from generate.adapters.gemini.catalog import resolve_model
 
     assert resolve_model("nano-banana-pro").describe()["google_search"] is True
     assert resolve_model("nano-banana").describe()["google_search"] is True

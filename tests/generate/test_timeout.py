@@ -80,9 +80,9 @@ def _unanswered_port() -> tuple[socket.socket, list[socket.socket]]:
 
 
 def test_a_connect_that_never_completes_fails_before_the_total_timeout(monkeypatch):
-    from generate import gemini_http
     from generate.adapter import ImageRequest
-    from generate.nano_banana import NanoBananaAdapter
+    from generate.adapters.gemini import http as gemini_http
+    from generate.adapters.gemini.adapter import NanoBananaAdapter
 
     monkeypatch.setattr(gemini_http, "CONNECT_TIMEOUT_S", 0.5)
     listener, fillers = _unanswered_port()

@@ -12,8 +12,8 @@ from PIL import Image, ImageFilter
 
 import style.builtin
 from generate.adapter import ImageRequest, get_adapter
+from generate.adapters.trace.adapter import TraceAdapter
 from generate.errors import ErrorCode, ModelCallError
-from generate.trace import TraceAdapter
 
 REFERENCES = Path(style.builtin.__file__).parent / "references"
 STYLES = ("vintage-mascot", "product-concept", "editorial-spot", "badge-emblem")

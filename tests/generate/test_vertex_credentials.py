@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from generate.adapter import get_adapter
+from generate.adapters.gemini.adapter import NanoBananaAdapter
 from generate.errors import ConfigError, CredentialsError
-from generate.nano_banana import NanoBananaAdapter
 from generate.testing import FakeGeminiServer
 
 ADC = '{"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"}'

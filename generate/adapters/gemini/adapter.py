@@ -21,7 +21,7 @@ Client set-up happens in one place (:func:`build_client`) and can be replaced by
   surface as :class:`ModelCallError` and the generator's retry loop decides.
 * the per-call timeout is ``ImageRequest.timeout_s`` (sent to the SDK in milliseconds); the sync
   client also gives up on a connect after 10 s and probes for a vanished peer
-  (:mod:`generate.gemini_http`).
+  (:mod:`generate.adapters.gemini.http`).
 
 The API key never appears in an error message, log line or repr: an explicit ``api_key=`` is
 registered with :mod:`generate.redact`, which also knows the environment's keys.
@@ -54,7 +54,7 @@ from generate.adapter import (
     register_adapter,
     register_known_names,
 )
-from generate.catalog import (
+from generate.adapters.gemini.catalog import (
     ModelEntry,
     check_lifecycle,
     entry_for_unknown,
@@ -64,9 +64,8 @@ from generate.catalog import (
     load_catalog,
     resolve_model,
 )
-from generate.errors import ConfigError, CredentialsError
-from generate.gemini_http import sync_transport
-from generate.gemini_wire import (
+from generate.adapters.gemini.http import sync_transport
+from generate.adapters.gemini.wire import (
     ModelPart,
     ModelTurn,
     ReferenceImage,
@@ -78,6 +77,7 @@ from generate.gemini_wire import (
     downscale_reference,
     parse_response,
 )
+from generate.errors import ConfigError, CredentialsError
 from generate.redact import redact, redact_error, redact_exception, register_secret
 
 __all__ = [
@@ -231,7 +231,7 @@ def build_client(
         sync_ctx, async_ctx = _tls_contexts(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
         tls = {
             # verify stays for the SDK's own checks; the transport (which carries it too) bounds
-            # connects and probes for a vanished peer (generate/gemini_http.py).
+            # connects and probes for a vanished peer (generate/adapters/gemini/http.py).
             "client_args": {"verify": sync_ctx, "transport": sync_transport(sync_ctx)},
             "async_client_args": {"ssl": async_ctx},
         }

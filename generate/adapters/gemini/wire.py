@@ -12,10 +12,10 @@ previews. The per-call timeout goes in ``http_options.timeout`` in **ms**.
 
 Response (§5, §9.2): the final image is the last non-thought image part; if there is none and the
 candidate finished normally, the last image part of any kind. Everything else becomes a typed
-:class:`ModelCallError` (see :mod:`generate.gemini_errors`). The mime type is sniffed from the
+:class:`ModelCallError` (see :mod:`generate.adapters.gemini.errors`). The mime type is sniffed from the
 bytes, because JPEG labelled ``image/png`` happens.
 
-Error classification lives in :mod:`generate.gemini_errors` and is re-exported here.
+Error classification lives in :mod:`generate.adapters.gemini.errors` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -31,15 +31,15 @@ from google.genai import types
 from PIL import Image
 
 from generate.adapter import ImageRequest, ModelImage, ModelPreview, Usage
-from generate.catalog import ModelEntry, cost_usd
-from generate.errors import ErrorCode, ModelCallError
-from generate.gemini_errors import (
+from generate.adapters.gemini.catalog import ModelEntry, cost_usd
+from generate.adapters.gemini.errors import (
     BLOCKED_OUTPUT_REASONS,
     classify_api_error,
     classify_exception,
     error_for_finish_reason,
     parse_duration,
 )
+from generate.errors import ErrorCode, ModelCallError
 from generate.postprocess import sniff_mime
 
 __all__ = [

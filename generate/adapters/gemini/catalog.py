@@ -1,6 +1,6 @@
 """The Gemini image model catalog: ids, aliases, lifecycle, pixels, tokens and prices.
 
-The figures are data (``generate/data/models.toml``), validated here by pydantic. Every value that
+The figures are data (``generate/adapters/gemini/models.toml``), validated here by pydantic. Every value that
 is not documented for an id is listed in that entry's ``unconfirmed`` list.
 
 Contracts:
@@ -166,8 +166,10 @@ def _iso(value: dt.date | None) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
-    """Load and validate ``generate/data/models.toml`` (cached; the file ships in the package)."""
-    raw = tomllib.loads(resources.files("generate.data").joinpath("models.toml").read_text("utf-8"))
+    """Load and validate ``generate/adapters/gemini/models.toml`` (cached; the file ships in the package)."""
+    raw = tomllib.loads(
+        resources.files("generate.adapters.gemini").joinpath("models.toml").read_text("utf-8")
+    )
     tables = raw.pop("pixel_tables", {})
     models = []
     for item in raw.get("models", []):

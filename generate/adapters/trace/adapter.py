@@ -4,7 +4,7 @@ No network, no key, no cost. It exists so that a new user gets real, draw-over-r
 sketchgen before they have a Gemini key, and so that demos and tests run offline. It is honest about
 what it is: a **tracing aid and dry-run model, not text-to-image generation** - the prompt is not
 read; the sketch's variation (layout and exaggeration from the variation plan) is applied to a
-retrieved reference image by :func:`generate.sketchify.sketchify`.
+retrieved reference image by :func:`generate.adapters.trace.sketchify.sketchify`.
 
 Contract:
 
@@ -16,7 +16,7 @@ Contract:
 * deterministic: the same request (reference bytes, ratio, size, layout, exaggeration, seed, index)
   gives identical PNG bytes; ``seed=None`` counts as 0;
 * output: PNG, mode "L", paper-white (255) background, dark lines, pixel size from the ratio/size table
-  in :mod:`generate.sketchify` (1K 1:1 = 1024x1024, 2K = twice that, ...);
+  in :mod:`generate.adapters.trace.sketchify` (1K 1:1 = 1024x1024, 2K = twice that, ...);
 * no reference -> ``ModelCallError(NO_REFERENCE, fatal_for_run=True)`` whose message says how to add some;
   an unreadable reference -> ``ModelCallError(BAD_IMAGE)`` for that sketch only.
 
@@ -40,8 +40,7 @@ from generate.adapter import (
     ModelImage,
     register_adapter,
 )
-from generate.errors import ErrorCode, ModelCallError
-from generate.sketchify import (
+from generate.adapters.trace.sketchify import (
     ASPECT_RATIOS,
     EXAGGERATIONS,
     IMAGE_SIZES,
@@ -50,6 +49,7 @@ from generate.sketchify import (
     png_bytes,
     sketchify,
 )
+from generate.errors import ErrorCode, ModelCallError
 
 __all__ = ["TraceAdapter", "TRACE_VERSION"]
 
