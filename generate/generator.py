@@ -192,7 +192,11 @@ class ImageGenerator:
         """
         state = self._prepare(prompt_spec, retrieval_result, style, config, plan)
         events: queue.Queue[RunEvent] = queue.Queue()
-        deliver = on_event or (lambda ev: None)
+        callback = on_event or (lambda ev: None)
+
+        def deliver(ev: RunEvent) -> None:
+            callback(state.stamp(ev))
+
         try:
             deliver(state.started_event())
             n = len(state.requests)
@@ -366,7 +370,11 @@ class ImageGenerator:
     ) -> GenerationResult:
         """Make the sketches concurrently with ``asyncio.gather``; returns when all have settled."""
         state = await asyncio.to_thread(self._prepare, prompt_spec, retrieval_result, style, config, plan)
-        emit = on_event or (lambda ev: None)
+        callback = on_event or (lambda ev: None)
+
+        def emit(ev: RunEvent) -> None:
+            callback(state.stamp(ev))
+
         tasks: list[asyncio.Task] = []
         try:
             emit(state.started_event())
@@ -432,9 +440,9 @@ class ImageGenerator:
         tasks: list[asyncio.Task] = []
         done = False
         try:
-            yield state.started_event()
+            yield state.stamp(state.started_event())
             for name, details in stages:
-                yield state.stage_event(name, details)
+                yield state.stamp(state.stage_event(name, details))
             tasks = [asyncio.create_task(self._sketch_async(state, i, events.put_nowait)) for i in wanted]
             remaining = len(tasks)
             sheet = self._prepare_sheet_soon(state)
@@ -443,11 +451,11 @@ class ImageGenerator:
                 ev = await events.get()
                 if isinstance(ev, (SketchCompleted, SketchFailed)):
                     remaining -= 1
-                yield ev
+                yield state.stamp(ev)
             await sheet
             final = await _settle(state)
             done = True
-            yield final
+            yield state.stamp(final)
         except Exception as exc:  # to a library user: never with a secret in it
             redact_exception(exc)
             raise

@@ -21,12 +21,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from generate.adapter import ImageModelAdapter, ImageRequest, ModelImage, ModelPreview
 from generate.errors import ErrorCode, ModelCallError
 from generate.events import (
     RunCompleted,
+    RunEvent,
     RunStarted,
     SketchCompleted,
     SketchFailed,
@@ -46,6 +47,8 @@ from generate.redact import redact, redact_error, redact_value
 from generate.run_lock import RunLock
 from generate.runs import atomic_write_bytes, atomic_write_json
 from generate.types import GenerationConfig, GenerationResult, SketchResult
+
+E = TypeVar("E", bound=RunEvent)
 
 __all__ = ["RunState"]
 
@@ -112,10 +115,16 @@ class RunState:
         self.write_metadata()
 
     # -- events ---------------------------------------------------------------------------------
-    def _next_seq(self) -> int:
+    def stamp(self, event: E) -> E:
+        """Give ``event`` the run's next ``seq`` as it is delivered.
+
+        Numbered at delivery, not creation: a sketch's event is made on a worker thread, and two
+        made together may reach the consumer in either order; ``seq`` must follow what it sees.
+        """
         with self._lock:
             self._seq += 1
-            return self._seq
+            event.seq = self._seq
+        return event
 
     @property
     def model_name(self) -> str:
@@ -124,7 +133,7 @@ class RunState:
     def started_event(self) -> RunStarted:
         return RunStarted(
             run_id=self.run_id,
-            seq=self._next_seq(),
+            seq=0,
             model=self.model_name,
             num_images=len(self.requests),
             style_id=self.style.id,
@@ -135,13 +144,13 @@ class RunState:
         )
 
     def stage_event(self, name: str, details: dict[str, Any]) -> StageEvent:
-        return StageEvent(run_id=self.run_id, seq=self._next_seq(), name=name, details=details)
+        return StageEvent(run_id=self.run_id, seq=0, name=name, details=details)
 
     def preview_event(self, index: int, preview: ModelPreview) -> SketchPreview:
         data = base64.b64encode(preview.data).decode("ascii")
         return SketchPreview(
             run_id=self.run_id,
-            seq=self._next_seq(),
+            seq=0,
             index=index,
             sequence=preview.sequence,
             mime_type=preview.mime_type,
@@ -184,7 +193,7 @@ class RunState:
         self.write_metadata()
         return SketchRetry(
             run_id=self.run_id,
-            seq=self._next_seq(),
+            seq=0,
             index=index,
             attempt=next_attempt,
             max_attempts=self.config.max_attempts,
@@ -242,7 +251,7 @@ class RunState:
         self.write_metadata()
         return SketchCompleted(
             run_id=self.run_id,
-            seq=self._next_seq(),
+            seq=0,
             index=index,
             file=name,
             path=str(self.out_dir / name),
@@ -288,7 +297,7 @@ class RunState:
         self.write_metadata()
         return SketchFailed(
             run_id=self.run_id,
-            seq=self._next_seq(),
+            seq=0,
             index=index,
             code=error.code,
             message=error.message,
@@ -365,7 +374,7 @@ class RunState:
             self.lock.release()  # settled: readers now trust the status on disk
         self.finished = RunCompleted(
             run_id=self.run_id,
-            seq=self._next_seq(),
+            seq=0,
             status=self.status,
             succeeded=c["completed"],
             failed=c["failed"],

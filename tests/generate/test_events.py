@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
-from generate.events import RunEvent, drain
+import pytest
+
+from generate.events import RunEvent, SketchCompleted, drain
+from generate.run_state import RunState
+from tests.generate.modes import MODES, gemini_config, run_in_mode
 
 
 async def test_drain_hands_on_every_event_and_closes_the_stream_when_cancelled():
@@ -38,3 +43,23 @@ async def test_drain_without_a_listener_runs_the_stream_to_its_end():
 
     await drain(events())
     assert ended == [True]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_seq_follows_the_order_events_are_delivered_in(mode, fake, tmp_path, monkeypatch):
+    """A sketch's event is built on a worker thread; when sketch 0's thread is slow to hand its
+    finished event on, sketch 1's arrives first, and the seq numbers must still run 1, 2, 3, ..."""
+    original = RunState.complete
+
+    def slow_for_the_first(self, index, *args, **kwargs):
+        event = original(self, index, *args, **kwargs)
+        if index == 0:
+            time.sleep(0.4)  # built first, delivered last
+        return event
+
+    monkeypatch.setattr(RunState, "complete", slow_for_the_first)
+    result, events = run_in_mode(mode, gemini_config(mode, tmp_path))
+    assert result.status == "complete"
+    completed = [e.index for e in events if isinstance(e, SketchCompleted)]
+    assert completed[-1] == 0  # the slow one really came last
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
