@@ -46,6 +46,7 @@ __all__ = [
     "unregister_family",
     "families",
     "family_for",
+    "availability_of",
     "register_known_names",
 ]
 
@@ -339,7 +340,7 @@ class ModelFamily(abc.ABC):
     def models(self) -> list[dict[str, Any]]:
         """Entries for `sketchgen models` / ``GET /models``: at least ``id``, ``display_name``,
         ``aliases``, ``status``, ``price_per_image_usd`` ({size: USD}), ``aspect_ratios``,
-        ``image_sizes``, ``network``; the listing adds ``family`` and ``available``."""
+        ``image_sizes``, ``network``; the listing adds ``family``, ``available`` and ``availability``."""
 
     def default_model(self) -> str | None:
         """The model name "auto" uses when it picks this family."""
@@ -392,6 +393,16 @@ def families() -> list[ModelFamily]:
     """Every registered family, built-ins included, in registration order."""
     _load_builtins()
     return list(_FAMILIES.values())
+
+
+def availability_of(family: ModelFamily) -> Availability:
+    """``family.availability()``; a family that breaks its never-raises contract is reported
+    unavailable, naming the error type only (its message could carry a secret), so one broken
+    third-party family cannot take "auto" or the model listing down."""
+    try:
+        return family.availability()
+    except Exception as exc:  # noqa: BLE001 - any failure of a plug-in's check means "not usable"
+        return Availability(False, f"its availability check failed ({type(exc).__name__})")
 
 
 def family_for(model_name: str) -> ModelFamily | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from generate.adapter import ImageModelAdapter, families, get_adapter, register_adapter
+from generate.adapter import ImageModelAdapter, availability_of, families, get_adapter, register_adapter
 from generate.errors import ConfigError
 
 __all__ = ["choose_model"]
@@ -23,10 +23,12 @@ def _choose() -> tuple[str, str, bool]:
     candidates = sorted((f for f in families() if f.auto_priority is not None), key=lambda f: f.auto_priority)
     skipped = []
     for family in candidates:
-        availability = family.availability()
-        model = family.default_model()
-        if not availability.available or model is None:
+        availability = availability_of(family)
+        if not availability.available:
             skipped.append(availability)
+            continue
+        model = family.default_model()
+        if model is None:  # available, but names no model for "auto" to use
             continue
         if not skipped:
             return model, f"auto: {availability.reason}, using {model}", False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generate.adapter import families
+from generate.adapter import availability_of, families
 
 __all__ = ["list_models", "list_families", "listed_id"]
 
@@ -17,7 +17,7 @@ def list_families() -> list[dict[str, Any]]:
             "name": f.name,
             "display_name": f.display_name or f.name,
             "auto_priority": f.auto_priority,
-            **f.availability().to_dict(),
+            **availability_of(f).to_dict(),
         }
         for f in families()
     ]
@@ -37,7 +37,7 @@ def list_models() -> list[dict[str, Any]]:
 
     out: list[dict[str, Any]] = []
     for family in families():
-        availability = family.availability().to_dict()
+        availability = availability_of(family).to_dict()
         for entry in family.models():
             out.append(
                 {

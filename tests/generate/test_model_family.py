@@ -117,3 +117,18 @@ def test_a_run_with_a_registered_family_completes(tmp_path):
     meta = json.loads(result.metadata_path.read_text())
     assert meta["model"]["used"] == MODEL
     assert meta["totals"]["cost_usd"] == pytest.approx(0.03)
+
+
+def test_a_family_whose_availability_check_breaks_is_listed_unavailable_and_skipped(monkeypatch):
+    monkeypatch.setenv(READY_VAR, "1")
+    with registered(priority=0) as family:
+
+        def broken():
+            raise RuntimeError("token sk-do-not-show was refused")
+
+        monkeypatch.setattr(family, "availability", broken)
+        entry = _by_id(list_models())[MODEL]
+        assert entry["available"] is False
+        assert entry["availability"]["reason"] == "its availability check failed (RuntimeError)"
+        model, reason = choose_model()
+    assert model == "trace" and "sk-do-not-show" not in reason
