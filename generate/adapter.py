@@ -499,7 +499,9 @@ _BUILTINS_LOCK = threading.RLock()
 
 def _load_builtins() -> None:
     """Import the built-in family modules once; each registers itself on import, as a third-party
-    family would. A module whose optional dependency is missing is left out; the others load.
+    family would. A built-in module that is not there is skipped; a family module imports its
+    optional dependencies lazily (in ``create`` / ``availability``), so a missing extra never breaks
+    the registry.
 
     The flag is raised only after every import has finished, under a lock, so a concurrent first
     caller waits for the full registry instead of reading a half-filled one.
