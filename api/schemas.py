@@ -343,6 +343,13 @@ class ModelOut(BaseModel):
     image_sizes: list[str] = Field(default_factory=list)
     price_per_image_usd: dict[str, float] = Field(default_factory=dict)
     network: bool | None = None
+    family: str | None = Field(default=None, description="The model family, e.g. 'gemini', 'trace'.")
+    available: bool | None = Field(default=None, description="Whether its family can make images here now.")
+    availability: dict[str, Any] | None = Field(
+        default=None,
+        description="The family's availability: available, reason (one line), credentials, "
+        "extra_installed, weights_present (null: not needed), fix (what to do).",
+    )
 
 
 class RunSummary(BaseModel):

@@ -380,19 +380,24 @@ def cmd_styles(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from generate.models import list_models
+    """Every family with its availability (the reason line), then its models and price per image."""
+    from generate.models import list_families, list_models
 
     models = list_models()
     if args.json:
         _out(json.dumps(models, indent=2, default=str))
         return 0
-    _out(f"{'model':<32} {'status':<16} {'price per image (USD)':<34} aliases")
-    for m in models:
-        prices = ", ".join(f"{k} ${v:.3f}" for k, v in (m.get("price_per_image_usd") or {}).items()) or "-"
-        aliases = ", ".join(m.get("aliases") or [])
-        if m["id"] == "auto":
-            prices = f"-> {m.get('resolves_to')}"
-        _out(f"{m['id']:<32} {m.get('status', ''):<16} {prices:<34} {aliases}")
+    auto = models[0]
+    _out(f"auto -> {auto.get('resolves_to')}  ({auto.get('notes')})")
+    for family in list_families():
+        state = "available" if family["available"] else "not available"
+        fix = f"; {family['fix']}" if family.get("fix") else ""
+        _out(f"\n{family['name']} — {family['display_name']}: {state} ({family['reason']}{fix})")
+        _out(f"  {'model':<30} {'status':<16} {'price per image (USD)':<44} aliases")
+        for m in (m for m in models if m.get("family") == family["name"]):
+            prices = ", ".join(f"{k} ${v:.3f}" for k, v in (m.get("price_per_image_usd") or {}).items())
+            aliases = ", ".join(m.get("aliases") or [])
+            _out(f"  {m['id']:<30} {m.get('status', ''):<16} {prices or '-':<44} {aliases}".rstrip())
     return 0
 
 

@@ -154,7 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     styles = sub.add_parser("styles", help="list the styles")
     styles.add_argument("--json", action="store_true")
-    models = sub.add_parser("models", help="list the models, their status and price per image")
+    models = sub.add_parser(
+        "models",
+        help="list every model family with its availability, and its models with status and price per image",
+    )
     models.add_argument("--json", action="store_true")
 
     runs = sub.add_parser("runs", help="list past runs, newest first")

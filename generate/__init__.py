@@ -2,14 +2,17 @@
 
 from generate.adapter import (
     AdapterCapabilities,
+    Availability,
     ImageModelAdapter,
     ImageRequest,
+    ModelFamily,
     ModelImage,
     ModelPreview,
     Usage,
     adapter_names,
     get_adapter,
     register_adapter,
+    register_family,
 )
 from generate.errors import (
     ConfigError,
@@ -46,6 +49,9 @@ __all__ = [
     "get_adapter",
     "register_adapter",
     "adapter_names",
+    "ModelFamily",
+    "Availability",
+    "register_family",
     "SketchgenError",
     "ConfigError",
     "CredentialsError",

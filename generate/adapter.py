@@ -5,8 +5,11 @@ An :class:`ImageModelAdapter` turns one :class:`ImageRequest` (one sketch) into 
 post-processing and the run folder. Adapters only talk to their model and say, up front, what they
 can do (:class:`AdapterCapabilities`).
 
-Adapters are chosen by name through :func:`get_adapter`; built-ins register exactly the way a
-third-party adapter would, with :func:`register_adapter`.
+Adapters are chosen by name through :func:`get_adapter`. A model family (:class:`ModelFamily`:
+Gemini, trace, or a third party's) registers itself with :func:`register_family` and is then asked
+for everything the orchestration needs: which names it owns, whether it is available here, its
+models and prices, a dry run's cost rows. Built-ins register exactly the way a third-party family
+would. :func:`register_adapter` stays for a single adapter without a family (a name or a matcher).
 
 This module imports nothing outside the standard library.
 """
@@ -17,7 +20,7 @@ import abc
 import asyncio
 import difflib
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +43,11 @@ __all__ = [
     "Availability",
     "ModelFamily",
     "register_family",
+    "unregister_family",
     "families",
     "family_for",
+    "availability_of",
+    "register_known_names",
 ]
 
 
@@ -259,6 +265,15 @@ class ImageModelAdapter(abc.ABC):
             )
         return []
 
+    def turn_outline(
+        self, prompt: str, *, subjects: Sequence[Path] = (), references: Sequence[Path] = ()
+    ) -> list[dict[str, str]]:
+        """What one call would send, in order, as plain data (what a dry run shows): ``{"text": ...}``
+        parts and ``{"image": file name, "mime_type": ...}`` parts. ``subjects`` are the images to edit,
+        ``references`` the style references it would carry. Default: the prompt, then each image."""
+        images = [*subjects, *references]
+        return [{"text": prompt}, *({"image": Path(p).name, "mime_type": "image/*"} for p in images)]
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and connections (sync)."""
 
@@ -288,6 +303,11 @@ class Availability:
     credentials: bool | None = None  # None: the family needs none
     extra_installed: bool | None = None  # None: the family needs no optional extra
     weights_present: bool | None = None  # None: the family needs no local weights
+    fix: str = ""  # what to do to make it available ("set GEMINI_API_KEY to use Nano Banana"); "": nothing
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as the model listing carries it."""
+        return dict(self.__dict__)
 
 
 class ModelFamily(abc.ABC):
@@ -320,11 +340,15 @@ class ModelFamily(abc.ABC):
     def models(self) -> list[dict[str, Any]]:
         """Entries for `sketchgen models` / ``GET /models``: at least ``id``, ``display_name``,
         ``aliases``, ``status``, ``price_per_image_usd`` ({size: USD}), ``aspect_ratios``,
-        ``image_sizes``, ``network``; the listing adds ``family`` and ``available``."""
+        ``image_sizes``, ``network``; the listing adds ``family``, ``available`` and ``availability``."""
 
     def default_model(self) -> str | None:
         """The model name "auto" uses when it picks this family."""
         return None
+
+    def auto_label(self, model_name: str) -> str:
+        """How "auto"'s reason line names this family's model when it falls back to it."""
+        return f"{model_name!r} ({self.display_name or self.name})"
 
     def estimate_costs(
         self,
@@ -334,9 +358,17 @@ class ModelFamily(abc.ABC):
         input_images: int = 0,
         input_text_chars: int = 0,
         num_images: int = 1,
+        conversation_model: str | None = None,
     ) -> list[dict[str, Any]]:
         """Rows of a dry run's cost table, one per selectable model of this family:
-        ``{"model", "status", "image_size", "per_image_usd", "run_usd"}`` (default: none)."""
+        ``{"model", "status", "image_size", "per_image_usd", "run_usd"}`` (default: none).
+
+        ``input_images`` / ``input_text_chars``: what a call sends besides its prompt and
+        ``num_references`` style references (:func:`input_load`: the images to edit, a refinement's
+        history). ``conversation_model`` is set for a multi-turn refinement: the adapter name whose
+        conversation it continues. That model gets the history (and no new references); any other
+        model could not continue it and would get the sketch as one image to edit, with the references.
+        """
         return []
 
 
@@ -344,15 +376,33 @@ _FAMILIES: dict[str, ModelFamily] = {}
 
 
 def register_family(family: ModelFamily) -> None:
-    """Register a model family; its model names then resolve through :func:`get_adapter`."""
+    """Register a model family (a ``ModelFamily`` instance); its model names then resolve through
+    :func:`get_adapter`, and "auto", the model listing and dry-run estimates ask it. Registering a
+    family under a name already taken replaces that family."""
     with _LOCK:
         _FAMILIES[family.name] = family
+
+
+def unregister_family(name: str) -> None:
+    """Remove the family registered as ``name`` (a no-op when there is none)."""
+    with _LOCK:
+        _FAMILIES.pop(name, None)
 
 
 def families() -> list[ModelFamily]:
     """Every registered family, built-ins included, in registration order."""
     _load_builtins()
     return list(_FAMILIES.values())
+
+
+def availability_of(family: ModelFamily) -> Availability:
+    """``family.availability()``; a family that breaks its never-raises contract is reported
+    unavailable, naming the error type only (its message could carry a secret), so one broken
+    third-party family cannot take "auto" or the model listing down."""
+    try:
+        return family.availability()
+    except Exception as exc:  # noqa: BLE001 - any failure of a plug-in's check means "not usable"
+        return Availability(False, f"its availability check failed ({type(exc).__name__})")
 
 
 def family_for(model_name: str) -> ModelFamily | None:
@@ -385,14 +435,25 @@ def register_adapter(
 
 
 def adapter_names() -> list[str]:
+    """Every name registered with :func:`register_adapter`, and every family model's id and aliases."""
     _load_builtins()
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(_family_model_names()))
+
+
+def _family_model_names() -> list[str]:
+    names: list[str] = []
+    for family in families():
+        for entry in family.models():
+            names.extend([entry["id"], *(entry.get("aliases") or ())])
+    return names
 
 
 def get_adapter(model_name: str, **options: Any) -> ImageModelAdapter:
     """Build the adapter for ``model_name`` ("trace", "nano-banana", a Gemini model id, "auto", ...).
 
-    Raises ConfigError naming the nearest known name when nothing matches.
+    A name registered with :func:`register_adapter` wins, then the first family that owns the name,
+    then :func:`register_adapter` matchers. Raises ConfigError naming the nearest known name (family
+    model ids and aliases included) when nothing matches.
     """
     _load_builtins()
     factory = _REGISTRY.get(model_name)
@@ -419,7 +480,7 @@ _EXTRA_NAMES: list[Callable[[], list[str]]] = []
 
 
 def register_known_names(provider: Callable[[], list[str]]) -> None:
-    """Let an adapter family contribute names (catalog ids, aliases) to "did you mean" hints."""
+    """Let an adapter contribute names to "did you mean" hints (a family's models are in them already)."""
     _EXTRA_NAMES.append(provider)
 
 
@@ -431,13 +492,16 @@ def _extra_known_names() -> list[str]:
 
 
 _BUILTINS_LOADED = False
-# Re-entrant: importing a built-in calls register_adapter (which takes _LOCK, not this one), and a
+# Re-entrant: importing a built-in calls register_family (which takes _LOCK, not this one), and a
 # built-in that looks another up while it loads must not deadlock its own thread.
 _BUILTINS_LOCK = threading.RLock()
 
 
 def _load_builtins() -> None:
-    """Import the built-in adapter modules once; each registers itself on import.
+    """Import the built-in family modules once; each registers itself on import, as a third-party
+    family would. A built-in module that is not there is skipped; a family module imports its
+    optional dependencies lazily (in ``create`` / ``availability``), so a missing extra never breaks
+    the registry.
 
     The flag is raised only after every import has finished, under a lock, so a concurrent first
     caller waits for the full registry instead of reading a half-filled one.
@@ -451,8 +515,8 @@ def _load_builtins() -> None:
         import importlib
 
         for module in (
-            "generate.adapters.gemini.adapter",
-            "generate.adapters.trace.adapter",
+            "generate.adapters.gemini.family",
+            "generate.adapters.trace.family",
             "generate.auto",
         ):
             try:

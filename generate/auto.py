@@ -1,47 +1,60 @@
-"""The "auto" model: Nano Banana when Gemini credentials are configured, else the offline trace model.
+"""The "auto" model: the available family with the lowest ``auto_priority`` (Gemini first, trace last).
 
-The choice and its reason travel with the adapter (``selection_reason``) into the run's events,
-metadata and CLI output, so nobody mistakes a traced sketch for a generated one.
+Families are asked through :class:`generate.adapter.ModelFamily` only, so a registered third-party
+family takes part like a built-in. The choice and its reason travel with the adapter
+(``selection_reason``) into the run's events, metadata and CLI output, so nobody mistakes a traced
+sketch for a generated one.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
-from generate.adapter import ImageModelAdapter, get_adapter, register_adapter
+from generate.adapter import ImageModelAdapter, availability_of, families, get_adapter, register_adapter
+from generate.errors import ConfigError
 
-__all__ = ["choose_model", "AUTO_GEMINI_DEFAULT"]
+__all__ = ["choose_model"]
 
 log = logging.getLogger("sketchgen.generate")
-AUTO_GEMINI_DEFAULT = "nano-banana"
+
+
+def _choose() -> tuple[str, str, bool]:
+    """(model name, reason, fell back past a preferred family)."""
+    candidates = sorted((f for f in families() if f.auto_priority is not None), key=lambda f: f.auto_priority)
+    skipped = []
+    for family in candidates:
+        availability = availability_of(family)
+        if not availability.available:
+            skipped.append(availability)
+            continue
+        model = family.default_model()
+        if model is None:  # available, but names no model for "auto" to use
+            continue
+        if not skipped:
+            return model, f"auto: {availability.reason}, using {model}", False
+        why = "; ".join(a.reason for a in skipped)
+        fixes = [a.fix for a in skipped if a.fix]
+        todo = f"{', '.join(fixes)}, or pass" if fixes else "pass"
+        return (
+            model,
+            f"auto: {why}, so using {family.auto_label(model)}; {todo} --model {model} to choose it explicitly",
+            True,
+        )
+    why = "; ".join(a.reason for a in skipped) or "no model family is registered"
+    raise ConfigError(f"auto: no model is available here ({why})", field="model")
 
 
 def choose_model() -> tuple[str, str]:
     """(model name, one-line reason) that "auto" resolves to right now."""
-    from generate.adapters.gemini.adapter import gemini_credentials_configured
-
-    configured, how = gemini_credentials_configured()
-    if configured:
-        model = os.environ.get("GEMINI_MODEL", "").strip() or AUTO_GEMINI_DEFAULT
-        return model, f"auto: Gemini credentials found ({how}), using {model}"
-    if how.startswith(("Vertex AI", "GOOGLE_GENAI_USE_VERTEXAI")):  # Vertex chosen but incomplete: say what
-        return "trace", (
-            f"auto: {how}; so using the offline 'trace' model, which traces reference images rather than "
-            "generating from text"
-        )
-    return "trace", (
-        "auto: no Gemini credentials (GEMINI_API_KEY, GOOGLE_API_KEY or Vertex AI), so using the offline "
-        "'trace' model, which traces reference images rather than generating from text; "
-        "set GEMINI_API_KEY to use Nano Banana, or pass --model trace to choose it explicitly"
-    )
+    model, reason, _ = _choose()
+    return model, reason
 
 
 def _auto_factory(name: str, **options) -> ImageModelAdapter:
-    model, reason = choose_model()
+    model, reason, fell_back = _choose()
     adapter = get_adapter(model, **options)
     adapter.selection_reason = reason
-    if model == "trace":
+    if fell_back:
         log.warning("%s", reason)
     return adapter
 

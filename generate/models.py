@@ -1,63 +1,74 @@
-"""The models a user can pick, for `sketchgen models` and `GET /models`."""
+"""The models a user can pick, for `sketchgen models` and `GET /models`, asked of every registered family."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["list_models"]
+from generate.adapter import availability_of, families
+
+__all__ = ["list_models", "list_families", "listed_id"]
+
+
+def list_families() -> list[dict[str, Any]]:
+    """Every registered family: ``name``, ``display_name``, ``auto_priority`` and its availability
+    (``available``, ``reason``, ``credentials``, ``extra_installed``, ``weights_present``, ``fix``)."""
+    return [
+        {
+            "name": f.name,
+            "display_name": f.display_name or f.name,
+            "auto_priority": f.auto_priority,
+            **availability_of(f).to_dict(),
+        }
+        for f in families()
+    ]
 
 
 def list_models() -> list[dict[str, Any]]:
-    """Every selectable model: "auto", the offline "trace" model, then the Gemini catalog.
+    """Every selectable model: "auto", then each family's models in registration order.
 
     Each entry has at least ``id``, ``display_name``, ``status``, ``price_per_image_usd``,
-    ``aspect_ratios``, ``image_sizes`` and ``network``; concrete models also say whether they take
-    ``google_search`` and ``person_generation``. "auto"'s ``resolves_to`` is the ``id`` of another
-    entry (an alias such as ``nano-banana`` is resolved to its catalog id), so a client can show that
-    model's sizes and prices. Building this makes no network call and needs no credentials.
+    ``aspect_ratios``, ``image_sizes`` and ``network``; a family's models add ``family``,
+    ``available`` and ``availability`` (the family's :class:`generate.adapter.Availability` as a
+    dict, with its ``reason`` line). "auto"'s ``resolves_to`` is the ``id`` of another entry (an
+    alias such as ``nano-banana`` is resolved to its id), so a client can show that model's sizes
+    and prices. Building this makes no network call and needs no credentials.
     """
-    from generate.adapters.gemini.catalog import load_catalog, resolve_model
-    from generate.adapters.trace.adapter import TraceAdapter
     from generate.auto import choose_model
-    from generate.errors import ConfigError
 
+    out: list[dict[str, Any]] = []
+    for family in families():
+        availability = availability_of(family).to_dict()
+        for entry in family.models():
+            out.append(
+                {
+                    **entry,
+                    "family": family.name,
+                    "available": availability["available"],
+                    "availability": availability,
+                }
+            )
     chosen, reason = choose_model()
-    if chosen != "trace":
-        try:
-            chosen = resolve_model(chosen).id
-        except ConfigError:  # a gemini-*image* id the catalog does not know yet: named as given
-            pass
-    trace = TraceAdapter()
-    caps = trace.capabilities
-    out: list[dict[str, Any]] = [
-        {
-            "id": "auto",
-            "display_name": "Automatic",
-            "aliases": [],
-            "status": "live",
-            "price_per_image_usd": {},
-            "aspect_ratios": [],
-            "image_sizes": [],
-            "network": None,
-            "resolves_to": chosen,
-            "notes": reason,
-        },
-        {
-            "id": "trace",
-            "display_name": "Trace (offline)",
-            "aliases": [],
-            "status": "live",
-            "price_per_image_usd": {size: 0.0 for size in caps.image_sizes},
-            "aspect_ratios": list(caps.aspect_ratios),
-            "image_sizes": list(caps.image_sizes),
-            "max_reference_images": caps.max_reference_images,
-            "network": False,
-            "google_search": "google_search" in caps.request_options,
-            "person_generation": "person_generation" in caps.request_options,
-            "notes": "Traces a reference image into a rough pencil sketch with the sketch's layout and "
-            "exaggeration; no key, no network, no cost. A tracing aid and dry-run model, not text-to-image.",
-        },
-    ]
-    for entry in load_catalog().models:
-        out.append({**entry.describe(), "network": True})
-    return out
+    auto = {
+        "id": "auto",
+        "display_name": "Automatic",
+        "aliases": [],
+        "status": "live",
+        "price_per_image_usd": {},
+        "aspect_ratios": [],
+        "image_sizes": [],
+        "network": None,
+        "resolves_to": listed_id(chosen, out) or chosen,  # an id the listing lacks: named as given
+        "notes": reason,
+    }
+    return [auto, *out]
+
+
+def listed_id(name: str, entries: list[dict[str, Any]] | None = None) -> str | None:
+    """The listed ``id`` that ``name`` (an id, an alias or ``models/<id>``, any case) names, or None."""
+    if entries is None:
+        entries = [entry for family in families() for entry in family.models()]
+    key = name.strip().removeprefix("models/").lower()
+    for entry in entries:
+        if key == entry["id"].lower() or key in (a.lower() for a in entry.get("aliases") or ()):
+            return entry["id"]
+    return None

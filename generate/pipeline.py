@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from generate.adapter import ImageModelAdapter, get_adapter, input_load
+from generate.adapter import ImageModelAdapter, families, get_adapter, input_load
 from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
@@ -508,9 +508,6 @@ class SketchPipeline:
 
     def dry_run(self, request: RunRequest | PreparedRun | dict) -> dict[str, Any]:
         """Everything a run would send, and what it would cost, without calling any model."""
-        from generate.adapters.gemini.catalog import estimate_cost, load_catalog
-        from generate.adapters.gemini.wire import ReferenceImage, turn_outline
-
         prepared = request if isinstance(request, PreparedRun) else self.validate(request, dry_run=True)
         spec = self._compile(prepared)
         retrieval = self._retrieve(prepared, spec)
@@ -520,46 +517,26 @@ class SketchPipeline:
             plan = list(it.variations)
         else:
             plan = plan_variations(spec, n, prepared.config.seed, style=prepared.style)
-        refs = len(retrieval.hits)
-        # What each call's user turn would hold (the trace model reads none of its text): the
-        # image to edit first, then the style references.
+        # What each call would carry: the image(s) to edit, then the style references.
         it_refs = None if it is None or it.references is None else {Path(p) for p in it.references}
         hits = [h for h in retrieval.hits if it_refs is None or Path(h.path) in it_refs]
-        sent = [
-            ReferenceImage(data=b"", mime_type="image/jpeg", name=Path(p).name, role="subject")
-            for p in (it.input_images if it is not None else ())
-        ] + [
-            ReferenceImage(data=b"", mime_type="image/jpeg", name=Path(h.path).name, sha256=h.sha256)
-            for h in hits[: prepared.adapter.capabilities.max_reference_images]
-        ]
+        subjects = tuple(it.input_images) if it is not None else ()
+        references = tuple(Path(h.path) for h in hits[: prepared.adapter.capabilities.max_reference_images])
         # What else goes in as input: the image(s) to edit, or a refinement's whole history.
-        history_images, history_chars = input_load(it.input_images, it.history) if it is not None else (0, 0)
-        costs = [{"model": "trace", "status": "live", "per_image_usd": 0.0, "run_usd": 0.0}]
-        for entry in load_catalog().models:
-            status = entry.effective_status()
-            if status in ("shutdown",):
-                continue
-            size = prepared.config.image_size if prepared.config.image_size in entry.image_sizes else None
-            if it is not None and it.path == "multi_turn" and entry.id != prepared.adapter.name:
-                # Another model could not continue this conversation: it would get the sketch as an edit.
-                per = estimate_cost(entry, size, min(refs, entry.max_reference_images), input_images=1)
-            elif it is not None and it.path == "multi_turn":
-                per = estimate_cost(
-                    entry, size, 0, input_images=history_images, input_text_chars=history_chars
-                )
-            else:
-                per = estimate_cost(
-                    entry, size, min(refs, entry.max_reference_images), input_images=history_images
-                )
-            costs.append(
-                {
-                    "model": entry.id,
-                    "status": status,
-                    "image_size": size,
-                    "per_image_usd": round(per, 4),
-                    "run_usd": round(per * n, 4),
-                }
+        extra_images, extra_chars = input_load(it.input_images, it.history) if it is not None else (0, 0)
+        multi_turn = it is not None and it.path == "multi_turn"
+        costs = [
+            row
+            for family in families()
+            for row in family.estimate_costs(
+                image_size=prepared.config.image_size,
+                num_references=len(retrieval.hits),
+                input_images=extra_images,
+                input_text_chars=extra_chars,
+                num_images=n,
+                conversation_model=prepared.adapter.name if multi_turn else None,
             )
+        ]
         return {
             "model": prepared.adapter.name,
             "model_reason": getattr(prepared.adapter, "selection_reason", None),
@@ -576,7 +553,7 @@ class SketchPipeline:
                     "layout": v.layout,
                     "exaggeration": v.exaggeration,
                     "prompt": v.prompt,
-                    "turn": turn_outline(v.prompt, sent),
+                    "turn": prepared.adapter.turn_outline(v.prompt, subjects=subjects, references=references),
                 }
                 for v in plan
             ],

@@ -252,15 +252,13 @@ def list_runs(
 
 @functools.lru_cache(maxsize=256)
 def _model_names(name: str) -> frozenset[str]:
-    """``name`` and, for a catalog alias or id, the catalog id it resolves to (lower case)."""
-    from generate.adapters.gemini.catalog import resolve_model
-    from generate.errors import ConfigError
+    """``name`` and, for a listed model's alias or id, the id it resolves to (lower case)."""
+    from generate.models import listed_id
 
     names = {name.strip().lower()}
-    try:
-        names.add(resolve_model(name).id.lower())
-    except ConfigError:  # trace, auto, an id the catalog does not know: matched as written
-        pass
+    listed = listed_id(name)
+    if listed is not None:  # auto, an id no family lists: matched as written
+        names.add(listed.lower())
     return frozenset(names)
 
 

@@ -93,9 +93,19 @@ def test_trace_never_gets_an_unreadable_reference(golf_style, tmp_path):
         assert sketch["references_sent"][0]["name"] in GOOD
 
 
-def test_dry_run_shows_the_reference_labels(golf_style, tmp_path, capsys):
+def test_a_trace_dry_run_shows_the_prompt_and_the_images_it_would_draw_over(golf_style, tmp_path):
     plan = SketchPipeline(output_dir=tmp_path / "out").dry_run(
         RunRequest(brief="playful golf mascot", style_id="golf", model="trace", top_k=4)
+    )
+    turn = plan["sketches"][0]["turn"]
+    assert turn[0] == {"text": plan["sketches"][0]["prompt"]}  # no Gemini labels: trace is not Gemini
+    assert [p["image"] for p in turn[1:]] == [Path(r["path"]).name for r in plan["retrieval"]["references"]]
+
+
+def test_dry_run_shows_the_reference_labels(golf_style, tmp_path, capsys):
+    # The labels are what a Gemini model is sent; a dry run needs no credentials.
+    plan = SketchPipeline(output_dir=tmp_path / "out").dry_run(
+        RunRequest(brief="playful golf mascot", style_id="golf", model="nano-banana", top_k=4)
     )
     turn = plan["sketches"][0]["turn"]
     assert turn[0]["text"].startswith(plan["sketches"][0]["prompt"])
@@ -112,7 +122,7 @@ def test_dry_run_shows_the_reference_labels(golf_style, tmp_path, capsys):
             "--style",
             "golf",
             "--model",
-            "trace",
+            "nano-banana",
             "--top-k",
             "4",
             "--dry-run",

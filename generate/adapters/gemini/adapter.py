@@ -35,7 +35,7 @@ import hashlib
 import logging
 import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,6 @@ from generate.adapter import (
     ModelImage,
     ModelPreview,
     input_load,
-    register_adapter,
-    register_known_names,
 )
 from generate.adapters.gemini.catalog import (
     ModelEntry,
@@ -60,7 +58,6 @@ from generate.adapters.gemini.catalog import (
     entry_for_unknown,
     estimate_cost,
     is_gemini_image_id,
-    known_model_names,
     load_catalog,
     resolve_model,
 )
@@ -76,6 +73,7 @@ from generate.adapters.gemini.wire import (
     classify_exception,
     downscale_reference,
     parse_response,
+    turn_outline,
 )
 from generate.errors import ConfigError, CredentialsError
 from generate.redact import redact, redact_error, redact_exception, register_secret
@@ -542,6 +540,15 @@ class NanoBananaAdapter(ImageModelAdapter):
             "requested": self.requested_name,
         }
 
+    def turn_outline(
+        self, prompt: str, *, subjects: Sequence[Path] = (), references: Sequence[Path] = ()
+    ) -> list[dict[str, str]]:
+        """The user turn as :func:`generate.adapters.gemini.wire.turn_outline` lays it out: the images
+        to edit first, then the style references, each with its label."""
+        sent = [ReferenceImage(b"", "image/jpeg", name=Path(p).name, role="subject") for p in subjects]
+        sent += [ReferenceImage(b"", "image/jpeg", name=Path(p).name) for p in references]
+        return turn_outline(prompt, sent)
+
     # ---- closing -------------------------------------------------------------------------------
     def close(self) -> None:
         if self._owns_client:
@@ -562,18 +569,3 @@ class _DryRunClient:
     def __getattr__(self, name: str) -> Any:
         ok, reason = gemini_credentials_configured()
         raise _credentials_error(self._model, reason if not ok else "this adapter was built for a dry run")
-
-
-def _factory(model_name: str, **options: Any) -> NanoBananaAdapter:
-    """``factory(model_name, **options)`` for the registry; options: client, api_key, base_url, ..."""
-    return NanoBananaAdapter(model_name, **options)
-
-
-def _matches(name: str) -> bool:
-    return load_catalog().get(name.removeprefix("models/")) is not None or is_gemini_image_id(name)
-
-
-register_adapter("nano-banana", _factory)
-register_adapter("nano-banana-pro", _factory)
-register_adapter(None, _factory, matches=_matches)
-register_known_names(known_model_names)

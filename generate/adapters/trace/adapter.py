@@ -20,8 +20,8 @@ Contract:
 * no reference -> ``ModelCallError(NO_REFERENCE, fatal_for_run=True)`` whose message says how to add some;
   an unreadable reference -> ``ModelCallError(BAD_IMAGE)`` for that sketch only.
 
-Registered on import as ``"trace"``; the factory ignores options meant for other adapters (``client``,
-``api_key``, ...).
+Built by the trace family (:mod:`generate.adapters.trace.family`) for the name ``"trace"``; options meant
+for other adapters (``client``, ``api_key``, ...) are ignored.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from generate.adapter import (
     ImageModelAdapter,
     ImageRequest,
     ModelImage,
-    register_adapter,
 )
 from generate.adapters.trace.sketchify import (
     ASPECT_RATIOS,
@@ -180,6 +179,3 @@ def _load_reference(path: Path) -> Image.Image:
         raise ModelCallError(
             ErrorCode.BAD_IMAGE, f"reference image cannot be read: {path.name} ({exc})"
         ) from exc
-
-
-register_adapter("trace", lambda name, **opts: TraceAdapter(**opts))
