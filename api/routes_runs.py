@@ -81,14 +81,26 @@ async def list_runs(
     until: Annotated[
         str | None, Query(max_length=40, description="Up to this date (the whole day) or time (ISO 8601).")
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Words the brief must contain (full-text; `golf*` is a prefix)."),
+    ] = None,
+    favourite: Annotated[
+        bool | None, Query(description="Only starred (true) or unstarred (false) runs.")
+    ] = None,
+    sort: Annotated[
+        str, Query(pattern="^(newest|oldest|cost)$", description="newest, oldest or cost.")
+    ] = "newest",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> RunList:
     from generate.runs import list_runs as library_list_runs
 
     lo, hi = _bound(since, "since", end=False), _bound(until, "until", end=True)
     if lo and hi and lo > hi:
         raise ConfigError("since must not be after until", field="since")
+    if q is not None and q.strip() and not q.replace("*", "").strip():
+        raise ConfigError("q must contain at least one word", field="q")
     # One more than asked tells whether there is a next page without counting every run.
     raws = await run_in_threadpool(
         library_list_runs,
@@ -98,6 +110,9 @@ async def list_runs(
         status=status,
         since=lo,
         until=hi,
+        text=q,
+        favourite=favourite,
+        sort=sort,
         limit=limit + 1,
         offset=offset,
     )

@@ -366,6 +366,7 @@ class RunSummary(BaseModel):
     failed: int = 0
     cancelled: int = 0
     cost_usd: float = 0.0
+    favourite: bool = False
     url: str = Field(description="GET this for the run's metadata.")
     image_urls: list[str] = Field(default_factory=list)
     contact_sheet_url: str | None = None

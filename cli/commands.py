@@ -6,6 +6,7 @@ import asyncio
 import errno
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -423,6 +424,21 @@ def cmd_runs(args) -> int:
 
     if args.limit < 1:
         raise ConfigError(f"--limit must be at least 1 (got {args.limit})", field="limit")
+    if args.search is not None and not args.search.replace("*", "").strip():
+        raise ConfigError("--search needs at least one word", field="search")
+    if args.reindex:
+        from generate.run_catalog import CatalogUnavailable, reindex
+        from generate.types import default_output_root
+
+        root = Path(args.output_dir) if args.output_dir else default_output_root()
+        if not root.is_dir():
+            raise ConfigError(f"no outputs folder at {root}", field="output_dir")
+        started = time.perf_counter()
+        try:
+            count = reindex(root)
+        except CatalogUnavailable as exc:
+            raise ConfigError(f"cannot rebuild the run catalog: {exc}", field="output_dir") from None
+        _err(f"catalog rebuilt from {count} run folder(s) in {time.perf_counter() - started:.1f} s")
     if args.tree:
         tree = run_tree(args.output_dir)
         if args.json:
@@ -440,7 +456,11 @@ def cmd_runs(args) -> int:
             status=args.status,
             since=args.since,
             until=args.until,
+            text=args.search,
+            favourite=True if args.favourites else None,
+            sort=args.sort,
             limit=args.limit,
+            offset=args.offset,
         )
     except ValueError as exc:
         raise ConfigError(str(exc), field="since") from None
@@ -452,7 +472,8 @@ def cmd_runs(args) -> int:
     for r in runs:
         _out(
             f"{r['run_id']:<18} {r['status'] or '?':<10} {r['style_id'] or '':<16} {r['model'] or '':<28} "
-            f"{r['succeeded']}/{r['num_images']}  ${r['cost_usd']:.3f}  {r['brief']!r}"
+            f"{r['succeeded']}/{r['num_images']}  ${r['cost_usd']:.3f}  {'* ' if r.get('favourite') else ''}"
+            f"{r['brief']!r}"
         )
     return 0
 

@@ -170,7 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runs.add_argument("--since", default=None, help="YYYY-MM-DD or ISO time")
     runs.add_argument("--until", default=None, help="YYYY-MM-DD or ISO time")
+    runs.add_argument("--search", "-q", default=None, metavar="WORDS", help="words the brief must contain")
+    runs.add_argument("--favourites", action="store_true", help="only starred runs")
+    runs.add_argument("--sort", default="newest", choices=["newest", "oldest", "cost"])
     runs.add_argument("--limit", type=_whole_number, default=20)
+    runs.add_argument("--offset", type=_whole_number, default=0, help="skip this many matching runs")
+    runs.add_argument(
+        "--reindex", action="store_true", help="rebuild the run catalog from the run folders, then list"
+    )
     runs.add_argument("--output-dir", default=None)
     runs.add_argument("--tree", action="store_true", help="show refinements under the run they came from")
     runs.add_argument("--json", action="store_true")

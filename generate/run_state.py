@@ -44,6 +44,7 @@ from generate.metadata import (
 )
 from generate.postprocess import MIME_SUFFIX, process_image
 from generate.redact import redact, redact_error, redact_value
+from generate.run_catalog import note_written
 from generate.run_lock import RunLock
 from generate.runs import atomic_write_bytes, atomic_write_json
 from generate.types import GenerationConfig, GenerationResult, SketchResult
@@ -489,6 +490,7 @@ class RunState:
         """Rewrite metadata.json atomically; ``durable`` also fsyncs (only the settled record asks)."""
         with self._lock:  # one writer at a time: the file on disk is always the latest whole state
             atomic_write_json(self.out_dir / "metadata.json", self.metadata(), durable=durable)
+        note_written(self.out_dir)
 
     def result(self) -> GenerationResult:
         with self._lock:  # redacted like metadata.json: model text or a warning may quote anything

@@ -29,6 +29,9 @@ __all__ = [
     "atomic_write_json",
     "redact_secrets",
     "list_runs",
+    "scan_runs",
+    "run_summary",
+    "run_models",
     "load_run",
     "note_child",
     "run_children",
@@ -164,7 +167,8 @@ def load_run(run_id: str, root: Path | str | None = None) -> dict[str, Any]:
     return meta
 
 
-def _summary(meta: dict[str, Any]) -> dict[str, Any]:
+def run_summary(meta: dict[str, Any]) -> dict[str, Any]:
+    """The history's view of one run's metadata (what ``list_runs`` returns per run)."""
     totals = meta.get("totals", {})
     config = meta.get("config", {})
     return {
@@ -210,20 +214,83 @@ def list_runs(
     status: str | None = None,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
+    text: str | None = None,
+    favourite: bool | None = None,
+    sort: str = "newest",
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Past runs, newest first, as summary dicts. Folders without readable metadata are skipped.
+    """Past runs as summary dicts (newest first unless ``sort`` says ``oldest`` or ``cost``).
 
     ``model`` matches the model requested or used, by id or alias: ``nano-banana`` finds the runs
-    of the catalog id it names, and that id finds runs requested as ``nano-banana``.
+    of the catalog id it names, and that id finds runs requested as ``nano-banana``. ``text``
+    searches the briefs (every word must appear; ``golf*`` matches a prefix). ``favourite`` keeps
+    only starred (True) or unstarred (False) runs. Answered by the run catalog
+    (:mod:`generate.run_catalog`); where it cannot be kept, by reading the folders.
     """
+    from generate.run_catalog import SORTS, catalog_for, fts_query
+
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; use one of: {', '.join(SORTS)}")
+    if text is not None and text.strip() == "":
+        text = None
+    if text is not None:
+        fts_query(text)  # the same "no words" error either way
     root = Path(root) if root is not None else default_output_root()
     if not root.is_dir():
         return []
     lo, hi = _parse_bound(since, end=False), _parse_bound(until, end=True)
+    catalog = catalog_for(root)
+    if catalog is not None:
+        return catalog.query(
+            style=style,
+            models=_model_names(model) if model else (),
+            status=status,
+            lo=lo,
+            hi=hi,
+            text=text,
+            favourite=favourite,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+    return scan_runs(
+        root,
+        style=style,
+        model=model,
+        status=status,
+        lo=lo,
+        hi=hi,
+        text=text,
+        favourite=favourite,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def scan_runs(
+    root: Path,
+    *,
+    style: str | None = None,
+    model: str | None = None,
+    status: str | None = None,
+    lo: str | None = None,
+    hi: str | None = None,
+    text: str | None = None,
+    favourite: bool | None = None,
+    sort: str = "newest",
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """:func:`list_runs` by reading every folder's metadata (no catalog): the fallback where the
+    catalog cannot be kept, and the baseline its benchmark measures against."""
+    from generate.run_catalog import FAVOURITE_MARKER
+
     wanted_models = _model_names(model) if model else set()
-    ids = _run_ids(root, newest_first=True)
+    # Word matching as the catalog's full-text index does it: whole words, ``golf*`` a prefix.
+    terms = [(w.rstrip("*").lower(), w.endswith("*")) for w in (text or "").split() if w.rstrip("*")]
+    ids = _run_ids(root, newest_first=sort != "oldest")
     out: list[dict[str, Any]] = []
     skipped = 0
     for run_id in ids:
@@ -234,12 +301,21 @@ def list_runs(
             meta = load_run(run_id, root)
         except KeyError:
             continue
-        summary = _summary(meta)
+        summary = run_summary(meta)
         if style and summary["style_id"] != style:
             continue
-        if wanted_models and not wanted_models & _run_models(summary, meta):
+        if wanted_models and not wanted_models & run_models(summary, meta):
             continue
         if status and summary["status"] != status:
+            continue
+        words = re.findall(r"\w+", (summary["brief"] or "").lower())
+        if terms and not all(any(w.startswith(t) if p else w == t for w in words) for t, p in terms):
+            continue
+        summary["favourite"] = (root / run_id / FAVOURITE_MARKER).exists()
+        if favourite is not None and summary["favourite"] != favourite:
+            continue
+        if sort == "cost":
+            out.append(summary)
             continue
         if skipped < offset:
             skipped += 1
@@ -247,6 +323,9 @@ def list_runs(
         out.append(summary)
         if len(out) >= limit:
             break
+    if sort == "cost":  # every match is needed to order by cost
+        out.sort(key=lambda r: float(r["cost_usd"] or 0.0), reverse=True)
+        out = out[offset : offset + limit]
     return out
 
 
@@ -262,7 +341,8 @@ def _model_names(name: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _run_models(summary: dict[str, Any], meta: dict[str, Any]) -> set[str]:
+def run_models(summary: dict[str, Any], meta: dict[str, Any]) -> set[str]:
+    """Every name a model filter may find this run by: requested and used, ids and aliases."""
     model = meta.get("model") or {}
     found = (summary["model"], model.get("used"), model.get("requested"))
     return set().union(*(_model_names(str(m)) for m in found if m))
@@ -282,10 +362,15 @@ def _run_ids(root: Path, *, newest_first: bool = False) -> list[str]:
 def _all_summaries(root: Path) -> list[dict[str, Any]]:
     if not root.is_dir():
         return []
+    from generate.run_catalog import catalog_for
+
+    catalog = catalog_for(root)
+    if catalog is not None:
+        return catalog.all()
     out = []
     for run_id in _run_ids(root):
         try:
-            out.append(_summary(load_run(run_id, root)))
+            out.append(run_summary(load_run(run_id, root)))
         except KeyError:
             continue
     return out
@@ -325,11 +410,19 @@ def _index_older_children(root: Path) -> None:
 def run_children(run_id: str, root: Path | str | None = None) -> list[dict[str, Any]]:
     """Summaries of the runs whose ``parent.run_id`` is ``run_id``, oldest first.
 
-    Reads only the runs :func:`note_child` recorded for ``run_id`` (a marker whose run is gone or
-    names another parent is passed over); the first call on a folder also indexes older children."""
+    Asked of the run catalog; without one, reads only the runs :func:`note_child` recorded for
+    ``run_id`` (a marker whose run is gone or names another parent is passed over); the first
+    such call on a folder also indexes older children."""
     if not RUN_ID_PATTERN.match(run_id or ""):
         return []
     root = Path(root) if root is not None else default_output_root()
+    if not root.is_dir():
+        return []
+    from generate.run_catalog import catalog_for
+
+    catalog = catalog_for(root)
+    if catalog is not None:
+        return catalog.children(run_id)
     _index_older_children(root)
     folder = root / LINEAGE_DIR / run_id
     try:
@@ -339,7 +432,7 @@ def run_children(run_id: str, root: Path | str | None = None) -> list[dict[str, 
     out = []
     for child_id in ids:
         try:
-            summary = _summary(load_run(child_id, root))
+            summary = run_summary(load_run(child_id, root))
         except KeyError:
             continue
         if (summary.get("parent") or {}).get("run_id") == run_id:

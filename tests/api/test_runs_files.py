@@ -248,3 +248,28 @@ async def test_runs_and_run_detail_never_read_metadata_through_a_symlink_out(cli
         assert detail.status_code == 404, detail.text
         assert "OUTSIDE THE ROOT" not in detail.text
     assert (await client.get("/runs/20250101_090000")).status_code == 200
+
+
+async def test_runs_text_search_sort_and_favourites(client, output_dir):
+    make_run(output_dir, "20250105_090000", brief="stern owl crest")
+    make_run(output_dir, "20250106_090000", brief="golfing bear badge")
+    make_run(output_dir, "20250107_090000", brief="playful golf mascot")
+    meta_path = output_dir / "20250105_090000" / "metadata.json"
+    meta = __import__("json").loads(meta_path.read_text())
+    meta["totals"]["cost_usd"] = 0.402
+    atomic_write_json(meta_path, meta)
+    (output_dir / "20250106_090000" / ".favourite").touch()
+
+    assert await _ids(client, q="golf") == ["20250107_090000"]
+    assert await _ids(client, q="golf*") == ["20250107_090000", "20250106_090000"]
+    assert await _ids(client, q="owl", sort="oldest") == ["20250105_090000"]
+    assert (await _ids(client, sort="cost"))[0] == "20250105_090000"
+    assert await _ids(client, favourite="true") == ["20250106_090000"]
+    body = (await client.get("/runs", params={"favourite": "true"})).json()
+    assert body["runs"][0]["favourite"] is True
+    assert await _ids(client, q="golf*", sort="oldest", limit=1, offset=1) == ["20250107_090000"]
+
+    r = await client.get("/runs", params={"q": "***"})
+    assert r.status_code == 422 and r.json()["field"] == "q"
+    r = await client.get("/runs", params={"sort": "random"})
+    assert r.status_code == 422

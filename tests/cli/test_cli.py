@@ -320,3 +320,22 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
         os.close(write_end)
     assert proc.returncode == 141, proc.stderr
     assert proc.stderr == ""
+
+
+def test_runs_search_and_reindex_from_the_folders(tmp_path):
+    """A folder of runs and no catalog: `runs --reindex` builds it and `runs --search` finds by brief."""
+    from generate.run_catalog import CATALOG_NAME
+    from tests.api.test_runs_files import make_run
+
+    out = tmp_path / "outputs"
+    make_run(out, "20250105_090000", brief="stern owl crest")
+    make_run(out, "20250106_090000", brief="playful golf mascot")
+    proc = _sketchgen("runs", "--reindex", "--output-dir", str(out), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "catalog rebuilt from 2 run folder(s)" in proc.stderr
+    assert [r["run_id"] for r in json.loads(proc.stdout)] == ["20250106_090000", "20250105_090000"]
+    assert (out / CATALOG_NAME).is_file()
+    proc = _sketchgen("runs", "--search", "owl", "--output-dir", str(out), "--json", cwd=tmp_path)
+    assert [r["run_id"] for r in json.loads(proc.stdout)] == ["20250105_090000"]
+    proc = _sketchgen("runs", "--search", "*", "--output-dir", str(out), cwd=tmp_path)
+    assert proc.returncode == 2 and "--search needs at least one word" in proc.stderr

@@ -535,9 +535,9 @@ def test_children_are_found_without_reading_every_run(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "load_run", lambda run_id, root=None: read.append(run_id) or real(run_id, root))
 
     assert [c["run_id"] for c in runs.run_children(parent.run_id, tmp_path)] == [child.run_id]
-    read.clear()  # the first call indexed the children made before markers existed (none here)
+    read.clear()  # the first call catalogued the folder (or indexed older children without a catalog)
     assert [c["run_id"] for c in runs.run_children(parent.run_id, tmp_path)] == [child.run_id]
-    assert read == [child.run_id]
+    assert set(read) <= {child.run_id}  # never the unrelated runs: the catalog answers, or the markers
     assert runs.run_children(child.run_id, tmp_path) == []
 
 

@@ -1,0 +1,562 @@
+"""The run catalog: an SQLite index of the run folders, so the history stays fast at 100,000 runs.
+
+The folders stay the source of truth. The catalog (``<root>/.catalog.sqlite3``) holds one row per
+run with the fields the history filters on (style, model, status, date, brief, cost, favourite,
+parent) and the run's summary, one row per sketch, and an FTS5 index over the briefs. It can be
+deleted at any time: :func:`reindex` (``sketchgen runs --reindex``) rebuilds it from the folders.
+
+How it keeps in step, cheaply, before every query (:meth:`RunCatalog.refresh`):
+
+* a run written by this process is marked stale by :func:`note_written` and read again;
+* a folder made or removed by another process changes the root folder's mtime: the names are then
+  listed and compared (a directory listing, no metadata read);
+* runs not settled yet (``running``, ``interrupted``, or no metadata at all) are checked each time:
+  metadata.json changed (mtime, size), or the writer's lock let go (``interrupted``);
+* everything else is checked against its metadata.json's mtime and size at most every
+  :data:`SWEEP_INTERVAL_S` seconds (a settled run resumed by another process), in one pass of stats.
+
+When the outputs folder cannot hold the file (read-only) the history falls back to reading the
+folders, as before the catalog existed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from generate.run_lock import run_is_live
+
+__all__ = [
+    "CATALOG_NAME",
+    "SWEEP_INTERVAL_S",
+    "RunCatalog",
+    "catalog_for",
+    "note_written",
+    "reindex",
+]
+
+log = logging.getLogger("sketchgen.catalog")
+
+CATALOG_NAME = ".catalog.sqlite3"
+FAVOURITE_MARKER = ".favourite"  # an empty file in a run folder: the run is starred
+SWEEP_INTERVAL_S = 30.0
+_SCHEMA_VERSION = 2
+_UNSETTLED = ("running", "interrupted")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
+    sort_key TEXT NOT NULL,
+    stamp TEXT NOT NULL,
+    timestamp TEXT,
+    status TEXT NOT NULL,
+    style_id TEXT,
+    model TEXT,
+    brief TEXT,
+    num_images INTEGER,
+    succeeded INTEGER,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    parent_run_id TEXT,
+    kind TEXT,
+    favourite INTEGER NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL,
+    meta_mtime_ns INTEGER,
+    meta_size INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs (sort_key);
+CREATE INDEX IF NOT EXISTS runs_by_stamp ON runs (stamp, sort_key);
+CREATE INDEX IF NOT EXISTS runs_by_style ON runs (style_id, sort_key);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, sort_key);
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_run_id, sort_key);
+CREATE INDEX IF NOT EXISTS runs_by_favourite ON runs (favourite, sort_key);
+CREATE INDEX IF NOT EXISTS runs_by_cost ON runs (cost_usd, sort_key);
+-- Folders without readable metadata (yet): checked again at every refresh, never listed.
+CREATE TABLE IF NOT EXISTS pending (run_id TEXT PRIMARY KEY, meta_mtime_ns INTEGER, meta_size INTEGER);
+CREATE TABLE IF NOT EXISTS run_models (
+    model TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (model, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sketches (
+    id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    status TEXT,
+    file TEXT,
+    model TEXT,
+    layout TEXT,
+    exaggeration TEXT,
+    cost_usd REAL,
+    PRIMARY KEY (id, idx)
+) WITHOUT ROWID;
+-- rowid = runs.id
+CREATE VIRTUAL TABLE IF NOT EXISTS briefs USING fts5 (brief);
+"""
+
+SORTS = {
+    "newest": "sort_key DESC",
+    "oldest": "sort_key ASC",
+    "cost": "cost_usd DESC, sort_key DESC",
+}
+_PRUNE = "DELETE FROM {table} WHERE id IN (SELECT id FROM runs WHERE run_id = ?)"
+
+
+def sort_key(run_id: str) -> str:
+    """Orders run ids as they were made: ``20261201_101500`` < ``..._2`` < ``..._10``."""
+    stamp, n = run_id[:15], run_id[16:]
+    return f"{stamp}_{int(n) if n else 1:05d}"
+
+
+class CatalogUnavailable(Exception):
+    """The catalog file cannot be opened or written here; callers read the folders instead."""
+
+
+class RunCatalog:
+    """The catalog of one outputs folder. Thread-safe; one SQLite connection per thread."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.path = self.root / CATALOG_NAME
+        self._local = threading.local()
+        self._lock = threading.Lock()  # one refresh at a time in this process
+        self._stale: set[str] = set()
+        self._stale_lock = threading.Lock()
+        self._last_sweep = time.monotonic()  # a fresh catalog has just read everything it knows
+        self._sweeping = False
+        try:
+            self._db().executescript(_SCHEMA)  # executescript commits on its own: outside a transaction
+            with self._write() as db:
+                version = db.execute("SELECT value FROM info WHERE key = 'schema'").fetchone()
+                if version is None:
+                    db.execute("INSERT INTO info VALUES ('schema', ?)", (str(_SCHEMA_VERSION),))
+                elif int(version[0]) != _SCHEMA_VERSION:
+                    raise CatalogUnavailable(f"catalog schema {version[0]} is not {_SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as exc:
+            raise CatalogUnavailable(str(exc)) from exc
+        self.inode = _inode(self.path)
+
+    # -- connections ------------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        return db
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, kind, exc, tb) -> None:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+    def _write(self) -> RunCatalog._Tx:
+        return RunCatalog._Tx(self._db())
+
+    # -- keeping in step --------------------------------------------------------------------------
+    def mark_stale(self, run_id: str) -> None:
+        with self._stale_lock:
+            self._stale.add(run_id)
+
+    def refresh(self, *, full: bool = False) -> None:
+        """Bring the catalog in step with the folders (see the module docstring for what is read)."""
+        from generate.runs import RUN_ID_PATTERN
+
+        with self._lock:
+            db = self._db()
+            root_mtime = _mtime_ns(self.root)
+            known_mtime = db.execute("SELECT value FROM info WHERE key = 'root_mtime'").fetchone()
+            with self._stale_lock:
+                stale, self._stale = self._stale, set()
+            if full or known_mtime is None or int(known_mtime[0]) != root_mtime:
+                on_disk = {e.name for e in os.scandir(self.root) if RUN_ID_PATTERN.match(e.name)}
+                known = {r[0] for r in db.execute("SELECT run_id FROM runs UNION SELECT run_id FROM pending")}
+                gone, new = known - on_disk, on_disk - known
+                if gone:
+                    with self._write() as tx:
+                        for run_id in gone:
+                            _delete(tx, run_id)
+                if not known:  # an empty catalog: every folder is new, nothing to replace
+                    self._read_runs(sorted(new), fresh=True)
+                else:
+                    stale |= new
+                with self._write() as tx:
+                    tx.execute("INSERT OR REPLACE INTO info VALUES ('root_mtime', ?)", (str(root_mtime),))
+            unsettled = db.execute(
+                "SELECT run_id, status, meta_mtime_ns, meta_size FROM runs WHERE status IN (?, ?)"
+                " UNION ALL SELECT run_id, '', meta_mtime_ns, meta_size FROM pending",
+                _UNSETTLED,
+            ).fetchall()
+            for row in unsettled:
+                if row["status"] == "running" and not run_is_live(self.root / row["run_id"]):
+                    stale.add(row["run_id"])
+                elif _meta_stat(self.root / row["run_id"]) != (row["meta_mtime_ns"], row["meta_size"]):
+                    stale.add(row["run_id"])
+            if full:
+                stale |= self._changed_since_read()
+            elif time.monotonic() - self._last_sweep >= SWEEP_INTERVAL_S and not self._sweeping:
+                # Off the query's path: a pass of stats over every run takes a while at 100,000.
+                self._sweeping = True
+                threading.Thread(target=self._sweep, name="sketchgen-catalog-sweep", daemon=True).start()
+            if stale:
+                self._read_runs(sorted(stale))
+
+    def _changed_since_read(self) -> set[str]:
+        """The runs whose metadata.json is not the one last read (one stat per run)."""
+        rows = self._db().execute("SELECT run_id, meta_mtime_ns, meta_size FROM runs").fetchall()
+        return {
+            row["run_id"]
+            for row in rows
+            if _meta_stat(self.root / row["run_id"]) != (row["meta_mtime_ns"], row["meta_size"])
+        }
+
+    def _sweep(self) -> None:
+        try:
+            changed = self._changed_since_read()
+            with self._stale_lock:
+                self._stale |= changed
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("run catalog sweep of %s failed: %s", self.root, exc)
+        finally:
+            self._last_sweep = time.monotonic()
+            self._sweeping = False
+            self.close()  # this thread's connection
+
+    def _read_runs(self, run_ids: Iterable[str], *, fresh: bool = False) -> None:
+        """Read these runs' folders and write their rows, in batches of one transaction each
+        (``fresh``: the catalog holds none of them, so there is nothing to replace)."""
+        batch: list[tuple[str, dict[str, Any] | None, tuple[int, int] | None, bool]] = []
+        for run_id in run_ids:
+            batch.append(_read_folder(self.root, run_id))
+            if len(batch) >= 500:
+                self._store(batch, fresh=fresh)
+                batch = []
+        if batch:
+            self._store(batch, fresh=fresh)
+
+    def _store(self, batch, *, fresh: bool = False) -> None:
+        with self._write() as tx:
+            for run_id, summary, stat, favourite in batch:
+                if not fresh:
+                    _delete(tx, run_id)
+                if summary is None and not (self.root / run_id).is_dir():
+                    continue  # gone meanwhile
+                _insert(tx, run_id, summary, stat, favourite)
+
+    def set_favourite(self, run_id: str, favourite: bool) -> None:
+        """Star or unstar a run: a marker file in its folder (the truth), then the row."""
+        from generate.runs import run_dir
+
+        folder = run_dir(run_id, self.root)
+        marker = folder / FAVOURITE_MARKER
+        if favourite:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+        with self._write() as tx:
+            tx.execute("UPDATE runs SET favourite = ? WHERE run_id = ?", (int(favourite), run_id))
+
+    # -- queries ----------------------------------------------------------------------------------
+    def query(
+        self,
+        *,
+        style: str | None = None,
+        models: Iterable[str] = (),
+        status: str | None = None,
+        lo: str | None = None,
+        hi: str | None = None,
+        text: str | None = None,
+        favourite: bool | None = None,
+        parent: str | None = None,
+        sort: str = "newest",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Summaries matching every filter given, in ``sort`` order (see :data:`SORTS`).
+
+        ``lo``/``hi`` are run-id time prefixes (``YYYYMMDD_HHMMSS``), inclusive; ``text`` is a
+        full-text search over briefs (every word must match; a word may be a prefix: ``golf*``).
+        """
+        where, args = self._where(style, models, status, lo, hi, text, favourite, parent)
+        order = SORTS.get(sort)
+        if order is None:
+            raise ValueError(f"unknown sort {sort!r}; use one of: {', '.join(SORTS)}")
+        # The page's ids come from an index alone (the offset walks index entries, not summaries);
+        # only the page's summaries are read.
+        sql = (
+            f"SELECT summary FROM runs WHERE id IN (SELECT id FROM runs {where} ORDER BY {order} LIMIT ? OFFSET ?)"
+            f" ORDER BY {order}"
+        )
+        rows = self._db().execute(sql, [*args, int(limit), int(offset)]).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def count(self, **filters: Any) -> int:
+        where, args = self._where(
+            filters.get("style"),
+            filters.get("models", ()),
+            filters.get("status"),
+            filters.get("lo"),
+            filters.get("hi"),
+            filters.get("text"),
+            filters.get("favourite"),
+            filters.get("parent"),
+        )
+        return self._db().execute(f"SELECT COUNT(*) FROM runs {where}", args).fetchone()[0]
+
+    @staticmethod
+    def _where(style, models, status, lo, hi, text, favourite, parent) -> tuple[str, list[Any]]:
+        clauses, args = [], []
+        if style:
+            clauses.append("style_id = ?")
+            args.append(style)
+        models = [m for m in models if m]
+        if models:
+            clauses.append(
+                f"id IN (SELECT id FROM run_models WHERE model IN ({','.join('?' * len(models))}))"
+            )
+            args.extend(models)
+        if status:
+            clauses.append("status = ?")
+            args.append(status)
+        if lo:
+            clauses.append("stamp >= ?")
+            args.append(lo)
+        if hi:
+            clauses.append("stamp <= ?")
+            args.append(hi)
+        if text:
+            clauses.append("id IN (SELECT rowid FROM briefs WHERE briefs MATCH ?)")
+            args.append(fts_query(text))
+        if favourite is not None:
+            clauses.append("favourite = ?")
+            args.append(int(bool(favourite)))
+        if parent:
+            clauses.append("parent_run_id = ?")
+            args.append(parent)
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def children(self, run_id: str) -> list[dict[str, Any]]:
+        return self.query(parent=run_id, sort="oldest", limit=10_000)
+
+    def all(self) -> list[dict[str, Any]]:
+        rows = self._db().execute("SELECT summary FROM runs ORDER BY sort_key")
+        return [json.loads(r[0]) for r in rows]
+
+    def spend(self, lo: str | None = None, hi: str | None = None) -> float:
+        """Recorded cost of the runs made between two run-id time prefixes (inclusive)."""
+        where, args = self._where(None, (), None, lo, hi, None, None, None)
+        return float(self._db().execute(f"SELECT TOTAL(cost_usd) FROM runs {where}", args).fetchone()[0])
+
+    def rebuild(self) -> int:
+        """Forget every row and read every folder again; returns the number of runs catalogued."""
+        with self._lock:
+            with self._write() as tx:
+                for table in ("runs", "pending", "run_models", "sketches", "briefs"):
+                    tx.execute(f"DELETE FROM {table}")
+                tx.execute("DELETE FROM info WHERE key = 'root_mtime'")
+        self.refresh(full=True)
+        return self._db().execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+def fts_query(text: str) -> str:
+    """A user's words as an FTS5 query: each word quoted (no operator can be injected), all required;
+    a trailing ``*`` keeps its prefix meaning."""
+    terms = []
+    for word in text.split():
+        prefix = word.endswith("*")
+        word = word.rstrip("*").replace('"', '""')
+        if word:
+            terms.append(f'"{word}"' + ("*" if prefix else ""))
+    if not terms:
+        raise ValueError("the search text has no words")
+    return " ".join(terms)
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _meta_stat(folder: Path) -> tuple[int, int] | None:
+    try:
+        st = (folder / "metadata.json").stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _read_folder(root: Path, run_id: str):
+    """(run_id, summary or None, metadata stat or None, favourite) for one folder, as on disk now."""
+    from generate.runs import load_run, run_summary
+
+    folder = root / run_id
+    stat = _meta_stat(folder)
+    try:
+        meta = load_run(run_id, root)
+    except KeyError:
+        return run_id, None, stat, False
+    summary = run_summary(meta)
+    summary["models"] = sorted(_models_of(summary, meta))
+    summary["sketches"] = [
+        {
+            "index": img.get("index"),
+            "status": img.get("status"),
+            "file": img.get("file"),
+            "model": img.get("model"),
+            "layout": (img.get("variation") or {}).get("layout"),
+            "exaggeration": (img.get("variation") or {}).get("exaggeration"),
+            "cost_usd": img.get("cost_usd"),
+        }
+        for img in meta.get("sketches") or []
+        if isinstance(img, dict)
+    ]
+    return run_id, summary, stat, (folder / FAVOURITE_MARKER).exists()
+
+
+def _models_of(summary: dict[str, Any], meta: dict[str, Any]) -> set[str]:
+    from generate.runs import run_models
+
+    return run_models(summary, meta)
+
+
+def _delete(db: sqlite3.Connection, run_id: str) -> None:
+    for table in ("run_models", "sketches"):
+        db.execute(_PRUNE.format(table=table), (run_id,))
+    db.execute("DELETE FROM briefs WHERE rowid IN (SELECT id FROM runs WHERE run_id = ?)", (run_id,))
+    db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+    db.execute("DELETE FROM pending WHERE run_id = ?", (run_id,))
+
+
+def _insert(db, run_id: str, summary: dict[str, Any] | None, stat, favourite: bool) -> None:
+    mtime, size = stat if stat is not None else (None, None)
+    if summary is None:  # a folder without readable metadata (yet): checked again, never listed
+        db.execute("INSERT INTO pending VALUES (?, ?, ?)", (run_id, mtime, size))
+        return
+    sketches = summary.pop("sketches", [])
+    models = summary.pop("models", [])
+    summary["favourite"] = favourite
+    parent = (summary.get("parent") or {}).get("run_id")
+    cursor = db.execute(
+        "INSERT INTO runs (run_id, sort_key, stamp, timestamp, status, style_id, model, brief, num_images,"
+        " succeeded, cost_usd, parent_run_id, kind, favourite, summary, meta_mtime_ns, meta_size)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            sort_key(run_id),
+            run_id[:15],
+            summary.get("timestamp"),
+            summary.get("status") or "",
+            summary.get("style_id"),
+            summary.get("model"),
+            summary.get("brief"),
+            summary.get("num_images"),
+            summary.get("succeeded"),
+            float(summary.get("cost_usd") or 0.0),
+            parent,
+            summary.get("kind"),
+            int(favourite),
+            json.dumps(summary, default=str),
+            mtime,
+            size,
+        ),
+    )
+    row_id = cursor.lastrowid
+    db.executemany("INSERT OR IGNORE INTO run_models VALUES (?, ?)", [(m, row_id) for m in models])
+    db.executemany(
+        "INSERT OR REPLACE INTO sketches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                row_id,
+                s["index"] if isinstance(s["index"], int) else i,
+                s["status"],
+                s["file"],
+                s["model"],
+                s["layout"],
+                s["exaggeration"],
+                s["cost_usd"],
+            )
+            for i, s in enumerate(sketches)
+        ],
+    )
+    if summary.get("brief"):
+        db.execute("INSERT INTO briefs (rowid, brief) VALUES (?, ?)", (row_id, summary["brief"]))
+
+
+_CATALOGS: dict[Path, RunCatalog | None] = {}
+_CATALOGS_LOCK = threading.Lock()
+
+
+def catalog_for(root: Path | str) -> RunCatalog | None:
+    """The catalog of the outputs folder ``root`` (one per folder per process), refreshed; None when
+    the folder cannot hold one (then read the folders)."""
+    root = Path(root).resolve()
+    with _CATALOGS_LOCK:
+        known = _CATALOGS.get(root)
+        if known is not None and _inode(known.path) != known.inode:
+            # The file was deleted or replaced under us (the folder removed and made again, or
+            # the catalog deleted to be rebuilt): start over on the file that is there now.
+            known.close()
+            del _CATALOGS[root]
+        if root not in _CATALOGS:
+            try:
+                _CATALOGS[root] = RunCatalog(root)
+            except CatalogUnavailable as exc:
+                log.warning("run catalog unavailable in %s (%s); reading the run folders instead", root, exc)
+                _CATALOGS[root] = None
+        catalog = _CATALOGS[root]
+    if catalog is not None:
+        try:
+            catalog.refresh()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("run catalog in %s could not be refreshed (%s); reading the run folders", root, exc)
+            return None
+    return catalog
+
+
+def note_written(folder: Path) -> None:
+    """A run folder's metadata was just written by this process: read it again at the next query."""
+    folder = Path(folder)
+    catalog = _CATALOGS.get(folder.parent.resolve())
+    if catalog is not None:
+        catalog.mark_stale(folder.name)
+
+
+def reindex(root: Path | str) -> int:
+    """Rebuild the catalog of ``root`` from its run folders; returns how many runs it holds."""
+    root = Path(root).resolve()
+    with _CATALOGS_LOCK:
+        catalog = _CATALOGS.get(root)
+        if catalog is None or _inode(catalog.path) != catalog.inode:
+            catalog = _CATALOGS[root] = RunCatalog(root)  # CatalogUnavailable says why not
+    return catalog.rebuild()

@@ -1,0 +1,249 @@
+"""The run catalog answers the history exactly as reading the folders would, and keeps in step."""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+import generate.run_catalog as run_catalog
+from generate.run_catalog import CATALOG_NAME, CatalogUnavailable, catalog_for, note_written, reindex
+from generate.run_lock import LOCK_NAME
+from generate.runs import atomic_write_json, list_runs, scan_runs
+
+BRIEFS = ["playful golf mascot", "stern owl crest", "golfing bear badge", "retro rocket poster"]
+STYLES = ["vintage-mascot", "line-art"]
+MODELS = ["trace", "nano-banana-pro", "gemini-2.5-flash-image"]
+STATUSES = ["complete", "partial", "failed", "cancelled"]
+
+
+def write_run(
+    root,
+    run_id,
+    *,
+    brief="b",
+    style="vintage-mascot",
+    model="trace",
+    status="complete",
+    cost=0.0,
+    parent=None,
+    requested=None,
+):
+    folder = root / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "run_id": run_id,
+        "timestamp": f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T{run_id[9:11]}:{run_id[11:13]}:00",
+        "status": status,
+        "style_id": style,
+        "config": {"model_name": requested or model, "num_images": 3},
+        "model": {"requested": requested or model, "used": model},
+        "prompt_spec": {"brief": brief},
+        "totals": {"succeeded": 3, "failed": 0, "cancelled": 0, "cost_usd": cost},
+        "images": [
+            {
+                "index": i,
+                "status": "completed",
+                "file": f"sketch_{i}.png",
+                "model": model,
+                "variation": {"layout": "centred", "exaggeration": "low"},
+                "cost_usd": cost / 3,
+            }
+            for i in range(3)
+        ],
+        "parent": {"run_id": parent, "index": 0} if parent else None,
+    }
+    atomic_write_json(folder / "metadata.json", meta)
+    return folder
+
+
+@pytest.fixture
+def history(tmp_path):
+    """Forty runs across styles, models, statuses, days and briefs; two are starred, some refine others."""
+    root = tmp_path / "outputs"
+    combos = itertools.product(range(1, 6), range(8))
+    for n, (day, k) in enumerate(combos):
+        run_id = f"202611{day:02d}_1{k}0000" + ("_2" if n % 7 == 5 else "")
+        parent = "20261101_100000" if day == 3 and k < 3 else None
+        write_run(
+            root,
+            run_id,
+            brief=BRIEFS[n % 4],
+            style=STYLES[n % 2],
+            model=MODELS[n % 3],
+            status=STATUSES[n % 4],
+            cost=round(0.134 * (n % 5), 3),
+            parent=parent,
+            requested="nano-banana-pro" if MODELS[n % 3] == "nano-banana-pro" and n % 2 else None,
+        )
+    for run_id in ("20261102_110000", "20261104_150000"):
+        (root / run_id / ".favourite").touch()
+    return root
+
+
+FILTERS = [
+    {},
+    {"style": "line-art"},
+    {"model": "nano-banana-pro"},
+    {"model": "gemini-3-pro-image-preview"},  # the id the alias names
+    {"status": "failed"},
+    {"since": "2026-11-02", "until": "2026-11-03"},
+    {"since": "2026-11-04T13:00:00"},
+    {"text": "golf"},
+    {"text": "golf*"},  # a prefix: golfing too
+    {"text": "GOLF mascot"},
+    {"favourite": True},
+    {"favourite": False, "style": "vintage-mascot"},
+    {"sort": "oldest"},
+    {"sort": "cost"},
+    {"style": "vintage-mascot", "status": "complete", "sort": "oldest"},
+    {"limit": 5, "offset": 7},
+    {"limit": 5, "offset": 38},
+    {"sort": "cost", "limit": 3, "offset": 4},
+]
+
+
+@pytest.mark.parametrize(
+    "filters", FILTERS, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()) or "all"
+)
+def test_the_catalog_answers_as_reading_every_folder_would(history, filters):
+    from generate.runs import _parse_bound
+
+    got = list_runs(history, **filters)
+    scan_args = dict(filters)
+    lo = _parse_bound(scan_args.pop("since", None), end=False)
+    hi = _parse_bound(scan_args.pop("until", None), end=True)
+    expected = scan_runs(history, lo=lo, hi=hi, **scan_args)
+    assert catalog_for(history) is not None  # really answered by the catalog
+    if filters.get("sort") == "cost":  # equal costs may come in either order: compare the costs
+        assert [r["cost_usd"] for r in got] == [r["cost_usd"] for r in expected]
+    else:
+        assert [r["run_id"] for r in got] == [r["run_id"] for r in expected]
+        assert got == expected
+    assert got or filters.get("offset") == 38 or filters.get("model") is not None
+
+
+def test_text_search_finds_words_not_substrings_and_takes_no_operators(history):
+    assert {r["brief"] for r in list_runs(history, text="golf", limit=100)} == {"playful golf mascot"}
+    assert {r["brief"] for r in list_runs(history, text="golf*", limit=100)} == {
+        "playful golf mascot",
+        "golfing bear badge",
+    }
+    # FTS5 syntax in a user's words is searched for, never run: no error, no match-everything.
+    assert list_runs(history, text='golf" OR "owl') == []
+    assert list_runs(history, text="NEAR(owl crest)") == []
+    with pytest.raises(ValueError, match="no words"):
+        list_runs(history, text="***")
+
+
+def test_a_folder_written_by_another_process_is_picked_up(history):
+    assert len(list_runs(history, limit=100)) == 40
+    code = (
+        "import sys; sys.path.insert(0, '.');"
+        "from tests.generate.test_run_catalog import write_run; from pathlib import Path;"
+        f"write_run(Path({str(history)!r}), '20261130_090000', brief='lighthouse keeper mug')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path.cwd()))
+    newest = list_runs(history, limit=1)[0]
+    assert newest["run_id"] == "20261130_090000"
+    assert [r["run_id"] for r in list_runs(history, text="lighthouse")] == ["20261130_090000"]
+
+
+def test_a_removed_folder_leaves_the_history(history):
+    import shutil
+
+    assert any(r["run_id"] == "20261105_170000" for r in list_runs(history, limit=100))
+    shutil.rmtree(history / "20261105_170000")
+    ids = [r["run_id"] for r in list_runs(history, limit=100)]
+    assert "20261105_170000" not in ids and len(ids) == 39
+
+
+def test_a_run_written_in_this_process_is_read_again_as_it_progresses(history):
+    folder = history / "20261201_080000"
+    folder.mkdir()
+    with open(folder / LOCK_NAME, "w") as lock:  # held as a live writer holds it
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert list_runs(history, limit=1)[0]["run_id"] != "20261201_080000"  # no metadata yet
+        write_run(history, "20261201_080000", status="running")
+        note_written(folder)
+        assert list_runs(history, limit=1)[0]["status"] == "running"
+        meta = json.loads((folder / "metadata.json").read_text())
+        meta["status"], meta["totals"]["cost_usd"] = "complete", 0.402
+        atomic_write_json(folder / "metadata.json", meta)
+        note_written(folder)
+    first = list_runs(history, limit=1)[0]
+    assert first["status"] == "complete" and first["cost_usd"] == 0.402
+
+
+def test_a_run_whose_writer_died_is_listed_interrupted(history):
+    write_run(history, "20261201_080000", status="running")  # nobody holds its lock
+    assert list_runs(history, limit=1)[0]["status"] == "interrupted"
+    assert [r["run_id"] for r in list_runs(history, status="interrupted")] == ["20261201_080000"]
+    assert list_runs(history, status="running") == []
+
+
+def test_a_settled_run_changed_by_another_process_is_caught_by_the_sweep(history, monkeypatch):
+    list_runs(history)
+    folder = history / "20261101_100000"
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["status"] = "partial"  # e.g. resumed elsewhere; no notice reaches this process
+    atomic_write_json(folder / "metadata.json", meta)
+    monkeypatch.setattr(run_catalog, "SWEEP_INTERVAL_S", 0.0)
+    for _ in range(200):  # the sweep runs off the query's path; give it a bounded while
+        row = list_runs(history, since="2026-11-01", until="2026-11-01", sort="oldest", limit=1)[0]
+        if row["status"] == "partial":
+            break
+        __import__("time").sleep(0.05)
+    assert row["status"] == "partial"
+
+
+def test_reindex_rebuilds_a_deleted_or_broken_catalog(history):
+    assert len(list_runs(history, limit=100)) == 40
+    for name in (CATALOG_NAME, CATALOG_NAME + "-wal", CATALOG_NAME + "-shm"):
+        (history / name).unlink(missing_ok=True)
+    assert len(list_runs(history, limit=100)) == 40  # a new catalog, built from the folders
+    db = sqlite3.connect(history / CATALOG_NAME)
+    db.execute("DELETE FROM runs WHERE run_id LIKE '202611%'")
+    db.commit()
+    db.close()
+    assert reindex(history) == 40
+    assert len(list_runs(history, limit=100)) == 40
+
+
+def test_without_a_catalog_the_history_reads_the_folders(history, monkeypatch):
+    def refuse(self, root):
+        raise CatalogUnavailable("read-only")
+
+    monkeypatch.setattr(run_catalog.RunCatalog, "__init__", refuse)
+    monkeypatch.setattr(run_catalog, "_CATALOGS", {})
+    got = list_runs(history, text="owl", style="line-art")
+    assert got and all("owl" in r["brief"] and r["style_id"] == "line-art" for r in got)
+    assert not (history / CATALOG_NAME).exists()
+    assert catalog_for(history) is None
+
+
+def test_children_and_tree_come_from_the_catalog(history):
+    from generate.runs import run_children, run_tree
+
+    children = run_children("20261101_100000", history)
+    assert [c["run_id"] for c in children] == ["20261103_100000", "20261103_110000", "20261103_120000"]
+    tree = run_tree(history)
+    parent = next(n for n in tree if n["run_id"] == "20261101_100000")
+    assert [c["run_id"] for c in parent["children"]] == [c["run_id"] for c in children]
+
+
+def test_starring_is_kept_in_the_folder_and_survives_a_rebuild(history):
+    catalog = catalog_for(history)
+    catalog.set_favourite("20261101_100000", True)
+    assert (history / "20261101_100000" / ".favourite").exists()
+    assert "20261101_100000" in {r["run_id"] for r in list_runs(history, favourite=True, limit=100)}
+    assert reindex(history) == 40
+    starred = {r["run_id"] for r in list_runs(history, favourite=True, limit=100)}
+    assert starred == {"20261101_100000", "20261102_110000", "20261104_150000"}
+    catalog_for(history).set_favourite("20261102_110000", False)
+    assert "20261102_110000" not in {r["run_id"] for r in list_runs(history, favourite=True, limit=100)}
