@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -489,4 +490,22 @@ def cmd_serve(args) -> int:
         f"sketchgen service on http://{args.host}:{args.port}/ (API docs: http://{args.host}:{args.port}/docs)"
     )
     uvicorn.run("api.main:app", host=args.host, port=args.port)
+    return 0
+
+
+def cmd_mcp(args) -> int:
+    """stdio: stdout carries the protocol only, so every word for the user goes to stderr."""
+    if not args.http:
+        import anyio
+
+        from mcp_server import serve_stdio
+
+        anyio.run(serve_stdio, args.output_dir)
+        return 0
+    from mcp_server import MCP_PATH, serve_http
+
+    _check_port_free(args.host, args.port)
+    auth = " (bearer token required)" if os.environ.get("SKETCHGEN_API_TOKEN") else ""
+    _err(f"sketchgen MCP server on http://{args.host}:{args.port}{MCP_PATH}{auth}")
+    serve_http(args.output_dir, host=args.host, port=args.port)
     return 0
