@@ -148,9 +148,19 @@ def _run_error(sketches: list[schemas.SketchOut]) -> schemas.ToolErrorOut | None
     code, _ = Counter(e.code for e in errors).most_common(1)[0]
     first = next(e for e in errors if e.code == code)
     failure = ToolFailure(
-        code, f"no sketch was made: {len(errors)} failed with {code}: {first.message}", retryable=first.retryable
+        code,
+        f"no sketch was made: {len(errors)} failed with {code}: {first.message}",
+        retryable=first.retryable,
     )
     return failure.error
+
+
+def _used_model(meta: dict[str, Any]) -> str | None:
+    """The model a recorded run used (``model.used``), else the one it asked for."""
+    model = meta.get("model")
+    if isinstance(model, dict):
+        return model.get("used") or model.get("requested")
+    return model or (meta.get("config") or {}).get("model_name")
 
 
 class SketchTools:
@@ -273,7 +283,9 @@ class SketchTools:
     def _run_outcome(self, result) -> ToolOutcome:
         run_id = result.run_id
         fields = ("index", "status", "file", "variation", "error", "attempts", "latency_s", "cost_usd")
-        records = sorted(({k: getattr(sk, k) for k in fields} for sk in result.sketches), key=lambda r: r["index"])
+        records = sorted(
+            ({k: getattr(sk, k) for k in fields} for sk in result.sketches), key=lambda r: r["index"]
+        )
         sketches = [_sketch(run_id, rec) for rec in records]
         thumbs = make_thumbnails([(sk.index, sk.path) for sk in result.sketches if sk.path is not None])
         sheet = getattr(result, "contact_sheet_path", None)
@@ -345,7 +357,9 @@ class SketchTools:
         from generate.models import list_models
 
         models = await asyncio.to_thread(list_models)
-        return ToolOutcome(data=schemas.ModelsOut(models=[schemas.ModelOut(**redact_value(m)) for m in models]))
+        return ToolOutcome(
+            data=schemas.ModelsOut(models=[schemas.ModelOut(**redact_value(m)) for m in models])
+        )
 
     # -- past runs --------------------------------------------------------------------------------
     async def get_run(self, args: schemas.GetRunInput, progress: Progress | None):
@@ -370,7 +384,7 @@ class SketchTools:
             timestamp=meta.get("timestamp"),
             brief=(meta.get("prompt_spec") or {}).get("brief"),
             style_id=meta.get("style_id"),
-            model=meta.get("model") or config.get("model_name"),
+            model=_used_model(meta),
             num_images=config.get("num_images"),
             succeeded=totals.get("succeeded", 0),
             failed=totals.get("failed", 0),
@@ -379,7 +393,10 @@ class SketchTools:
             sketches=sketches,
             files=[
                 schemas.RunFileOut(
-                    name=p.name, uri=file_uri(run_id, p.name), size=p.stat().st_size, mime_type=mime_type(p.name)
+                    name=p.name,
+                    uri=file_uri(run_id, p.name),
+                    size=p.stat().st_size,
+                    mime_type=mime_type(p.name),
                 )
                 for p in files
             ],

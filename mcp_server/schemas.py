@@ -65,7 +65,9 @@ class _RunShape(BaseModel):
         min_length=1, max_length=MAX_BRIEF_CHARS, description='What to sketch, e.g. "playful golf mascot".'
     )
     style_id: str = Field(default="vintage-mascot", description="A house style id (see list_styles).")
-    num_images: int | None = Field(default=None, ge=3, le=6, description="3-6 sketches; default: the style's.")
+    num_images: int | None = Field(
+        default=None, ge=3, le=6, description="3-6 sketches; default: the style's."
+    )
     model: str = Field(
         default="auto",
         description="auto, trace (offline, free), nano-banana, nano-banana-pro or a model id (see list_models).",
@@ -160,7 +162,9 @@ class SketchOut(BaseModel):
     index: int
     status: str = Field(description="completed | failed | cancelled")
     file: str | None = None
-    uri: str | None = Field(default=None, description="sketchgen://runs/{run_id}/{file}: read it as a resource.")
+    uri: str | None = Field(
+        default=None, description="sketchgen://runs/{run_id}/{file}: read it as a resource."
+    )
     layout: str | None = None
     exaggeration: str | None = None
     error: ToolErrorOut | None = None
@@ -196,7 +200,9 @@ class RunOut(BaseModel):
     metadata_uri: str
     contact_sheet_uri: str | None = None
     warnings: list[str] = Field(default_factory=list)
-    parent: dict[str, Any] | None = Field(default=None, description="For refine / vary: the sketch it came from.")
+    parent: dict[str, Any] | None = Field(
+        default=None, description="For refine / vary: the sketch it came from."
+    )
     thumbnails: ThumbnailsOut | None = None
     error: ToolErrorOut | None = Field(default=None, description="Set when no sketch could be made.")
 
@@ -349,7 +355,9 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
         EstimateCostInput,
         EstimateOut,
     ),
-    ToolSpec("list_styles", "List house styles", "The house styles a run can use.", ListStylesInput, StylesOut),
+    ToolSpec(
+        "list_styles", "List house styles", "The house styles a run can use.", ListStylesInput, StylesOut
+    ),
     ToolSpec(
         "list_models",
         "List models",
@@ -357,7 +365,9 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
         ListModelsInput,
         ModelsOut,
     ),
-    ToolSpec("get_run", "Get a run", "One past run: its sketches, cost and files.", GetRunInput, RunDetailOut),
+    ToolSpec(
+        "get_run", "Get a run", "One past run: its sketches, cost and files.", GetRunInput, RunDetailOut
+    ),
     ToolSpec("list_runs", "List runs", "Past runs, newest first, with filters.", ListRunsInput, RunListOut),
 )
 
