@@ -505,7 +505,12 @@ def cmd_mcp(args) -> int:
     from mcp_server import MCP_PATH, serve_http
 
     _check_port_free(args.host, args.port)
-    auth = " (bearer token required)" if os.environ.get("SKETCHGEN_API_TOKEN") else ""
+    token = os.environ.get("SKETCHGEN_API_TOKEN")
+    if not token and args.host not in ("127.0.0.1", "localhost", "::1"):
+        _err(
+            f"warning: serving on {args.host} with no SKETCHGEN_API_TOKEN: anyone who reaches the port can run paid calls"
+        )
+    auth = " (bearer token required)" if token else ""
     _err(f"sketchgen MCP server on http://{args.host}:{args.port}{MCP_PATH}{auth}")
     serve_http(args.output_dir, host=args.host, port=args.port)
     return 0

@@ -70,11 +70,21 @@ HINTS: dict[str, str] = {
 }
 
 
+# Where the fix for a bad field is another tool's answer, say which.
+FIELD_HINTS: dict[str, str] = {
+    "model": "pick a model from list_models",
+    "style_id": "pick a style from list_styles",
+    "run_id": "see list_runs for the runs there are",
+    "index": "see get_run for the sketches of that run",
+}
+
+
 class ToolFailure(Exception):
     """A tool call refused or failed as a whole; ``error`` is what the agent is told."""
 
     def __init__(self, code: str, message: str, *, field: str | None = None, retryable: bool = False):
-        hint = HINTS.get(code)
+        hint = FIELD_HINTS.get(field or "") if code == ErrorCode.INVALID_REQUEST else None
+        hint = hint or HINTS.get(code)
         text = redact(message)
         super().__init__(text)
         self.error = schemas.ToolErrorOut(
@@ -111,8 +121,14 @@ def _bad_input(model: type[BaseModel], exc: ValidationError) -> ToolFailure:
 
 
 def _config_failure(exc: ConfigError) -> ToolFailure:
-    code = ErrorCode.AUTH if isinstance(exc, CredentialsError) else ErrorCode.INVALID_REQUEST
-    return ToolFailure(code, str(exc), field=getattr(exc, "field", None))
+    field = getattr(exc, "field", None)
+    if isinstance(exc, CredentialsError):
+        code = ErrorCode.AUTH
+    elif field == "run_id":  # the only thing wrong with a well-formed run id is that it is not there
+        code = schemas.NOT_FOUND
+    else:
+        code = ErrorCode.INVALID_REQUEST
+    return ToolFailure(code, str(exc), field=field)
 
 
 def _sketch(run_id: str, rec: dict[str, Any]) -> schemas.SketchOut:

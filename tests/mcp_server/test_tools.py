@@ -65,6 +65,11 @@ async def test_refine_and_vary_make_child_runs_of_a_sketch(connect, output_dir):
             "refine_sketch", {"run_id": parent.run_id, "index": 5, "instruction": "x"}
         )
         assert missing.is_error and missing.structured_content["error"]["field"] == "index"
+        unknown = await client.call_tool(
+            "vary_sketch", {"run_id": "19990101_000000", "index": 0, "num_images": 1}
+        )
+        error = unknown.structured_content["error"]
+        assert unknown.is_error and error["code"] == "not_found" and "list_runs" in error["message"]
 
 
 async def test_get_run_and_list_runs(connect, output_dir):
