@@ -109,6 +109,17 @@ class ToolOutcome:
                 f"run {d.run_id}: {d.status}, {d.succeeded} of {d.num_images} sketches on {d.model}, "
                 f"${d.cost_usd:.3f}"
             )
+        if isinstance(d, schemas.RunDetailOut):
+            return f"run {d.run_id}: {d.status}, {d.succeeded} of {d.num_images} sketches, ${d.cost_usd:.3f}"
+        if isinstance(d, schemas.EstimateOut):
+            cost = "unknown" if d.run_usd is None else f"${d.run_usd:.4f}"
+            return f"estimate: {d.num_images} sketches on {d.model}, {cost}"
+        if isinstance(d, schemas.StylesOut):
+            return f"{len(d.styles)} styles"
+        if isinstance(d, schemas.ModelsOut):
+            return f"{len(d.models)} models"
+        if isinstance(d, schemas.RunListOut):
+            return f"{len(d.runs)} runs"
         return type(d).__name__
 
 

@@ -112,6 +112,9 @@ def _version() -> str:
 def create_server(tools: SketchTools | None = None, *, output_dir: Path | str | None = None) -> Server:
     """The MCP server (not yet running). ``tools`` defaults to one over ``output_dir``
     (default: ``$SKETCHGEN_OUTPUT_DIR``, else ./generated_outputs)."""
+    from generate.redact import install_log_redaction
+
+    install_log_redaction()  # the SDK's and uvicorn's log lines too (idempotent)
     tools = tools or SketchTools(output_dir)
 
     async def list_tools(ctx, params) -> types.ListToolsResult:

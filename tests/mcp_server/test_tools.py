@@ -188,3 +188,26 @@ async def test_no_secret_in_a_tool_result(connect, fake, monkeypatch):
         )
         text = " ".join(getattr(c, "text", "") for c in result.content) + str(result.structured_content)
         assert key not in text
+
+
+async def test_an_unexpected_failure_is_an_internal_tool_error_without_the_secret(
+    output_dir, monkeypatch, caplog
+):
+    from mcp.client import Client
+
+    from mcp_server import SketchTools, create_server
+
+    key = "AIzaSy-another-fake-key-long-enough-4567"
+    monkeypatch.setenv("GEMINI_API_KEY", key)
+
+    class Broken(SketchTools):
+        async def list_styles(self, args, progress):
+            raise RuntimeError(f"the style folder said {key}")
+
+    async with Client(create_server(Broken(output_dir))) as client:
+        result = await client.call_tool("list_styles", {})
+        assert result.is_error
+        assert result.structured_content["error"]["code"] == "internal"
+        assert "RuntimeError" in result.content[0].text and key not in result.content[0].text
+        assert not (await client.call_tool("list_models", {})).is_error  # still serving
+    assert "list_styles failed unexpectedly" in caplog.text and key not in caplog.text
