@@ -190,6 +190,22 @@ def _used_model(meta: dict[str, Any]) -> str | None:
     return model or (meta.get("config") or {}).get("model_name")
 
 
+async def _prepare(validate: Callable[[Any], Any], request: Any):
+    """``validate(request)`` in a worker thread. A call cancelled meanwhile cannot stop the thread,
+    so the run it prepares has its adapter (an HTTP client) closed when it is done."""
+    work = asyncio.ensure_future(asyncio.to_thread(validate, request))
+
+    def close_unused(task: asyncio.Future) -> None:
+        if not task.cancelled() and task.exception() is None:
+            task.result().adapter.close()
+
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        work.add_done_callback(close_unused)
+        raise
+
+
 class SketchTools:
     """The tools over one output folder. One instance serves every session of a server."""
 
@@ -246,7 +262,7 @@ class SketchTools:
                     f"{estimate.model}, above max_cost_usd ${args.max_cost_usd:.4f}; nothing was called",
                     field="max_cost_usd",
                 )
-        prepared = await asyncio.to_thread(pipeline.validate, request)
+        prepared = await _prepare(pipeline.validate, request)
         return await self._run(lambda on_event: pipeline.arun(prepared, on_event=on_event), progress)
 
     async def refine_sketch(self, args: schemas.RefineSketchInput, progress: Progress | None):
@@ -262,7 +278,7 @@ class SketchTools:
     async def _iterate(self, request, progress: Progress | None):
         pipeline = await self.pipeline()
         try:
-            prepared = await asyncio.to_thread(pipeline.prepare_iteration, request)
+            prepared = await _prepare(pipeline.prepare_iteration, request)
         except KeyError as exc:  # an unknown run reaches here as ConfigError in most paths; be sure
             raise ToolFailure(schemas.NOT_FOUND, f"no run {request.run_id!r}", field="run_id") from exc
         return await self._run(lambda on_event: pipeline.arun(prepared, on_event=on_event), progress)

@@ -124,6 +124,8 @@ def create_server(tools: SketchTools | None = None, *, output_dir: Path | str | 
         async def progress(done: float, total: float | None, message: str) -> None:
             await ctx.session.report_progress(done, total, message)
 
+        if schemas.tool_spec(params.name) is None:  # a protocol error, as the specification has it
+            raise MCPError(types.INVALID_PARAMS, f"unknown tool {params.name!r}: see tools/list")
         try:
             outcome = await tools.call(params.name, dict(params.arguments or {}), progress)
         except ToolFailure as exc:

@@ -7,6 +7,7 @@ import base64
 import json
 
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from generate.runs import list_runs, load_run
 from generate.testing import Behavior
@@ -78,6 +79,9 @@ async def test_bad_input_is_a_tool_error_and_the_server_goes_on(stdio_session):
         assert "between 3 and 6" in error["message"]
         unknown = await session.call_tool("get_run", {"run_id": "19990101_000000"})
         assert unknown.is_error and unknown.structured_content["error"]["code"] == "not_found"
+        with pytest.raises(MCPError) as info:  # an unknown tool is a protocol error (invalid params)
+            await session.call_tool("draw_me_a_sheep", {})
+        assert info.value.code == -32602
         assert len((await session.list_tools()).tools) == len(TOOL_SPECS)
 
 
