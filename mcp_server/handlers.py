@@ -359,7 +359,14 @@ class SketchTools:
 
     # -- estimates and catalogues -----------------------------------------------------------------
     async def _estimate(self, pipeline, request: dict[str, Any]) -> schemas.EstimateOut:
-        plan = await asyncio.to_thread(pipeline.dry_run, request)
+        def plan_run() -> dict[str, Any]:
+            prepared = pipeline.validate(request, dry_run=True)
+            try:
+                return pipeline.dry_run(prepared)
+            finally:  # a long-lived server must not keep an SDK client per estimate
+                prepared.adapter.close()
+
+        plan = await asyncio.to_thread(plan_run)
         rows = [schemas.CostRowOut(**row) for row in plan.get("estimated_cost", [])]
         mine = next((r for r in rows if r.model == plan["model"]), None)
         return schemas.EstimateOut(
