@@ -33,7 +33,7 @@ async def test_list_styles_and_models(connect):
         assert "vintage-mascot" in {s.id for s in styles.styles}
         models = ModelsOut.model_validate((await client.call_tool("list_models", {})).structured_content)
         ids = [m.id for m in models.models]
-        assert ids[:2] == ["auto", "trace"] and any(i.startswith("gemini-") for i in ids)
+        assert ids[0] == "auto" and "trace" in ids and any(i.startswith("gemini-") for i in ids)
 
 
 async def test_refine_and_vary_make_child_runs_of_a_sketch(connect, output_dir):
