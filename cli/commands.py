@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -510,4 +511,27 @@ def cmd_serve(args) -> int:
         f"sketchgen service on http://{args.host}:{args.port}/ (API docs: http://{args.host}:{args.port}/docs)"
     )
     uvicorn.run("api.main:app", host=args.host, port=args.port)
+    return 0
+
+
+def cmd_mcp(args) -> int:
+    """stdio: stdout carries the protocol only, so every word for the user goes to stderr."""
+    if not args.http:
+        import anyio
+
+        from mcp_server import serve_stdio
+
+        anyio.run(serve_stdio, args.output_dir)
+        return 0
+    from mcp_server import MCP_PATH, serve_http
+
+    _check_port_free(args.host, args.port)
+    token = os.environ.get("SKETCHGEN_API_TOKEN")
+    if not token and args.host not in ("127.0.0.1", "localhost", "::1"):
+        _err(
+            f"warning: serving on {args.host} with no SKETCHGEN_API_TOKEN: anyone who reaches the port can run paid calls"
+        )
+    auth = " (bearer token required)" if token else ""
+    _err(f"sketchgen MCP server on http://{args.host}:{args.port}{MCP_PATH}{auth}")
+    serve_http(args.output_dir, host=args.host, port=args.port)
     return 0

@@ -192,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the HTTP service and web page")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_whole_number, default=8000)
+
+    mcp = sub.add_parser("mcp", help="serve sketchgen's tools to MCP clients (stdio, or --http)")
+    mcp.add_argument("--http", action="store_true", help="serve the streamable HTTP transport, not stdio")
+    mcp.add_argument("--host", default="127.0.0.1", help="with --http (default 127.0.0.1)")
+    mcp.add_argument("--port", type=_whole_number, default=8765, help="with --http (default 8765)")
+    mcp.add_argument("--output-dir", default=None, help="where run folders go (default as for generate)")
     return parser
 
 

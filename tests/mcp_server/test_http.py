@@ -1,0 +1,129 @@
+"""``sketchgen mcp --http``: the streamable HTTP transport under uvicorn, driven by the SDK's client."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import httpx2
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from generate.runs import list_runs
+from generate.testing import Behavior
+from mcp_server.schemas import TOOL_SPECS, RunOut
+
+TOKEN = "mcp-test-token-0123456789abcdef"
+_INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "0"},
+    },
+}
+_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def _session(url: str, token: str | None = None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60, read=120))
+
+
+async def test_an_open_server_lists_tools_and_runs_with_progress(http_server, output_dir):
+    progress = []
+
+    async def on_progress(done, total, message):
+        progress.append((done, total))
+
+    with http_server() as server:
+        async with (
+            _session(server.url) as http,
+            streamable_http_client(server.url, http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            assert [t.name for t in (await session.list_tools()).tools] == [s.name for s in TOOL_SPECS]
+            result = await session.call_tool(
+                "generate_sketches",
+                {"brief": "playful golf mascot", "model": "trace", "num_images": 3},
+                progress_callback=on_progress,
+            )
+            assert not result.is_error, result.content[0].text
+            run = RunOut.model_validate(result.structured_content)
+            read_back = await session.read_resource(run.sketches[2].uri)
+            assert read_back.contents[0].mime_type == "image/png"
+    assert run.status == "complete"
+    assert progress[-1] == (3, 3) and len(progress) == 4
+
+
+async def test_the_bearer_token_is_required_when_set(http_server):
+    with http_server(TOKEN) as server:
+        async with httpx.AsyncClient(timeout=10) as raw:
+            missing = await raw.post(server.url, json=_INIT, headers=_HEADERS)
+            wrong = await raw.post(
+                server.url, json=_INIT, headers={**_HEADERS, "Authorization": "Bearer not-the-token"}
+            )
+        for answer in (missing, wrong):
+            assert answer.status_code == 401
+            assert answer.headers["www-authenticate"] == "Bearer"
+            assert TOKEN not in answer.text
+
+        with pytest.raises(ExceptionGroup) as info:
+            async with (
+                _session(server.url, "not-the-token") as http,
+                streamable_http_client(server.url, http_client=http) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await asyncio.wait_for(session.initialize(), 20)
+        assert info.group_contains(MCPError)  # the SDK's error for the 401 answer
+
+        async with (
+            _session(server.url, TOKEN) as http,
+            streamable_http_client(server.url, http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            styles = await session.call_tool("list_styles", {})
+            assert not styles.is_error
+            assert TOKEN not in styles.content[0].text
+
+
+async def test_cancelling_over_http_aborts_the_pending_model_calls(http_server, fake, output_dir):
+    fake.script(Behavior.ok(), match="Sketch 1 of 3")
+    fake.set_default(Behavior.hang(60))
+    settled = asyncio.Event()
+
+    async def on_progress(done, total, message):
+        if done >= 1:
+            settled.set()
+
+    with http_server(TOKEN) as server:
+        async with (
+            _session(server.url, TOKEN) as http,
+            streamable_http_client(server.url, http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            call = asyncio.create_task(
+                session.call_tool(
+                    "generate_sketches",
+                    {"brief": "golf mascot", "model": "nano-banana", "num_images": 3},
+                    progress_callback=on_progress,
+                )
+            )
+            await asyncio.wait_for(settled.wait(), 30)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            assert await asyncio.to_thread(fake.wait_for, lambda f: f.aborted_count == 2, 15)
+            for _ in range(300):
+                runs = await asyncio.to_thread(list_runs, output_dir)
+                if runs and runs[0]["status"] == "cancelled":
+                    break
+                await asyncio.sleep(0.05)
+    assert runs[0]["status"] == "cancelled" and runs[0]["succeeded"] == 1
