@@ -52,6 +52,7 @@ _FLAGS = {
     "person_generation": "--person-generation",
     "allow_retired": "--allow-retired",
     "timeout_s": "--timeout",
+    "max_cost_usd": "--max-cost",
     "image": "--image",
     "references": "--ref",
     "run_id": "RUN_ID",
@@ -81,6 +82,7 @@ def _request(args):
         "timeout_s": args.timeout,
         "image": args.image,
         "references": args.ref,
+        "max_cost_usd": args.max_cost,
     }
     return RunRequest.parse(fields, labels=_FLAGS)
 

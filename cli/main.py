@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--context", action="append", default=[], help="an extra note for the prompt (repeatable)"
     )
     gen.add_argument(
+        "--max-cost",
+        default=None,
+        metavar="USD",
+        help="refuse the run, before any call, if its worst-case cost is over this many US dollars",
+    )
+    gen.add_argument(
         "--output-dir",
         default=None,
         help="where run folders go (default $SKETCHGEN_OUTPUT_DIR or ./generated_outputs)",
