@@ -326,6 +326,9 @@ class ErrorBody(BaseModel):
     message: str
     field: str | None = None
     detail: list[ErrorItem] | str | None = None
+    code: str | None = Field(
+        default=None, description="A machine-readable reason where one helps: `budget_exceeded`."
+    )
 
 
 class StyleOut(BaseModel):

@@ -24,6 +24,7 @@ __all__ = [
     "cmd_styles",
     "cmd_models",
     "cmd_runs",
+    "cmd_spend",
     "cmd_serve",
 ]
 
@@ -456,6 +457,23 @@ def cmd_runs(args) -> int:
             f"{r['run_id']:<18} {r['status'] or '?':<10} {r['style_id'] or '':<16} {r['model'] or '':<28} "
             f"{r['succeeded']}/{r['num_images']}  ${r['cost_usd']:.3f}  {r['brief']!r}"
         )
+    return 0
+
+
+def cmd_spend(args) -> int:
+    from generate.spend import summarize_spend
+
+    summary = summarize_spend(args.output_dir, since=args.since, by=args.by)
+    if args.json:
+        _out(json.dumps(summary, indent=2))
+        return 0
+    since = f" since {summary['since']}" if summary["since"] else ""
+    _out(f"{'':<2}{args.by:<32} {'runs':>6} {'sketches':>9} {'cost (USD)':>12}")
+    for g in summary["groups"]:
+        _out(f"  {g['key']:<32} {g['runs']:>6} {g['sketches']:>9} {g['cost_usd']:>12.4f}")
+    _out(
+        f"total{since}: ${summary['total_usd']:.4f} over {summary['runs']} runs, {summary['sketches']} sketches"
+    )
     return 0
 
 

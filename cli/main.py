@@ -181,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--tree", action="store_true", help="show refinements under the run they came from")
     runs.add_argument("--json", action="store_true")
 
+    spend = sub.add_parser("spend", help="sum the cost recorded by past runs")
+    spend.add_argument("--since", default=None, metavar="DATE", help="from this UTC day on (YYYY-MM-DD)")
+    spend.add_argument(
+        "--by", default="day", choices=["day", "model", "style"], help="group by (default day)"
+    )
+    spend.add_argument("--output-dir", default=None, help="where run folders are (default as for generate)")
+    spend.add_argument("--json", action="store_true", help="machine-readable output")
+
     res = sub.add_parser(
         "resume", help="make the missing or failed sketches of an interrupted, failed or partial run"
     )
