@@ -25,6 +25,7 @@ __all__ = [
     "cmd_models",
     "cmd_runs",
     "cmd_spend",
+    "cmd_batch",
     "cmd_serve",
 ]
 
@@ -458,6 +459,12 @@ def cmd_runs(args) -> int:
             f"{r['succeeded']}/{r['num_images']}  ${r['cost_usd']:.3f}  {r['brief']!r}"
         )
     return 0
+
+
+def cmd_batch(args) -> int:
+    from cli.batch import cmd_batch as run_batch_command
+
+    return run_batch_command(args)
 
 
 def cmd_spend(args) -> int:

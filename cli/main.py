@@ -181,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--tree", action="store_true", help="show refinements under the run they came from")
     runs.add_argument("--json", action="store_true")
 
+    from cli.batch import add_batch_parser
+
+    add_batch_parser(sub, _whole_number)
+
     spend = sub.add_parser("spend", help="sum the cost recorded by past runs")
     spend.add_argument("--since", default=None, metavar="DATE", help="from this UTC day on (YYYY-MM-DD)")
     spend.add_argument(

@@ -536,6 +536,38 @@ class SketchPipeline:
         """Blocking form of :meth:`arun` (Ctrl-C cancels pending calls and records the run cancelled)."""
         return asyncio.run(self.arun(request, on_event=on_event))
 
+    # -- a batch of briefs (generate.batch) ---------------------------------------------------------
+    async def arun_batch(
+        self,
+        rows_or_path: Any,
+        *,
+        defaults: dict[str, Any] | None = None,
+        max_cost_usd: float | None = None,
+        resume: str | None = None,
+        parallel: int = 4,
+        on_event=None,
+    ):
+        """One run per row of a ``.csv`` / ``.jsonl`` file or a list of dicts, every row checked
+        first (:class:`generate.batch.BatchInvalid` lists each problem with its row), resumable
+        from its manifest; returns a :class:`generate.batch_run.BatchResult`. See :mod:`generate.batch`."""
+        from generate.batch import prepare_batch
+        from generate.batch_run import arun_prepared
+
+        batch = await asyncio.to_thread(
+            prepare_batch,
+            self,
+            rows_or_path,
+            defaults=defaults,
+            max_cost_usd=max_cost_usd,
+            resume=resume,
+            parallel=parallel,
+        )
+        return await arun_prepared(batch, on_event=on_event)
+
+    def run_batch(self, rows_or_path: Any, **options: Any):
+        """Blocking form of :meth:`arun_batch`."""
+        return asyncio.run(self.arun_batch(rows_or_path, **options))
+
     def dry_run(self, request: RunRequest | PreparedRun | dict) -> dict[str, Any]:
         """Everything a run would send, and what it would cost, without calling any model."""
         prepared = request if isinstance(request, PreparedRun) else self.validate(request, dry_run=True)
