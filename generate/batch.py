@@ -36,6 +36,7 @@ from generate.validation import field_bounds, human_message
 __all__ = [
     "MAX_BATCH_ROWS",
     "BatchRow",
+    "CsvText",
     "BatchInvalid",
     "PlannedRow",
     "PreparedBatch",
@@ -49,6 +50,13 @@ __all__ = [
 MAX_BATCH_ROWS = 10_000
 _ALIASES = {"style": "style_id"}
 _LIST_FIELDS = {"context", "references"}
+
+
+@dataclass(frozen=True)
+class CsvText:
+    """CSV rows given as text (the HTTP service's ``csv`` field) rather than as a file."""
+
+    text: str
 
 
 @dataclass
@@ -179,6 +187,10 @@ def read_rows(source: Any) -> tuple[list[BatchRow], list[str], dict[str, Any]]:
         path = Path(source)
         rows, problems, sha = rows_from_file(path)
         return rows, problems, {"path": str(path.resolve()), "sha256": sha, "format": path.suffix.lower()[1:]}
+    if isinstance(source, CsvText):
+        rows, problems = rows_from_csv_text(source.text)
+        sha = hashlib.sha256(source.text.encode("utf-8")).hexdigest()
+        return rows, problems, {"path": None, "sha256": sha, "format": "csv"}
     if isinstance(source, (list, tuple)):
         rows, problems = rows_from_dicts(source)
         text = json.dumps([r.values for r in rows], sort_keys=True, default=str)
@@ -238,11 +250,11 @@ class PreparedBatch:
 
 
 def _check_rows(
-    pipeline, rows: list[BatchRow], defaults: dict[str, Any]
+    pipeline, rows: list[BatchRow], defaults: dict[str, Any], forbidden: frozenset[str] = frozenset()
 ) -> tuple[list[PlannedRow], list[str]]:
     from generate.budget import planned_worst_case
 
-    known = _known_fields()
+    known = _known_fields() - forbidden
     planned: list[PlannedRow] = []
     problems: list[str] = []
     for row in rows:
@@ -283,10 +295,12 @@ def prepare_batch(
     max_cost_usd: float | None = None,
     resume: str | None = None,
     parallel: int = 4,
+    forbidden: frozenset[str] = frozenset(),
 ) -> PreparedBatch:
     """Read and check every row (raising :class:`BatchInvalid` listing each problem), then find
     this batch's manifest (``resume``: by its id; else the newest for the same source and
-    defaults) or create one. No model is called."""
+    defaults) or create one. No model is called. ``forbidden``: fields no row may set (the HTTP
+    service refuses server file paths: ``image``, ``references``)."""
     from generate.batch_manifest import Manifest, batches_root
     from generate.types import check_max_cost, default_output_root
 
@@ -296,7 +310,7 @@ def prepare_batch(
             f"parallel must be a whole number of at least 1, got {parallel!r}", field="parallel"
         )
     defaults = {_column(k): v for k, v in (defaults or {}).items() if v is not None}
-    unknown = sorted(set(defaults) - _known_fields() - {"brief"})
+    unknown = sorted(set(defaults) - (_known_fields() - forbidden) - {"brief"})
     if unknown:
         raise ConfigError(
             f"unknown default{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}", field="defaults"
@@ -309,7 +323,7 @@ def prepare_batch(
         )
     if not rows and not problems:
         problems.append(f"{label} has no rows")
-    planned, row_problems = _check_rows(pipeline, rows, defaults) if rows else ([], [])
+    planned, row_problems = _check_rows(pipeline, rows, defaults, forbidden) if rows else ([], [])
     problems += row_problems
     if problems:
         for row in planned:

@@ -128,8 +128,11 @@ def run_batch_api_step(batch: PreparedBatch, on_event: EventCallback | None):
 
 
 class _Dispatcher:
-    def __init__(self, batch: PreparedBatch, on_event: EventCallback | None) -> None:
+    def __init__(
+        self, batch: PreparedBatch, on_event: EventCallback | None, gate: Callable[[], str | None] | None
+    ) -> None:
         self.batch = batch
+        self.gate = gate
         self.manifest = batch.manifest
         self.on_event = on_event
         self.root = batch.pipeline.output_dir
@@ -242,13 +245,14 @@ class _Dispatcher:
                 missing = len(resume.indexes) if resume is not None else row.prepared.config.num_images
                 worst = row.worst_case_usd * missing / max(1, row.prepared.config.num_images)
                 await slots.acquire()
-                if not await self.fits(worst):
+                refused = await asyncio.to_thread(self.gate) if self.gate is not None else None
+                if refused or not await self.fits(worst):
                     slots.release()
                     if resume is not None:
                         resume.close()
                     for rest in rows[i:]:
                         if self.manifest.row(rest.number)["status"] != "complete":
-                            self.manifest.update_row(rest.number, status="skipped_budget")
+                            self.manifest.update_row(rest.number, status="skipped_budget", error=refused)
                         rest.prepared.adapter.close()
                     break
                 self.in_flight += worst
@@ -265,16 +269,24 @@ class _Dispatcher:
 
 
 async def arun_prepared(
-    batch: PreparedBatch, *, on_event: EventCallback | None = None, batch_api: bool = False
+    batch: PreparedBatch,
+    *,
+    on_event: EventCallback | None = None,
+    batch_api: bool = False,
+    gate: Callable[[], str | None] | None = None,
 ) -> BatchResult:
     """Run (or resume) a prepared batch to the end; cancelling the awaiting task cancels it (the
-    runs in flight are recorded cancelled, and a later run of the batch resumes them)."""
+    runs in flight are recorded cancelled, and a later run of the batch resumes them).
+
+    ``gate``: asked (on a worker thread) before each row starts; a message means stop here, every
+    row not yet started is ``skipped_budget`` with that message (the service's daily budget)."""
     manifest = batch.manifest
     manifest.data["status"] = "running"
     manifest.save()
     try:
         if batch_api:
-            results = run_batch_api_step(batch, on_event)
+            # On a worker thread: a blocking implementation may run its own event loop.
+            results = await asyncio.to_thread(run_batch_api_step, batch, on_event)
             if inspect.isawaitable(results):
                 results = await results
             for row, result in zip(batch.rows, results or [], strict=False):
@@ -288,7 +300,7 @@ async def arun_prepared(
                 )
             batch.close()
         else:
-            await _Dispatcher(batch, on_event).run()
+            await _Dispatcher(batch, on_event, gate).run()
     except BaseException:
         manifest.data["status"] = "cancelled"
         manifest.save()
