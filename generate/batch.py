@@ -287,6 +287,11 @@ def _check_rows(
     return planned, problems
 
 
+def _row_of(problem: str) -> int:
+    head = problem.split(":", 1)[0]
+    return int(head[4:]) if head.startswith("row ") and head[4:].isdigit() else 0
+
+
 def prepare_batch(
     pipeline,
     source: Any,
@@ -324,7 +329,7 @@ def prepare_batch(
     if not rows and not problems:
         problems.append(f"{label} has no rows")
     planned, row_problems = _check_rows(pipeline, rows, defaults, forbidden) if rows else ([], [])
-    problems += row_problems
+    problems = sorted(problems + row_problems, key=_row_of)  # in file order, whichever stage found them
     if problems:
         for row in planned:
             row.prepared.adapter.close()

@@ -158,11 +158,13 @@ class _Dispatcher:
             return "new", None
         except RunNotResumable as exc:
             if "has every sketch" in str(exc) or " is complete" in str(exc):
-                self.record_run(row.number, rec["run_id"])
+                # Every sketch is there (a run cancelled as its last answers were being written
+                # still has them all): the row is complete, whatever the run's own status says.
+                self.record_run(row.number, rec["run_id"], status="complete")
                 return "skip", None
             raise
 
-    def record_run(self, number: int, run_id: str) -> None:
+    def record_run(self, number: int, run_id: str, *, status: str | None = None) -> None:
         """The row's fields from the run's own metadata (the source of truth for cost)."""
         from generate.runs import load_run
 
@@ -174,7 +176,7 @@ class _Dispatcher:
         self.manifest.update_row(
             number,
             run_id=run_id,
-            status=meta.get("status", "failed"),
+            status=status or meta.get("status", "failed"),
             succeeded=totals.get("succeeded", 0),
             failed=totals.get("failed", 0),
             cost_usd=totals.get("cost_usd", 0.0),
