@@ -86,12 +86,18 @@ def cmd_batch(args) -> int:
     as_json = args.json
     out = sys.stderr if as_json else sys.stdout
 
+    from generate.errors import ConfigError
+    from generate.types import check_max_cost
+
+    cap = check_max_cost(args.max_cost, source="--max-cost")
+    if args.parallel < 1:
+        raise ConfigError(f"--parallel must be at least 1 (got {args.parallel})", field="parallel")
     pipeline = SketchPipeline(output_dir=args.output_dir)
     batch = prepare_batch(
         pipeline,
         args.file,
         defaults=_defaults(args),
-        max_cost_usd=args.max_cost,
+        max_cost_usd=cap,
         resume=args.resume,
         parallel=args.parallel,
     )
