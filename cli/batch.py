@@ -64,6 +64,19 @@ class BatchStatus(LiveStatus):
         self.refresh()
 
 
+_LABELS = {
+    "style_id": "--style",
+    "num_images": "-n",
+    "model": "--model",
+    "aspect_ratio": "--aspect",
+    "image_size": "--size",
+    "resolution": "--resolution",
+    "seed": "--seed",
+    "top_k": "--top-k",
+    "timeout_s": "--timeout",
+}
+
+
 def _defaults(args) -> dict:
     return {
         "style_id": args.style,
@@ -98,6 +111,7 @@ def cmd_batch(args) -> int:
         args.file,
         defaults=_defaults(args),
         max_cost_usd=cap,
+        labels=_LABELS,
         resume=args.resume,
         parallel=args.parallel,
     )

@@ -202,8 +202,8 @@ def read_rows(source: Any) -> tuple[list[BatchRow], list[str], dict[str, Any]]:
     raise ConfigError("a batch is a .csv or .jsonl path, or a list of rows", field="rows")
 
 
-def _request_problems(data: dict[str, Any]) -> tuple[Any, list[str]]:
-    """(RunRequest or None, every problem of its fields as one line each)."""
+def _request_problems(data: dict[str, Any], labels: dict[str, str] | None = None) -> tuple[Any, list[str]]:
+    """(RunRequest or None, every problem of its fields as one line each, named by ``labels``)."""
     from generate.pipeline import RunRequest
 
     try:
@@ -212,8 +212,41 @@ def _request_problems(data: dict[str, Any]) -> tuple[Any, list[str]]:
         lines = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"][:1]) or "row"
-            lines.append(human_message(err, where, field_bounds(RunRequest, where)))
+            label = (labels or {}).get(where, where)
+            lines.append(human_message(err, label, field_bounds(RunRequest, where)))
         return None, lines
+
+
+def _spans(numbers: list[int]) -> str:
+    """``[2, 3, 4, 7]`` -> ``"2-4, 7"``."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
+
+
+def _collapse(problems: list[str]) -> list[str]:
+    """The same problem in three rows or more (missing credentials, a bad default) said once, with
+    its rows: ``rows 2-201 (200 rows): ...``, at the place of its first row."""
+    by_text: dict[str, list[int]] = {}
+    for problem in problems:
+        number = _row_of(problem)
+        if number:
+            by_text.setdefault(problem.split(": ", 1)[1], []).append(number)
+    out, said = [], set()
+    for problem in problems:
+        number = _row_of(problem)
+        text = problem.split(": ", 1)[1] if number else problem
+        rows = by_text.get(text, []) if number else []
+        if len(rows) < 3:
+            out.append(problem)
+        elif text not in said:
+            said.add(text)
+            out.append(f"rows {_spans(rows)} ({len(rows)} rows): {text}")
+    return out
 
 
 @dataclass
@@ -301,11 +334,13 @@ def prepare_batch(
     resume: str | None = None,
     parallel: int = 4,
     forbidden: frozenset[str] = frozenset(),
+    labels: dict[str, str] | None = None,
 ) -> PreparedBatch:
     """Read and check every row (raising :class:`BatchInvalid` listing each problem), then find
     this batch's manifest (``resume``: by its id; else the newest for the same source and
     defaults) or create one. No model is called. ``forbidden``: fields no row may set (the HTTP
-    service refuses server file paths: ``image``, ``references``)."""
+    service refuses server file paths: ``image``, ``references``). ``labels`` names the defaults
+    the way the caller's user gave them (the CLI's flags)."""
     from generate.batch_manifest import Manifest, batches_root
     from generate.types import check_max_cost, default_output_root
 
@@ -320,6 +355,9 @@ def prepare_batch(
         raise ConfigError(
             f"unknown default{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}", field="defaults"
         )
+    _, bad_defaults = _request_problems({"brief": "(the defaults)", **defaults}, labels)
+    if bad_defaults:  # said once, not once per row
+        raise ConfigError("; ".join(bad_defaults), field="defaults")
     rows, problems, record = read_rows(source)
     label = Path(record["path"]).name if record["path"] else "the batch"
     if len(rows) > MAX_BATCH_ROWS:
@@ -329,7 +367,8 @@ def prepare_batch(
     if not rows and not problems:
         problems.append(f"{label} has no rows")
     planned, row_problems = _check_rows(pipeline, rows, defaults, forbidden) if rows else ([], [])
-    problems = sorted(problems + row_problems, key=_row_of)  # in file order, whichever stage found them
+    # In file order, whichever stage found them; one line for a problem many rows share.
+    problems = _collapse(sorted(problems + row_problems, key=_row_of))
     if problems:
         for row in planned:
             row.prepared.adapter.close()

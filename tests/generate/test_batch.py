@@ -245,3 +245,27 @@ def test_batch_api_gets_the_prepared_runs_and_the_manifest(tmp_path, monkeypatch
         data["batch_api"] == {"job": "batches/123"}
         and [r["status"] for r in data["rows"]] == ["complete"] * 2
     )
+
+
+def test_a_problem_many_rows_share_is_said_once_with_its_rows(tmp_path):
+    rows = [{"brief": f"b{i}", "style_id": "nope"} for i in range(5)] + [
+        {"brief": "ok"},
+        {"brief": "x", "seed": "s"},
+    ]
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path).run_batch(rows, defaults={"model": "trace"})
+    problems = info.value.problems
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("rows 1-5 (5 rows): ") and "nope" in problems[0]
+    assert problems[1] == "row 7: seed must be a whole number"
+
+
+def test_a_bad_default_is_said_once_by_its_label(tmp_path):
+    with pytest.raises(ConfigError, match=r"^-n must be between 3 and 6 \(got 9\)$") as info:
+        prepare_batch(
+            SketchPipeline(output_dir=tmp_path),
+            [{"brief": "a"}] * 4,
+            defaults={"num_images": 9},
+            labels={"num_images": "-n"},
+        )
+    assert info.value.field == "defaults"
