@@ -32,6 +32,7 @@ from generate.batch import MAX_BATCH_ROWS, BatchInvalid, CsvText, prepare_batch
 from generate.batch_manifest import BatchNotFound, Manifest, batches_root
 from generate.batch_run import arun_prepared
 from generate.errors import ConfigError
+from generate.run_lock import run_is_live
 from generate.spend import DailyBudgetReached
 
 __all__ = ["router", "BatchBody"]
@@ -167,5 +168,7 @@ async def get_batch(batch_id: str, state: ServiceState = Depends(get_state)) -> 
     data = without_server_paths(manifest.data)
     for row in data.get("rows", []):
         row["run_url"] = run_urls(row["run_id"])["run_url"] if row.get("run_id") else None
-    data["running"] = batch_id in _RUNNING
+    data["running"] = batch_id in _RUNNING or run_is_live(manifest.path.parent)
+    if data.get("status") == "running" and not data["running"]:
+        data["status"] = "interrupted"  # its process is gone; posting the rows again resumes it
     return data

@@ -103,6 +103,15 @@ def cmd_batch(args) -> int:
     from generate.types import check_max_cost
 
     cap = check_max_cost(args.max_cost, source="--max-cost")
+    if args.batch_api:  # said before any manifest exists
+        try:
+            import generate.batch_api  # noqa: F401
+        except ModuleNotFoundError as exc:
+            if exc.name != "generate.batch_api":
+                raise
+            raise ConfigError(
+                "the Gemini Batch API is not available in this build", field="batch_api"
+            ) from None
     if args.parallel < 1:
         raise ConfigError(f"--parallel must be at least 1 (got {args.parallel})", field="parallel")
     pipeline = SketchPipeline(output_dir=args.output_dir)

@@ -32,6 +32,7 @@ from generate.batch import PlannedRow, PreparedBatch
 from generate.errors import ConfigError
 from generate.events import RunEvent, RunStarted
 from generate.redact import redact
+from generate.run_lock import RunLock, RunLockedError
 
 __all__ = ["BatchResult", "BatchRowResult", "arun_prepared", "run_batch_api_step"]
 
@@ -283,6 +284,24 @@ async def arun_prepared(
     ``gate``: asked (on a worker thread) before each row starts; a message means stop here, every
     row not yet started is ``skipped_budget`` with that message (the service's daily budget)."""
     manifest = batch.manifest
+    # One process at a time per batch: a second would start the same rows again.
+    lock = RunLock(manifest.path.parent)
+    try:
+        lock.acquire()
+    except RunLockedError:
+        batch.close()
+        raise ConfigError(
+            f"batch {batch.batch_id} is running in another process; wait for it, or stop it first",
+            field="resume",
+        ) from None
+    try:
+        return await _run_locked(batch, on_event, batch_api, gate)
+    finally:
+        lock.release()
+
+
+async def _run_locked(batch: PreparedBatch, on_event, batch_api: bool, gate) -> BatchResult:
+    manifest = batch.manifest
     manifest.data["status"] = "running"
     manifest.save()
     try:
@@ -303,8 +322,9 @@ async def arun_prepared(
             batch.close()
         else:
             await _Dispatcher(batch, on_event, gate).run()
-    except BaseException:
-        manifest.data["status"] = "cancelled"
+    except BaseException as exc:
+        stopped = isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+        manifest.data["status"] = "cancelled" if stopped else "failed"
         manifest.save()
         batch.close()
         raise

@@ -48,3 +48,16 @@ def test_batch_max_cost_must_be_more_than_zero(tmp_path, capsys):
         main(["batch", str(path), "--model", "trace", "--max-cost", "0", "--output-dir", str(tmp_path)]) == 2
     )
     assert "--max-cost must be more than 0" in capsys.readouterr().err
+
+
+def test_batch_api_absent_is_one_line_before_any_manifest(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "generate.batch_api", None)
+    path = _briefs(tmp_path)
+    code = main(
+        ["batch", str(path), "--model", "trace", "--batch-api", "--output-dir", str(tmp_path / "out")]
+    )
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "error: the Gemini Batch API is not available in this build"
+    assert not (tmp_path / "out").exists()

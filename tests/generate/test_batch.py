@@ -269,3 +269,16 @@ def test_a_bad_default_is_said_once_by_its_label(tmp_path):
             labels={"num_images": "-n"},
         )
     assert info.value.field == "defaults"
+
+
+def test_a_batch_running_elsewhere_is_not_started_twice(tmp_path):
+    from generate.run_lock import RunLock
+
+    batch = prepare_batch(SketchPipeline(output_dir=tmp_path), [{"brief": "a"}], defaults={"model": "trace"})
+    other = RunLock(batch.manifest.path.parent).acquire()  # as another process would hold it
+    try:
+        with pytest.raises(ConfigError, match="is running in another process"):
+            asyncio.run(arun_prepared(batch))
+    finally:
+        other.release()
+    assert not any(p.name != "batches" for p in tmp_path.iterdir())  # no run started
