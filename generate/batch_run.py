@@ -241,7 +241,12 @@ class _Dispatcher:
         rows = list(self.batch.rows)
         try:
             for i, row in enumerate(rows):
-                how, resume = await asyncio.to_thread(self.plan, row)
+                try:
+                    how, resume = await asyncio.to_thread(self.plan, row)
+                except ConfigError as exc:  # its run is being resumed elsewhere: this row only
+                    self.manifest.update_row(row.number, status="failed", error=str(exc))
+                    row.prepared.adapter.close()
+                    continue
                 if how == "skip":
                     row.prepared.adapter.close()
                     continue

@@ -139,12 +139,17 @@ class ImageGenerator:
             for v in variations
         ]
         if config.max_cost_usd is not None:  # refused before the run folder or any call exists
-            check_cost(
-                worst_case_cost(adapter, requests),
-                config.max_cost_usd,
-                what=f"this run of {len(requests)} sketches",
-                model=adapter.name,
-            )
+            try:
+                check_cost(
+                    worst_case_cost(adapter, requests),
+                    config.max_cost_usd,
+                    what=f"this run of {len(requests)} sketches",
+                    model=adapter.name,
+                )
+            except ConfigError:
+                if self._adapter is None:  # built here for this run: nobody else will close it
+                    adapter.close()
+                raise
         for w in warnings:
             log.warning("%s", w)
         run_id, out_dir, started_at = create_run_dir(config.output_root)
