@@ -6,7 +6,8 @@ Stages (:func:`prepare_batch`, then :func:`generate.batch_run.arun_prepared`):
    object per line; or, from the library and the HTTP service, a list of dicts. Columns are
    :class:`generate.pipeline.RunRequest` fields (``brief`` is required; ``style`` is accepted for
    ``style_id``); an empty cell takes the batch's default (the CLI's flags), then the style's.
-   In CSV, ``context`` holds one note and ``references`` paths separated by ``;``.
+   In CSV, ``context`` holds one note and ``references`` paths separated by ``;``; relative
+   ``image`` and ``references`` paths are taken from the batch file's folder.
 2. **Check every row** before anything is written or called: the row's ``RunRequest`` and then
    :meth:`SketchPipeline.validate` (unknown style, a size the model lacks, a row over its own
    ``max_cost_usd``, missing credentials...). Every problem is listed, one line each, with its
@@ -181,11 +182,23 @@ def rows_from_file(path: Path | str) -> tuple[list[BatchRow], list[str], str]:
     return rows, problems, hashlib.sha256(data).hexdigest()
 
 
+def _relative_to(values: dict[str, Any], folder: Path) -> None:
+    def beside(p: Any) -> Any:
+        return str(folder / p) if isinstance(p, str) and p and not Path(p).expanduser().is_absolute() else p
+
+    if "image" in values:
+        values["image"] = beside(values["image"])
+    if isinstance(values.get("references"), list):
+        values["references"] = [beside(p) for p in values["references"]]
+
+
 def read_rows(source: Any) -> tuple[list[BatchRow], list[str], dict[str, Any]]:
     """(rows, problems, source record ``{path, sha256, format}``) of a file path or a list of dicts."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         rows, problems, sha = rows_from_file(path)
+        for row in rows:  # a row's image files are found beside the batch file, wherever it is run from
+            _relative_to(row.values, path.resolve().parent)
         return rows, problems, {"path": str(path.resolve()), "sha256": sha, "format": path.suffix.lower()[1:]}
     if isinstance(source, CsvText):
         rows, problems = rows_from_csv_text(source.text)

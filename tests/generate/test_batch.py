@@ -282,3 +282,19 @@ def test_a_batch_running_elsewhere_is_not_started_twice(tmp_path):
     finally:
         other.release()
     assert not any(p.name != "batches" for p in tmp_path.iterdir())  # no run started
+
+
+def test_image_paths_are_taken_from_the_batch_files_folder(tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "briefs"
+    folder.mkdir()
+    Image.new("RGB", (256, 256), "white").save(folder / "drawing.png")
+    path = _csv(folder, "brief,image,references\ngolf mascot,drawing.png,drawing.png\n")
+    monkeypatch.chdir(tmp_path)  # not the file's folder
+    result = SketchPipeline(output_dir=tmp_path / "out").run_batch(
+        path, defaults={"model": "trace", "num_images": 3}
+    )
+    assert result.status == "complete"
+    meta = json.loads((tmp_path / "out" / result.rows[0].run_id / "metadata.json").read_text())
+    assert str(folder / "drawing.png") in json.dumps(meta)
