@@ -211,10 +211,15 @@ class _Dispatcher:
         except asyncio.CancelledError:
             rec = self.manifest.row(row.number)
             self.manifest.update_row(row.number, status="cancelled" if rec.get("run_id") else "pending")
+            if rec.get("run_id"):  # what it spent before it stopped counts against the cap next time
+                self.record_run(row.number, rec["run_id"], status="cancelled")
             raise
         except Exception as exc:  # one row's failure never takes the others down
             log.warning("batch row %d failed: %s", row.number, redact(str(exc)))
             self.manifest.update_row(row.number, status="failed", error=redact(str(exc)))
+            rec = self.manifest.row(row.number)
+            if rec.get("run_id"):
+                self.record_run(row.number, rec["run_id"], status="failed")
         finally:
             if how == "resume":
                 row.prepared.adapter.close()  # the resume used its own adapter

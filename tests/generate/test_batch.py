@@ -164,6 +164,7 @@ def test_an_interrupted_batch_resumes_its_interrupted_run(tmp_path, monkeypatch)
 
         data = asyncio.run(interrupted())
         assert [r["status"] for r in data["rows"]] == ["complete", "cancelled", "pending"]
+        assert data["rows"][1]["cost_usd"] > 0 and data["rows"][1]["succeeded"] == 2  # what it spent counts
         assert data["status"] == "cancelled"
         half = data["rows"][1]["run_id"]
         before = fake.count
