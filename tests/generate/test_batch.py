@@ -299,3 +299,20 @@ def test_image_paths_are_taken_from_the_batch_files_folder(tmp_path, monkeypatch
     assert result.status == "complete"
     meta = json.loads((tmp_path / "out" / result.rows[0].run_id / "metadata.json").read_text())
     assert str(folder / "drawing.png") in json.dumps(meta)
+
+
+def test_a_failing_row_never_takes_the_others_down_and_no_key_is_recorded(tmp_path, monkeypatch):
+    with FakeGeminiServer() as fake:
+        env = fake.env()
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        fake.script(Behavior.prompt_blocked(), match="coffee cup", then=Behavior.prompt_blocked())
+        fake.script(Behavior.echo_key(), match="bike shop", then=Behavior.echo_key())
+        rows = [{"brief": "golf mascot"}, {"brief": "coffee cup logo"}, {"brief": "bike shop badge"}]
+        result = SketchPipeline(output_dir=tmp_path / "out").run_batch(
+            rows, defaults={"model": "nano-banana", "num_images": 3}
+        )
+    assert [r.status for r in result.rows] == ["complete", "failed", "failed"]
+    assert result.status == "partial" and result.rows[0].succeeded == 3
+    text = result.manifest_path.read_text()
+    assert env["GEMINI_API_KEY"] not in text and env["GEMINI_API_KEY"] not in json.dumps(result.to_dict())
