@@ -42,10 +42,13 @@ from generate.testing import fake_gemini_process  # noqa: E402
 BRIEFS = ("golf mascot", "coffee cup logo", "bike shop badge", "surf club crest", "bakery emblem")
 
 
-def _limiter_reads_rate_limits() -> bool:
-    """Whether this build's limiter knows SKETCHGEN_RATE_LIMITS at all (it may be absent)."""
-    source = (ROOT / "generate" / "limiter.py").read_text(encoding="utf-8")
-    return "SKETCHGEN_RATE_LIMITS" in source
+def _build_reads_rate_limits() -> bool:
+    """Whether this build's library knows SKETCHGEN_RATE_LIMITS at all (it may be absent)."""
+    return any(
+        "SKETCHGEN_RATE_LIMITS" in path.read_text(encoding="utf-8")
+        for path in (ROOT / "generate").rglob("*.py")
+        if "testing" not in path.parts
+    )
 
 
 async def _interactive(pipeline, model: str, n: int) -> float:
@@ -101,7 +104,7 @@ async def _bench(args, out: Path) -> dict:
         "floor_s": round(floor, 2),
         "wall_over_floor": round(wall / floor, 3),
         "limit_enforced": wall >= 0.9 * floor,
-        "limiter_reads_SKETCHGEN_RATE_LIMITS": _limiter_reads_rate_limits(),
+        "build_reads_SKETCHGEN_RATE_LIMITS": _build_reads_rate_limits(),
         "images": total,
         "written": written,
         "lost": total - written,
