@@ -468,9 +468,10 @@ def cmd_batch(args) -> int:
 
 
 def cmd_spend(args) -> int:
-    from generate.spend import summarize_spend
+    from generate.spend import parse_day, summarize_spend
 
-    summary = summarize_spend(args.output_dir, since=args.since, by=args.by)
+    since = parse_day(args.since, field="--since")  # a bad date named by its flag
+    summary = summarize_spend(args.output_dir, since=since, by=args.by)
     if args.json:
         _out(json.dumps(summary, indent=2))
         return 0

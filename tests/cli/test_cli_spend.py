@@ -25,7 +25,7 @@ def test_spend_sums_by_model_as_text_and_json(tmp_path, capsys):
 
 def test_spend_bad_date_is_one_line_exit_2(tmp_path, capsys):
     assert main(["spend", "--since", "last week", "--output-dir", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.startswith("error: since must be a date")
+    assert capsys.readouterr().err.startswith("error: --since must be a date like 2026-01-31")
 
 
 def test_generate_over_max_cost_is_refused_before_any_call(tmp_path, monkeypatch, capsys):
