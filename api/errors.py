@@ -4,6 +4,8 @@
   (``num_images``, ``style_id``, ``aspect_ratio``...), so a client can point at the right input; a
   body that is not JSON, not an object, or absent is 422 with ``field: "body"``.
 * ``Overloaded`` -> 429 with ``Retry-After``.
+* The daily budget spent (``DailyBudgetReached``) -> 429 with ``code: budget_exceeded`` and
+  ``Retry-After`` (seconds to 00:00 UTC).
 * Resuming: an unknown run (``RunNotFound``) -> 404; a running or complete one
   (``RunNotResumable``) -> 409.
 * ``HTTPException`` (401, 404, ...) keeps its status and headers (a body over its size limit is
@@ -27,6 +29,7 @@ from api.state import Overloaded
 from generate.errors import ConfigError, StyleError
 from generate.redact import redact_value
 from generate.resume import RunNotFound, RunNotResumable
+from generate.spend import DailyBudgetReached
 from generate.validation import field_bounds, human_message
 
 __all__ = [
@@ -53,8 +56,11 @@ def error_response(
     field: str | None = None,
     detail: Any = None,
     headers: dict[str, str] | None = None,
+    code: str | None = None,
 ) -> JSONResponse:
     body = {"message": message, "field": field, "detail": detail if detail is not None else message}
+    if code is not None:
+        body["code"] = code
     # Every error answer is built here: one pass through the redaction point covers them all.
     return JSONResponse(redact_value(body), status_code=status, headers=headers)
 
@@ -152,6 +158,12 @@ async def _on_overloaded(_: Request, exc: Overloaded) -> JSONResponse:
     return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
 
+async def _on_budget_reached(_: Request, exc: DailyBudgetReached) -> JSONResponse:
+    return error_response(
+        429, str(exc), field="budget", code=exc.code, headers={"Retry-After": str(exc.retry_after_s)}
+    )
+
+
 async def _on_http_exception(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 400 and message == "There was an error parsing the body":
@@ -168,4 +180,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RunNotFound, _on_run_not_found)
     app.add_exception_handler(RunNotResumable, _on_run_not_resumable)
     app.add_exception_handler(Overloaded, _on_overloaded)
+    app.add_exception_handler(DailyBudgetReached, _on_budget_reached)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)

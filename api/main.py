@@ -33,6 +33,7 @@ from api.auth import require_token_or_query
 from api.errors import install_error_handlers
 from api.event_schemas import document_streams
 from api.limits import BodySizeLimit
+from api.routes_batches import router as batches_router
 from api.routes_catalog import health_router
 from api.routes_catalog import router as catalog_router
 from api.routes_generate import router as generate_router
@@ -123,6 +124,7 @@ def create_app(
     app.include_router(generate_router)
     app.include_router(iterate_router)
     app.include_router(runs_router)
+    app.include_router(batches_router)
     app.include_router(catalog_router)
     _add_page(app)
     _add_docs(app)

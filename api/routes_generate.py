@@ -44,7 +44,11 @@ router = APIRouter(tags=["generate"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "API token missing or wrong"},
     422: {"model": ErrorBody, "description": "Invalid input; `field` names it"},
-    429: {"model": ErrorBody, "description": "Too many runs in flight; see Retry-After"},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many runs in flight, or (`code: budget_exceeded`) the daily budget is spent; "
+        "see Retry-After",
+    },
 }
 
 _STREAM_DOC = (
@@ -106,12 +110,13 @@ def _settle(paths, *, accepted: bool) -> None:
 
 
 async def prepare_run(state: ServiceState, validate) -> tuple[Any, Any, Any]:
-    """``validate(pipeline) -> PreparedRun`` in a worker thread (422 naming the field), then a run
-    slot (429). Returns (pipeline, prepared run, slot); the prepared run is handed to
+    """The daily budget (429 ``budget_exceeded``), ``validate(pipeline) -> PreparedRun`` in a worker
+    thread (422 naming the field), then a run slot (429). Returns (pipeline, prepared run, slot); the prepared run is handed to
     ``astream``/``arun`` so it is not validated twice.
 
     Validation runs in a worker thread: it builds the model adapter (an SDK client whose TLS setup
     costs ~0.1 s of CPU), which must not stall the event loop that streams everyone else's events."""
+    await run_in_threadpool(state.check_budget)  # the daily budget spent -> 429 budget_exceeded
     pipeline = await run_in_threadpool(state.get_pipeline)
     prepared = await run_in_threadpool(validate, pipeline)  # ConfigError(field=...) -> 422
     try:
@@ -257,6 +262,7 @@ async def _prepare_resume(state: ServiceState, run_id: str):
     """Check the run can be resumed (404 / 409 / 422, no model called) and take a run slot (429)."""
     from generate.resume import prepare_resume
 
+    await run_in_threadpool(state.check_budget)  # resuming pays for sketches too
     prepared = await run_in_threadpool(prepare_resume, run_id, state.output_root())
     try:
         slot = state.slots.acquire()

@@ -140,6 +140,13 @@ class GenerateRequest(BaseModel):
         "retried); default: the service's $SKETCHGEN_TIMEOUT_S, else 180.",
         examples=[60],
     )
+    max_cost_usd: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="A cap in USD (more than 0): a run whose worst-case cost estimate is over it is "
+        "refused with 422 (field max_cost_usd) before any model call.",
+        examples=[0.6],
+    )
     image_base64: str | None = Field(
         default=None,
         description="The designer's own drawing or photo, base64 (standard or URL-safe; a data: URL is "
@@ -187,6 +194,13 @@ class GenerateRequest(BaseModel):
     def _timeout_positive(cls, value: float | None) -> float | None:
         if value is not None and value <= 0:
             raise ValueError(f"must be more than 0 seconds (got {value:g})")
+        return value
+
+    @field_validator("max_cost_usd")
+    @classmethod
+    def _cap_positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"must be more than 0 US dollars (got {value:g})")
         return value
 
     @field_validator("resolution", mode="before")
@@ -312,6 +326,9 @@ class ErrorBody(BaseModel):
     message: str
     field: str | None = None
     detail: list[ErrorItem] | str | None = None
+    code: str | None = Field(
+        default=None, description="A machine-readable reason where one helps: `budget_exceeded`."
+    )
 
 
 class StyleOut(BaseModel):

@@ -9,6 +9,9 @@ Settings come from ``create_app(...)`` arguments first, then the environment:
 * ``SKETCHGEN_MAX_BODY_BYTES`` (default 32 MiB, room for a 20 MiB image as base64): the largest
   request body; larger ones are answered 413 (see :mod:`api.limits`).
 * ``SKETCHGEN_OUTPUT_DIR``: where run folders live (read by the library).
+* ``SKETCHGEN_DAILY_BUDGET_USD`` (default: none): once the runs recorded today (UTC) have cost
+  this much, every request that would start runs is answered 429 with ``code: budget_exceeded``
+  and ``Retry-After`` up to 00:00 UTC (see :class:`generate.spend.DailySpend`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from generate.errors import ConfigError
+from generate.spend import DailySpend, daily_budget_from_env
 
 __all__ = ["ServiceSettings", "RunSlots", "ServiceState", "Overloaded", "get_state"]
 
@@ -57,6 +61,7 @@ class ServiceSettings:
     sse_send_timeout_s: float = 30.0
     # How long a cancelled run may take to cancel its calls and record itself before we stop waiting.
     cancel_grace_s: float = 10.0
+    daily_budget_usd: float | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServiceSettings:
@@ -64,6 +69,7 @@ class ServiceSettings:
             "api_token": os.environ.get("SKETCHGEN_API_TOKEN", "").strip() or None,
             "max_runs": _env_int("SKETCHGEN_MAX_RUNS", DEFAULT_MAX_RUNS),
             "max_body_bytes": _env_int("SKETCHGEN_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1024),
+            "daily_budget_usd": daily_budget_from_env(),
         }
         out = os.environ.get("SKETCHGEN_OUTPUT_DIR", "").strip()
         if out:
@@ -133,10 +139,17 @@ class ServiceState:
     pipeline: Any = None
     registry: Any = None
     slots: RunSlots = field(init=False)
+    spend: DailySpend = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.slots = RunSlots(self.settings.max_runs, self.settings.retry_after_s)
+        self.spend = DailySpend(self.settings.output_dir)  # None: the library's default, read per check
+
+    def check_budget(self) -> None:
+        """Raise :class:`generate.spend.DailyBudgetReached` once today's spend reaches the daily
+        budget (blocking: a directory listing; call it from a worker thread)."""
+        self.spend.check(self.settings.daily_budget_usd)
 
     def get_registry(self):
         with self._lock:

@@ -26,6 +26,8 @@ __all__ = [
     "cmd_styles",
     "cmd_models",
     "cmd_runs",
+    "cmd_spend",
+    "cmd_batch",
     "cmd_serve",
 ]
 
@@ -54,6 +56,7 @@ _FLAGS = {
     "person_generation": "--person-generation",
     "allow_retired": "--allow-retired",
     "timeout_s": "--timeout",
+    "max_cost_usd": "--max-cost",
     "image": "--image",
     "references": "--ref",
     "run_id": "RUN_ID",
@@ -83,6 +86,7 @@ def _request(args):
         "timeout_s": args.timeout,
         "image": args.image,
         "references": args.ref,
+        "max_cost_usd": args.max_cost,
     }
     return RunRequest.parse(fields, labels=_FLAGS)
 
@@ -476,6 +480,30 @@ def cmd_runs(args) -> int:
             f"{r['succeeded']}/{r['num_images']}  ${r['cost_usd']:.3f}  {'* ' if r.get('favourite') else ''}"
             f"{r['brief']!r}"
         )
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from cli.batch import cmd_batch as run_batch_command
+
+    return run_batch_command(args)
+
+
+def cmd_spend(args) -> int:
+    from generate.spend import parse_day, summarize_spend
+
+    since = parse_day(args.since, field="--since")  # a bad date named by its flag
+    summary = summarize_spend(args.output_dir, since=since, by=args.by)
+    if args.json:
+        _out(json.dumps(summary, indent=2))
+        return 0
+    since = f" since {summary['since']}" if summary["since"] else ""
+    _out(f"{'':<2}{args.by:<32} {'runs':>6} {'sketches':>9} {'cost (USD)':>12}")
+    for g in summary["groups"]:
+        _out(f"  {g['key']:<32} {g['runs']:>6} {g['sketches']:>9} {g['cost_usd']:>12.4f}")
+    _out(
+        f"total{since}: ${summary['total_usd']:.4f} over {summary['runs']} runs, {summary['sketches']} sketches"
+    )
     return 0
 
 

@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--context", action="append", default=[], help="an extra note for the prompt (repeatable)"
     )
     gen.add_argument(
+        "--max-cost",
+        default=None,
+        metavar="USD",
+        help="refuse the run, before any call, if its worst-case cost is over this many US dollars",
+    )
+    gen.add_argument(
         "--output-dir",
         default=None,
         help="where run folders go (default $SKETCHGEN_OUTPUT_DIR or ./generated_outputs)",
@@ -181,6 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--output-dir", default=None)
     runs.add_argument("--tree", action="store_true", help="show refinements under the run they came from")
     runs.add_argument("--json", action="store_true")
+
+    from cli.batch import add_batch_parser
+
+    add_batch_parser(sub, _whole_number)
+
+    spend = sub.add_parser("spend", help="sum the cost recorded by past runs")
+    spend.add_argument("--since", default=None, metavar="DATE", help="from this UTC day on (YYYY-MM-DD)")
+    spend.add_argument(
+        "--by", default="day", choices=["day", "model", "style"], help="group by (default day)"
+    )
+    spend.add_argument("--output-dir", default=None, help="where run folders are (default as for generate)")
+    spend.add_argument("--json", action="store_true", help="machine-readable output")
 
     res = sub.add_parser(
         "resume", help="make the missing or failed sketches of an interrupted, failed or partial run"

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from generate.adapter import ImageModelAdapter, ImageRequest, ModelImage, ModelPreview, get_adapter
+from generate.budget import check_cost, worst_case_cost
 from generate.errors import ConfigError, ErrorCode, ModelCallError
 from generate.events import RunEvent, SketchCompleted, SketchFailed, SketchOutcome
 from generate.limiter import shared_limiter
@@ -137,6 +138,18 @@ class ImageGenerator:
             )
             for v in variations
         ]
+        if config.max_cost_usd is not None:  # refused before the run folder or any call exists
+            try:
+                check_cost(
+                    worst_case_cost(adapter, requests),
+                    config.max_cost_usd,
+                    what=f"this run of {len(requests)} sketches",
+                    model=adapter.name,
+                )
+            except ConfigError:
+                if self._adapter is None:  # built here for this run: nobody else will close it
+                    adapter.close()
+                raise
         for w in warnings:
             log.warning("%s", w)
         run_id, out_dir, started_at = create_run_dir(config.output_root)

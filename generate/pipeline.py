@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generate.adapter import ImageModelAdapter, families, get_adapter, input_load
+from generate.budget import BudgetExceeded, check_cost, planned_worst_case
 from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
@@ -99,6 +100,11 @@ class RunRequest(BaseModel):
         max_length=MAX_USER_REFERENCES,
         description="Paths of extra reference images for this run, sent before what retrieval found",
     )
+    max_cost_usd: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="Refuse the run, before any call, if its worst-case cost in USD is over this (more than 0)",
+    )
 
     @classmethod
     def parse(cls, data: dict[str, Any], *, labels: dict[str, str] | None = None) -> RunRequest:
@@ -119,6 +125,13 @@ class RunRequest(BaseModel):
     def _timeout_positive(cls, value: float | None) -> float | None:
         if value is not None and value <= 0:  # a message of its own: "at most 3600 (got 0)" misleads
             raise ValueError(f"must be more than 0 seconds (got {value:g})")
+        return value
+
+    @field_validator("max_cost_usd")
+    @classmethod
+    def _cap_positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:  # a cap of 0 or less could never be met
+            raise ValueError(f"must be more than 0 US dollars (got {value:g})")
         return value
 
     @field_validator("brief")
@@ -207,6 +220,7 @@ class SketchPipeline:
             response_modalities=request.response_modalities,
             google_search=request.google_search,
             person_generation=request.person_generation,
+            max_cost_usd=request.max_cost_usd,
             **timeout,
         )
         image = check_image_file(request.image, field="image") if request.image else None
@@ -234,6 +248,22 @@ class SketchPipeline:
                     + (" beside the image to edit" if image is not None else ""),
                     field="references",
                 )
+            if config.max_cost_usd is not None:
+                inputs = (Path(request.image),) if image is not None else ()
+                worst = planned_worst_case(
+                    adapter, config, references=request.top_k + len(refs), input_images=inputs
+                )
+                try:
+                    check_cost(
+                        worst,
+                        config.max_cost_usd,
+                        what=f"this run of {config.num_images} sketches",
+                        model=adapter.name,
+                    )
+                except BudgetExceeded as exc:
+                    if not dry_run:
+                        raise
+                    warnings.append(f"a real run would stop: {exc}")
         except BaseException:
             adapter.close()
             raise
@@ -505,6 +535,38 @@ class SketchPipeline:
     def run(self, request: RunRequest | PreparedRun | dict, on_event=None) -> GenerationResult:
         """Blocking form of :meth:`arun` (Ctrl-C cancels pending calls and records the run cancelled)."""
         return asyncio.run(self.arun(request, on_event=on_event))
+
+    # -- a batch of briefs (generate.batch) ---------------------------------------------------------
+    async def arun_batch(
+        self,
+        rows_or_path: Any,
+        *,
+        defaults: dict[str, Any] | None = None,
+        max_cost_usd: float | None = None,
+        resume: str | None = None,
+        parallel: int = 4,
+        on_event=None,
+    ):
+        """One run per row of a ``.csv`` / ``.jsonl`` file or a list of dicts, every row checked
+        first (:class:`generate.batch.BatchInvalid` lists each problem with its row), resumable
+        from its manifest; returns a :class:`generate.batch_run.BatchResult`. See :mod:`generate.batch`."""
+        from generate.batch import prepare_batch
+        from generate.batch_run import arun_prepared
+
+        batch = await asyncio.to_thread(
+            prepare_batch,
+            self,
+            rows_or_path,
+            defaults=defaults,
+            max_cost_usd=max_cost_usd,
+            resume=resume,
+            parallel=parallel,
+        )
+        return await arun_prepared(batch, on_event=on_event)
+
+    def run_batch(self, rows_or_path: Any, **options: Any):
+        """Blocking form of :meth:`arun_batch`."""
+        return asyncio.run(self.arun_batch(rows_or_path, **options))
 
     def dry_run(self, request: RunRequest | PreparedRun | dict) -> dict[str, Any]:
         """Everything a run would send, and what it would cost, without calling any model."""

@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "MAX_TIMEOUT_S",
     "check_timeout",
+    "check_max_cost",
     "check_environment",
 ]
 
@@ -61,6 +62,24 @@ def check_timeout(value: object, *, source: str = "timeout_s") -> float:
             field="timeout_s",
         )
     return seconds
+
+
+def check_max_cost(value: object, *, source: str = "max_cost_usd") -> float | None:
+    """``value`` as a budget cap in USD (None: no cap); ConfigError (field ``max_cost_usd``) naming
+    ``source`` for anything but a finite number above 0 (a cap of 0 or less could never be met)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        value = str(value)
+    try:
+        usd = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{source} must be a number of US dollars, got {value!r}", field="max_cost_usd"
+        ) from None
+    if not math.isfinite(usd) or usd <= 0:
+        raise ConfigError(f"{source} must be more than 0 US dollars, got {value!r}", field="max_cost_usd")
+    return usd
 
 
 def _default_timeout() -> float:
@@ -114,6 +133,9 @@ class GenerationConfig:
       says ``google_search = true``); the queries and sources are recorded per sketch.
     * ``person_generation``: ``ALLOW_ALL`` / ``ALLOW_ADULT`` / ``ALLOW_NONE``; Vertex AI only (the
       Gemini API does not take it, and it is refused there before any call).
+
+    ``max_cost_usd``: a cap on the run's worst-case cost (see :mod:`generate.budget`); a run whose
+    estimate is over it is refused before any call. ``None``: no cap.
     """
 
     num_images: int = 4
@@ -135,6 +157,7 @@ class GenerationConfig:
     person_generation: str | None = None
     # A first run makes 3-6 sketches; a refinement or variation of one sketch may make 1-6.
     min_images: int = MIN_IMAGES
+    max_cost_usd: float | None = None
 
     def __post_init__(self) -> None:
         if self.min_images not in range(1, MIN_IMAGES + 1):
@@ -173,6 +196,7 @@ class GenerationConfig:
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ConfigError("seed must be a whole number", field="seed")
         self.timeout_s = check_timeout(self.timeout_s)
+        self.max_cost_usd = check_max_cost(self.max_cost_usd)
         if not 1 <= self.max_attempts <= 10:
             raise ConfigError("max_attempts must be from 1 to 10", field="max_attempts")
         if self.max_concurrency < 1:

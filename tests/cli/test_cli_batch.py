@@ -1,0 +1,63 @@
+"""`sketchgen batch FILE` end to end on the offline trace model."""
+
+from __future__ import annotations
+
+import json
+
+from cli.main import main
+
+
+def _briefs(tmp_path):
+    path = tmp_path / "briefs.csv"
+    path.write_text("brief,style_id,num_images,seed\ngolf mascot,vintage-mascot,3,1\ncoffee cup logo,,4,2\n")
+    return path
+
+
+def test_batch_runs_every_row_then_a_second_time_skips_them(tmp_path, capsys):
+    path, out = _briefs(tmp_path), tmp_path / "out"
+    assert main(["batch", str(path), "--model", "trace", "--output-dir", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "batch " in text and "2 rows, 7 sketches to make" in text
+    assert "complete: 2 of 2 rows complete" in text
+    runs = sorted(p.name for p in out.iterdir() if p.name != "batches")
+    assert len(runs) == 2
+    for run in runs:
+        assert run in text  # the summary table names each row's run
+
+    assert main(["batch", str(path), "--model", "trace", "--output-dir", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["resumed"] is True and summary["status"] == "complete"
+    assert sorted(r["run_id"] for r in summary["rows"]) == runs
+    assert sorted(p.name for p in out.iterdir() if p.name != "batches") == runs  # no new run
+
+
+def test_batch_with_bad_rows_lists_each_and_exits_2(tmp_path, capsys):
+    path = tmp_path / "briefs.csv"
+    path.write_text("brief,style_id,num_images\ngolf mascot,nope,3\ncoffee,vintage-mascot,12\n")
+    assert main(["batch", str(path), "--model", "trace", "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "error: 2 problems in briefs.csv, nothing was run:"
+    assert err[1].strip().startswith("row 2: ") and "nope" in err[1]
+    assert err[2].strip() == "row 3: num_images must be between 3 and 6 (got 12)"
+    assert not (tmp_path / "out").exists()
+
+
+def test_batch_max_cost_must_be_more_than_zero(tmp_path, capsys):
+    path = _briefs(tmp_path)
+    assert (
+        main(["batch", str(path), "--model", "trace", "--max-cost", "0", "--output-dir", str(tmp_path)]) == 2
+    )
+    assert "--max-cost must be more than 0" in capsys.readouterr().err
+
+
+def test_batch_api_absent_is_one_line_before_any_manifest(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "generate.batch_api", None)
+    path = _briefs(tmp_path)
+    code = main(
+        ["batch", str(path), "--model", "trace", "--batch-api", "--output-dir", str(tmp_path / "out")]
+    )
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "error: the Gemini Batch API is not available in this build"
+    assert not (tmp_path / "out").exists()

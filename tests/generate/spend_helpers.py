@@ -1,0 +1,39 @@
+"""Run folders with recorded cost, written the way a run writes its metadata (for spend tests)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+
+def recorded_run(
+    root: Path,
+    when: datetime,
+    cost: float,
+    *,
+    model: str = "gemini-3-pro-image-preview",
+    style: str = "vintage-mascot",
+) -> str:
+    """A finished run started at ``when`` (an aware datetime) that cost ``cost``; returns its id."""
+    local = when.astimezone()
+    base = local.strftime("%Y%m%d_%H%M%S")
+    run_id, n = base, 1
+    while (root / run_id).exists():
+        n += 1
+        run_id = f"{base}_{n}"
+    folder = root / run_id
+    folder.mkdir(parents=True)
+    meta = {
+        "schema_version": 1,
+        "run_id": run_id,
+        "timestamp": local.isoformat(timespec="seconds"),
+        "status": "complete",
+        "style_id": style,
+        "prompt_spec": {"brief": "golf mascot"},
+        "config": {"num_images": 4, "model_name": model},
+        "model": {"requested": model, "used": model},
+        "totals": {"succeeded": 4, "failed": 0, "cancelled": 0, "cost_usd": cost},
+    }
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    return run_id

@@ -1,0 +1,320 @@
+"""A batch of briefs: whole-file checks first, a manifest, resume, and the batch's budget."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import pytest
+
+from generate.batch import BatchInvalid, CsvText, prepare_batch
+from generate.batch_run import arun_prepared
+from generate.errors import ConfigError
+from generate.events import RunCompleted, SketchCompleted
+from generate.pipeline import SketchPipeline
+from generate.testing import Behavior, FakeGeminiServer
+
+
+def _csv(tmp_path, text, name="briefs.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _manifest(result):
+    return json.loads(result.manifest_path.read_text())
+
+
+# -- reading and checking the whole file ------------------------------------------------------------
+def test_every_problem_of_the_file_is_listed_with_its_row_before_any_call(fake, tmp_path):
+    lines = ["brief,style_id,num_images,model"]
+    lines += [f"brief {i},vintage-mascot,3,nano-banana" for i in range(2, 17)]
+    lines += ["brief 17,no-such-style,3,nano-banana"]  # row 17
+    lines += ["brief 18,vintage-mascot,9,nano-banana"]  # row 18
+    lines += [",vintage-mascot,3,nano-banana"]  # row 19
+    lines += ["brief 20,vintage-mascot,3,nano-banana,extra"]  # row 20
+    path = _csv(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path / "out").run_batch(path)
+    problems = info.value.problems
+    assert len(problems) == 4, problems
+    assert problems[0].startswith("row 17: ") and "no-such-style" in problems[0]
+    assert problems[1] == "row 18: num_images must be between 3 and 6 (got 9)"
+    assert problems[2] == "row 19: brief is required"
+    assert problems[3].startswith("row 20: 5 cells")
+    assert str(info.value).startswith("4 problems in briefs.csv, nothing was run")
+    assert fake.count == 0
+    assert not (tmp_path / "out").exists()  # no manifest, no run folder
+
+
+def test_a_missing_or_unknown_column_is_named(tmp_path):
+    path = _csv(tmp_path, "style_id,colour\nvintage-mascot,red\n")
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path).run_batch(path)
+    assert "row 1: missing column 'brief'" in info.value.problems
+    assert any(p.startswith("row 1: unknown column 'colour'") for p in info.value.problems)
+
+
+def test_jsonl_rows_are_numbered_by_line(tmp_path):
+    path = tmp_path / "briefs.jsonl"
+    path.write_text('{"brief": "golf mascot"}\n\nnot json\n["a list"]\n{"brief": "x", "seed": "seven"}\n')
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path).run_batch(path, defaults={"model": "trace"})
+    problems = info.value.problems
+    assert [p.split(":")[0] for p in problems] == ["row 3", "row 4", "row 5"]
+    assert "seed must be a whole number" in problems[2]
+
+
+def test_a_file_that_is_not_csv_or_jsonl_or_not_there(tmp_path):
+    with pytest.raises(ConfigError, match="must be .csv or .jsonl"):
+        SketchPipeline(output_dir=tmp_path).run_batch(tmp_path / "briefs.txt")
+    with pytest.raises(ConfigError, match="no such batch file"):
+        SketchPipeline(output_dir=tmp_path).run_batch(tmp_path / "gone.csv")
+
+
+def test_a_row_over_its_own_cap_is_a_problem_of_that_row(fake, tmp_path):
+    rows = [{"brief": "a"}, {"brief": "b", "model": "nano-banana-pro", "max_cost_usd": 0.05}]
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path).run_batch(rows, defaults={"model": "nano-banana"})
+    assert len(info.value.problems) == 1 and info.value.problems[0].startswith("row 2: ")
+    assert "max_cost_usd $0.0500" in info.value.problems[0] and fake.count == 0
+
+
+# -- running, the manifest, resuming -------------------------------------------------------------------
+def test_one_run_per_row_with_defaults_and_a_manifest(tmp_path):
+    path = _csv(tmp_path, "brief,num_images,seed\ngolf mascot,3,1\ncoffee cup logo,,2\n")
+    seen = []
+
+    def on_event(ev):
+        if isinstance(ev, SketchCompleted):  # the manifest is whole JSON at every instant
+            seen.append(
+                json.loads((tmp_path / "out" / "batches").glob("*/manifest.json").__next__().read_text())
+            )
+
+    result = SketchPipeline(output_dir=tmp_path / "out").run_batch(
+        path, defaults={"model": "trace", "num_images": 4}, on_event=on_event
+    )
+    assert result.status == "complete"
+    assert [(r.row, r.status, r.succeeded) for r in result.rows] == [(2, "complete", 3), (3, "complete", 4)]
+    data = _manifest(result)
+    assert data["source"]["path"] == str(path.resolve()) and len(data["source"]["sha256"]) == 64
+    assert data["defaults"] == {"model": "trace", "num_images": 4} and data["batch_api"] is None
+    assert data["status"] == "complete" and data["totals"]["complete"] == 2
+    assert result.manifest_path.parent.parent == (tmp_path / "out" / "batches").resolve()
+    for row in data["rows"]:
+        assert (tmp_path / "out" / row["run_id"] / "metadata.json").is_file()
+    assert any(r["status"] == "running" and r["run_id"] for m in seen for r in m["rows"])
+
+
+def test_running_the_same_file_again_skips_complete_rows_and_resumes_the_others(tmp_path, monkeypatch):
+    with FakeGeminiServer() as fake:
+        for k, v in fake.env().items():
+            monkeypatch.setenv(k, v)
+        # Row 3's second sketch fails for good the first time round.
+        fake.script(
+            Behavior.image_safety(),
+            match=lambda r: "coffee cup" in r.prompt.lower() and "sketch 2 of 3" in r.prompt.lower(),
+            then=Behavior.image_safety(),
+        )
+        path = _csv(tmp_path, "brief\ngolf mascot\ncoffee cup logo\n")
+        pipeline = SketchPipeline(output_dir=tmp_path / "out")
+        first = pipeline.run_batch(path, defaults={"model": "nano-banana", "num_images": 3})
+        assert [r.status for r in first.rows] == ["complete", "partial"]
+        partial_run = first.rows[1].run_id
+        fake.reset()  # the model works again
+        again = pipeline.run_batch(path, defaults={"model": "nano-banana", "num_images": 3})
+    assert again.batch_id == first.batch_id and again.resumed
+    assert [r.status for r in again.rows] == ["complete", "complete"]
+    assert again.rows[1].run_id == partial_run  # resumed into the same folder
+    assert [r.run_id for r in again.rows] == [r.run_id for r in first.rows]
+    assert fake.count == 1  # only the missing sketch was made
+
+
+def test_an_interrupted_batch_resumes_its_interrupted_run(tmp_path, monkeypatch):
+    with FakeGeminiServer(latency=0.05) as fake:
+        for k, v in fake.env().items():
+            monkeypatch.setenv(k, v)
+        # The coffee cup's third sketch is slow: the batch is stopped while it is in flight.
+        fake.script(
+            Behavior.ok(latency=5.0),
+            match=lambda r: "coffee cup" in r.prompt.lower() and "sketch 3 of 3" in r.prompt.lower(),
+        )
+        path = _csv(tmp_path, "brief\ngolf mascot\ncoffee cup logo\nbike shop badge\n")
+        pipeline = SketchPipeline(output_dir=tmp_path / "out")
+        defaults = {"model": "nano-banana", "num_images": 3}
+
+        async def interrupted():
+            batch = await asyncio.to_thread(prepare_batch, pipeline, path, defaults=defaults, parallel=1)
+            runs_done, made = [], []
+            task = None
+
+            def on_event(ev):
+                if isinstance(ev, RunCompleted):
+                    runs_done.append(ev.run_id)
+                elif isinstance(ev, SketchCompleted) and runs_done:
+                    made.append(ev.index)
+                    if len(made) == 2:
+                        task.cancel()  # row 3 has two of its three sketches: stop the batch here
+
+            task = asyncio.create_task(arun_prepared(batch, on_event=on_event))
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return json.loads(batch.manifest.path.read_text())
+
+        data = asyncio.run(interrupted())
+        assert [r["status"] for r in data["rows"]] == ["complete", "cancelled", "pending"]
+        assert data["rows"][1]["cost_usd"] > 0 and data["rows"][1]["succeeded"] == 2  # what it spent counts
+        assert data["status"] == "cancelled"
+        half = data["rows"][1]["run_id"]
+        before = fake.count
+        result = pipeline.run_batch(path, defaults=defaults)
+    assert [r.status for r in result.rows] == ["complete"] * 3
+    assert result.rows[1].run_id == half
+    made_before = json.loads((tmp_path / "out" / half / "metadata.json").read_text())["resumes"]
+    assert made_before and made_before[0]["previous_status"] == "cancelled"
+    assert made_before[0]["sketches"] == [2]
+    assert fake.count - before == 3 + 1  # row 4 whole, and row 3's missing sketch
+
+
+def test_resume_by_id_refuses_a_changed_file(tmp_path):
+    path = _csv(tmp_path, "brief\ngolf mascot\n")
+    pipeline = SketchPipeline(output_dir=tmp_path / "out")
+    first = pipeline.run_batch(path, defaults={"model": "trace"})
+    path.write_text("brief\ngolf mascot\ncoffee cup\n")
+    with pytest.raises(ConfigError, match="the file changed since"):
+        pipeline.run_batch(path, defaults={"model": "trace"}, resume=first.batch_id)
+    with pytest.raises(ConfigError, match="no batch 'nope'"):
+        pipeline.run_batch(path, defaults={"model": "trace"}, resume="nope")
+
+
+# -- the batch's budget ------------------------------------------------------------------------------
+def test_the_batch_stops_dispatching_before_its_cap(tmp_path, monkeypatch):
+    with FakeGeminiServer() as fake:
+        for k, v in fake.env().items():
+            monkeypatch.setenv(k, v)
+        rows = [{"brief": f"brief number {i}"} for i in range(5)]
+        pipeline = SketchPipeline(output_dir=tmp_path / "out")
+        defaults = {"model": "nano-banana", "num_images": 3}
+        batch = prepare_batch(pipeline, rows, defaults=defaults, parallel=4)
+        worst = batch.rows[0].worst_case_usd
+        batch.max_cost_usd = 2.5 * worst  # two rows' worst case fit, a third never does
+        result = asyncio.run(arun_prepared(batch))
+    statuses = [r.status for r in result.rows]
+    started = statuses.count("complete")
+    # However little each run really cost, rows 1 and 2 fit and the batch never passes its cap.
+    assert started >= 2 and statuses == ["complete"] * started + ["skipped_budget"] * (5 - started)
+    assert started < 5 and result.cost_usd <= 2.5 * worst and fake.count == 3 * started
+    assert _manifest(result)["totals"]["skipped_budget"] == 5 - started
+    assert all(r.run_id is None for r in result.rows[started:])
+    assert result.status == "partial"
+
+
+def test_a_gate_stops_the_batch_with_its_reason(tmp_path):
+    batch = prepare_batch(
+        SketchPipeline(output_dir=tmp_path), CsvText("brief\na\nb\n"), defaults={"model": "trace"}
+    )
+    result = asyncio.run(arun_prepared(batch, gate=lambda: "the daily budget is spent"))
+    assert [(r.status, r.error) for r in result.rows] == [("skipped_budget", "the daily budget is spent")] * 2
+
+
+# -- the Gemini Batch API hook -------------------------------------------------------------------------
+def test_batch_api_absent_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "generate.batch_api", None)
+    batch = prepare_batch(SketchPipeline(output_dir=tmp_path), [{"brief": "a"}], defaults={"model": "trace"})
+    with pytest.raises(ConfigError, match="the Gemini Batch API is not available in this build"):
+        asyncio.run(arun_prepared(batch, batch_api=True))
+
+
+def test_batch_api_gets_the_prepared_runs_and_the_manifest(tmp_path, monkeypatch):
+    import types
+
+    seen = {}
+
+    def run_batch_api(pipeline, prepared_runs, *, manifest, save, on_event):
+        seen.update(runs=len(prepared_runs), batch_id=manifest.batch_id)
+        manifest.data["batch_api"] = {"job": "batches/123"}
+        save()
+        return [pipeline.run(p) for p in prepared_runs]
+
+    monkeypatch.setitem(sys.modules, "generate.batch_api", types.SimpleNamespace(run_batch_api=run_batch_api))
+    batch = prepare_batch(
+        SketchPipeline(output_dir=tmp_path), [{"brief": "a"}, {"brief": "b"}], defaults={"model": "trace"}
+    )
+    result = asyncio.run(arun_prepared(batch, batch_api=True))
+    assert seen == {"runs": 2, "batch_id": batch.batch_id}
+    data = _manifest(result)
+    assert (
+        data["batch_api"] == {"job": "batches/123"}
+        and [r["status"] for r in data["rows"]] == ["complete"] * 2
+    )
+
+
+def test_a_problem_many_rows_share_is_said_once_with_its_rows(tmp_path):
+    rows = [{"brief": f"b{i}", "style_id": "nope"} for i in range(5)] + [
+        {"brief": "ok"},
+        {"brief": "x", "seed": "s"},
+    ]
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path).run_batch(rows, defaults={"model": "trace"})
+    problems = info.value.problems
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("rows 1-5 (5 rows): ") and "nope" in problems[0]
+    assert problems[1] == "row 7: seed must be a whole number"
+
+
+def test_a_bad_default_is_said_once_by_its_label(tmp_path):
+    with pytest.raises(ConfigError, match=r"^-n must be between 3 and 6 \(got 9\)$") as info:
+        prepare_batch(
+            SketchPipeline(output_dir=tmp_path),
+            [{"brief": "a"}] * 4,
+            defaults={"num_images": 9},
+            labels={"num_images": "-n"},
+        )
+    assert info.value.field == "defaults"
+
+
+def test_a_batch_running_elsewhere_is_not_started_twice(tmp_path):
+    from generate.run_lock import RunLock
+
+    batch = prepare_batch(SketchPipeline(output_dir=tmp_path), [{"brief": "a"}], defaults={"model": "trace"})
+    other = RunLock(batch.manifest.path.parent).acquire()  # as another process would hold it
+    try:
+        with pytest.raises(ConfigError, match="is running in another process"):
+            asyncio.run(arun_prepared(batch))
+    finally:
+        other.release()
+    assert not any(p.name != "batches" for p in tmp_path.iterdir())  # no run started
+
+
+def test_image_paths_are_taken_from_the_batch_files_folder(tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "briefs"
+    folder.mkdir()
+    Image.new("RGB", (256, 256), "white").save(folder / "drawing.png")
+    path = _csv(folder, "brief,image,references\ngolf mascot,drawing.png,drawing.png\n")
+    monkeypatch.chdir(tmp_path)  # not the file's folder
+    result = SketchPipeline(output_dir=tmp_path / "out").run_batch(
+        path, defaults={"model": "trace", "num_images": 3}
+    )
+    assert result.status == "complete"
+    meta = json.loads((tmp_path / "out" / result.rows[0].run_id / "metadata.json").read_text())
+    assert str(folder / "drawing.png") in json.dumps(meta)
+
+
+def test_a_failing_row_never_takes_the_others_down_and_no_key_is_recorded(tmp_path, monkeypatch):
+    with FakeGeminiServer() as fake:
+        env = fake.env()
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        fake.script(Behavior.prompt_blocked(), match="coffee cup", then=Behavior.prompt_blocked())
+        fake.script(Behavior.echo_key(), match="bike shop", then=Behavior.echo_key())
+        rows = [{"brief": "golf mascot"}, {"brief": "coffee cup logo"}, {"brief": "bike shop badge"}]
+        result = SketchPipeline(output_dir=tmp_path / "out").run_batch(
+            rows, defaults={"model": "nano-banana", "num_images": 3}
+        )
+    assert [r.status for r in result.rows] == ["complete", "failed", "failed"]
+    assert result.status == "partial" and result.rows[0].succeeded == 3
+    text = result.manifest_path.read_text()
+    assert env["GEMINI_API_KEY"] not in text and env["GEMINI_API_KEY"] not in json.dumps(result.to_dict())

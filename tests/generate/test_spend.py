@@ -1,0 +1,93 @@
+"""summarize_spend sums recorded cost by day, model or style; DailySpend is today's UTC spend."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from generate.errors import ConfigError
+from generate.pipeline import RunRequest, SketchPipeline
+from generate.spend import DailyBudgetReached, DailySpend, summarize_spend
+from tests.generate.spend_helpers import recorded_run
+
+DAY1 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+DAY2 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def root(tmp_path):
+    root = tmp_path / "outputs"
+    recorded_run(root, DAY1, 0.50, model="gemini-3-pro-image-preview", style="vintage-mascot")
+    recorded_run(
+        root, DAY1 + timedelta(seconds=1), 0.25, model="gemini-2.5-flash-image", style="vintage-mascot"
+    )
+    recorded_run(root, DAY2, 0.125, model="gemini-2.5-flash-image", style="editorial-spot")
+    return root
+
+
+def test_sums_by_day(root):
+    summary = summarize_spend(root, by="day")
+    assert summary["total_usd"] == pytest.approx(0.875) and summary["runs"] == 3
+    assert [(g["key"], g["cost_usd"], g["runs"]) for g in summary["groups"]] == [
+        ("2026-03-01", 0.75, 2),
+        ("2026-03-02", 0.125, 1),
+    ]
+    assert summary["sketches"] == 12
+
+
+def test_sums_by_model_and_by_style(root):
+    by_model = {g["key"]: g["cost_usd"] for g in summarize_spend(root, by="model")["groups"]}
+    assert by_model == {"gemini-3-pro-image-preview": 0.5, "gemini-2.5-flash-image": 0.375}
+    by_style = [(g["key"], g["cost_usd"]) for g in summarize_spend(root, by="style")["groups"]]
+    assert by_style == [("vintage-mascot", 0.75), ("editorial-spot", 0.125)]  # highest first
+
+
+def test_since_keeps_that_utc_day_on(root):
+    summary = summarize_spend(root, since="2026-03-02")
+    assert summary["total_usd"] == pytest.approx(0.125) and summary["since"] == "2026-03-02"
+
+
+def test_bad_grouping_or_date_is_a_clear_error(root):
+    with pytest.raises(ConfigError, match="by must be one of day, model, style"):
+        summarize_spend(root, by="colour")
+    with pytest.raises(ConfigError, match="since must be a date") as info:
+        summarize_spend(root, since="yesterday")
+    assert info.value.field == "since"
+
+
+def test_no_runs_is_zero(tmp_path):
+    assert summarize_spend(tmp_path / "none")["total_usd"] == 0
+
+
+def test_a_real_run_is_counted(tmp_path):
+    SketchPipeline(output_dir=tmp_path).run(RunRequest(brief="golf mascot", model="trace"))
+    summary = summarize_spend(tmp_path, by="model")
+    assert summary["runs"] == 1 and summary["groups"][0]["key"] == "trace"
+
+
+def test_daily_spend_counts_today_only_and_sees_a_run_grow(tmp_path):
+    now = datetime.now(UTC)
+    recorded_run(tmp_path, now - timedelta(days=2), 5.0)
+    today = recorded_run(tmp_path, now, 0.25)
+    spend = DailySpend(tmp_path)
+    assert spend.today(now) == pytest.approx(0.25)
+    meta_path = tmp_path / today / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["totals"]["cost_usd"] = 0.75  # a sketch more settled: metadata rewritten
+    meta_path.write_text(json.dumps(meta))
+    import os
+
+    os.utime(meta_path, ns=(1, meta_path.stat().st_mtime_ns + 1_000_000))
+    assert spend.today(now) == pytest.approx(0.75)
+
+
+def test_daily_budget_reached_says_so_with_time_to_midnight(tmp_path):
+    now = datetime.now(UTC)
+    recorded_run(tmp_path, now, 1.0)
+    spend = DailySpend(tmp_path)
+    spend.check(1.5, now)  # under: no error
+    with pytest.raises(DailyBudgetReached, match=r"daily budget of \$1\.00 is spent") as info:
+        spend.check(1.0, now)
+    assert info.value.code == "budget_exceeded" and 0 < info.value.retry_after_s <= 86400
