@@ -342,7 +342,7 @@ class OpenAIImageAdapter(ImageModelAdapter):
                 "size": kwargs["size"],
                 "quality": self.quality,
                 "input_images": len(kwargs.get("image", ())),
-                "input_fidelity": kwargs.get("input_fidelity"),
+                **({"input_fidelity": kwargs["input_fidelity"]} if "input_fidelity" in kwargs else {}),
                 "cost_source": source,
                 "prices_as_of": self.entry.prices_as_of,
             },
