@@ -57,7 +57,7 @@ FAKE_OPENAI_KEY = "test-openai-key"
 class OpenAIBehavior:
     """What the fake does with one request. Build with the class methods."""
 
-    kind: str = "ok"  # ok | http_error | stream_error | no_usage | hang | raw | drop
+    kind: str = "ok"  # ok | http_error | stream_error | no_usage | hang | raw | drop | echo_key
     status: int = 200
     code: str | None = None
     error_type: str = "invalid_request_error"
@@ -136,6 +136,14 @@ class OpenAIBehavior:
     @classmethod
     def server_error(cls, status: int = 500) -> OpenAIBehavior:
         return cls.http_error(status, None, "The server had an error while processing your request.")
+
+    @classmethod
+    def echo_key(cls) -> OpenAIBehavior:
+        """401 whose message quotes the whole API key the client sent (a careless proxy's habit):
+        for tests that check the key never leaves sketchgen."""
+        return cls(
+            kind="echo_key", status=401, code="invalid_api_key", message="Incorrect API key provided: "
+        )
 
     @classmethod
     def hang(cls, seconds: float = 30.0) -> OpenAIBehavior:
@@ -414,8 +422,11 @@ class FakeOpenAIServer:
             await asyncio.sleep(latency)
         if b.kind == "hang":
             await asyncio.sleep(b.hang_s)
-        error = _error(b.status, b.message, code=b.code, kind=b.error_type)
-        if b.kind == "http_error" or (b.kind == "stream_error" and not rec.stream):
+        message = b.message
+        if b.kind == "echo_key":  # used only to echo it back, never stored
+            message += request.headers.get("Authorization", "").removeprefix("Bearer ")
+        error = _error(b.status, message, code=b.code, kind=b.error_type)
+        if b.kind in ("http_error", "echo_key") or (b.kind == "stream_error" and not rec.stream):
             return await self._send(request, rec, b.status, json.dumps(error).encode(), b.headers)
         if b.kind == "raw":
             return await self._send(request, rec, 200, b.raw.encode())

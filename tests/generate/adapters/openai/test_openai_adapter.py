@@ -134,7 +134,9 @@ def test_an_image_to_edit_goes_first_with_high_fidelity(fake_openai, tmp_path):
     assert [i["filename"] for i in rec.images] == ["my-drawing.png", "style-ref.webp"]
     assert rec.images[1]["content_type"] == "image/webp"  # sent as it is
     assert rec.fields["input_fidelity"] == "high"
-    assert "Image 1 is the drawing to work from" in rec.prompt and "Image 2 is a style reference" in rec.prompt
+    assert (
+        "Image 1 is the drawing to work from" in rec.prompt and "Image 2 is a style reference" in rec.prompt
+    )
     assert [s["name"] for s in image.references_sent] == ["style-ref.webp"]  # the drawing is no reference
     adapter.close()
 
@@ -197,7 +199,9 @@ def test_an_answer_without_usage_is_priced_by_the_estimate_and_says_so(fake_open
     ("aspect", "size", "field", "offered"),
     [("16:9", "1K", "aspect_ratio", "1:1, 3:2, 2:3"), ("1:1", "2K", "image_size", "1K")],
 )
-def test_a_shape_the_model_lacks_is_refused_before_any_call(aspect, size, field, offered, fake_openai, tmp_path):
+def test_a_shape_the_model_lacks_is_refused_before_any_call(
+    aspect, size, field, offered, fake_openai, tmp_path
+):
     style = StyleRegistry().get_style("vintage-mascot")
     spec = PromptCompiler().compile("playful golf mascot", style)
     config = _config("sync", tmp_path, aspect_ratio=aspect, image_size=size)
