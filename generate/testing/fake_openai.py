@@ -66,6 +66,9 @@ class OpenAIBehavior:
     latency: float | None = None
     hang_s: float = 0.0
     partials_before: int = 0  # stream_error: partial images sent before the error event
+    flat: bool = (
+        False  # stream_error: {"type": "error", "code": ...} instead of {"type": "error", "error": {...}}
+    )
     raw: str = ""
 
     @classmethod
@@ -118,9 +121,11 @@ class OpenAIBehavior:
         )
 
     @classmethod
-    def blocked_output(cls, partials_before: int = 1) -> OpenAIBehavior:
-        """Streamed: partial images, then an ``error`` event ``moderation_blocked`` (non-streamed: the 400)."""
+    def blocked_output(cls, partials_before: int = 1, *, flat: bool = False) -> OpenAIBehavior:
+        """Streamed: partial images, then an ``error`` event ``moderation_blocked`` (non-streamed: the 400).
+        ``flat``: the error's fields at the top of the event, as the Responses API sends them."""
         return cls(
+            flat=flat,
             kind="stream_error",
             status=400,
             code="moderation_blocked",
@@ -343,15 +348,20 @@ class FakeOpenAIServer:
         with self._cond:
             self.default = behavior
 
-    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
+    def wait_for(self, predicate: Callable[[FakeOpenAIServer], bool], timeout: float = 10.0) -> bool:
+        """Block until ``predicate(self)`` holds (re-checked on every request event); False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self._requests) < n:
+            while not predicate(self):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 self._cond.wait(remaining)
             return True
+
+    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``n`` requests have arrived; False on timeout."""
+        return self.wait_for(lambda s: len(s._requests) >= n, timeout)
 
     # ---- request handling -------------------------------------------------------------------
     def _pick(self, rec: RecordedOpenAIRequest) -> OpenAIBehavior:
@@ -448,7 +458,8 @@ class FakeOpenAIServer:
                 for i, p in enumerate(partials)
             ]
             if b.kind == "stream_error":
-                events = events[: b.partials_before] + [("error", {"type": "error", **error})]
+                payload = {**error["error"], "type": "error"} if b.flat else {"type": "error", **error}
+                events = events[: b.partials_before] + [("error", payload)]
             else:
                 done = {"type": f"{prefix}.completed", "b64_json": final, **self._echo(rec)}
                 events.append((f"{prefix}.completed", {**done, **({"usage": usage} if usage else {})}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 from pathlib import Path
@@ -264,3 +265,26 @@ def test_a_dry_run_needs_no_key(monkeypatch):
     assert adapter.estimate_cost(_request()) > 0
     with pytest.raises(CredentialsError, match="OPENAI_API_KEY"):
         adapter.generate(_request())
+
+
+def test_a_consumer_that_stops_listening_cancels_the_pending_calls(fake_openai, tmp_path):
+    fake_openai.set_default(OpenAIBehavior.ok(latency=30))
+    style = StyleRegistry().get_style("vintage-mascot")
+    spec = PromptCompiler().compile("playful golf mascot", style)
+
+    async def listen_then_leave():
+        async def consume():
+            async for _ in ImageGenerator().astream_events(
+                prompt_spec=spec, style=style, config=_config("stream", tmp_path)
+            ):
+                pass
+
+        task = asyncio.create_task(consume())
+        assert await asyncio.to_thread(fake_openai.wait_for_requests, 3)
+        task.cancel()  # the consumer goes away, as a disconnected client's task is cancelled
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(listen_then_leave())
+    assert fake_openai.wait_for(lambda f: all(r.outcome == "aborted" for r in f.requests), timeout=10)
+    assert fake_openai.count == 3

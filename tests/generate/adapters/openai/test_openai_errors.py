@@ -63,8 +63,9 @@ def test_a_moderation_block_is_blocked_prompt_kept_at_its_index_and_not_retried(
     assert not _events(events, "sketch.retry") and fake_openai.count == 3
 
 
-def test_a_block_after_partial_images_is_blocked_output(fake_openai, tmp_path):
-    fake_openai.script(OpenAIBehavior.blocked_output(partials_before=1), match="Sketch 1 of 3")
+@pytest.mark.parametrize("flat", [False, True], ids=["nested-error", "flat-error"])
+def test_a_block_after_partial_images_is_blocked_output(flat, fake_openai, tmp_path):
+    fake_openai.script(OpenAIBehavior.blocked_output(partials_before=1, flat=flat), match="Sketch 1 of 3")
     result, events = run_in_mode("stream", _config("stream", tmp_path))
 
     assert result.sketches[0].error["code"] == ErrorCode.BLOCKED_OUTPUT
@@ -151,3 +152,9 @@ def test_the_key_never_leaves_even_when_the_server_quotes_it(
     texts += [repr(s) for s in result.sketches]
     texts += [json.dumps(e.to_dict(), default=str) for e in events]
     assert SECRET not in "\n".join(texts)
+
+
+def test_a_block_before_any_partial_image_is_blocked_prompt(fake_openai, tmp_path):
+    fake_openai.script(OpenAIBehavior.blocked_output(partials_before=0, flat=True), match="Sketch 1 of 3")
+    result, _ = run_in_mode("stream", _config("stream", tmp_path))
+    assert result.sketches[0].error["code"] == ErrorCode.BLOCKED_PROMPT
