@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from generate.testing import FakeOpenAIServer
+
 _ISOLATED = (
     "GEMINI_API_KEY",
     "GOOGLE_API_KEY",
@@ -47,3 +49,12 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SKETCHGEN_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("SKETCHGEN_INDEX_DIR", str(tmp_path / "index"))
     yield
+
+
+@pytest.fixture
+def fake_openai(monkeypatch):
+    """A started fake OpenAI Images server, with OPENAI_API_KEY and OPENAI_BASE_URL pointing at it."""
+    with FakeOpenAIServer() as fake:
+        for name, value in fake.env().items():
+            monkeypatch.setenv(name, value)
+        yield fake

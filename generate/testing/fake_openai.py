@@ -47,6 +47,7 @@ from PIL import Image
 
 from generate.adapters.openai.catalog import ModelEntry, load_catalog
 from generate.testing.fake_behaviors import make_image
+from generate.testing.server_thread import AppThread
 
 __all__ = ["FakeOpenAIServer", "OpenAIBehavior", "RecordedOpenAIRequest"]
 
@@ -265,13 +266,10 @@ class FakeOpenAIServer:
         self.require_api_key = require_api_key
         self.models: dict[str, ModelEntry] = {e.id: e for e in load_catalog().models}
         self.default = OpenAIBehavior.ok()
-        self._port = port
+        self._server = AppThread(self._app, host=host, port=port, name="fake-openai")
         self._rules: list[tuple[Any, deque, OpenAIBehavior | None]] = []
         self._requests: list[RecordedOpenAIRequest] = []
         self._cond = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> FakeOpenAIServer:
@@ -281,44 +279,22 @@ class FakeOpenAIServer:
         self.stop()
 
     def start(self) -> FakeOpenAIServer:
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._loop.call_soon(ready.set)
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-openai", daemon=True)
-        self._thread.start()
-        ready.wait()
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=30)
+        self._server.start()
         return self
 
-    async def _serve(self) -> None:
+    def stop(self) -> None:
+        self._server.stop()
+
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/v1/images/generations", self._handle)
         app.router.add_post("/v1/images/edits", self._handle)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._port)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
-        self._loop = self._thread = self._runner = None
+        return app
 
     # ---- public state -----------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self._port}/v1"
+        return f"http://{self.host}:{self._server.port}/v1"
 
     def env(self, api_key: str = FAKE_OPENAI_KEY) -> dict[str, str]:
         """Environment for a client of this fake."""

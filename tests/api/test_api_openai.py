@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from generate.testing import FakeOpenAIServer
-
-
-@pytest.fixture
-def fake_openai(monkeypatch):
-    with FakeOpenAIServer() as fake:
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
-        yield fake
 
 
 def _body(**overrides):

@@ -14,13 +14,10 @@ from generate.testing import FakeOpenAIServer
 SECRET = "sk-proj-FAKE-KEY-FOR-THE-CLI-TEST-0123456789"
 
 
-def test_generate_with_an_openai_model_writes_the_sketches_and_their_cost(capsys, monkeypatch, tmp_path):
-    with FakeOpenAIServer() as fake:
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
-        args = ["generate", "playful golf mascot", "--model", "openai:gpt-image-1", "-n", "3", "--json"]
-        assert main([*args, "--output-dir", str(tmp_path)]) == 0
-        assert fake.count == 3 and {r.model for r in fake.requests} == {"gpt-image-1"}
+def test_generate_with_an_openai_model_writes_the_sketches_and_their_cost(capsys, fake_openai, tmp_path):
+    args = ["generate", "playful golf mascot", "--model", "openai:gpt-image-1", "-n", "3", "--json"]
+    assert main([*args, "--output-dir", str(tmp_path)]) == 0
+    assert fake_openai.count == 3 and {r.model for r in fake_openai.requests} == {"gpt-image-1"}
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "complete" and summary["model"] == "openai:gpt-image-1"
     assert summary["cost_usd"] > 0

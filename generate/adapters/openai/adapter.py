@@ -39,7 +39,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import openai
 from PIL import Image, UnidentifiedImageError
@@ -380,16 +380,18 @@ class OpenAIImageAdapter(ImageModelAdapter):
         )
         return tokens, cost_usd(self.entry, text_in=text_in, image_in=image_in, output=output), "usage"
 
-    def _failure(self, exc: Exception, sent: list[dict], *, after_output: bool = False) -> Exception:
-        """The redacted ModelCallError for ``exc`` (carrying the references sent), or ``exc`` itself."""
+    def _raise_failure(self, exc: Exception, sent: list[dict], *, after_output: bool = False) -> NoReturn:
+        """Raise the redacted ModelCallError for ``exc`` (carrying the references sent), or ``exc``
+        itself when it is no call failure. ``exc`` stays the cause unless its text shows a secret."""
         err = classify_exception(exc, after_output=after_output)
         if err is None:
-            return exc
+            raise exc
         redact_error(err)
         err.references_sent = sent
         if err is not exc:
             err.__cause__ = exc
-        return redact_exception(err)
+        redact_exception(err)
+        raise err from err.__cause__
 
     # ---- calls --------------------------------------------------------------------------------
     def generate(self, request: ImageRequest) -> ModelImage:
@@ -400,10 +402,7 @@ class OpenAIImageAdapter(ImageModelAdapter):
             response = images.edit(**kwargs) if edit else images.generate(**kwargs)
             return self._image(*_first_image(response), request, kwargs, edit, warnings, sent)
         except Exception as exc:
-            failure = self._failure(exc, sent)
-            if failure is exc:
-                raise
-            raise failure from failure.__cause__
+            self._raise_failure(exc, sent)
 
     async def agenerate(self, request: ImageRequest) -> ModelImage:
         self._check_live()
@@ -413,10 +412,7 @@ class OpenAIImageAdapter(ImageModelAdapter):
             response = await (images.edit(**kwargs) if edit else images.generate(**kwargs))
             return self._image(*_first_image(response), request, kwargs, edit, warnings, sent)
         except Exception as exc:
-            failure = self._failure(exc, sent)
-            if failure is exc:
-                raise
-            raise failure from failure.__cause__
+            self._raise_failure(exc, sent)
 
     async def astream(self, request: ImageRequest) -> AsyncIterator[ModelPreview | ModelImage]:
         """Partial images as previews, then the final image (``*.completed`` event).
@@ -458,10 +454,7 @@ class OpenAIImageAdapter(ImageModelAdapter):
                     extra = getattr(event, "model_extra", None) or {}
                     raise error_for_event(extra.get("error") or extra, after_output=previews > 0)
         except Exception as exc:
-            failure = self._failure(exc, sent, after_output=previews > 0)
-            if failure is exc:
-                raise
-            raise failure from failure.__cause__
+            self._raise_failure(exc, sent, after_output=previews > 0)
         finally:
             if stream is not None:
                 await stream.close()
