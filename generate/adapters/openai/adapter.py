@@ -530,9 +530,9 @@ class OpenAIFamily(ModelFamily):
 
     def availability(self) -> Availability:
         ok, reason = openai_credentials()
-        if not ok:
-            reason = f"{reason}: set it to use OpenAI image models"
-        return Availability(available=ok, reason=reason, credentials=ok)
+        return Availability(
+            available=ok, reason=reason if ok else f"no OpenAI API key ({reason})", credentials=ok
+        )
 
     def _quality(self) -> str:
         quality = os.environ.get(QUALITY_ENV, "").strip().lower()

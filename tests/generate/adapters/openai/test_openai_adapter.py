@@ -288,3 +288,11 @@ def test_a_consumer_that_stops_listening_cancels_the_pending_calls(fake_openai, 
     asyncio.run(listen_then_leave())
     assert fake_openai.wait_for(lambda f: all(r.outcome == "aborted" for r in f.requests), timeout=10)
     assert fake_openai.count == 3
+
+
+def test_an_unknown_openai_model_names_the_nearest_and_the_known_ones(fake_openai):
+    with pytest.raises(ConfigError, match="unknown OpenAI image model 'openai:gpt-image-2.7'") as info:
+        get_adapter("openai:gpt-image-2.7")
+    message = str(info.value)
+    assert "did you mean" in message and "openai:gpt-image-1.5" in message and "\n" not in message
+    assert info.value.field == "model" and fake_openai.count == 0
