@@ -237,6 +237,7 @@ LIBRARY_LOGGERS = (
     "generate.adapters.gemini.adapter",
     "generate.adapters.gemini.wire",
     "generate.adapters.openai.adapter",
+    "generate.adapters.openai.family",
     "api",
     "api.sse",
     "prompt.compiler",

@@ -24,7 +24,9 @@
 * a shut-down model (gpt-image-1) is refused against OpenAI's own endpoint; with ``OPENAI_BASE_URL``
   (a gateway that may still serve it) or ``allow_retired`` it is called, with a warning.
 
-:class:`OpenAIFamily` registers the family ``openai`` (``auto_priority`` 20: after Gemini).
+The family (``openai:*`` names, availability, listing, estimates) is
+:mod:`generate.adapters.openai.family`, which imports this module, and so the SDK, only when an
+adapter is built.
 """
 
 from __future__ import annotations
@@ -46,15 +48,12 @@ from PIL import Image, UnidentifiedImageError
 
 from generate.adapter import (
     AdapterCapabilities,
-    Availability,
     ImageModelAdapter,
     ImageRequest,
-    ModelFamily,
     ModelImage,
     ModelPreview,
     Usage,
     input_load,
-    register_family,
 )
 from generate.adapters.openai.catalog import (
     IMAGE_SIZES,
@@ -66,25 +65,16 @@ from generate.adapters.openai.catalog import (
     resolve_model,
 )
 from generate.adapters.openai.errors import classify_exception, error_for_event
+from generate.adapters.openai.family import BASE_URL_ENV, KEY_ENV, QUALITY_ENV, openai_credentials
 from generate.errors import ConfigError, CredentialsError, ErrorCode, ModelCallError
 from generate.postprocess import sniff_mime
 from generate.redact import redact_error, redact_exception, register_secret
 
-__all__ = ["OpenAIImageAdapter", "OpenAIFamily", "openai_credentials", "QUALITY_ENV"]
+__all__ = ["OpenAIImageAdapter", "edit_prompt"]
 
 log = logging.getLogger(__name__)
-KEY_ENV, BASE_URL_ENV, QUALITY_ENV = "OPENAI_API_KEY", "OPENAI_BASE_URL", "SKETCHGEN_OPENAI_QUALITY"
 INPUT_MAX_PX = 1536  # input images are billed by size: a reference needs no more than this
 _SENDABLE = {"image/png", "image/jpeg", "image/webp"}
-
-
-def openai_credentials(api_key: str | None = None) -> tuple[bool, str]:
-    """Whether an OpenAI key is configured, and a reason that names the variable, never the value."""
-    if api_key:
-        return True, "an API key was passed explicitly"
-    if os.environ.get(KEY_ENV, "").strip():
-        return True, f"{KEY_ENV} is set"
-    return False, f"{KEY_ENV} is not set"
 
 
 def _credentials_error(model: str) -> CredentialsError:
@@ -512,70 +502,3 @@ class OpenAIImageAdapter(ImageModelAdapter):
                 await self._aclient.close()
             self._aclient = None
         self.close()
-
-
-class OpenAIFamily(ModelFamily):
-    """The ``openai`` family: ``openai:<id>`` names (and bare catalog ids)."""
-
-    name = "openai"
-    display_name = "OpenAI GPT Image"
-    auto_priority = 20  # after Gemini: "auto" picks OpenAI when only an OpenAI key is configured
-
-    def owns(self, model_name: str) -> bool:
-        name = (model_name or "").strip().lower()
-        return name.startswith(PREFIX) or load_catalog().get(name) is not None
-
-    def create(self, model_name: str, **options: Any) -> OpenAIImageAdapter:
-        return OpenAIImageAdapter(model_name, **options)
-
-    def availability(self) -> Availability:
-        ok, reason = openai_credentials()
-        return Availability(
-            available=ok, reason=reason if ok else f"no OpenAI API key ({reason})", credentials=ok
-        )
-
-    def _quality(self) -> str:
-        quality = os.environ.get(QUALITY_ENV, "").strip().lower()
-        return quality or load_catalog().default_quality
-
-    def models(self) -> list[dict[str, Any]]:
-        quality = self._quality()
-        return [e.describe(quality if quality in e.qualities else "medium") for e in load_catalog().models]
-
-    def default_model(self) -> str | None:
-        return PREFIX + load_catalog().default_model
-
-    def estimate_costs(
-        self,
-        *,
-        image_size: str,
-        num_references: int,
-        input_images: int = 0,
-        input_text_chars: int = 0,
-        num_images: int = 1,
-    ) -> list[dict[str, Any]]:
-        quality, rows = self._quality(), []
-        for entry in load_catalog().models:
-            status = entry.effective_status()
-            if status == "shutdown":
-                continue
-            per = estimate_cost(
-                entry,
-                quality if quality in entry.qualities else "medium",
-                "1024x1024",
-                input_images=num_references + input_images,
-                input_text_chars=input_text_chars,
-            )
-            rows.append(
-                {
-                    "model": entry.name,
-                    "status": status,
-                    "image_size": image_size if image_size in IMAGE_SIZES else None,
-                    "per_image_usd": round(per, 4),
-                    "run_usd": round(per * num_images, 4),
-                }
-            )
-        return rows
-
-
-register_family(OpenAIFamily())

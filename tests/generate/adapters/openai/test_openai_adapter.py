@@ -19,6 +19,7 @@ from generate.testing import OpenAIBehavior
 from prompt.compiler import PromptCompiler
 from rag.types import RetrievalHit, RetrievalResult
 from style.registry import StyleRegistry
+from tests.generate.cold import run_cold
 from tests.generate.modes import MODES, run_in_mode
 
 MODEL = "openai:gpt-image-1.5"
@@ -296,3 +297,14 @@ def test_an_unknown_openai_model_names_the_nearest_and_the_known_ones(fake_opena
     message = str(info.value)
     assert "did you mean" in message and "openai:gpt-image-1.5" in message and "\n" not in message
     assert info.value.field == "model" and fake_openai.count == 0
+
+
+def test_the_family_registers_without_importing_the_sdk():
+    outcome = run_cold(
+        "import json, sys\n"
+        "from generate.adapter import families, get_adapter\n"
+        "get_adapter('trace')\n"
+        "names = [f.name for f in families()]\n"
+        "print(json.dumps(['openai' in names, 'openai' in sys.modules]))\n"
+    )
+    assert outcome == [True, False]  # listed, yet a run of another model never imports the SDK
