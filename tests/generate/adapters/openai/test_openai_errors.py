@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
+import time
 
 import pytest
 
 from generate import GenerationConfig
+from generate.adapters.openai.errors import retry_after_seconds
 from generate.errors import ErrorCode
 from generate.redact import MASK
 from generate.testing import OpenAIBehavior
@@ -48,6 +51,24 @@ def test_retry_after_ms_is_read_too(fake_openai, tmp_path):
     result, events = run_in_mode("sync", _config("sync", tmp_path))
     (retry,) = _events(events, "sketch.retry")
     assert result.status == "complete" and 0.05 <= retry.delay_s <= 0.06
+
+
+@pytest.mark.parametrize(
+    ("headers", "low", "high"),
+    [
+        ({"retry-after": "7"}, 7, 7),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25, 0.25),  # the finer one wins, as in the SDK
+        ({"retry-after": email.utils.formatdate(time.time() + 100, usegmt=True)}, 90, 100),
+        ({"retry-after": "soon"}, None, None),
+        ({}, None, None),
+    ],
+)
+def test_retry_after_headers(headers, low, high):
+    seconds = retry_after_seconds(headers)
+    if low is None:
+        assert seconds is None
+    else:
+        assert low <= seconds <= high
 
 
 @pytest.mark.parametrize("mode", MODES)
