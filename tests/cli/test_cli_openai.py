@@ -49,3 +49,16 @@ def test_the_entry_point_runs_an_openai_model_and_never_prints_the_key(tmp_path)
     assert "openai:gpt-image-1" in proc.stdout and "shut down" in proc.stdout + proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
     assert len(list(tmp_path.glob("*/sketch_*.png"))) == 3
+
+
+def test_refining_an_openai_sketch_sends_it_as_the_image_to_edit(capsys, fake_openai, tmp_path):
+    args = ["generate", "playful golf mascot", "--model", "openai:gpt-image-1.5", "-n", "3", "--json"]
+    assert main([*args, "--output-dir", str(tmp_path)]) == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+
+    assert main(["refine", run_id, "1", "make the cap bigger", "--output-dir", str(tmp_path)]) == 0
+    edit = fake_openai.requests[-1]
+    assert fake_openai.count == 4 and edit.endpoint == "edits" and edit.model == "gpt-image-1.5"
+    assert edit.images[0]["filename"] == "sketch_1.png"  # the parent first, then any references
+    assert edit.fields["input_fidelity"] == "high" and "make the cap bigger" in edit.prompt
+    assert "Image 1 is the drawing to work from" in edit.prompt
