@@ -256,12 +256,13 @@ class OpenAIImageAdapter(ImageModelAdapter):
             for path in paths:
                 path = Path(path)
                 if len(files) >= self.entry.max_input_images:
-                    warnings.append(f"{what} {path.name} not sent: {self.name} takes at most 16 images")
+                    limit = self.entry.max_input_images
+                    warnings.append(f"{what} {path.name} not sent: {self.name} takes at most {limit} images")
                     continue
                 try:
                     st = path.stat()
                     data, mime, sha = _input_image(str(path), st.st_mtime_ns, st.st_size)
-                except (OSError, ValueError, UnidentifiedImageError) as exc:
+                except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
                     warnings.append(f"{what} {path.name} not sent: it cannot be read ({type(exc).__name__})")
                     continue
                 files.append((path.name, data, mime))
@@ -325,7 +326,7 @@ class OpenAIImageAdapter(ImageModelAdapter):
             text=revised_prompt if isinstance(revised_prompt, str) else None,
             usage=tokens,
             cost_usd=cost,
-            warnings=[*self.lifecycle_warnings, *warnings],
+            warnings=warnings,  # the model's lifecycle is the run's warning (check_request), not each sketch's
             references_sent=sent,
             extra={
                 "endpoint": "images/edits" if edit else "images/generations",

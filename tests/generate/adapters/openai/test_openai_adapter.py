@@ -231,8 +231,8 @@ def test_a_shut_down_model_is_refused_against_openai_itself(monkeypatch):
 def test_a_shut_down_model_runs_through_an_endpoint_that_serves_it_with_a_warning(fake_openai, tmp_path):
     result, _ = run_in_mode("sync", _config("sync", tmp_path, model_name="openai:gpt-image-1"))
     assert result.status == "complete" and {r.model for r in fake_openai.requests} == {"gpt-image-1"}
-    record = result.sketches[0].record
-    assert any("shut down" in w for w in record["warnings"])
+    meta = json.loads(Path(result.metadata_path).read_text())
+    assert any("shut down" in w for w in meta["warnings"])
 
 
 def test_a_seed_is_not_sent_and_the_run_says_so(fake_openai):
