@@ -71,10 +71,18 @@ class OpenAIBehavior:
         False  # stream_error: {"type": "error", "code": ...} instead of {"type": "error", "error": {...}}
     )
     raw: str = ""
+    before: tuple[
+        dict[str, Any], ...
+    ] = ()  # streamed: extra events sent first (a newer API's progress notes)
 
     @classmethod
     def ok(cls, latency: float | None = None) -> OpenAIBehavior:
         return cls(latency=latency)
+
+    @classmethod
+    def with_events_first(cls, *events: dict[str, Any]) -> OpenAIBehavior:
+        """A success whose stream starts with ``events`` (e.g. ``{"type": "image_generation.in_progress"}``)."""
+        return cls(before=tuple(events))
 
     @classmethod
     def no_usage(cls) -> OpenAIBehavior:
@@ -433,6 +441,7 @@ class FakeOpenAIServer:
                 )
                 for i, p in enumerate(partials)
             ]
+            events[:0] = [(str(e.get("type", "message")), dict(e)) for e in b.before]
             if b.kind == "stream_error":
                 payload = {**error["error"], "type": "error"} if b.flat else {"type": "error", **error}
                 events = events[: b.partials_before] + [("error", payload)]

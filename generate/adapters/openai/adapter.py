@@ -439,11 +439,12 @@ class OpenAIImageAdapter(ImageModelAdapter):
                         sent,
                     )
                     break
-                elif (
-                    kind == "error"
-                ):  # an error event whose data has no "error" key (the SDK raises on those)
+                else:
+                    # An error event whose data has no "error" key (the SDK raises on those itself);
+                    # any other event (a progress note a newer API may add) carries no image: skip it.
                     extra = getattr(event, "model_extra", None) or {}
-                    raise error_for_event(extra.get("error") or extra, after_output=previews > 0)
+                    if kind == "error" or kind.endswith(".failed") or "code" in extra:
+                        raise error_for_event(extra.get("error") or extra, after_output=previews > 0)
         except Exception as exc:
             self._raise_failure(exc, sent, after_output=previews > 0)
         finally:

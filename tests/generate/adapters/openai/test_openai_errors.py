@@ -179,3 +179,17 @@ def test_a_block_before_any_partial_image_is_blocked_prompt(fake_openai, tmp_pat
     fake_openai.script(OpenAIBehavior.blocked_output(partials_before=0, flat=True), match="Sketch 1 of 3")
     result, _ = run_in_mode("stream", _config("stream", tmp_path))
     assert result.sketches[0].error["code"] == ErrorCode.BLOCKED_PROMPT
+
+
+def test_stream_events_the_adapter_does_not_know_are_skipped(fake_openai, tmp_path):
+    progress = {"type": "image_generation.in_progress", "created_at": 0}
+    fake_openai.set_default(OpenAIBehavior.with_events_first(progress))
+    result, events = run_in_mode("stream", _config("stream", tmp_path))
+    assert result.status == "complete" and len(_events(events, "sketch.preview")) == 6
+
+
+def test_a_failed_event_is_typed_by_its_code(fake_openai, tmp_path):
+    failed = {"type": "image_generation.failed", "code": "moderation_blocked", "message": "rejected"}
+    fake_openai.script(OpenAIBehavior.with_events_first(failed), match="Sketch 1 of 3")
+    result, _ = run_in_mode("stream", _config("stream", tmp_path))
+    assert result.sketches[0].error["code"] == ErrorCode.BLOCKED_PROMPT
