@@ -39,7 +39,7 @@ import hashlib
 import io
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -470,6 +470,22 @@ class OpenAIImageAdapter(ImageModelAdapter):
             input_images=images + len(request.reference_images),
             input_text_chars=text,
         )
+
+    def turn_outline(
+        self, prompt: str, *, subjects: Sequence[Path] = (), references: Sequence[Path] = ()
+    ) -> list[dict[str, str]]:
+        """What one call sends, as a dry run shows it: the prompt (with the note on the attached
+        images when there are any), then the images in order, 16 at most."""
+        images = [*subjects, *references][: self.entry.max_input_images]
+        kept_subjects = min(len(subjects), len(images))
+        text = edit_prompt(prompt, kept_subjects, len(images) - kept_subjects) if images else prompt
+        mime = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+        parts = [{"text": text}]
+        parts += [
+            {"image": Path(p).name, "mime_type": mime.get(Path(p).suffix.lower(), "image/png")}
+            for p in images
+        ]
+        return parts
 
     def check_request(self, *, aspect_ratio: str, image_size: str, num_references: int) -> list[str]:
         self.entry.size_for(aspect_ratio, image_size)  # ConfigError naming what the model offers

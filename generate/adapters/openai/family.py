@@ -60,10 +60,16 @@ class OpenAIFamily(ModelFamily):
         ok, reason = openai_credentials()
         if importlib.util.find_spec("openai") is None:
             return Availability(
-                False, "the openai package is not installed", credentials=ok, extra_installed=False
+                False,
+                "the openai package is not installed",
+                credentials=ok,
+                extra_installed=False,
+                fix="pip install 'openai>=3.57'",
             )
+        if ok:
+            return Availability(True, reason, credentials=True)
         return Availability(
-            available=ok, reason=reason if ok else f"no OpenAI API key ({reason})", credentials=ok
+            False, f"no OpenAI API key ({reason})", credentials=False, fix=f"set {KEY_ENV} to use OpenAI"
         )
 
     def _quality(self) -> str:
@@ -85,7 +91,13 @@ class OpenAIFamily(ModelFamily):
         input_images: int = 0,
         input_text_chars: int = 0,
         num_images: int = 1,
+        conversation_model: str | None = None,
     ) -> list[dict[str, Any]]:
+        """One row per model not shut down, at the configured quality. OpenAI models hold no
+        conversation: a multi-turn refinement of another model's sketch reaches one as an edit of
+        that sketch (one input image) with the references."""
+        if conversation_model is not None:
+            input_images, input_text_chars = 1, 0
         quality, rows = self._quality(), []
         for entry in load_catalog().models:
             status = entry.effective_status()

@@ -308,3 +308,22 @@ def test_the_family_registers_without_importing_the_sdk():
         "print(json.dumps(['openai' in names, 'openai' in sys.modules]))\n"
     )
     assert outcome == [True, False]  # listed, yet a run of another model never imports the SDK
+
+
+def test_auto_picks_openai_when_only_an_openai_key_is_configured(fake_openai, tmp_path):
+    result, events = run_in_mode("sync", _config("sync", tmp_path, model_name="auto"))
+    assert result.status == "complete" and result.model == "openai:gpt-image-2.5-flare"
+    started = next(e for e in events if e.event == "run.started")
+    assert "openai:gpt-image-2.5-flare" in (started.model_reason or "")
+    assert {r.model for r in fake_openai.requests} == {"gpt-image-2.5-flare"}
+
+
+def test_a_dry_run_shows_the_edit_as_openai_gets_it(monkeypatch, tmp_path):
+    adapter = get_adapter(MODEL, dry_run=True)
+    drawing, ref = tmp_path / "mine.png", tmp_path / "style.jpg"
+    outline = adapter.turn_outline("draw it", subjects=[drawing], references=[ref])
+    assert outline[0]["text"].startswith("draw it\n\nAttached images, in order: Image 1 is the drawing")
+    assert outline[1:] == [
+        {"image": "mine.png", "mime_type": "image/png"},
+        {"image": "style.jpg", "mime_type": "image/jpeg"},
+    ]
