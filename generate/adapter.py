@@ -517,6 +517,7 @@ def _load_builtins() -> None:
         for module in (
             "generate.adapters.gemini.family",
             "generate.adapters.trace.family",
+            "generate.adapters.openai.family",
             "generate.auto",
         ):
             try:

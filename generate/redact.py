@@ -1,6 +1,6 @@
 """The one place secrets are taken out of whatever leaves the process.
 
-A secret is the value of ``GEMINI_API_KEY``, ``GOOGLE_API_KEY`` or ``SKETCHGEN_API_TOKEN`` (read at
+A secret is the value of ``GEMINI_API_KEY``, ``GOOGLE_API_KEY``, ``OPENAI_API_KEY`` or ``SKETCHGEN_API_TOKEN`` (read at
 each call, so a changed environment is honoured), or any value handed to :func:`register_secret`
 (an ``api_key=`` passed to the Nano Banana adapter, a token passed to ``create_app``). Every channel
 that carries text out of sketchgen goes through here:
@@ -47,7 +47,7 @@ __all__ = [
     "install_log_redaction",
 ]
 
-SECRET_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "SKETCHGEN_API_TOKEN")
+SECRET_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "SKETCHGEN_API_TOKEN")
 MIN_SECRET_LEN = 4
 MASK = "[redacted]"
 
@@ -236,6 +236,8 @@ LIBRARY_LOGGERS = (
     "generate",
     "generate.adapters.gemini.adapter",
     "generate.adapters.gemini.wire",
+    "generate.adapters.openai.adapter",
+    "generate.adapters.openai.family",
     "api",
     "api.sse",
     "prompt.compiler",

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from generate.testing import FakeOpenAIServer
+
 _ISOLATED = (
     "GEMINI_API_KEY",
     "GOOGLE_API_KEY",
@@ -16,6 +18,11 @@ _ISOLATED = (
     "GOOGLE_CLOUD_LOCATION",
     "GOOGLE_APPLICATION_CREDENTIALS",
     "GOOGLE_GENAI_API_VERSION",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
+    "SKETCHGEN_OPENAI_QUALITY",
     "SKETCHGEN_STYLES_DIR",
     "SKETCHGEN_CLIP_MODEL",
     "SKETCHGEN_CLIP_PRETRAINED",
@@ -44,3 +51,12 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SKETCHGEN_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("SKETCHGEN_INDEX_DIR", str(tmp_path / "index"))
     yield
+
+
+@pytest.fixture
+def fake_openai(monkeypatch):
+    """A started fake OpenAI Images server, with OPENAI_API_KEY and OPENAI_BASE_URL pointing at it."""
+    with FakeOpenAIServer() as fake:
+        for name, value in fake.env().items():
+            monkeypatch.setenv(name, value)
+        yield fake

@@ -1,0 +1,1 @@
+"""OpenAI GPT Image models through the official ``openai`` SDK (see :mod:`.adapter`)."""
