@@ -318,7 +318,7 @@ class FakeBatches:
         rec.behavior = b.kind
         if b.kind == "http_error":
             srv._finish(rec, "error", b.status)
-            return {"error": _status(b.status, b.message)}
+            return {"error": _status(b.status, b.message, b.details)}
         ctx = srv._context(rec)
         if b.kind == "prompt_blocked":
             body = prompt_blocked_body(b, ctx)
@@ -389,9 +389,12 @@ class FakeBatches:
         return web.json_response(stored.resource(srv.base_url, request.match_info["version"]))
 
 
-def _status(http_status: int, message: str) -> dict[str, Any]:
-    """A ``google.rpc.Status`` (gRPC code) for an HTTP error."""
-    return {"code": _GRPC.get(http_status, 2), "message": message}
+def _status(http_status: int, message: str, details: tuple | list = ()) -> dict[str, Any]:
+    """A ``google.rpc.Status`` (gRPC code; the error's details, e.g. QuotaFailure) for an HTTP error."""
+    status: dict[str, Any] = {"code": _GRPC.get(http_status, 2), "message": message}
+    if details:
+        status["details"] = list(details)
+    return status
 
 
 def _error(status: int, error_status: str, message: str) -> web.Response:

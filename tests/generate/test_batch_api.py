@@ -1,0 +1,202 @@
+"""Runs made through the Gemini Batch API: the real google-genai client against the fake server."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from generate.adapters.gemini.batch import GeminiBatchClient, PollBackoff
+from generate.adapters.gemini.catalog import resolve_model
+from generate.batch_api import ask_cancel, run_batch_api
+from generate.errors import ConfigError
+from generate.pipeline import SketchPipeline
+from generate.testing import Behavior
+
+MODEL = "nano-banana-pro"
+
+
+class Manifest(dict):
+    """A manifest as generate/batch.py keeps one: ``save`` writes it whole, as JSON, each time."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.saves = 0
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps(self))  # fails on anything not JSON-ready
+        self.saves += 1
+
+    def reloaded(self) -> Manifest:
+        again = Manifest(self.path)
+        again.update(json.loads(self.path.read_text()))
+        return again
+
+
+@pytest.fixture()
+def pipeline(tmp_path):
+    return SketchPipeline(output_dir=tmp_path / "out")
+
+
+def _runs(pipeline, n_runs=2, n=3, model=MODEL):
+    return [
+        pipeline.validate(
+            {
+                "brief": f"playful golf mascot {i}",
+                "style_id": "vintage-mascot",
+                "num_images": n,
+                "model": model,
+            }
+        )
+        for i in range(n_runs)
+    ]
+
+
+def _run(pipeline, runs, manifest, sleeps=None, sleep=None, **kw):
+    sleeps = sleeps if sleeps is not None else []
+    client = GeminiBatchClient(runs[0].adapter, sleep=sleep or sleeps.append, **kw.pop("client_kw", {}))
+    return run_batch_api(pipeline, runs, manifest, manifest.save, client=client, **kw)
+
+
+def _sketches(result):
+    return json.loads(result.metadata_path.read_text())["sketches"]
+
+
+def test_inline_job_writes_standard_run_folders_at_half_price(fake, pipeline, tmp_path):
+    manifest = Manifest(tmp_path / "manifest.json")
+    results = _run(pipeline, _runs(pipeline), manifest)
+    assert [r.status for r in results] == ["complete", "complete"]
+    assert fake.batch_creates == 1
+    assert all(r.batch for r in fake.requests)  # no unary call was made
+    entry = manifest.reloaded()["batch_api"]
+    assert entry["job"].startswith("batches/") and entry["state"] == "SUCCEEDED"
+    assert entry["source"] == "inline" and entry["model"] == resolve_model(MODEL).id
+    assert entry["keys"] == {f"r{r}s{s}": [r, s] for r in range(2) for s in range(3)}
+    assert set(entry["runs"]) == {"0", "1"} and manifest.saves >= 3
+    for result in results:
+        meta = json.loads(result.metadata_path.read_text())
+        assert meta["status"] == "complete" and entry["job"] in meta["model"]["reason"]
+        for sketch in meta["sketches"]:
+            assert (result.output_dir / sketch["file"]).is_file()
+            assert sketch["extra"]["batch_job"] == entry["job"] and sketch["extra"]["price"] == "batch"
+            standard = float(sketch["extra"]["standard_cost_usd"])
+            assert standard > 0 and sketch["cost_usd"] == pytest.approx(standard * 0.5, abs=1e-6)
+        assert result.cost_usd == pytest.approx(sum(s["cost_usd"] for s in meta["sketches"]), abs=1e-5)
+
+
+def test_batch_requests_are_the_ones_a_normal_run_sends(fake, pipeline, tmp_path):
+    [unary] = _runs(pipeline, 1)
+    pipeline.run(unary)
+    sent_alone = [r for r in fake.requests if r.batch is None]
+    fake.reset()
+    _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"))
+    in_batch = sorted((r for r in fake.requests if r.batch), key=lambda r: r.prompt)
+    sent_alone.sort(key=lambda r: r.prompt)
+    assert len(in_batch) == len(sent_alone) == 3
+
+    def shape(r):
+        return (r.prompt, r.aspect_ratio, r.image_size, r.seed, r.response_modalities, r.parts, r.images)
+
+    assert [shape(r) for r in in_batch] == [shape(r) for r in sent_alone]
+
+
+def test_file_job_when_the_requests_pass_the_inline_limit(fake, pipeline, tmp_path):
+    manifest = Manifest(tmp_path / "m.json")
+    results = _run(pipeline, _runs(pipeline), manifest, client_kw={"inline_limit_bytes": 1000})
+    assert manifest["batch_api"]["source"].startswith("files/")
+    assert [r.status for r in results] == ["complete", "complete"]
+    job = fake.batches.jobs[manifest["batch_api"]["job"]]
+    assert job.source == manifest["batch_api"]["source"] and job.result_file
+
+
+def test_partly_failed_job_fails_only_its_own_sketches(fake, pipeline, tmp_path):
+    per_day = Behavior.rate_limited(per_day=True)
+    fake.script(per_day, match="golf mascot 1", then=per_day)  # every sketch of the second run
+    fake.script(Behavior.server_error(), match="Sketch 2 of 3")
+    results = _run(pipeline, _runs(pipeline), Manifest(tmp_path / "m.json"))
+    assert [r.status for r in results] == ["partial", "failed"]
+    first, second = (_sketches(r) for r in results)
+    assert [s["status"] for s in first] == ["completed", "failed", "completed"]
+    assert first[1]["error"]["code"] == "server_error" and "batch job" in first[1]["error"]["message"]
+    # A per-day quota error carries QuotaFailure details (which the SDK's model cannot read).
+    assert {s["error"]["code"] for s in second} == {"quota_exhausted"}
+
+
+@pytest.mark.parametrize(("final", "code"), [("EXPIRED", "batch_expired"), ("FAILED", "batch_failed")])
+def test_expired_or_failed_job_reports_every_sketch(fake, pipeline, tmp_path, final, code):
+    fake.script_batch("PENDING", "RUNNING", final)
+    manifest = Manifest(tmp_path / "m.json")
+    results = _run(pipeline, _runs(pipeline), manifest)
+    assert [r.status for r in results] == ["failed", "failed"]
+    for result in results:
+        assert result.metadata_path.is_file()
+        assert {s["error"]["code"] for s in _sketches(result)} == {code}
+    assert manifest["batch_api"]["state"] == final
+
+
+def _interrupt(_delay):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_then_yes_cancels_upstream_and_a_rerun_reports_it(fake, pipeline, tmp_path):
+    manifest = Manifest(tmp_path / "m.json")
+    with pytest.raises(KeyboardInterrupt):
+        _run(pipeline, _runs(pipeline), manifest, sleep=_interrupt, on_interrupt=lambda job: True)
+    assert fake.batches.cancels == 1
+    again = manifest.reloaded()
+    assert again["batch_api"]["cancelled"] is True and again["batch_api"]["state"] == "CANCELLED"
+    results = _run(pipeline, _runs(pipeline), again)
+    assert fake.batch_creates == 1
+    assert {s["error"]["code"] for r in results for s in _sketches(r)} == {"cancelled"}
+
+
+def test_restart_resumes_polling_without_a_second_submit(fake, pipeline, tmp_path):
+    manifest = Manifest(tmp_path / "m.json")
+    with pytest.raises(KeyboardInterrupt):
+        _run(pipeline, _runs(pipeline), manifest, sleep=_interrupt, on_interrupt=lambda job: False)
+    assert fake.batch_creates == 1 and fake.batches.cancels == 0
+    again = manifest.reloaded()
+    assert again["batch_api"]["state"] == "RUNNING" and again["batch_api"]["runs"] == {}
+    results = _run(pipeline, _runs(pipeline), again)
+    assert [r.status for r in results] == ["complete", "complete"]
+    assert fake.batch_creates == 1
+    # Run again once written: nothing is submitted or written twice.
+    assert _run(pipeline, _runs(pipeline), again) == [None, None] and fake.batch_creates == 1
+
+
+def test_polling_backs_off_to_its_cap(fake, pipeline, tmp_path):
+    fake.script_batch(*["PENDING"] * 9, "RUNNING", "SUCCEEDED")
+    sleeps: list[float] = []
+    _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"), sleeps=sleeps)
+    assert sleeps == [5, 7.5, 11.25, 16.875, 25.3125, 37.96875, 56.953125, 60, 60]
+    assert list(zip(range(3), PollBackoff(1, 2, 3).delays(), strict=False)) == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_runs_the_batch_api_cannot_take_are_refused_before_any_call(fake, pipeline, tmp_path):
+    runs = _runs(pipeline, 1) + _runs(pipeline, 1, model="trace")
+    with pytest.raises(ConfigError, match="not a Gemini model"):
+        run_batch_api(pipeline, runs, Manifest(tmp_path / "m.json"), lambda: None)
+    assert fake.count == 0 and fake.batch_creates == 0
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_ask_cancel_without_a_terminal_keeps_the_job_and_says_how_to_resume():
+    out = io.StringIO()
+    assert (
+        ask_cancel("batches/x", command="sketchgen batch b.csv --batch-api", stdin=io.StringIO(), out=out)
+        is False
+    )
+    assert "batches/x" in out.getvalue() and "sketchgen batch b.csv --batch-api" in out.getvalue()
+
+
+@pytest.mark.parametrize(("answer", "cancel"), [("y", True), ("yes", True), ("n", False), ("", False)])
+def test_ask_cancel_on_a_terminal_asks(answer, cancel):
+    out = io.StringIO()
+    assert ask_cancel("batches/x", stdin=_Tty(), ask=lambda prompt: answer, out=out) is cancel
+    assert ("still running" in out.getvalue()) is not cancel
