@@ -20,7 +20,7 @@
    ``cost_usd`` is the batch price; the run's ``model.reason`` names the job. A batch result is not
    retried (``max_attempts=1``): a retryable failure says a new run may succeed. ``runs`` in the
    manifest entry maps each run index to its run id as it is written; a run already written is
-   not written again (its place in the returned list is None).
+   not written again (its result is read back from its folder).
 
 Expired, failed or cancelled jobs, and requests that failed inside a succeeded job, become
 per-sketch failures with their own codes (``batch_expired``, ``batch_failed``, ``cancelled``, or the
@@ -29,12 +29,15 @@ unary code such as ``server_error``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,9 +45,10 @@ from typing import Any
 from generate.adapter import ImageModelAdapter, ImageRequest, ModelImage
 from generate.errors import ConfigError, ErrorCode, ModelCallError
 from generate.generator import ImageGenerator
-from generate.types import GenerationResult
+from generate.runs import load_run, run_dir
+from generate.types import GenerationResult, SketchResult
 
-__all__ = ["BatchReplayAdapter", "ask_cancel", "run_batch_api", "resume_hint"]
+__all__ = ["BatchReplayAdapter", "arun_batch_api", "ask_cancel", "run_batch_api", "resume_hint"]
 
 
 def _now() -> str:
@@ -192,27 +196,92 @@ def _check_runs(prepared_runs: Sequence[Any]):
     return prepared_runs[0].adapter
 
 
+def _written_result(run_id: str, root) -> GenerationResult:
+    """The result of a run an earlier call already wrote, read back from its metadata."""
+    meta = load_run(run_id, root)
+    folder = run_dir(run_id, root)
+    sketches = [
+        SketchResult(
+            index=r["index"],
+            status=r.get("status", "failed"),
+            path=folder / r["file"] if r.get("status") == "completed" and r.get("file") else None,
+            file=r.get("file"),
+            variation=r.get("variation") or {},
+            error=r.get("error"),
+            attempts=r.get("attempts", 0),
+            latency_s=r.get("latency_s"),
+            cost_usd=r.get("cost_usd") or 0.0,
+            record=r,
+        )
+        for r in meta.get("sketches") or []
+    ]
+    totals = meta.get("totals") or {}
+    return GenerationResult(
+        run_id=run_id,
+        status=meta.get("status", "failed"),
+        images=[s.path for s in sketches if s.path is not None],
+        sketches=sketches,
+        metadata_path=folder / "metadata.json",
+        output_dir=folder,
+        timestamp=meta.get("timestamp", ""),
+        model=(meta.get("model") or {}).get("used", ""),
+        cost_usd=totals.get("cost_usd") or 0.0,
+        wall_s=totals.get("wall_s") or 0.0,
+        image_errors={s.index: s.error for s in sketches if s.error},
+    )
+
+
+def _entry(manifest: Any) -> dict[str, Any]:
+    """The manifest's ``batch_api`` dict (made when absent or None). ``manifest`` is a mapping or
+    an object whose ``data`` is one (generate/batch_manifest.py's Manifest)."""
+    store = manifest.data if isinstance(getattr(manifest, "data", None), dict) else manifest
+    if not isinstance(store.get("batch_api"), dict):
+        store["batch_api"] = {}
+    return store["batch_api"]
+
+
+def _stoppable(sleep: Callable[[float], None], stop: threading.Event) -> Callable[[float], None]:
+    """``sleep`` that ends at once with KeyboardInterrupt when ``stop`` is set (Ctrl-C seen by
+    another thread)."""
+
+    def wait(delay: float) -> None:
+        if sleep is time.sleep:
+            if stop.wait(delay):
+                raise KeyboardInterrupt
+            return
+        sleep(delay)
+        if stop.is_set():
+            raise KeyboardInterrupt
+
+    return wait
+
+
 def run_batch_api(
     pipeline,
     prepared_runs: Sequence[Any],
-    manifest: MutableMapping[str, Any],
+    manifest: MutableMapping[str, Any] | Any,
     save: Callable[[], None],
     on_event=None,
     *,
     on_state: Callable[[dict[str, Any]], None] | None = None,
     on_interrupt: Callable[[str], bool] | None = None,
     client=None,
-) -> list[GenerationResult | None]:
-    """Make ``prepared_runs`` through one Gemini batch job (see the module docstring).
+    stop: threading.Event | None = None,
+) -> list[GenerationResult]:
+    """Make ``prepared_runs`` through one Gemini batch job (see the module docstring); blocking.
 
-    ``client``: a :class:`GeminiBatchClient` (tests inject one with a fake clock); by default one
-    is built on the first run's adapter. Raises ConfigError before any call for runs the Batch API
-    cannot take, :class:`BatchJobError` when the job cannot be created or read.
+    Returns one GenerationResult per prepared run, in order (a run written by an earlier call is
+    read back from its folder). ``client``: a :class:`GeminiBatchClient` (tests inject one with a
+    fake clock); by default one is built on the first run's adapter. ``stop``: set from another
+    thread to stop polling as Ctrl-C would. Raises ConfigError before any call for runs the
+    Batch API cannot take, :class:`BatchJobError` when the job cannot be created or read.
     """
     from generate.adapters.gemini.batch import GeminiBatchClient, request_json
 
     adapter = _check_runs(prepared_runs)
     client = client or GeminiBatchClient(adapter)
+    if stop is not None:
+        client.sleep = _stoppable(client.sleep, stop)
 
     def fingerprint(request: ImageRequest) -> str:
         contents, config, _w, _s = adapter._prepare(request)
@@ -222,7 +291,7 @@ def run_batch_api(
     # 1. plan: the requests each run's generator will build
     plans = [_plan(pipeline, prepared) for prepared in prepared_runs]
     requests = {_key(r, req.index): req for r, run in enumerate(plans) for req in run}
-    entry = manifest.setdefault("batch_api", {})
+    entry = _entry(manifest)
 
     # 2. submit once
     if not entry.get("job"):
@@ -268,13 +337,13 @@ def run_batch_api(
     save()
 
     # 4. write each run as an ordinary run folder
-    results: list[GenerationResult | None] = []
+    results: list[GenerationResult] = []
     written = entry.setdefault("runs", {})
     recorded = entry.get("fingerprints") or {}
     try:
         for r, prepared in enumerate(prepared_runs):
             if str(r) in written:
-                results.append(None)
+                results.append(_written_result(written[str(r)], prepared.config.output_root))
                 continue
             replay = BatchReplayAdapter(
                 prepared.adapter,
@@ -297,4 +366,34 @@ def run_batch_api(
     finally:
         for prepared in prepared_runs:
             prepared.adapter.close()
+    return results
+
+
+async def arun_batch_api(
+    pipeline, prepared_runs, manifest, save, on_event=None, **options
+) -> list[GenerationResult]:
+    """:func:`run_batch_api` on a worker thread, for a caller inside an event loop.
+
+    Cancelling the awaiting task (Ctrl-C under ``asyncio.run``) stops the polling at once, as
+    Ctrl-C does for the blocking form (``on_interrupt`` is asked, on the worker thread), then the
+    cancellation goes on. Without this, a thread left polling would keep the process alive."""
+    stop = threading.Event()
+
+    def blocking() -> list[GenerationResult] | None:
+        # A KeyboardInterrupt must not cross into the event loop (asyncio would re-raise it out
+        # of the loop itself): the stopped call ends here, and the cancellation carries on.
+        try:
+            return run_batch_api(pipeline, prepared_runs, manifest, save, on_event, stop=stop, **options)
+        except KeyboardInterrupt:
+            return None
+
+    work = asyncio.ensure_future(asyncio.to_thread(blocking))
+    try:
+        results = await asyncio.shield(work)
+    except asyncio.CancelledError:
+        stop.set()
+        await work
+        raise
+    if results is None:  # stopped without a cancellation: treat as one
+        raise asyncio.CancelledError
     return results

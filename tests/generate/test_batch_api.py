@@ -9,7 +9,7 @@ import pytest
 
 from generate.adapters.gemini.batch import GeminiBatchClient, PollBackoff
 from generate.adapters.gemini.catalog import resolve_model
-from generate.batch_api import ask_cancel, run_batch_api
+from generate.batch_api import arun_batch_api, ask_cancel, run_batch_api
 from generate.errors import ConfigError
 from generate.pipeline import SketchPipeline
 from generate.testing import Behavior
@@ -162,8 +162,64 @@ def test_restart_resumes_polling_without_a_second_submit(fake, pipeline, tmp_pat
     results = _run(pipeline, _runs(pipeline), again)
     assert [r.status for r in results] == ["complete", "complete"]
     assert fake.batch_creates == 1
-    # Run again once written: nothing is submitted or written twice.
-    assert _run(pipeline, _runs(pipeline), again) == [None, None] and fake.batch_creates == 1
+    # Run again once written: nothing is submitted or written twice; the results are read back.
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    reread = _run(pipeline, _runs(pipeline), again)
+    assert [r.run_id for r in reread] == [r.run_id for r in results] and fake.batch_creates == 1
+    assert [r.status for r in reread] == ["complete", "complete"] and all(len(r.images) == 3 for r in reread)
+    assert reread[0].cost_usd == pytest.approx(results[0].cost_usd, abs=1e-6)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before
+
+
+def test_manifest_object_with_data_and_a_null_entry(fake, pipeline, tmp_path):
+    """generate/batch.py's Manifest keeps its document in ``data`` with ``"batch_api": None``."""
+
+    class ObjectManifest:
+        def __init__(self):
+            self.data = {"rows": [], "batch_api": None}
+            self.saves = 0
+
+        def save(self):
+            json.dumps(self.data)
+            self.saves += 1
+
+    manifest = ObjectManifest()
+    client = GeminiBatchClient((runs := _runs(pipeline, 1))[0].adapter, sleep=lambda s: None)
+    [result] = run_batch_api(pipeline, runs, manifest, manifest.save, client=client)
+    assert result.status == "complete" and manifest.data["batch_api"]["runs"] == {"0": result.run_id}
+
+
+def test_async_form_stops_polling_when_cancelled_and_asks(fake, pipeline, tmp_path):
+    import asyncio
+
+    fake.script_batch(*["PENDING"] * 50, "SUCCEEDED")
+    manifest = Manifest(tmp_path / "m.json")
+    runs = _runs(pipeline, 1)
+    asked: list[str] = []
+    polled = asyncio.Event()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        client = GeminiBatchClient(runs[0].adapter, backoff=PollBackoff(0.01, 1, 0.01))
+        task = asyncio.ensure_future(
+            arun_batch_api(
+                pipeline,
+                runs,
+                manifest,
+                manifest.save,
+                client=client,
+                on_state=lambda s: loop.call_soon_threadsafe(polled.set),
+                on_interrupt=lambda job: asked.append(job) or False,
+            )
+        )
+        await polled.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert asked == [manifest["batch_api"]["job"]] and fake.batches.cancels == 0
+    assert fake.batches.jobs[asked[0]].state == "PENDING"
 
 
 def test_polling_backs_off_to_its_cap(fake, pipeline, tmp_path):
