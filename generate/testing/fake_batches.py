@@ -121,6 +121,7 @@ class FakeBatches:
         self.creates = 0
         self.cancels = 0
         self._scripts: list[list[str]] = []
+        self._get_errors: list[tuple[int, str, str]] = []
         self._default = ["PENDING", "RUNNING", "SUCCEEDED"]
         self._lock = threading.Lock()
 
@@ -133,8 +134,15 @@ class FakeBatches:
         with self._lock:
             self._scripts.append([s.upper() for s in states])
 
+    def fail_gets(self, *errors: tuple[int, str, str]) -> None:
+        """Answer the next ``get`` calls with these HTTP errors, e.g. ``(503, "UNAVAILABLE", "...")``
+        (the job does not move on while its polls fail)."""
+        with self._lock:
+            self._get_errors.extend(errors)
+
     def reset(self) -> None:
         with self._lock:
+            self._get_errors.clear()
             self.jobs.clear()
             self.files.clear()
             self._scripts.clear()
@@ -241,6 +249,10 @@ class FakeBatches:
         return self.jobs.get(f"batches/{ident}"), action
 
     async def _get(self, request: web.Request) -> web.Response:
+        with self._lock:
+            failure = self._get_errors.pop(0) if self._get_errors else None
+        if failure is not None:
+            return _error(*failure)
         job, _ = self._job(request)
         if job is None:
             return _error(404, "NOT_FOUND", f"Batch {request.match_info['job']} not found.")

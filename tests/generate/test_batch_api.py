@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from generate.adapters.gemini.batch import GeminiBatchClient, PollBackoff
+from generate.adapters.gemini.batch import BatchJobError, GeminiBatchClient, PollBackoff
 from generate.adapters.gemini.catalog import resolve_model
 from generate.batch_api import arun_batch_api, ask_cancel, run_batch_api
 from generate.errors import ConfigError
@@ -220,6 +220,44 @@ def test_async_form_stops_polling_when_cancelled_and_asks(fake, pipeline, tmp_pa
     asyncio.run(main())
     assert asked == [manifest["batch_api"]["job"]] and fake.batches.cancels == 0
     assert fake.batches.jobs[asked[0]].state == "PENDING"
+
+
+def test_a_poll_that_fails_for_a_while_is_waited_out(fake, pipeline, tmp_path):
+    fake.batches.fail_gets(
+        (503, "UNAVAILABLE", "The service is currently unavailable."), (500, "INTERNAL", "x")
+    )
+    sleeps: list[float] = []
+    results = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"), sleeps=sleeps)
+    assert results[0].status == "complete"
+    assert sleeps == [5, 7.5, 11.25]  # after each failed poll, and after "running"; then done
+
+
+def test_a_job_that_cannot_be_read_is_one_clear_error_and_stays_recorded(fake, pipeline, tmp_path):
+    fake.batches.fail_gets((404, "NOT_FOUND", "Batch not found."))
+    manifest = Manifest(tmp_path / "m.json")
+    with pytest.raises(BatchJobError, match="could not read batch job batches/"):
+        _run(pipeline, _runs(pipeline, 1), manifest)
+    assert manifest.reloaded()["batch_api"]["job"] and fake.batch_creates == 1
+
+
+def test_a_sketch_whose_request_changed_since_submission_is_not_passed_off(fake, pipeline, tmp_path):
+    manifest = Manifest(tmp_path / "m.json")
+    with pytest.raises(KeyboardInterrupt):
+        _run(pipeline, _runs(pipeline, 1), manifest, sleep=_interrupt, on_interrupt=lambda job: False)
+    again = manifest.reloaded()
+    again["batch_api"]["fingerprints"]["r0s1"] = "0" * 64  # as if its references had changed
+    [result] = _run(pipeline, _runs(pipeline, 1), again)
+    sketches = _sketches(result)
+    assert [s["status"] for s in sketches] == ["completed", "failed", "completed"]
+    assert (
+        sketches[1]["error"]["code"] == "invalid_request"
+        and "changed since" in sketches[1]["error"]["message"]
+    )
+
+
+def test_catalog_lists_the_batch_price():
+    pro = resolve_model(MODEL).describe()
+    assert pro["batch_price_per_image_usd"]["1K"] == pytest.approx(pro["price_per_image_usd"]["1K"] * 0.5)
 
 
 def test_polling_backs_off_to_its_cap(fake, pipeline, tmp_path):
