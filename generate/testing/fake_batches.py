@@ -22,7 +22,8 @@ its script and moves one step on every ``get``; the default is pending → runni
 job reaches ``SUCCEEDED`` each request is answered by the behaviour the server's rules pick for it,
 exactly as a unary call would be (so ``fake.script(Behavior.server_error(), match="Sketch 2")``
 makes a partly failed job); an HTTP-error behaviour becomes that response's ``error``. ``EXPIRED``,
-``FAILED`` and ``CANCELLED`` jobs carry no responses. Every request inside a job is recorded in
+``FAILED`` and ``CANCELLED`` jobs carry no responses, unless scripted as ``"CANCELLED+2"`` (or
+``"EXPIRED+2"``): ended so with the first two requests answered. Every request inside a job is recorded in
 :attr:`FakeGeminiServer.requests` with ``batch`` set to the job name.
 """
 
@@ -128,7 +129,7 @@ class FakeBatches:
     # ---- scripting ---------------------------------------------------------------------------
     def script(self, *states: str) -> None:
         """The next created job goes through ``states`` (``"PENDING"``, ..., ``"SUCCEEDED"``)."""
-        bad = [s for s in states if s.upper() not in _STATES]
+        bad = [s for s in states if s.upper().partition("+")[0] not in _STATES]
         if not states or bad:
             raise ValueError(f"batch states must be some of {sorted(_STATES)}, got {list(states)}")
         with self._lock:
@@ -159,7 +160,7 @@ class FakeBatches:
 
     # ---- jobs --------------------------------------------------------------------------------
     def _operation(self, job: BatchJobRecord) -> dict[str, Any]:
-        done = job.state in TERMINAL_STATES
+        done = job.state.partition("+")[0] in TERMINAL_STATES
         responses = ((job.output or {}).get("inlinedResponses") or {}).get("inlinedResponses") or []
         failed = sum(1 for r in responses if "error" in r)
         meta: dict[str, Any] = {
@@ -167,7 +168,7 @@ class FakeBatches:
             "name": job.name,
             "model": f"models/{job.model}",
             "displayName": job.display_name,
-            "state": f"BATCH_STATE_{job.state}",
+            "state": f"BATCH_STATE_{job.state.partition('+')[0]}",
             "createTime": job.created,
             "updateTime": job.updated,
             "batchStats": {
@@ -275,7 +276,7 @@ class FakeBatches:
             return _error(404, "NOT_FOUND", f"Batch {request.match_info['job']} not found.")
         with self._lock:
             self.cancels += 1
-            if job.state not in TERMINAL_STATES:
+            if job.state.partition("+")[0] not in TERMINAL_STATES:
                 job.states = ["CANCELLED"]
                 job.cancelled = True
                 job.updated = _now()
@@ -291,23 +292,26 @@ class FakeBatches:
 
     # ---- answering the requests of a job -------------------------------------------------------
     def _settle(self, request: web.Request, job: BatchJobRecord) -> None:
-        """Build the job's responses the moment it first shows SUCCEEDED."""
-        if job.state != "SUCCEEDED" or job.output is not None:
+        """Build the job's responses the moment it first shows SUCCEEDED; a job scripted to end
+        ``"CANCELLED+1"`` (or ``"EXPIRED+1"``) ends so with the first N requests answered."""
+        partial = job.state.partition("+")[2]
+        if (job.state != "SUCCEEDED" and not partial) or job.output is not None:
             return
-        answers = [self._answer(request, job, item) for item in job.requests]
+        done = job.requests[: int(partial)] if partial else job.requests
+        answers = [self._answer(request, job, item) for item in done]
         if job.source == "inline":
             job.output = {
                 "inlinedResponses": {
                     "inlinedResponses": [
                         {**answer, **({"metadata": {"key": item["key"]}} if item["key"] is not None else {})}
-                        for item, answer in zip(job.requests, answers, strict=True)
+                        for item, answer in zip(done, answers, strict=True)
                     ]
                 }
             }
             return
         lines = [
             json.dumps({**({"key": item["key"]} if item["key"] is not None else {}), **answer})
-            for item, answer in zip(job.requests, answers, strict=True)
+            for item, answer in zip(done, answers, strict=True)
         ]
         name = f"files/batch-{job.name.split('/')[-1]}"
         self.files[name] = _File(

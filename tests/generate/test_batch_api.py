@@ -136,6 +136,15 @@ def test_expired_or_failed_job_reports_every_sketch(fake, pipeline, tmp_path, fi
     assert manifest["batch_api"]["state"] == final
 
 
+def test_answers_a_cancelled_job_made_before_it_ended_are_kept(fake, pipeline, tmp_path):
+    fake.script_batch("PENDING", "CANCELLED+2")
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"))
+    sketches = _sketches(result)
+    assert result.status == "partial"
+    assert [s["status"] for s in sketches] == ["completed", "completed", "failed"]
+    assert sketches[2]["error"]["code"] == "cancelled"
+
+
 def _interrupt(_delay):
     raise KeyboardInterrupt
 

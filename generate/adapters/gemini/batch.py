@@ -320,8 +320,9 @@ class GeminiBatchClient:
     ) -> dict[str, ModelImage | ModelCallError]:
         """One outcome per key of ``requests`` for a finished job (see the module docstring)."""
         name = status.name
-        if status.state != "SUCCEEDED":
+        if status.state != "SUCCEEDED" and not status.answers and not status.responses_file:
             return {key: self._ended_error(status) for key in requests}
+        # A job that ended otherwise may still hold the answers it made (paid for): keep them.
         answers = status.answers
         if answers is None and status.responses_file:
             answers = self._file_answers(status.responses_file, name)
@@ -334,10 +335,14 @@ class GeminiBatchClient:
         out: dict[str, ModelImage | ModelCallError] = {}
         for key, request in requests.items():
             if key not in by_key:
-                out[key] = ModelCallError(
-                    ErrorCode.BAD_RESPONSE,
-                    f"batch job {name} finished without an answer for this sketch",
-                    retryable=True,
+                out[key] = (
+                    self._ended_error(status)
+                    if status.state != "SUCCEEDED"
+                    else ModelCallError(
+                        ErrorCode.BAD_RESPONSE,
+                        f"batch job {name} finished without an answer for this sketch",
+                        retryable=True,
+                    )
                 )
                 continue
             response, error = by_key[key]
