@@ -29,6 +29,7 @@ makes a partly failed job); an HTTP-error behaviour becomes that response's ``er
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import threading
@@ -123,6 +124,7 @@ class FakeBatches:
         self.cancels = 0
         self._scripts: list[list[str]] = []
         self._get_errors: list[tuple[int, str, str]] = []
+        self.drop_next_create = False  # create the next job, then close the socket unanswered
         self._default = ["PENDING", "RUNNING", "SUCCEEDED"]
         self._lock = threading.Lock()
 
@@ -243,6 +245,11 @@ class FakeBatches:
             )
             self.jobs[job.name] = job
         self._settle(request, job)
+        if self.drop_next_create:  # the job exists, but its answer never reaches the client
+            self.drop_next_create = False
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
         return web.json_response(self._operation(job))
 
     def _job(self, request: web.Request) -> tuple[BatchJobRecord | None, str]:

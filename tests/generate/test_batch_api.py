@@ -264,6 +264,14 @@ def test_a_sketch_whose_request_changed_since_submission_is_not_passed_off(fake,
     )
 
 
+def test_a_create_whose_answer_is_lost_is_found_again_not_paid_twice(fake, pipeline, tmp_path):
+    fake.batches.drop_next_create = True
+    manifest = Manifest(tmp_path / "m.json")
+    [result] = _run(pipeline, _runs(pipeline, 1), manifest)
+    assert result.status == "complete" and fake.batch_creates == 1
+    assert manifest["batch_api"]["job"] in fake.batches.jobs
+
+
 def test_catalog_lists_the_batch_price():
     pro = resolve_model(MODEL).describe()
     assert pro["batch_price_per_image_usd"]["1K"] == pytest.approx(pro["price_per_image_usd"]["1K"] * 0.5)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,6 +199,8 @@ class GeminiBatchClient:
             built.append((key, contents, config))
         lines = [json.dumps({"key": key, "request": request_json(c, cfg)}) for key, c, cfg in built]
         size = sum(len(line) for line in lines)
+        # Unique, so that a job whose create answer was lost can be found again (below).
+        display_name = f"{display_name}-{uuid.uuid4().hex[:8]}"
         try:
             if size <= self.inline_limit_bytes * _INLINE_SHARE:
                 src: Any = [
@@ -211,12 +214,31 @@ class GeminiBatchClient:
                 source = "inline"
             else:
                 source = src = self._upload(lines, display_name)
+        except Exception as exc:
+            raise self._job_error("could not upload the batch requests", exc) from None
+        try:
             job = self._client.batches.create(
                 model=self.entry.id, src=src, config={"display_name": display_name}
             )
+            name = str(job.name)
         except Exception as exc:
-            raise self._job_error("could not create the batch job", exc) from None
-        return SubmittedBatch(name=str(job.name), source=source, request_bytes=size)
+            # The job may exist although its answer was lost (a dropped connection, a timeout):
+            # submitting again would pay twice, so look for it by its unique name first.
+            err = classify_exception(exc)
+            name = self._find(display_name) if err is not None and err.retryable else None
+            if name is None:
+                raise self._job_error("could not create the batch job", exc) from None
+        return SubmittedBatch(name=name, source=source, request_bytes=size)
+
+    def _find(self, display_name: str) -> str | None:
+        """The name of the job called ``display_name``, or None (also when listing fails)."""
+        try:
+            for job in self._client.batches.list(config={"page_size": 100}):
+                if job.display_name == display_name:
+                    return str(job.name)
+        except Exception:  # noqa: BLE001 - the create's own error is the one to report
+            return None
+        return None
 
     def _upload(self, lines: list[str], display_name: str) -> str:
         with tempfile.TemporaryDirectory(prefix="sketchgen-batch-") as tmp:
@@ -368,10 +390,16 @@ class GeminiBatchClient:
         return image
 
     def _file_answers(self, file_name: str, job: str) -> list[tuple[str | None, Any, dict | None]]:
-        try:
-            data = self._client.files.download(file=file_name)
-        except Exception as exc:
-            raise self._job_error(f"could not download the results of batch job {job}", exc) from None
+        delays = self.backoff.delays()
+        for attempt in range(1, 6):
+            try:
+                data = self._client.files.download(file=file_name)
+                break
+            except Exception as exc:
+                err = classify_exception(exc)
+                if err is None or not err.retryable or attempt == 5:
+                    raise self._job_error(f"could not download the results of batch job {job}", exc) from None
+                self.sleep(next(delays))
         answers = []
         for line in data.decode("utf-8", errors="replace").splitlines():
             if not line.strip():
