@@ -40,7 +40,7 @@ def pipeline(tmp_path):
     return SketchPipeline(output_dir=tmp_path / "out")
 
 
-def _runs(pipeline, n_runs=2, n=3, model=MODEL):
+def _runs(pipeline, n_runs=2, n=3, model=MODEL, **extra):
     return [
         pipeline.validate(
             {
@@ -48,6 +48,7 @@ def _runs(pipeline, n_runs=2, n=3, model=MODEL):
                 "style_id": "vintage-mascot",
                 "num_images": n,
                 "model": model,
+                **extra,
             }
         )
         for i in range(n_runs)
@@ -86,12 +87,17 @@ def test_inline_job_writes_standard_run_folders_at_half_price(fake, pipeline, tm
         assert result.cost_usd == pytest.approx(sum(s["cost_usd"] for s in meta["sketches"]), abs=1e-5)
 
 
-def test_batch_requests_are_the_ones_a_normal_run_sends(fake, pipeline, tmp_path):
-    [unary] = _runs(pipeline, 1)
+@pytest.mark.parametrize("inline_limit", [None, 1000], ids=["inline", "file"])
+def test_batch_requests_are_the_ones_a_normal_run_sends(fake, pipeline, tmp_path, inline_limit):
+    options = {"seed": 7, "aspect_ratio": "3:4", "image_size": "2K"}
+    [unary] = _runs(pipeline, 1, **options)
     pipeline.run(unary)
     sent_alone = [r for r in fake.requests if r.batch is None]
     fake.reset()
-    _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"))
+    limit = {"client_kw": {"inline_limit_bytes": inline_limit}} if inline_limit else {}
+    manifest = Manifest(tmp_path / "m.json")
+    _run(pipeline, _runs(pipeline, 1, **options), manifest, **limit)
+    assert manifest["batch_api"]["source"].startswith("files/" if inline_limit else "inline")
     in_batch = sorted((r for r in fake.requests if r.batch), key=lambda r: r.prompt)
     sent_alone.sort(key=lambda r: r.prompt)
     assert len(in_batch) == len(sent_alone) == 3
@@ -100,6 +106,7 @@ def test_batch_requests_are_the_ones_a_normal_run_sends(fake, pipeline, tmp_path
         return (r.prompt, r.aspect_ratio, r.image_size, r.seed, r.response_modalities, r.parts, r.images)
 
     assert [shape(r) for r in in_batch] == [shape(r) for r in sent_alone]
+    assert {(r.seed, r.aspect_ratio, r.image_size) for r in in_batch} == {(7, "3:4", "2K")}
 
 
 def test_file_job_when_the_requests_pass_the_inline_limit(fake, pipeline, tmp_path):
