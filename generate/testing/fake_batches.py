@@ -125,6 +125,8 @@ class FakeBatches:
         self._scripts: list[list[str]] = []
         self._get_errors: list[tuple[int, str, str]] = []
         self.drop_next_create = False  # create the next job, then close the socket unanswered
+        # Put a done job's output in the operation's ``response`` only, not in ``metadata.output``.
+        self.output_in_response_only = False
         self._default = ["PENDING", "RUNNING", "SUCCEEDED"]
         self._lock = threading.Lock()
 
@@ -184,7 +186,8 @@ class FakeBatches:
         if done:
             meta["endTime"] = job.updated
         if job.output is not None:
-            meta["output"] = job.output
+            if not self.output_in_response_only:
+                meta["output"] = job.output
             body["response"] = {
                 "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput",
                 **job.output,

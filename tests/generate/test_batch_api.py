@@ -279,6 +279,14 @@ def test_a_create_whose_answer_is_lost_is_found_again_not_paid_twice(fake, pipel
     assert manifest["batch_api"]["job"] in fake.batches.jobs
 
 
+@pytest.mark.parametrize("inline_limit", [None, 1000], ids=["inline", "file"])
+def test_output_only_in_the_operations_response_is_read(fake, pipeline, tmp_path, inline_limit):
+    fake.batches.output_in_response_only = True
+    limit = {"client_kw": {"inline_limit_bytes": inline_limit}} if inline_limit else {}
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"), **limit)
+    assert result.status == "complete"
+
+
 def test_catalog_lists_the_batch_price():
     pro = resolve_model(MODEL).describe()
     assert pro["batch_price_per_image_usd"]["1K"] == pytest.approx(pro["price_per_image_usd"]["1K"] * 0.5)

@@ -266,6 +266,10 @@ class GeminiBatchClient:
         state = _short_state(job.state)
         answers = None
         dest = job.dest
+        if state in TERMINAL_STATES and dest is None:
+            # The SDK reads the output from the operation's metadata only; a server may put it in
+            # the operation's ``response`` alone (the usual long-running-operation shape).
+            return self._status_from_json(name)
         if dest is not None and dest.inlined_responses is not None:
             answers = [
                 (
