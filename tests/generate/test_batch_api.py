@@ -256,6 +256,13 @@ def test_a_job_that_cannot_be_read_is_one_clear_error_and_stays_recorded(fake, p
     assert manifest.reloaded()["batch_api"]["job"] and fake.batch_creates == 1
 
 
+def test_a_job_error_never_shows_the_api_key(fake, pipeline, tmp_path):
+    fake.batches.fail_gets((404, "NOT_FOUND", "no batch for key test-key"))  # a server echoing it
+    with pytest.raises(BatchJobError) as info:
+        _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"))
+    assert "test-key" not in str(info.value) and "no batch for key" in str(info.value)
+
+
 def test_a_sketch_whose_request_changed_since_submission_is_not_passed_off(fake, pipeline, tmp_path):
     manifest = Manifest(tmp_path / "m.json")
     with pytest.raises(KeyboardInterrupt):
