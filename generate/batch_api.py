@@ -276,12 +276,23 @@ def run_batch_api(
     thread to stop polling as Ctrl-C would. Raises ConfigError before any call for runs the
     Batch API cannot take, :class:`BatchJobError` when the job cannot be created or read.
     """
-    from generate.adapters.gemini.batch import GeminiBatchClient, request_json
+    from generate.adapters.gemini.batch import GeminiBatchClient
 
     adapter = _check_runs(prepared_runs)
-    client = client or GeminiBatchClient(adapter)
-    if stop is not None:
-        client.sleep = _stoppable(client.sleep, stop)
+    try:
+        client = client or GeminiBatchClient(adapter)
+        if stop is not None:
+            client.sleep = _stoppable(client.sleep, stop)
+        return _run(
+            pipeline, prepared_runs, adapter, client, _entry(manifest), save, on_event, on_state, on_interrupt
+        )
+    finally:
+        for prepared in prepared_runs:
+            prepared.adapter.close()
+
+
+def _run(pipeline, prepared_runs, adapter, client, entry, save, on_event, on_state, on_interrupt):
+    from generate.adapters.gemini.batch import request_json
 
     def fingerprint(request: ImageRequest) -> str:
         contents, config, _w, _s = adapter._prepare(request)
@@ -291,7 +302,19 @@ def run_batch_api(
     # 1. plan: the requests each run's generator will build
     plans = [_plan(pipeline, prepared) for prepared in prepared_runs]
     requests = {_key(r, req.index): req for r, run in enumerate(plans) for req in run}
-    entry = _entry(manifest)
+    if entry.get("job"):  # resuming: the same sketches of the same model, or nothing at all
+        if entry.get("model") not in (None, adapter.name):
+            raise ConfigError(
+                f"batch job {entry['job']} makes {entry['model']}, not {adapter.name}: run the batch with "
+                "the model it was submitted with",
+                field="model",
+            )
+        if set(entry.get("keys") or requests) != set(requests):
+            raise ConfigError(
+                f"batch job {entry['job']} was submitted for {len(entry['keys'])} sketches, not these "
+                f"{len(requests)}: the batch's rows or sketch counts changed since",
+                field="num_images",
+            )
 
     # 2. submit once
     if not entry.get("job"):
@@ -340,32 +363,22 @@ def run_batch_api(
     results: list[GenerationResult] = []
     written = entry.setdefault("runs", {})
     recorded = entry.get("fingerprints") or {}
-    try:
-        for r, prepared in enumerate(prepared_runs):
-            if str(r) in written:
-                results.append(_written_result(written[str(r)], prepared.config.output_root))
-                continue
-            replay = BatchReplayAdapter(
-                prepared.adapter,
-                job,
-                {req.index: outcomes[_key(r, req.index)] for req in plans[r]},
-                {
-                    req.index: recorded[_key(r, req.index)]
-                    for req in plans[r]
-                    if _key(r, req.index) in recorded
-                },
-                fingerprint,
-            )
-            config = dataclasses.replace(prepared.config, max_attempts=1)
-            result = pipeline.run(
-                dataclasses.replace(prepared, adapter=replay, config=config), on_event=on_event
-            )
-            written[str(r)] = result.run_id
-            save()
-            results.append(result)
-    finally:
-        for prepared in prepared_runs:
-            prepared.adapter.close()
+    for r, prepared in enumerate(prepared_runs):
+        if str(r) in written:
+            results.append(_written_result(written[str(r)], prepared.config.output_root))
+            continue
+        replay = BatchReplayAdapter(
+            prepared.adapter,
+            job,
+            {req.index: outcomes[_key(r, req.index)] for req in plans[r]},
+            {req.index: recorded[_key(r, req.index)] for req in plans[r] if _key(r, req.index) in recorded},
+            fingerprint,
+        )
+        config = dataclasses.replace(prepared.config, max_attempts=1)
+        result = pipeline.run(dataclasses.replace(prepared, adapter=replay, config=config), on_event=on_event)
+        written[str(r)] = result.run_id
+        save()
+        results.append(result)
     return results
 
 

@@ -299,6 +299,16 @@ def test_catalog_lists_the_batch_price():
     assert pro["batch_price_per_image_usd"]["1K"] == pytest.approx(pro["price_per_image_usd"]["1K"] * 0.5)
 
 
+def test_resuming_with_other_sketches_is_refused_before_any_call(fake, pipeline, tmp_path):
+    manifest = Manifest(tmp_path / "m.json")
+    with pytest.raises(KeyboardInterrupt):
+        _run(pipeline, _runs(pipeline, 1), manifest, sleep=_interrupt, on_interrupt=lambda job: False)
+    polls = fake.batches.jobs[manifest["batch_api"]["job"]].gets
+    with pytest.raises(ConfigError, match="submitted for 3 sketches, not these 4"):
+        _run(pipeline, _runs(pipeline, 1, n=4), manifest.reloaded())
+    assert fake.batches.jobs[manifest["batch_api"]["job"]].gets == polls and fake.batch_creates == 1
+
+
 def test_polling_backs_off_to_its_cap(fake, pipeline, tmp_path):
     fake.script_batch(*["PENDING"] * 9, "RUNNING", "SUCCEEDED")
     sleeps: list[float] = []
