@@ -324,6 +324,16 @@ def test_runs_the_batch_api_cannot_take_are_refused_before_any_call(fake, pipeli
     assert fake.count == 0 and fake.batch_creates == 0
 
 
+def test_vertex_ai_is_refused_with_a_clear_error():
+    from types import SimpleNamespace
+
+    from generate.adapters.gemini.adapter import NanoBananaAdapter
+
+    adapter = NanoBananaAdapter(MODEL, client=SimpleNamespace(vertexai=True))
+    with pytest.raises(ConfigError, match="not Vertex AI"):
+        GeminiBatchClient(adapter)
+
+
 class _Tty(io.StringIO):
     def isatty(self) -> bool:
         return True

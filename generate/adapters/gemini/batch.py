@@ -40,7 +40,7 @@ from generate.adapter import ImageRequest, ModelImage
 from generate.adapters.gemini.adapter import NanoBananaAdapter
 from generate.adapters.gemini.errors import classify_api_error, classify_exception
 from generate.adapters.gemini.wire import parse_response
-from generate.errors import ErrorCode, ModelCallError, SketchgenError
+from generate.errors import ConfigError, ErrorCode, ModelCallError, SketchgenError
 from generate.redact import redact
 
 __all__ = [
@@ -181,6 +181,14 @@ class GeminiBatchClient:
         backoff: PollBackoff = PollBackoff(),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if getattr(adapter._client, "vertexai", False):
+            # Vertex AI batch prediction reads from Cloud Storage or BigQuery, not inline or Files API
+            # requests; the SDK would refuse the job only after the requests were built.
+            raise ConfigError(
+                "the Batch API path takes the Gemini API (GEMINI_API_KEY) only, not Vertex AI: unset "
+                "GOOGLE_GENAI_USE_VERTEXAI for a batch run",
+                field="model",
+            )
         self.adapter = adapter
         self.entry = adapter.entry
         self.inline_limit_bytes = inline_limit_bytes
