@@ -251,8 +251,9 @@ def test_a_poll_that_fails_for_a_while_is_waited_out(fake, pipeline, tmp_path):
 def test_a_job_that_cannot_be_read_is_one_clear_error_and_stays_recorded(fake, pipeline, tmp_path):
     fake.batches.fail_gets((404, "NOT_FOUND", "Batch not found."))
     manifest = Manifest(tmp_path / "m.json")
-    with pytest.raises(BatchJobError, match="could not read batch job batches/"):
+    with pytest.raises(BatchJobError, match="could not read batch job batches/") as info:
         _run(pipeline, _runs(pipeline, 1), manifest)
+    assert "the job is gone" in str(info.value) and "\n" not in str(info.value)
     assert manifest.reloaded()["batch_api"]["job"] and fake.batch_creates == 1
 
 

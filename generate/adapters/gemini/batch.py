@@ -333,7 +333,11 @@ class GeminiBatchClient:
                 err = classify_exception(exc)
                 failures += 1
                 if err is None or not err.retryable or failures >= _TRANSIENT_POLL_FAILURES:
-                    raise self._job_error(f"could not read batch job {name}", exc) from None
+                    error = self._job_error(f"could not read batch job {name}", exc)
+                    if err is not None and err.http_status == 404:  # deleted, or another project's
+                        error.message += " (the job is gone: start the batch afresh to submit it again)"
+                        error.args = (error.message,)
+                    raise error from None
                 self.sleep(next(delays))
                 continue
             if on_state is not None:
