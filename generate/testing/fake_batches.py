@@ -125,6 +125,7 @@ class FakeBatches:
         self._scripts: list[list[str]] = []
         self._get_errors: list[tuple[int, str, str]] = []
         self.drop_next_create = False  # create the next job, then close the socket unanswered
+        self.hang_gets = 0  # answer no more than this many next gets at all (the client times out)
         # Put a done job's output in the operation's ``response`` only, not in ``metadata.output``.
         self.output_in_response_only = False
         self._default = ["PENDING", "RUNNING", "SUCCEEDED"]
@@ -264,6 +265,10 @@ class FakeBatches:
             failure = self._get_errors.pop(0) if self._get_errors else None
         if failure is not None:
             return _error(*failure)
+        with self._lock:
+            hang, self.hang_gets = self.hang_gets > 0, max(0, self.hang_gets - 1)
+        if hang:
+            await asyncio.sleep(3600)
         job, _ = self._job(request)
         if job is None:
             return _error(404, "NOT_FOUND", f"Batch {request.match_info['job']} not found.")

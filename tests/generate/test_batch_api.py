@@ -248,6 +248,14 @@ def test_a_poll_that_fails_for_a_while_is_waited_out(fake, pipeline, tmp_path):
     assert sleeps == [5, 7.5, 11.25]  # after each failed poll, and after "running"; then done
 
 
+def test_a_poll_that_never_answers_times_out_and_is_waited_out(fake, pipeline, tmp_path):
+    fake.batches.hang_gets = 1
+    sleeps: list[float] = []
+    kw = {"client_kw": {"timeout_s": 1}}
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"), sleeps=sleeps, **kw)
+    assert result.status == "complete" and sleeps == [5, 7.5]  # after the timed-out poll, after "running"
+
+
 def test_a_job_that_cannot_be_read_is_one_clear_error_and_stays_recorded(fake, pipeline, tmp_path):
     fake.batches.fail_gets((404, "NOT_FOUND", "Batch not found."))
     manifest = Manifest(tmp_path / "m.json")

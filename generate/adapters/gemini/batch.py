@@ -180,6 +180,7 @@ class GeminiBatchClient:
         inline_limit_bytes: int = INLINE_LIMIT_BYTES,
         backoff: PollBackoff = PollBackoff(),
         sleep: Callable[[float], None] = time.sleep,
+        timeout_s: float = 60.0,
     ) -> None:
         if getattr(adapter._client, "vertexai", False):
             # Vertex AI batch prediction reads from Cloud Storage or BigQuery, not inline or Files API
@@ -194,7 +195,13 @@ class GeminiBatchClient:
         self.inline_limit_bytes = inline_limit_bytes
         self.backoff = backoff
         self.sleep = sleep
+        self.timeout_s = timeout_s  # per poll; uploads, creates and downloads get five times it
         self._client = adapter._client
+
+    def _http(self, timeout_s: float | None = None) -> dict[str, Any]:
+        # The client has no timeout of its own (the adapter sets one per call): a poll must not
+        # hang forever on a server that never answers.
+        return {"http_options": {"timeout": int((timeout_s or self.timeout_s) * 1000)}}
 
     # ---- submitting ---------------------------------------------------------------------------
     def submit(self, requests: Sequence[tuple[str, ImageRequest]], *, display_name: str) -> SubmittedBatch:
@@ -226,7 +233,9 @@ class GeminiBatchClient:
             raise self._job_error("could not upload the batch requests", exc) from None
         try:
             job = self._client.batches.create(
-                model=self.entry.id, src=src, config={"display_name": display_name}
+                model=self.entry.id,
+                src=src,
+                config={"display_name": display_name, **self._http(self.timeout_s * 5)},
             )
             name = str(job.name)
         except Exception as exc:
@@ -241,9 +250,11 @@ class GeminiBatchClient:
     def _find(self, display_name: str) -> str | None:
         """The name of the job called ``display_name``, or None (also when listing fails)."""
         try:
-            for job in self._client.batches.list(config={"page_size": 100}):
+            for seen, job in enumerate(self._client.batches.list(config={"page_size": 100, **self._http()})):
                 if job.display_name == display_name:
                     return str(job.name)
+                if seen >= 500:  # newest first: a job made a moment ago is near the top
+                    break
         except Exception:  # noqa: BLE001 - the create's own error is the one to report
             return None
         return None
@@ -253,7 +264,12 @@ class GeminiBatchClient:
             path = Path(tmp) / "requests.jsonl"
             path.write_text("\n".join(lines) + "\n", encoding="utf-8")
             uploaded = self._client.files.upload(
-                file=path, config={"display_name": f"{display_name}-requests", "mime_type": "jsonl"}
+                file=path,
+                config={
+                    "display_name": f"{display_name}-requests",
+                    "mime_type": "jsonl",
+                    **self._http(self.timeout_s * 5),
+                },
             )
         return str(uploaded.name)
 
@@ -266,7 +282,7 @@ class GeminiBatchClient:
     def status(self, name: str) -> BatchJobStatus:
         """One poll (``batches.get``)."""
         try:
-            job = self._client.batches.get(name=name)
+            job = self._client.batches.get(name=name, config=self._http())
         except ValueError as exc:  # pydantic: structured error details the SDK's model refuses
             if type(exc).__name__ != "ValidationError":
                 raise
@@ -296,7 +312,9 @@ class GeminiBatchClient:
         )
 
     def _status_from_json(self, name: str) -> BatchJobStatus:
-        raw = self._client._api_client.request("get", name, {}, None)  # the SDK's own transport
+        raw = self._client._api_client.request(  # the SDK's own transport
+            "get", name, {}, types.HttpOptions(**self._http()["http_options"])
+        )
         body = json.loads(raw.body or "{}")
         meta = body.get("metadata") or {}
         output = meta.get("output") or body.get("response") or {}
@@ -348,7 +366,7 @@ class GeminiBatchClient:
 
     def cancel(self, name: str) -> None:
         try:
-            self._client.batches.cancel(name=name)
+            self._client.batches.cancel(name=name, config=self._http())
         except Exception as exc:
             raise self._job_error(f"could not cancel batch job {name}", exc) from None
 
@@ -409,7 +427,7 @@ class GeminiBatchClient:
         delays = self.backoff.delays()
         for attempt in range(1, 6):
             try:
-                data = self._client.files.download(file=file_name)
+                data = self._client.files.download(file=file_name, config=self._http(self.timeout_s * 5))
                 break
             except Exception as exc:
                 err = classify_exception(exc)
