@@ -88,6 +88,10 @@ def test_cancel_and_list(fake, client):
     assert client.batches.get(name=job.name).state == types.JobState.JOB_STATE_CANCELLED
     assert job.name in [j.name for j in client.batches.list()]
     assert fake.batches.cancels == 1
+    client.batches.delete(name=job.name)
+    with pytest.raises(errors.ClientError) as info:
+        client.batches.get(name=job.name)
+    assert info.value.code == 404
 
 
 def test_inline_requests_over_the_limit_are_refused(fake, client):
