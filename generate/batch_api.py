@@ -16,7 +16,8 @@
 4. **Write** every run as an ordinary run folder: the run goes through the normal pipeline with a
    :class:`BatchReplayAdapter` that hands back each sketch's batch result (a :class:`ModelImage`, or
    raises its :class:`ModelCallError`), so post-processing, metadata, events and folders are the
-   standard ones. Each sketch's record has ``extra.batch_job`` and ``extra.price = "batch"``, its
+   standard ones. Each sketch's record has ``extra.batch_job``, ``extra.price = "batch"`` and
+   ``extra.batch_submitted_at`` / ``batch_finished_at`` (its ``latency_s`` is the replay's), its
    ``cost_usd`` is the batch price; the run's ``model.reason`` names the job. A batch result is not
    retried (``max_attempts=1``): a retryable failure says a new run may succeed. ``runs`` in the
    manifest entry maps each run index to its run id as it is written; a run already written is
@@ -104,8 +105,11 @@ class BatchReplayAdapter(ImageModelAdapter):
         outcomes: dict[int, ModelImage | ModelCallError],
         fingerprints: dict[int, str],
         fingerprint: Callable[[ImageRequest], str],
+        times: dict[str, str] | None = None,
     ) -> None:
         self.inner = inner
+        # When the job was submitted and seen finished: a sketch's own latency_s is only the replay.
+        self._times = {k: v for k, v in (times or {}).items() if v}
         self.name = inner.name
         self.capabilities = inner.capabilities
         self.lifecycle_warnings = list(getattr(inner, "lifecycle_warnings", []))
@@ -136,7 +140,7 @@ class BatchReplayAdapter(ImageModelAdapter):
             outcome.references_sent = sent
             raise outcome
         image = dataclasses.replace(outcome, warnings=[*warnings, *outcome.warnings], references_sent=sent)
-        image.extra = dict(outcome.extra)
+        image.extra = {**outcome.extra, **{f"batch_{k}": v for k, v in self._times.items()}}
         return image
 
     def estimate_cost(self, request: ImageRequest) -> float:
@@ -373,6 +377,7 @@ def _run(pipeline, prepared_runs, adapter, client, entry, save, on_event, on_sta
             {req.index: outcomes[_key(r, req.index)] for req in plans[r]},
             {req.index: recorded[_key(r, req.index)] for req in plans[r] if _key(r, req.index) in recorded},
             fingerprint,
+            {"submitted_at": entry.get("submitted_at"), "finished_at": entry.get("finished_at")},
         )
         config = dataclasses.replace(prepared.config, max_attempts=1)
         result = pipeline.run(dataclasses.replace(prepared, adapter=replay, config=config), on_event=on_event)

@@ -82,6 +82,8 @@ def test_inline_job_writes_standard_run_folders_at_half_price(fake, pipeline, tm
         for sketch in meta["sketches"]:
             assert (result.output_dir / sketch["file"]).is_file()
             assert sketch["extra"]["batch_job"] == entry["job"] and sketch["extra"]["price"] == "batch"
+            assert sketch["extra"]["batch_submitted_at"] == entry["submitted_at"]
+            assert sketch["extra"]["batch_finished_at"] == entry["finished_at"]
             standard = float(sketch["extra"]["standard_cost_usd"])
             assert standard > 0 and sketch["cost_usd"] == pytest.approx(standard * 0.5, abs=1e-6)
         assert result.cost_usd == pytest.approx(sum(s["cost_usd"] for s in meta["sketches"]), abs=1e-5)
