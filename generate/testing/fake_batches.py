@@ -357,7 +357,13 @@ class FakeBatches:
             body = blocked_output_body(b, ctx)
         elif b.kind in ("image", "text_only"):
             body = merge_events(success_events(b, ctx))
-        else:  # hang, drop, truncated, raw...: a batch has no connection to break; the row fails
+        elif b.kind == "raw":  # the answer's "response" is this JSON, as given (a broken server)
+            srv._finish(rec, "completed", 200)
+            try:
+                return {"response": json.loads(b.raw)}
+            except ValueError:
+                return {"response": b.raw}
+        else:  # hang, drop, truncated...: a batch has no connection to break; the row fails
             srv._finish(rec, "error", 500)
             return {"error": _status(500, "An internal error has occurred.")}
         srv._finish(rec, "completed", 200)

@@ -133,6 +133,16 @@ def test_partly_failed_job_fails_only_its_own_sketches(fake, pipeline, tmp_path)
     assert {s["error"]["code"] for s in second} == {"quota_exhausted"}
 
 
+@pytest.mark.parametrize("inline_limit", [None, 1000], ids=["inline", "file"])
+def test_an_answer_that_is_not_a_response_fails_only_its_sketch(fake, pipeline, tmp_path, inline_limit):
+    fake.script(Behavior.raw_body('{"candidates": 5}'), match="Sketch 3 of 3")
+    limit = {"client_kw": {"inline_limit_bytes": inline_limit}} if inline_limit else {}
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"), **limit)
+    sketches = _sketches(result)
+    assert [s["status"] for s in sketches] == ["completed", "completed", "failed"]
+    assert sketches[2]["error"]["code"] == "bad_response"
+
+
 @pytest.mark.parametrize(("final", "code"), [("EXPIRED", "batch_expired"), ("FAILED", "batch_failed")])
 def test_expired_or_failed_job_reports_every_sketch(fake, pipeline, tmp_path, final, code):
     fake.script_batch("PENDING", "RUNNING", final)

@@ -20,7 +20,9 @@ building) and does four things:
 
 The SDK's ``JobError.details`` is a list of strings, so a server that sends a per-request error with
 structured details (a ``google.rpc.Status`` does: ``RetryInfo``, ``QuotaFailure``) makes
-``batches.get`` fail validation; the job is then read as plain JSON through the same client.
+``batches.get`` fail validation, and one answer that is not a response object breaks its converter;
+the SDK also reads a job's output from ``metadata.output`` only. In those cases the job is read as
+plain JSON through the same client, and a bad answer fails only its own sketch (``bad_response``).
 """
 
 from __future__ import annotations
@@ -159,6 +161,33 @@ def _status_error(status: dict[str, Any], job: str) -> ModelCallError:
     return err
 
 
+def _answer_from_json(row: Any) -> tuple[str | None, Any, dict | None]:
+    """``(key, response, error)`` of one answer as plain JSON (an inline answer or a results-file
+    line): ``response`` is a ``GenerateContentResponse``, or a BAD_RESPONSE ModelCallError for one
+    that does not fit the response model (that sketch fails, not the whole job)."""
+    if not isinstance(row, dict):
+        return (
+            None,
+            ModelCallError(ErrorCode.BAD_RESPONSE, "an answer is not a JSON object", retryable=True),
+            None,
+        )
+    key = row.get("key") or (row.get("metadata") or {}).get("key")
+    response, error = row.get("response"), row.get("error", row.get("status"))
+    if response is None and error is None and "code" in row:  # a bare google.rpc.Status line
+        error = row
+    if response is not None:
+        try:
+            return key, types.GenerateContentResponse.model_validate(response), None
+        except ValueError:
+            bad = ModelCallError(
+                ErrorCode.BAD_RESPONSE,
+                "the answer for this sketch is not a valid response object",
+                retryable=True,
+            )
+            return key, bad, None
+    return key, None, error if isinstance(error, dict) else None
+
+
 @dataclass
 class _StatusAsApiError:
     """The fields of ``google.genai.errors.APIError`` that classification reads."""
@@ -283,9 +312,12 @@ class GeminiBatchClient:
         """One poll (``batches.get``)."""
         try:
             job = self._client.batches.get(name=name, config=self._http())
-        except ValueError as exc:  # pydantic: structured error details the SDK's model refuses
-            if type(exc).__name__ != "ValidationError":
-                raise
+        except Exception as exc:
+            # The SDK's model or converter refused an answer it got (structured error details,
+            # a response that is not a response object): read the job as JSON, one answer at a time.
+            err = classify_exception(exc)
+            if err is not None and err.code != ErrorCode.BAD_RESPONSE:
+                raise  # an HTTP or transport failure of the poll itself
             return self._status_from_json(name)
         state = _short_state(job.state)
         answers = None
@@ -319,18 +351,7 @@ class GeminiBatchClient:
         meta = body.get("metadata") or {}
         output = meta.get("output") or body.get("response") or {}
         inlined = (output.get("inlinedResponses") or {}).get("inlinedResponses")
-        answers = None
-        if inlined is not None:
-            answers = [
-                (
-                    (r.get("metadata") or {}).get("key"),
-                    types.GenerateContentResponse.model_validate(r["response"])
-                    if r.get("response")
-                    else None,
-                    r.get("error"),
-                )
-                for r in inlined
-            ]
+        answers = [_answer_from_json(r) for r in inlined] if isinstance(inlined, list) else None
         return BatchJobStatus(
             name=name,
             state=_short_state(meta.get("state")),
@@ -406,6 +427,9 @@ class GeminiBatchClient:
         return out
 
     def _outcome(self, name: str, request: ImageRequest, response: Any, error: dict | None):
+        if isinstance(response, ModelCallError):  # an answer that is not a response object
+            response.message = f"in batch job {name}: {response.message}"
+            return response
         if error is not None or response is None:
             return _status_error(error or {"code": 2, "message": "no response and no error"}, name)
         try:
@@ -442,16 +466,7 @@ class GeminiBatchClient:
                 row = json.loads(line)
             except ValueError:
                 continue  # a broken line: its key gets "finished without an answer"
-            if not isinstance(row, dict):
-                continue
-            response = row.get("response")
-            parsed = (
-                types.GenerateContentResponse.model_validate(response) if isinstance(response, dict) else None
-            )
-            error = row.get("error") if isinstance(row.get("error"), dict) else None
-            if parsed is None and error is None and "status" in row:  # "a status object" per the docs
-                error = row["status"] if isinstance(row["status"], dict) else None
-            answers.append((row.get("key"), parsed, error))
+            answers.append(_answer_from_json(row))
         return answers
 
     def _ended_error(self, status: BatchJobStatus) -> ModelCallError:
