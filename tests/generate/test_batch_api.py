@@ -124,11 +124,13 @@ def test_partly_failed_job_fails_only_its_own_sketches(fake, pipeline, tmp_path)
     per_day = Behavior.rate_limited(per_day=True)
     fake.script(per_day, match="golf mascot 1", then=per_day)  # every sketch of the second run
     fake.script(Behavior.server_error(), match="Sketch 2 of 3")
+    fake.script(Behavior.image_safety(), match="Sketch 3 of 3")
     results = _run(pipeline, _runs(pipeline), Manifest(tmp_path / "m.json"))
     assert [r.status for r in results] == ["partial", "failed"]
     first, second = (_sketches(r) for r in results)
-    assert [s["status"] for s in first] == ["completed", "failed", "completed"]
+    assert [s["status"] for s in first] == ["completed", "failed", "failed"]
     assert first[1]["error"]["code"] == "server_error" and "batch job" in first[1]["error"]["message"]
+    assert first[2]["error"]["code"] == "blocked_output" and first[2]["cost_usd"] == 0
     # A per-day quota error carries QuotaFailure details (which the SDK's model cannot read).
     assert {s["error"]["code"] for s in second} == {"quota_exhausted"}
 
