@@ -231,13 +231,15 @@ def test_batch_api_gets_the_prepared_runs_and_the_manifest(tmp_path, monkeypatch
 
     seen = {}
 
-    def run_batch_api(pipeline, prepared_runs, *, manifest, save, on_event):
+    async def arun_batch_api(pipeline, prepared_runs, *, manifest, save, on_event):
         seen.update(runs=len(prepared_runs), batch_id=manifest.batch_id)
         manifest.data["batch_api"] = {"job": "batches/123"}
         save()
-        return [pipeline.run(p) for p in prepared_runs]
+        return [await pipeline.arun(p) for p in prepared_runs]
 
-    monkeypatch.setitem(sys.modules, "generate.batch_api", types.SimpleNamespace(run_batch_api=run_batch_api))
+    monkeypatch.setitem(
+        sys.modules, "generate.batch_api", types.SimpleNamespace(arun_batch_api=arun_batch_api)
+    )
     batch = prepare_batch(
         SketchPipeline(output_dir=tmp_path), [{"brief": "a"}, {"brief": "b"}], defaults={"model": "trace"}
     )

@@ -376,3 +376,34 @@ def test_ask_cancel_on_a_terminal_asks(answer, cancel):
     out = io.StringIO()
     assert ask_cancel("batches/x", stdin=_Tty(), ask=lambda prompt: answer, out=out) is cancel
     assert ("still running" in out.getvalue()) is not cancel
+
+
+def test_a_batch_of_briefs_cancelled_while_polling_asks_and_keeps_the_job(fake, pipeline, tmp_path):
+    """``sketchgen batch --batch-api`` and Ctrl-C: the task is cancelled, polling stops at once."""
+    import asyncio
+
+    from generate.batch import prepare_batch
+    from generate.batch_run import arun_prepared
+
+    fake.script_batch(*["PENDING"] * 50, "SUCCEEDED")
+    rows = [{"brief": "golf mascot", "style_id": "vintage-mascot"}, {"brief": "tennis ball"}]
+    batch = prepare_batch(pipeline, rows, defaults={"model": MODEL, "style_id": "vintage-mascot"})
+    asked: list[str] = []
+
+    async def main():
+        polled = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        options = {
+            "on_state": lambda s: loop.call_soon_threadsafe(polled.set),
+            "on_interrupt": lambda job: asked.append(job) or False,
+        }
+        task = asyncio.ensure_future(arun_prepared(batch, batch_api=True, batch_api_options=options))
+        await polled.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    data = json.loads(batch.manifest.path.read_text())
+    assert data["status"] == "cancelled" and asked == [data["batch_api"]["job"]]
+    assert fake.batches.cancels == 0 and fake.batch_creates == 1
