@@ -271,13 +271,15 @@ def run_batch_api(
     on_interrupt: Callable[[str], bool] | None = None,
     client=None,
     stop: threading.Event | None = None,
+    max_cost_usd: float | None = None,
 ) -> list[GenerationResult]:
     """Make ``prepared_runs`` through one Gemini batch job (see the module docstring); blocking.
 
     Returns one GenerationResult per prepared run, in order (a run written by an earlier call is
     read back from its folder). ``client``: a :class:`GeminiBatchClient` (tests inject one with a
     fake clock); by default one is built on the first run's adapter. ``stop``: set from another
-    thread to stop polling as Ctrl-C would. Raises ConfigError before any call for runs the
+    thread to stop polling as Ctrl-C would. ``max_cost_usd``: a job whose worst case (every
+    sketch's estimate at the batch price) is over it is refused before it is submitted. Raises ConfigError before any call for runs the
     Batch API cannot take, :class:`BatchJobError` when the job cannot be created or read.
     """
     from generate.adapters.gemini.batch import GeminiBatchClient
@@ -287,16 +289,18 @@ def run_batch_api(
         client = client or GeminiBatchClient(adapter)
         if stop is not None:
             client.sleep = _stoppable(client.sleep, stop)
-        return _run(
-            pipeline, prepared_runs, adapter, client, _entry(manifest), save, on_event, on_state, on_interrupt
-        )
+        hooks = {"on_event": on_event, "on_state": on_state, "on_interrupt": on_interrupt}
+        return _run(pipeline, prepared_runs, adapter, client, _entry(manifest), save, max_cost_usd, **hooks)
     finally:
         for prepared in prepared_runs:
             prepared.adapter.close()
 
 
-def _run(pipeline, prepared_runs, adapter, client, entry, save, on_event, on_state, on_interrupt):
+def _run(
+    pipeline, prepared_runs, adapter, client, entry, save, max_cost_usd, *, on_event, on_state, on_interrupt
+):
     from generate.adapters.gemini.batch import request_json
+    from generate.budget import check_cost
 
     def fingerprint(request: ImageRequest) -> str:
         contents, config, _w, _s = adapter._prepare(request)
@@ -320,8 +324,11 @@ def _run(pipeline, prepared_runs, adapter, client, entry, save, on_event, on_sta
                 field="num_images",
             )
 
-    # 2. submit once
+    # 2. submit once (a job already submitted is paid for whatever the cap says now)
     if not entry.get("job"):
+        factor = adapter.entry.batch_price_factor
+        worst = round(sum(adapter.estimate_cost(req) for req in requests.values()) * factor, 6)
+        check_cost(worst, max_cost_usd, what=f"a batch job of {len(requests)} sketches", model=adapter.name)
         fingerprints = {key: fingerprint(req) for key, req in requests.items()}
         submitted = client.submit(
             list(requests.items()), display_name=f"sketchgen-{dt.datetime.now():%Y%m%d-%H%M%S}"

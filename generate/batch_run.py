@@ -131,6 +131,7 @@ async def run_batch_api_step(batch: PreparedBatch, on_event: EventCallback | Non
         manifest=batch.manifest,
         save=batch.manifest.save,
         on_event=on_event,
+        max_cost_usd=batch.max_cost_usd,  # the whole job's worst case, before it is submitted
         **options,
     )
 

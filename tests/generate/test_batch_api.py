@@ -340,6 +340,28 @@ def test_polling_backs_off_to_its_cap(fake, pipeline, tmp_path):
     assert list(zip(range(3), PollBackoff(1, 2, 3).delays(), strict=False)) == [(0, 1), (1, 2), (2, 3)]
 
 
+def test_a_job_over_the_cap_is_refused_before_it_is_submitted(fake, pipeline, tmp_path):
+    from generate.budget import BudgetExceeded
+
+    runs = _runs(pipeline)
+    standard = runs[0].adapter.entry.price_per_image["1K"]
+    client = GeminiBatchClient(runs[0].adapter, sleep=lambda s: None)
+    with pytest.raises(BudgetExceeded, match="a batch job of 6 sketches") as info:
+        run_batch_api(
+            pipeline, runs, Manifest(tmp_path / "m.json"), lambda: None, client=client, max_cost_usd=0.2
+        )
+    assert 6 * standard / 2 < info.value.estimate_usd < 6 * standard  # the batch price, and the prompts
+    assert fake.batch_creates == 0 and fake.count == 0
+    # Under the cap at the batch price (though over it at the standard one): it goes.
+    runs = _runs(pipeline)
+    client = GeminiBatchClient(runs[0].adapter, sleep=lambda s: None)
+    cap = info.value.estimate_usd + 0.01
+    results = run_batch_api(
+        pipeline, runs, Manifest(tmp_path / "m2.json"), lambda: None, client=client, max_cost_usd=cap
+    )
+    assert [r.status for r in results] == ["complete", "complete"] and fake.batch_creates == 1
+
+
 def test_runs_the_batch_api_cannot_take_are_refused_before_any_call(fake, pipeline, tmp_path):
     runs = _runs(pipeline, 1) + _runs(pipeline, 1, model="trace")
     with pytest.raises(ConfigError, match="not a Gemini model"):
