@@ -150,10 +150,14 @@ def cmd_batch(args) -> int:
             )
         status.on_event(ev)
 
+    options = _batch_api_options(args, batch, show) if args.batch_api else None
+
     async def run():
         ticker = asyncio.create_task(status.tick()) if status.enabled else None
         try:
-            return await arun_prepared(batch, on_event=on_event, batch_api=args.batch_api)
+            return await arun_prepared(
+                batch, on_event=on_event, batch_api=args.batch_api, batch_api_options=options
+            )
         finally:
             status.close()
             if ticker is not None:
@@ -165,6 +169,22 @@ def cmd_batch(args) -> int:
     else:
         _print_summary(result)
     return 0 if result.status == "complete" else (3 if result.status == "partial" else 4)
+
+
+def _batch_api_options(args, batch, show) -> dict:
+    """``--batch-api``: say each change of the job's state; on Ctrl-C ask whether to cancel it (no
+    terminal: keep it running), and say how to resume."""
+    from generate.batch_api import ask_cancel
+
+    resume = f"sketchgen batch {args.file} --batch-api --resume {batch.batch_id}"
+    last: dict[str, str] = {}
+
+    def on_state(state: dict) -> None:
+        if last.get("state") != state["state"]:
+            last["state"] = state["state"]
+            show(f"  Gemini batch job {state['job']} ({state['model']}): {state['state'].lower()}")
+
+    return {"on_state": on_state, "on_interrupt": lambda job: ask_cancel(job, command=resume)}
 
 
 def _print_summary(result) -> None:

@@ -21,7 +21,6 @@ every row after it are marked ``skipped_budget``. A failure of one row never sto
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,21 +109,30 @@ def _result(batch: PreparedBatch) -> BatchResult:
     )
 
 
-def run_batch_api_step(batch: PreparedBatch, on_event: EventCallback | None):
-    """Hand the rows to the Gemini Batch API path (``generate.batch_api``, built apart).
+async def run_batch_api_step(batch: PreparedBatch, on_event: EventCallback | None, **options: Any):
+    """Hand the rows to the Gemini Batch API path (``generate.batch_api``) and await the results.
 
-    Contract: ``run_batch_api(pipeline, prepared_runs, manifest=, save=, on_event=)`` returns one
-    GenerationResult per prepared run (sync, or awaitable); it owns the manifest's ``batch_api``.
+    Contract: ``arun_batch_api(pipeline, prepared_runs, manifest=, save=, on_event=, **options)``
+    returns one GenerationResult per prepared run; it owns the manifest's ``batch_api``. Its
+    polling runs on a worker thread that cancelling this task (Ctrl-C) stops, asking
+    ``options["on_interrupt"](job)`` whether to cancel the job upstream: a thread left polling
+    would keep the process alive until the job ended.
     """
     try:
-        from generate.batch_api import run_batch_api
+        from generate.batch_api import arun_batch_api
     except ModuleNotFoundError as exc:
         if exc.name != "generate.batch_api":
             raise
         raise ConfigError("the Gemini Batch API is not available in this build", field="batch_api") from None
     prepared = [row.prepared for row in batch.rows]
-    return run_batch_api(
-        batch.pipeline, prepared, manifest=batch.manifest, save=batch.manifest.save, on_event=on_event
+    return await arun_batch_api(
+        batch.pipeline,
+        prepared,
+        manifest=batch.manifest,
+        save=batch.manifest.save,
+        on_event=on_event,
+        max_cost_usd=batch.max_cost_usd,  # the whole job's worst case, before it is submitted
+        **options,
     )
 
 
@@ -287,12 +295,15 @@ async def arun_prepared(
     on_event: EventCallback | None = None,
     batch_api: bool = False,
     gate: Callable[[], str | None] | None = None,
+    batch_api_options: dict[str, Any] | None = None,
 ) -> BatchResult:
     """Run (or resume) a prepared batch to the end; cancelling the awaiting task cancels it (the
     runs in flight are recorded cancelled, and a later run of the batch resumes them).
 
     ``gate``: asked (on a worker thread) before each row starts; a message means stop here, every
-    row not yet started is ``skipped_budget`` with that message (the service's daily budget)."""
+    row not yet started is ``skipped_budget`` with that message (the service's daily budget).
+    ``batch_api_options``: passed to ``generate.batch_api.arun_batch_api`` (``on_state``,
+    ``on_interrupt``) when ``batch_api`` is set."""
     manifest = batch.manifest
     # One process at a time per batch: a second would start the same rows again.
     lock = RunLock(manifest.path.parent)
@@ -305,21 +316,20 @@ async def arun_prepared(
             field="resume",
         ) from None
     try:
-        return await _run_locked(batch, on_event, batch_api, gate)
+        return await _run_locked(batch, on_event, batch_api, gate, batch_api_options)
     finally:
         lock.release()
 
 
-async def _run_locked(batch: PreparedBatch, on_event, batch_api: bool, gate) -> BatchResult:
+async def _run_locked(
+    batch: PreparedBatch, on_event, batch_api: bool, gate, batch_api_options: dict[str, Any] | None = None
+) -> BatchResult:
     manifest = batch.manifest
     manifest.data["status"] = "running"
     manifest.save()
     try:
         if batch_api:
-            # On a worker thread: a blocking implementation may run its own event loop.
-            results = await asyncio.to_thread(run_batch_api_step, batch, on_event)
-            if inspect.isawaitable(results):
-                results = await results
+            results = await run_batch_api_step(batch, on_event, **(batch_api_options or {}))
             for row, result in zip(batch.rows, results or [], strict=False):
                 manifest.update_row(
                     row.number,

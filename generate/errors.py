@@ -74,6 +74,8 @@ class ErrorCode:
     BAD_RESPONSE = "bad_response"  # a 2xx answer whose body is not valid JSON or not a valid response
     NO_REFERENCE = "no_reference"  # an adapter that needs a reference got none
     CANCELLED = "cancelled"
+    BATCH_EXPIRED = "batch_expired"  # a Gemini Batch API job expired before it made the sketch
+    BATCH_FAILED = "batch_failed"  # a Gemini Batch API job failed as a whole (no answer per sketch)
     INTERNAL = "internal"  # a bug in sketchgen itself, kept at its index instead of killing the run
 
 

@@ -12,7 +12,9 @@ Usage (no pytest needed)::
 
 Endpoints: ``POST /{version}/models/{model}:generateContent`` and ``:streamGenerateContent``
 (``?alt=sse``: ``data: <json>`` events; without it one JSON array). Request bodies are accepted in
-camelCase or snake_case with standard or URL-safe base64. Like the real API it answers 404 for a
+camelCase or snake_case with standard or URL-safe base64. The Batch API
+(``:batchGenerateContent``, ``batches/...``) and the Files API (resumable upload, download) are
+served too, with scripted job states: see :mod:`generate.testing.fake_batches`. Like the real API it answers 404 for a
 model it does not serve, 403 without an API key, and 400 for ``candidateCount`` > 1, a lowercase
 ``imageSize``, an aspect ratio the model does not offer, or a model-role image part in the history
 without its ``thoughtSignature`` (the Gemini API's own error text) — or a model turn whose first
@@ -45,6 +47,7 @@ from typing import Any
 from aiohttp import web
 
 from generate.adapters.gemini.catalog import ModelEntry, load_catalog
+from generate.testing.fake_batches import FakeBatches
 from generate.testing.fake_behaviors import (
     Behavior,
     blocked_output_body,
@@ -83,6 +86,7 @@ class FakeGeminiServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self.batches = FakeBatches(self)  # the Batch and Files APIs (see fake_batches.py)
 
     # ---- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> FakeGeminiServer:
@@ -109,6 +113,7 @@ class FakeGeminiServer:
     async def _serve(self) -> None:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/{version}/models/{spec}", self._handle)
+        self.batches.routes(app)
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port, backlog=1024)
@@ -164,6 +169,16 @@ class FakeGeminiServer:
         with self._cond:
             self._rules.append(ScriptRule(match, model, deque(behaviors), then))
 
+    def script_batch(self, *states: str) -> None:
+        """The next created batch job goes through ``states`` (one step per ``get``), e.g.
+        ``("PENDING", "RUNNING", "EXPIRED")``; unscripted jobs go pending → running → succeeded."""
+        self.batches.script(*states)
+
+    @property
+    def batch_creates(self) -> int:
+        """How many batch jobs were created (``batchGenerateContent`` calls that were accepted)."""
+        return self.batches.creates
+
     def set_default(self, behavior: Behavior) -> None:
         with self._cond:
             self.default = behavior
@@ -174,6 +189,7 @@ class FakeGeminiServer:
             self._rules.clear()
             self._requests.clear()
             self.default = Behavior.ok()
+        self.batches.reset()
 
     def wait_for(self, predicate: Callable[[FakeGeminiServer], bool], timeout: float = 10.0) -> bool:
         """Block until ``predicate(self)`` holds (re-checked on every request event); False on timeout."""
@@ -238,12 +254,25 @@ class FakeGeminiServer:
             "search_topic": " ".join(rec.prompt.split()[:6]),
         }
 
+    def _record_batch(self, request: web.Request, model: str, body: dict | None, job: str) -> RecordedRequest:
+        """Record one request of batch job ``job`` as a unary call of ``model`` would be."""
+        rec = record_from(request, body, spec=f"{model}:generateContent")
+        rec.batch = job
+        with self._cond:
+            rec.seq = len(self._requests)
+            self._requests.append(rec)
+            self._cond.notify_all()
+        return rec
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
+        model, _, method = request.match_info["spec"].partition(":")
+        if method == "batchGenerateContent":
+            return await self.batches.create(request, model, raw, body)
         rec = self._record(request, body)
         try:
             return await self._respond(request, rec)

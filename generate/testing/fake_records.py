@@ -58,6 +58,7 @@ class RecordedRequest:
     finished: float | None = None
     outcome: str = "pending"
     status: int | None = None
+    batch: str | None = None  # the batch job this request came in (None: a unary or stream call)
 
     @property
     def stream(self) -> bool:
@@ -95,9 +96,14 @@ def _b64decode(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
-def record_from(request: web.Request, body: Any) -> RecordedRequest:
-    """A RecordedRequest for ``request`` (camelCase or snake_case body; the key value is dropped)."""
-    spec = request.match_info["spec"]
+def record_from(
+    request: web.Request, body: Any, *, spec: str | None = None, version: str | None = None
+) -> RecordedRequest:
+    """A RecordedRequest for ``request`` (camelCase or snake_case body; the key value is dropped).
+
+    ``spec`` / ``version`` (``"<model>:<method>"``, ``"v1beta"``) default to the request's path;
+    a request inside a batch job passes its own."""
+    spec = spec or request.match_info["spec"]
     model, _, method = spec.partition(":")
     headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
     key_present = bool(request.headers.get("x-goog-api-key") or request.query.get("key"))
@@ -106,7 +112,7 @@ def record_from(request: web.Request, body: Any) -> RecordedRequest:
         seq=0,
         path=request.path,
         method=method,
-        api_version=request.match_info["version"],
+        api_version=version or request.match_info["version"],
         model=model,
         query=query,
         headers=headers,

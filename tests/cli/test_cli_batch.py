@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cli.main import main
 
 
@@ -61,3 +63,33 @@ def test_batch_api_absent_is_one_line_before_any_manifest(tmp_path, capsys, monk
     assert code == 2
     assert capsys.readouterr().err.strip() == "error: the Gemini Batch API is not available in this build"
     assert not (tmp_path / "out").exists()
+
+
+def test_batch_api_end_to_end_at_half_price_and_a_rerun_submits_nothing(tmp_path, capsys, monkeypatch):
+    from generate.testing import FakeGeminiServer
+
+    path, out = tmp_path / "briefs.csv", tmp_path / "out"
+    path.write_text("brief,style_id,num_images\ngolf mascot,vintage-mascot,3\ntennis ball,vintage-mascot,3\n")
+    args = ["batch", str(path), "--model", "nano-banana-pro", "--batch-api", "--output-dir", str(out)]
+    with FakeGeminiServer() as fake:
+        for name, value in fake.env().items():
+            monkeypatch.setenv(name, value)
+        fake.script_batch("SUCCEEDED")  # done at once: no poll to wait for
+        assert main(args) == 0
+        text = capsys.readouterr().out
+        assert fake.batch_creates == 1 and all(r.batch for r in fake.requests)
+        [manifest_path] = (out / "batches").glob("*/manifest.json")
+        manifest = json.loads(manifest_path.read_text())
+        job = manifest["batch_api"]["job"]
+        assert f"Gemini batch job {job} (gemini-3-pro-image): succeeded" in text
+        assert [r["status"] for r in manifest["rows"]] == ["complete", "complete"]
+        for row in manifest["rows"]:
+            meta = json.loads((out / row["run_id"] / "metadata.json").read_text())
+            assert {s["extra"]["batch_job"] for s in meta["sketches"]} == {job}
+            standard = sum(float(s["extra"]["standard_cost_usd"]) for s in meta["sketches"])
+            assert row["cost_usd"] == pytest.approx(standard / 2, abs=1e-4)
+
+        assert main([*args, "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["status"] == "complete" and fake.batch_creates == 1
+        assert sorted(r["run_id"] for r in summary["rows"]) == sorted(r["run_id"] for r in manifest["rows"])

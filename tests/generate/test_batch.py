@@ -231,18 +231,20 @@ def test_batch_api_gets_the_prepared_runs_and_the_manifest(tmp_path, monkeypatch
 
     seen = {}
 
-    def run_batch_api(pipeline, prepared_runs, *, manifest, save, on_event):
-        seen.update(runs=len(prepared_runs), batch_id=manifest.batch_id)
+    async def arun_batch_api(pipeline, prepared_runs, *, manifest, save, on_event, max_cost_usd):
+        seen.update(runs=len(prepared_runs), batch_id=manifest.batch_id, cap=max_cost_usd)
         manifest.data["batch_api"] = {"job": "batches/123"}
         save()
-        return [pipeline.run(p) for p in prepared_runs]
+        return [await pipeline.arun(p) for p in prepared_runs]
 
-    monkeypatch.setitem(sys.modules, "generate.batch_api", types.SimpleNamespace(run_batch_api=run_batch_api))
+    monkeypatch.setitem(
+        sys.modules, "generate.batch_api", types.SimpleNamespace(arun_batch_api=arun_batch_api)
+    )
     batch = prepare_batch(
         SketchPipeline(output_dir=tmp_path), [{"brief": "a"}, {"brief": "b"}], defaults={"model": "trace"}
     )
     result = asyncio.run(arun_prepared(batch, batch_api=True))
-    assert seen == {"runs": 2, "batch_id": batch.batch_id}
+    assert seen == {"runs": 2, "batch_id": batch.batch_id, "cap": None}
     data = _manifest(result)
     assert (
         data["batch_api"] == {"job": "batches/123"}

@@ -12,6 +12,7 @@ Contracts:
 * :func:`cost_usd` prices a call from its reported usage per modality: image output tokens at the
   image rate, text and thinking tokens at the text rate, prompt tokens at the input rate. A blocked
   image (0 image tokens) costs no image price. :func:`estimate_cost` is the before-the-call guess.
+  A sketch made through the Batch API costs ``batch_price_factor`` (documented: 50 %) of either.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class ModelEntry(BaseModel):
     unconfirmed: tuple[str, ...] = ()
     notes: str = ""
     price_table_date: str = ""
+    # The Batch API's price as a share of the standard one (the catalog's ``batch_price_factor``
+    # unless an entry sets its own): every figure above times this, for a sketch made in a batch job.
+    batch_price_factor: float = Field(default=0.5, gt=0, le=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelEntry:
@@ -130,6 +134,10 @@ class ModelEntry(BaseModel):
             "shutdown": _iso(self.shutdown),
             "replaced_by": self.replaced_by,
             "price_per_image_usd": dict(self.price_per_image),
+            "batch_price_per_image_usd": {
+                size: round(price * self.batch_price_factor, 4)
+                for size, price in self.price_per_image.items()
+            },
             "price_table_date": self.price_table_date,
             "tokens_per_image": dict(self.tokens_per_image),
             "max_reference_images": self.max_reference_images,
@@ -151,6 +159,8 @@ class Catalog(BaseModel):
     schema_version: int
     price_table_date: str
     price_source: str
+    batch_price_factor: float = Field(default=0.5, gt=0, le=1)
+    batch_price_source: str = ""
     models: tuple[ModelEntry, ...]
 
     def by_name(self) -> dict[str, ModelEntry]:
@@ -182,6 +192,7 @@ def load_catalog() -> Catalog:
                 )
             item["pixels_1k"] = {k: tuple(v) for k, v in tables[table].items()}
         item["price_table_date"] = raw["price_table_date"]
+        item.setdefault("batch_price_factor", raw.get("batch_price_factor", 0.5))
         models.append(item)
     catalog = Catalog.model_validate({**raw, "models": models})
     seen: dict[str, str] = {}
