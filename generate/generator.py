@@ -308,6 +308,9 @@ class ImageGenerator:
             try:
                 if state.abort_error is not None:  # decided while we queued for the slot
                     return state.fail(index, state.skipped_error(), attempt - 1)
+                spent = gate.exhausted_error()  # another sketch found the quota spent meanwhile
+                if spent is not None:
+                    return spent, attempt - 1
                 state.mark_running(index, attempt)
                 started = time.perf_counter()
                 request = replace(step.requests[index], attempt=attempt)
@@ -316,9 +319,9 @@ class ImageGenerator:
                     return state.complete(index, image, time.perf_counter() - started, attempt)
                 except ModelCallError as err:
                     error = err
+                    self._settle_error(gate, error)  # before the slot goes to the next caller
             finally:
                 limiter.release(owner=state.run_id)
-            self._settle_error(gate, error)
             delay = state.retry_delay(index, error, attempt)
             if delay is None:
                 return error, attempt
@@ -367,6 +370,9 @@ class ImageGenerator:
             async with limiter.aslot(state.run_id):
                 if state.abort_error is not None:  # decided while we queued for the slot
                     return state.fail(index, state.skipped_error(), attempt - 1)
+                spent = gate.exhausted_error()  # another sketch found the quota spent meanwhile
+                if spent is not None:
+                    return spent, attempt - 1
                 state.mark_running(index, attempt)
                 started = time.perf_counter()
                 request = replace(step.requests[index], attempt=attempt)
@@ -383,7 +389,7 @@ class ImageGenerator:
                     return await asyncio.shield(finishing)
                 except ModelCallError as err:
                     error = err
-            self._settle_error(gate, error)
+                    self._settle_error(gate, error)  # before the slot goes to the next caller
             delay = state.retry_delay(index, error, attempt)
             if delay is None:
                 return error, attempt

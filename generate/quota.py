@@ -11,8 +11,8 @@ Every run in one process (the CLI, the HTTP service, a batch of briefs) asks the
   retried after their RetryInfo delay by the generator.
 * **Per-day quota** (a 429 whose QuotaFailure violation names a ``...PerDay...`` quota id, or a 402):
   such a quota does not come back until the daily reset (midnight Pacific), so retrying only burns
-  time. The first sketch that gets it :meth:`ModelGate.exhaust` es the gate: every sketch of the
-  process waiting for that model, and every later one until the reset, fails at once with
+  time. The first sketch that gets it closes the gate (:meth:`ModelGate.exhaust`): every sketch of
+  the process waiting for that model, and every later one until the reset, fails at once with
   ``quota_exhausted`` and a message that says so (a model chain then falls back to its next model).
 
 This module imports nothing outside the standard library.
@@ -113,18 +113,30 @@ class ModelGate:
             return self._exhausted
 
     def exhaust(self, error: ModelCallError, *, until: datetime | None = None) -> None:
-        """Record that ``error`` (a per-day quota or prepaid credits) stops every call to this model
-        until ``until`` (default: the next daily reset), and fail every call waiting for it now."""
-        until = until or next_daily_reset()
-        when = until.strftime("%Y-%m-%d %H:%M UTC")
+        """Record that ``error`` stops every call to this model, and fail every call waiting now.
+
+        A per-day quota (a QuotaFailure ``...PerDay...`` quota id) stops it until ``until``
+        (default: the next daily reset); anything else (a 402: prepaid credits used up) until
+        :func:`reset_gates`. ``error``'s message is rewritten to say which, for its own sketch.
+        """
+        quota_ids = [str(q) for q in error.details.get("quota_ids") or []]
+        if any("perday" in q.lower() for q in quota_ids):
+            until = until or next_daily_reset()
+            what = (
+                f"the daily quota of {self.model} is used up "
+                f"(until about {until.strftime('%Y-%m-%d %H:%M UTC')}, the daily reset)"
+            )
+        else:
+            what = f"the quota or credits of {self.model} are used up"
+        if not error.message.startswith(what):
+            error.message = f"{what}: {error.message}"
         skip = ModelCallError(
             ErrorCode.QUOTA_EXHAUSTED,
-            f"not attempted: the daily quota of {self.model} is used up in this process (until about "
-            f"{when}): {error.message}",
+            f"not attempted: {what}, found by another sketch in this process",
             retryable=False,
             fatal_for_run=True,
             http_status=error.http_status,
-            details={"quota_ids": list(error.details.get("quota_ids") or []), "until": until.isoformat()},
+            details={"quota_ids": quota_ids, "until": until.isoformat() if until else None},
         )
         with self._lock:
             if self._exhausted is None:
