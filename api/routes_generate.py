@@ -337,6 +337,8 @@ def result_to_response(result: Any) -> GenerateResponse:
                 attempts=sk.attempts,
                 latency_s=sk.latency_s,
                 cost_usd=sk.cost_usd,
+                model=getattr(sk, "model", None),
+                fallbacks=[dict(f) for f in getattr(sk, "fallbacks", None) or []],  # redacted by the result
             )
         )
     sheet = getattr(result, "contact_sheet_path", None)
