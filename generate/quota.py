@@ -9,9 +9,9 @@ Every run in one process (the CLI, the HTTP service, a batch of briefs) asks the
   interactive run). The catalog carries no default: Google shows live per-minute figures only in
   AI Studio (docs/gemini-api-facts.md §12), so an absent model is unlimited and its 429s are
   retried after their RetryInfo delay by the generator.
-* **Per-day quota** (a 429 whose QuotaFailure violation names a ``...PerDay...`` quota id, or a 402):
+* **Per-day quota** (a 429 whose QuotaFailure violation names a ``...PerDay...`` quota id):
   such a quota does not come back until the daily reset (midnight Pacific), so retrying only burns
-  time. The first sketch that gets it closes the gate (:meth:`ModelGate.exhaust`): every sketch of
+  time; a 402 (prepaid credits used up) stops the model for :data:`CREDITS_RECHECK` the same way. The first sketch that gets it closes the gate (:meth:`ModelGate.exhaust`): every sketch of
   the process waiting for that model, and every later one until the reset, fails at once with
   ``quota_exhausted`` and a message that says so (a model chain then falls back to its next model).
 
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 RATE_LIMITS_ENV = "SKETCHGEN_RATE_LIMITS"
+CREDITS_RECHECK = timedelta(minutes=15)  # a 402 (credits used up): how long calls stop before one tries again
 
 
 def rate_limits(raw: str | None = None) -> dict[str, float]:
@@ -116,8 +117,9 @@ class ModelGate:
         """Record that ``error`` stops every call to this model, and fail every call waiting now.
 
         A per-day quota (a QuotaFailure ``...PerDay...`` quota id) stops it until ``until``
-        (default: the next daily reset); anything else (a 402: prepaid credits used up) until
-        :func:`reset_gates`. ``error``'s message is rewritten to say which, for its own sketch.
+        (default: the next daily reset); anything else (a 402: prepaid credits used up) for
+        :data:`CREDITS_RECHECK` (credits may be topped up any time). ``error``'s message is
+        rewritten to say which, for its own sketch.
         """
         quota_ids = [str(q) for q in error.details.get("quota_ids") or []]
         if any("perday" in q.lower() for q in quota_ids):
@@ -127,7 +129,11 @@ class ModelGate:
                 f"(until about {until.strftime('%Y-%m-%d %H:%M UTC')}, the daily reset)"
             )
         else:
-            what = f"the quota or credits of {self.model} are used up"
+            until = until or datetime.now(UTC) + CREDITS_RECHECK
+            what = (
+                f"the quota or credits of {self.model} are used up "
+                f"(tried again after {until.strftime('%H:%M UTC')})"
+            )
         if not error.message.startswith(what):
             error.message = f"{what}: {error.message}"
         skip = ModelCallError(
@@ -136,7 +142,7 @@ class ModelGate:
             retryable=False,
             fatal_for_run=True,
             http_status=error.http_status,
-            details={"quota_ids": quota_ids, "until": until.isoformat() if until else None},
+            details={"quota_ids": quota_ids, "until": until.isoformat()},
         )
         with self._lock:
             if self._exhausted is None:

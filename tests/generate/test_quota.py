@@ -265,3 +265,18 @@ def test_a_spent_quota_comes_back_after_the_daily_reset():
     assert gone.exhausted_error() is None
     reset = next_daily_reset(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))  # 04:00 in Los Angeles
     assert reset == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # midnight PST
+
+
+def test_credits_used_up_stop_the_model_for_a_while_too(gemini_env, tmp_path):
+    gemini_env.set_default(
+        Behavior.http_error(402, "RESOURCE_EXHAUSTED", "Your prepayment credits are depleted.")
+    )
+    config = GenerationConfig(
+        num_images=3, model_name="nano-banana-pro,trace", output_dir=tmp_path, max_concurrency=1
+    )
+    result, _ = _run("gather", config)
+    assert result.status == "complete" and gemini_env.count == 1
+    assert {s.model for s in result.sketches} == {"trace"}
+    messages = [s.fallbacks[0]["message"] for s in result.sketches]
+    assert sum("credits of gemini-3-pro-image are used up" in m for m in messages) == 3
+    assert sum(m.startswith("not attempted") for m in messages) == 2
