@@ -363,7 +363,7 @@ class RunState:
         self.write_metadata()
         event = SketchFallback(
             run_id=self.run_id,
-            seq=self._next_seq(),
+            seq=0,  # numbered when delivered (stamp)
             index=index,
             from_model=step.adapter.name,
             to_model=candidate.adapter.name,

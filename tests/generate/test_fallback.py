@@ -135,6 +135,7 @@ def test_only_the_sketch_whose_call_failed_falls_back(gemini_env, tmp_path, mode
     assert sum("Sketch 2 of 3" in r.prompt for r in gemini_env.requests) == 2
     assert gemini_env.count == 4
 
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))  # the fallback event is numbered too
     fallback_events = [e for e in events if isinstance(e, SketchFallback)]
     assert [(e.index, e.from_model, e.to_model, e.reason) for e in fallback_events] == [
         (1, "gemini-3-pro-image", "trace", ErrorCode.SERVER_ERROR)
