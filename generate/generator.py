@@ -326,7 +326,7 @@ class ImageGenerator:
             if delay is None:
                 return error, attempt
             emit(state.retry_event(index, attempt + 1, error, delay))
-            if state.cancel_event.wait(delay):
+            if gate.wait_unless_spent(delay, cancel=state.cancel_event):
                 return None
 
     # -- async: one lifecycle, two ways of waiting -----------------------------------------------
@@ -394,7 +394,7 @@ class ImageGenerator:
             if delay is None:
                 return error, attempt
             emit(state.retry_event(index, attempt + 1, error, delay))
-            await asyncio.sleep(delay)
+            await gate.asleep_unless_spent(delay)
 
     async def _call_model(self, adapter, state: RunState, request: ImageRequest, emit) -> ModelImage:
         # A guard above the adapter's own timeout, so a stuck adapter cannot hang a sketch forever.

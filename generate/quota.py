@@ -20,8 +20,10 @@ This module imports nothing outside the standard library.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import time
 from collections.abc import Hashable, Iterable
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -149,6 +151,29 @@ class ModelGate:
                 self._exhausted, self._until = skip, until
         if self.rate is not None:
             self.rate.fail_waiters(skip)
+
+    # A sketch waiting out a retry delay wakes early when the quota is found spent: its next
+    # attempt then fails at once instead of after the delay.
+    _POLL_S = 0.1
+
+    def wait_unless_spent(self, delay: float, *, cancel: threading.Event) -> bool:
+        """Sleep ``delay`` seconds (blocking), less if the quota is found spent meanwhile;
+        True if ``cancel`` was set (the caller stops)."""
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            if cancel.wait(min(left, self._POLL_S)):
+                return True
+            if self.exhausted_error() is not None:
+                return False
+        return cancel.is_set()
+
+    async def asleep_unless_spent(self, delay: float) -> None:
+        """:meth:`wait_unless_spent` for coroutines (cancellation is the task's own)."""
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, self._POLL_S))
+            if self.exhausted_error() is not None:
+                return
 
     def acquire(self, cancel: threading.Event | None = None, *, owner: Hashable = None) -> bool:
         """Wait for this model's next token (blocking). False if ``cancel`` is set first; raises

@@ -33,6 +33,29 @@ class FakeClock:
         self.now += seconds
 
 
+HANG_GUARD_S = 120
+
+
+def _run_or_hang(run, *args):
+    """``run(*args)`` on a daemon thread; fails the test if it has not returned within
+    HANG_GUARD_S (a guard against a run sleeping for hours, not a timing assertion)."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["result"] = run(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(HANG_GUARD_S)
+    assert not thread.is_alive(), f"the run did not finish within {HANG_GUARD_S} s"
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 async def _settle_loop() -> None:
     for _ in range(5):  # grants land through call_soon_threadsafe
         await asyncio.sleep(0)
@@ -238,10 +261,7 @@ def test_sketches_waiting_for_the_pace_are_failed_when_the_daily_quota_runs_out(
     gemini_env.set_default(Behavior.rate_limited(retry_delay_s=0.01, per_day=True))
     config = GenerationConfig(num_images=3, model_name="nano-banana-pro,trace", output_dir=tmp_path)
 
-    async def guarded():  # a guard against hanging, not a timing assertion
-        return await asyncio.wait_for(asyncio.to_thread(_run, "gather", config), timeout=120)
-
-    result, events = asyncio.run(guarded())
+    result, events = _run_or_hang(_run, "gather", config)
     assert result.status == "complete" and gemini_env.count == 1
     assert {s.model for s in result.sketches} == {"trace"}
     for sketch in result.sketches:
@@ -280,3 +300,25 @@ def test_credits_used_up_stop_the_model_for_a_while_too(gemini_env, tmp_path):
     messages = [s.fallbacks[0]["message"] for s in result.sketches]
     assert sum("credits of gemini-3-pro-image are used up" in m for m in messages) == 3
     assert sum(m.startswith("not attempted") for m in messages) == 2
+
+
+@pytest.mark.parametrize("mode", ["sync", "gather"])
+def test_a_sketch_waiting_out_a_long_retry_delay_fails_when_the_quota_is_found_spent(
+    mode, gemini_env, tmp_path
+):
+    # Sketch 1 is told to come back in an hour (a per-minute answer); sketch 2 learns the daily
+    # quota is spent. Sketch 1 must not sleep the hour through: it fails as soon as that is known.
+    gemini_env.script(Behavior.rate_limited(retry_delay_s=3600), match="Sketch 1 of 3")
+    # (answered later, so that sketch 1 is already waiting when the news comes)
+    spent = Behavior.rate_limited(retry_delay_s=1, per_day=True, latency=2.0)
+    gemini_env.script(spent, match="Sketch 2 of 3")
+    gemini_env.script(spent, match="Sketch 3 of 3")
+    config = GenerationConfig(
+        num_images=3, model_name="nano-banana-pro", output_dir=tmp_path, max_backoff_s=7200
+    )
+
+    result, events = _run_or_hang(_run, mode, config)
+    assert [s.error["code"] for s in result.sketches] == [ErrorCode.QUOTA_EXHAUSTED] * 3
+    assert [e.index for e in events if isinstance(e, SketchRetry)] == [0]
+    assert "daily quota" in result.sketches[0].error["message"]
+    assert sum("Sketch 1 of 3" in r.prompt for r in gemini_env.requests) == 1
