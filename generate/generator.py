@@ -196,7 +196,7 @@ class ImageGenerator:
     def _settle_error(gate, error: ModelCallError) -> None:
         """A model's own answer that its daily quota (or credit) is spent stops that model for
         every run of the process (:mod:`generate.quota`)."""
-        if error.code == ErrorCode.QUOTA_EXHAUSTED and not error.message.startswith("not attempted"):
+        if error.code == ErrorCode.QUOTA_EXHAUSTED:
             gate.exhaust(error)
 
     def _release_adapter(self, state: RunState) -> None:
