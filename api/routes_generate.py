@@ -53,7 +53,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 _STREAM_DOC = (
     "Server-Sent Events, one per library event, each with `id: <run_id>:<seq>`: `run.started`, "
-    "`stage`, `sketch.preview`, `sketch.retry`, `sketch.completed` (sent as soon as the file is "
+    "`stage`, `sketch.preview`, `sketch.retry`, `sketch.fallback`, `sketch.completed` (sent as soon as the file is "
     "written; `url` downloads it), `sketch.failed`, `run.completed` (`metadata_url`, "
     "`contact_sheet_url`). Closing the connection cancels the run's pending model calls."
 )
