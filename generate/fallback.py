@@ -75,7 +75,7 @@ class ModelChain(ImageModelAdapter):
     """Several adapters tried in order per sketch (see the module docstring).
 
     Outside the generator it stands for its first model: ``name``, ``capabilities``, the request
-    checks, cost and direct calls are the first model's. ``members`` are all the adapters;
+    checks and direct calls are the first model's; the cost estimate is the dearest member's. ``members`` are all the adapters;
     ``names`` what the user wrote for each.
     """
 
@@ -103,7 +103,9 @@ class ModelChain(ImageModelAdapter):
         return self.members[0].astream(request)
 
     def estimate_cost(self, request: ImageRequest) -> float:
-        return self.members[0].estimate_cost(request)
+        """The dearest member's: a sketch is made by one model of the chain, which one is known
+        only as the run goes, so a budget checks against the worst."""
+        return max(m.estimate_cost(request) for m in self.members)
 
     def check_request(self, *, aspect_ratio: str, image_size: str, num_references: int) -> list[str]:
         return self.members[0].check_request(

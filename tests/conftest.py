@@ -37,7 +37,6 @@ _ISOLATED = (
     "SKETCHGEN_DAILY_BUDGET_USD",
     "SKETCHGEN_RATE_LIMITS",
     "SKETCHGEN_PROMPT_TOKEN_BUDGET",
-    "SKETCHGEN_RATE_LIMITS",
 )
 
 # Nothing in the suite may reach a hub for weights.

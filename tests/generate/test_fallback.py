@@ -112,6 +112,15 @@ def test_a_chain_builds_every_adapter(gemini_env):
         assert [m.name for m in chain.members] == ["gemini-3-pro-image", "trace"]
         assert chain.name == "gemini-3-pro-image"  # outside the generator it stands for its first model
         assert chain.describe()["fallbacks"] == ["trace"]
+        request = ImageRequest(
+            index=0, prompt="p", aspect_ratio="1:1", image_size="1K", layout="x", exaggeration="y"
+        )
+        # The worst case a budget checks: the dearest model, whichever position it holds.
+        pro = chain.members[0].estimate_cost(request)
+        assert pro > 0 and chain.estimate_cost(request) == pro
+        reverse = get_adapter("trace,nano-banana-pro")
+        assert reverse.name == "trace" and reverse.estimate_cost(request) == pro
+        reverse.close()
     finally:
         chain.close()
 
