@@ -289,6 +289,7 @@ class ImageGenerator:
     def _on_model_sync(self, state, index, step: ChainStep, emit):
         """Attempts on one model: the outcome, None (cancelled), or (last error, attempts)."""
         limiter, gate = self._limiter(state, step), self._gate(step)
+        owner = state.config.schedule_group or state.run_id  # who the fair schedulers count
         attempt = 0
         while True:
             attempt += 1
@@ -299,11 +300,11 @@ class ImageGenerator:
             if step.abort_error is not None:
                 return state.skipped_error(step), attempt - 1
             try:  # the model's pace and daily quota, process-wide, before a connection slot
-                if not gate.acquire(cancel=state.cancel_event, owner=state.run_id):
+                if not gate.acquire(cancel=state.cancel_event, owner=owner):
                     return None
             except ModelCallError as err:
                 return err, attempt - 1
-            if not limiter.acquire(cancel=state.cancel_event, owner=state.run_id):
+            if not limiter.acquire(cancel=state.cancel_event, owner=owner):
                 return None
             try:
                 if state.abort_error is not None:  # decided while we queued for the slot
@@ -321,7 +322,7 @@ class ImageGenerator:
                     error = err
                     self._settle_error(gate, error)  # before the slot goes to the next caller
             finally:
-                limiter.release(owner=state.run_id)
+                limiter.release(owner=owner)
             delay = state.retry_delay(index, error, attempt)
             if delay is None:
                 return error, attempt
@@ -356,6 +357,7 @@ class ImageGenerator:
     async def _on_model_async(self, state, index, step: ChainStep, emit):
         """Attempts on one model: the outcome, or (last error, attempts)."""
         limiter, gate = self._limiter(state, step), self._gate(step)
+        owner = state.config.schedule_group or state.run_id  # who the fair schedulers count
         attempt = 0
         while True:
             attempt += 1
@@ -364,10 +366,10 @@ class ImageGenerator:
             if step.abort_error is not None:
                 return state.skipped_error(step), attempt - 1
             try:  # the model's pace and daily quota, process-wide, before a connection slot
-                await gate.aacquire(state.run_id)
+                await gate.aacquire(owner)
             except ModelCallError as err:
                 return err, attempt - 1
-            async with limiter.aslot(state.run_id):
+            async with limiter.aslot(owner):
                 if state.abort_error is not None:  # decided while we queued for the slot
                     return state.fail(index, state.skipped_error(), attempt - 1)
                 spent = gate.exhausted_error()  # another sketch found the quota spent meanwhile

@@ -201,19 +201,24 @@ class ModelGate:
 
 
 _GATES: dict[str, ModelGate] = {}
+_NAMES: dict[str, set[str]] = {}  # model id -> every other name it was asked for by (aliases, ...)
 _GATES_LOCK = threading.Lock()
 
 
 def model_gate(model: str, *, names: Iterable[str] = ()) -> ModelGate:
     """The process-wide gate of ``model`` (the model id an adapter calls).
 
-    Its pace is the first ``$SKETCHGEN_RATE_LIMITS`` entry naming ``model`` or one of ``names``
-    (aliases, the name the user wrote). A later change of the variable gives the model a new pace
-    (its quota state is kept).
+    Its pace is the ``$SKETCHGEN_RATE_LIMITS`` entry naming ``model``, or one of ``names`` (aliases,
+    the name the user wrote) given now or by an earlier caller. A later change of the variable
+    gives the model a new pace (its quota state is kept).
     """
     limits = rate_limits()
-    per_minute = next((limits[n] for n in (model, *names) if n in limits), None)
     with _GATES_LOCK:
+        known = _NAMES.setdefault(model, set())
+        known.update(n for n in names if n != model)
+        per_minute = limits.get(model)
+        if per_minute is None:
+            per_minute = next((limits[n] for n in sorted(known) if n in limits), None)
         gate = _GATES.get(model)
         if gate is None or gate.per_minute != per_minute:
             fresh = ModelGate(model, per_minute)
@@ -227,3 +232,4 @@ def reset_gates() -> None:
     """Forget every gate (paces and spent quotas): for tests, and after the user raised a quota."""
     with _GATES_LOCK:
         _GATES.clear()
+        _NAMES.clear()

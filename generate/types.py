@@ -163,6 +163,10 @@ class GenerationConfig:
     person_generation: str | None = None
     # A first run makes 3-6 sketches; a refinement or variation of one sketch may make 1-6.
     min_images: int = MIN_IMAGES
+    # Runs sharing a group count as one owner in the process-wide schedulers (a model's pace and
+    # the call slots): a batch passes its id, so its runs together share fairly with an interactive
+    # run instead of each taking a share of their own. None: the run is its own owner.
+    schedule_group: str | None = None
     max_cost_usd: float | None = None
 
     def __post_init__(self) -> None:

@@ -216,6 +216,19 @@ def test_every_call_of_a_run_takes_a_token_of_its_model(mode, monkeypatch, gemin
     assert gate.rate.granted_recently(result.run_id) == 3
 
 
+def test_runs_of_one_schedule_group_count_as_one_owner(monkeypatch, gemini_env, tmp_path):
+    """A batch's runs share one owner, so an interactive run competes with the batch as a whole."""
+    monkeypatch.setenv("SKETCHGEN_RATE_LIMITS", "nano-banana-pro=600000")
+    config = GenerationConfig(
+        num_images=3, model_name="nano-banana-pro", output_dir=tmp_path, schedule_group="batch:b1"
+    )
+    first, _ = _run("gather", config)
+    second, _ = _run("sync", config)
+    rate = model_gate("gemini-3-pro-image").rate
+    assert rate.granted_recently("batch:b1") == 6
+    assert rate.granted_recently(first.run_id) == rate.granted_recently(second.run_id) == 0
+
+
 # -- 429s: per minute is retried, per day stops the model --------------------------------------------
 @pytest.mark.parametrize("mode", ["sync", "gather"])
 def test_a_per_minute_429_is_retried_after_its_retry_info(mode, gemini_env, tmp_path):
