@@ -74,7 +74,21 @@ class SketchCompletedEvent(_Event):
     attempts: int = 1
     width: int = 0
     height: int = 0
-    model: str = ""
+    model: str = Field(default="", description="The model this sketch came from.")
+    fallbacks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Models of a fallback chain this sketch left first: {model, error_code, message, attempts}.",
+    )
+
+
+class SketchFallbackEvent(_Event):
+    """``sketch.fallback``: a call failed for lack of capacity; the sketch is tried on the next model."""
+
+    index: int
+    from_model: str
+    to_model: str
+    reason: str = Field(description="The error code that made it fall back, e.g. 'quota_exhausted'.")
+    message: str = ""
 
 
 class SketchFailedEvent(_Event):
@@ -87,6 +101,8 @@ class SketchFailedEvent(_Event):
     attempts: int = 1
     finish_reason: str | None = None
     variation: dict[str, Any] = Field(default_factory=dict)
+    model: str = Field(default="", description="The last model tried.")
+    fallbacks: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class RunCompletedEvent(_Event):
@@ -118,6 +134,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "stage": StageEvent,
     "sketch.preview": SketchPreviewEvent,
     "sketch.retry": SketchRetryEvent,
+    "sketch.fallback": SketchFallbackEvent,
     "sketch.completed": SketchCompletedEvent,
     "sketch.failed": SketchFailedEvent,
     "run.completed": RunCompletedEvent,

@@ -53,7 +53,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 _STREAM_DOC = (
     "Server-Sent Events, one per library event, each with `id: <run_id>:<seq>`: `run.started`, "
-    "`stage`, `sketch.preview`, `sketch.retry`, `sketch.completed` (sent as soon as the file is "
+    "`stage`, `sketch.preview`, `sketch.retry`, `sketch.fallback`, `sketch.completed` (sent as soon as the file is "
     "written; `url` downloads it), `sketch.failed`, `run.completed` (`metadata_url`, "
     "`contact_sheet_url`). Closing the connection cancels the run's pending model calls."
 )
@@ -337,6 +337,8 @@ def result_to_response(result: Any) -> GenerateResponse:
                 attempts=sk.attempts,
                 latency_s=sk.latency_s,
                 cost_usd=sk.cost_usd,
+                model=getattr(sk, "model", None),
+                fallbacks=[dict(f) for f in getattr(sk, "fallbacks", None) or []],  # redacted by the result
             )
         )
     sheet = getattr(result, "contact_sheet_path", None)

@@ -77,9 +77,10 @@ class GenerateRequest(BaseModel):
     )
     model: str | None = Field(
         default=None,
-        max_length=100,
+        max_length=400,
         description="A model name or alias from GET /models ('auto', 'trace', 'nano-banana', ...); "
-        "default: $GEMINI_MODEL, else 'auto'.",
+        "default: $GEMINI_MODEL, else 'auto'. A fallback chain, tried in order per sketch when a "
+        "call fails for capacity or quota: a comma list 'nano-banana-pro,trace' or a JSON list.",
     )
     aspect_ratio: str | None = Field(
         default=None,
@@ -176,6 +177,16 @@ class GenerateRequest(BaseModel):
 
     def reference_bytes(self) -> list[bytes]:
         return [_b64decode(item) for item in self.references_base64]
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _chain_list(cls, value: Any) -> Any:
+        """A JSON list of model names is the same chain as their comma list."""
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise ValueError("model must be a name or a list of names")
+            return ",".join(v.strip() for v in value)
+        return value
 
     @field_validator("num_images", "seed", "top_k", mode="before")
     @classmethod
@@ -288,6 +299,13 @@ class SketchOut(BaseModel):
     attempts: int = 0
     latency_s: float | None = None
     cost_usd: float = 0.0
+    model: str | None = Field(
+        default=None, description="The model this sketch came from (the last one tried if it failed)."
+    )
+    fallbacks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Models of a fallback chain this sketch left first: {model, error_code, message, attempts}.",
+    )
 
 
 class GenerateResponse(BaseModel):

@@ -13,7 +13,15 @@ from typing import Any
 
 from cli.progress import LiveStatus
 from generate.errors import ConfigError
-from generate.events import RunCompleted, RunStarted, SketchCompleted, SketchFailed, SketchRetry, StageEvent
+from generate.events import (
+    RunCompleted,
+    RunStarted,
+    SketchCompleted,
+    SketchFailed,
+    SketchFallback,
+    SketchRetry,
+    StageEvent,
+)
 from generate.redact import redact
 
 __all__ = [
@@ -205,11 +213,13 @@ def _run_with_progress(
             var = ev.variation
             show(
                 f"  [{done}/{total}] sketch_{ev.index}.png  {var.get('layout')}, {var.get('exaggeration')}"
-                f"  {ev.latency_s:.1f}s  ${ev.cost_usd:.3f}"
+                f"  {ev.latency_s:.1f}s  ${ev.cost_usd:.3f}" + (f"  from {ev.model}" if ev.fallbacks else "")
             )
         elif isinstance(ev, SketchFailed):
             done += 1
             show(f"  [{done}/{total}] sketch {ev.index} FAILED: {ev.code}: {ev.message}")
+        elif isinstance(ev, SketchFallback):
+            show(f"  sketch {ev.index}: {ev.reason} on {ev.from_model}, trying {ev.to_model}")
         elif isinstance(ev, SketchRetry):
             show(
                 f"  sketch {ev.index}: {ev.reason}, retry {ev.attempt}/{ev.max_attempts} in {ev.delay_s:.1f}s"
@@ -262,6 +272,8 @@ def _result_json(result) -> dict[str, Any]:
                 "error": s.error,
                 "attempts": s.attempts,
                 "cost_usd": s.cost_usd,
+                "model": s.model,
+                "fallbacks": s.fallbacks,
             }
             for s in result.sketches
         ],

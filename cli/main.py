@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-n", "--num-images", type=_whole_number, default=None, help="3-6 (default: the style's)"
     )
     gen.add_argument(
-        "--model", default="auto", help="auto (default), trace, nano-banana, nano-banana-pro, a Gemini id"
+        "--model",
+        default="auto",
+        help="auto (default), trace, nano-banana, nano-banana-pro, a Gemini id; or a fallback chain "
+        "tried in order per sketch when a call fails for capacity or quota, e.g. nano-banana-pro,trace",
     )
     gen.add_argument(
         "--aspect", default=None, help="aspect ratio, e.g. 1:1, 3:4, 16:9 (default: the style's)"

@@ -452,9 +452,15 @@ def get_adapter(model_name: str, **options: Any) -> ImageModelAdapter:
     """Build the adapter for ``model_name`` ("trace", "nano-banana", a Gemini model id, "auto", ...).
 
     A name registered with :func:`register_adapter` wins, then the first family that owns the name,
-    then :func:`register_adapter` matchers. Raises ConfigError naming the nearest known name (family
-    model ids and aliases included) when nothing matches.
+    then :func:`register_adapter` matchers. A comma list (``"nano-banana-pro,trace"``) builds a
+    :class:`generate.fallback.ModelChain` of every element, reporting every element that cannot be
+    built in one ConfigError. Raises ConfigError naming the nearest known name (family model ids
+    and aliases included) when nothing matches.
     """
+    if "," in model_name:
+        from generate.fallback import build_chain, split_chain
+
+        return build_chain(split_chain(model_name), get_adapter, **options)
     _load_builtins()
     factory = _REGISTRY.get(model_name)
     if factory is None:

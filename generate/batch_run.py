@@ -207,6 +207,8 @@ class _Dispatcher:
             if how == "resume":
                 result = await aresume(resume, on_event=self.events_for(row.number))
             else:
+                # One owner for the fair schedulers: the batch shares with an interactive run as a whole.
+                row.prepared.config.schedule_group = f"batch:{self.batch.batch_id}"
                 result = await self.batch.pipeline.arun(row.prepared, on_event=self.events_for(row.number))
             self.manifest.update_row(
                 row.number,

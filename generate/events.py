@@ -20,6 +20,7 @@ __all__ = [
     "StageEvent",
     "SketchPreview",
     "SketchRetry",
+    "SketchFallback",
     "SketchCompleted",
     "SketchFailed",
     "RunCompleted",
@@ -86,6 +87,19 @@ class SketchRetry(RunEvent):
 
 
 @dataclass
+class SketchFallback(RunEvent):
+    """A sketch's call failed for lack of capacity on ``from_model``; it is tried on ``to_model``
+    next (a fallback chain, :mod:`generate.fallback`)."""
+
+    event: ClassVar[str] = "sketch.fallback"
+    index: int
+    from_model: str
+    to_model: str
+    reason: str  # the error code that made it fall back
+    message: str = ""
+
+
+@dataclass
 class SketchCompleted(RunEvent):
     event: ClassVar[str] = "sketch.completed"
     index: int
@@ -97,7 +111,10 @@ class SketchCompleted(RunEvent):
     attempts: int = 1
     width: int = 0
     height: int = 0
-    model: str = ""
+    model: str = ""  # the model this sketch came from
+    fallbacks: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # models left first: {model, error_code, message}
 
     def __iter__(self):  # (index, image_path, error)
         from pathlib import Path
@@ -115,6 +132,8 @@ class SketchFailed(RunEvent):
     attempts: int = 1
     finish_reason: str | None = None
     variation: dict[str, Any] = field(default_factory=dict)
+    model: str = ""  # the last model tried
+    fallbacks: list[dict[str, Any]] = field(default_factory=list)
 
     def __iter__(self):  # (index, image_path, error)
         from generate.errors import ModelCallError

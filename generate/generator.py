@@ -34,7 +34,9 @@ from generate.adapter import ImageModelAdapter, ImageRequest, ModelImage, ModelP
 from generate.budget import check_cost, worst_case_cost
 from generate.errors import ConfigError, ErrorCode, ModelCallError
 from generate.events import RunEvent, SketchCompleted, SketchFailed, SketchOutcome
+from generate.fallback import ChainStep, plan_chain
 from generate.limiter import shared_limiter
+from generate.quota import check_rate_limits, model_gate
 from generate.redact import redact_exception, redacts_exceptions
 from generate.run_state import RunState
 from generate.runs import create_run_dir, note_child
@@ -90,6 +92,7 @@ class ImageGenerator:
                 f"prompt_spec was compiled for style {prompt_spec.style_id!r}, not {style.id!r}",
                 field="style_id",
             )
+        check_rate_limits()
         adapter = self._adapter or get_adapter(config.model_name, **self._adapter_options)
         aspect = config.aspect_ratio or style.aspect_ratio
         hits = list(retrieval_result.hits) if retrieval_result is not None else []
@@ -150,6 +153,13 @@ class ImageGenerator:
                 if self._adapter is None:  # built here for this run: nobody else will close it
                     adapter.close()
                 raise
+        chain = plan_chain(adapter, requests, config.request_options())
+        for step in chain[1:]:
+            warnings += list(step.warnings)
+            if step.skip_reason:
+                warnings.append(
+                    f"fallback {step.adapter.name} is out of this run's chain: {step.skip_reason}"
+                )
         for w in warnings:
             log.warning("%s", w)
         run_id, out_dir, started_at = create_run_dir(config.output_root)
@@ -170,10 +180,24 @@ class ImageGenerator:
             model_reason=getattr(adapter, "selection_reason", None),
             warnings=warnings,
             iteration=plan.lineage() if plan is not None else None,
+            chain=chain,
         )
 
-    def _limiter(self, state: RunState):
-        return shared_limiter(state.adapter.name, state.config.max_concurrency)
+    def _limiter(self, state: RunState, step: ChainStep | None = None):
+        adapter = step.adapter if step is not None else state.adapter
+        return shared_limiter(adapter.name, state.config.max_concurrency)
+
+    @staticmethod
+    def _gate(step: ChainStep):
+        adapter = step.adapter
+        return model_gate(adapter.name, names=(getattr(adapter, "requested_name", adapter.name),))
+
+    @staticmethod
+    def _settle_error(gate, error: ModelCallError) -> None:
+        """A model's own answer that its daily quota (or credit) is spent stops that model for
+        every run of the process (:mod:`generate.quota`)."""
+        if error.code == ErrorCode.QUOTA_EXHAUSTED:
+            gate.exhaust(error)
 
     def _release_adapter(self, state: RunState) -> None:
         if self._adapter is None:
@@ -249,7 +273,23 @@ class ImageGenerator:
             emit(outcome)
 
     def _sketch_sync_inner(self, state, index, emit) -> SketchOutcome | None:
-        limiter = self._limiter(state)
+        """The sketch on each model of the run's chain in turn, while its calls fail for capacity."""
+        position = 0
+        while True:
+            settled = self._on_model_sync(state, index, state.chain[position], emit)
+            if not isinstance(settled, tuple):
+                return settled
+            error, attempts = settled
+            nxt = state.fall_back(index, position, error, attempts)
+            if nxt is None:
+                return state.fail(index, error, attempts)
+            position, event = nxt
+            emit(event)
+
+    def _on_model_sync(self, state, index, step: ChainStep, emit):
+        """Attempts on one model: the outcome, None (cancelled), or (last error, attempts)."""
+        limiter, gate = self._limiter(state, step), self._gate(step)
+        owner = state.config.schedule_group or state.run_id  # who the fair schedulers count
         attempt = 0
         while True:
             attempt += 1
@@ -257,26 +297,37 @@ class ImageGenerator:
                 return None
             if state.abort_error is not None:
                 return state.fail(index, state.skipped_error(), attempt - 1)
-            if not limiter.acquire(cancel=state.cancel_event, owner=state.run_id):
+            if step.abort_error is not None:
+                return state.skipped_error(step), attempt - 1
+            try:  # the model's pace and daily quota, process-wide, before a connection slot
+                if not gate.acquire(cancel=state.cancel_event, owner=owner):
+                    return None
+            except ModelCallError as err:
+                return err, attempt - 1
+            if not limiter.acquire(cancel=state.cancel_event, owner=owner):
                 return None
             try:
                 if state.abort_error is not None:  # decided while we queued for the slot
                     return state.fail(index, state.skipped_error(), attempt - 1)
+                spent = gate.exhausted_error()  # another sketch found the quota spent meanwhile
+                if spent is not None:
+                    return spent, attempt - 1
                 state.mark_running(index, attempt)
                 started = time.perf_counter()
-                request = replace(state.requests[index], attempt=attempt)
+                request = replace(step.requests[index], attempt=attempt)
                 try:
-                    image = state.adapter.generate(request)
+                    image = step.adapter.generate(request)
                     return state.complete(index, image, time.perf_counter() - started, attempt)
                 except ModelCallError as err:
                     error = err
+                    self._settle_error(gate, error)  # before the slot goes to the next caller
             finally:
-                limiter.release(owner=state.run_id)
+                limiter.release(owner=owner)
             delay = state.retry_delay(index, error, attempt)
             if delay is None:
-                return state.fail(index, error, attempt)
+                return error, attempt
             emit(state.retry_event(index, attempt + 1, error, delay))
-            if state.cancel_event.wait(delay):
+            if gate.wait_unless_spent(delay, cancel=state.cancel_event):
                 return None
 
     # -- async: one lifecycle, two ways of waiting -----------------------------------------------
@@ -290,20 +341,45 @@ class ImageGenerator:
         emit(outcome)
 
     async def _sketch_async_inner(self, state, index, emit) -> SketchOutcome:
-        limiter = self._limiter(state)
+        """The sketch on each model of the run's chain in turn, while its calls fail for capacity."""
+        position = 0
+        while True:
+            settled = await self._on_model_async(state, index, state.chain[position], emit)
+            if not isinstance(settled, tuple):
+                return settled
+            error, attempts = settled
+            nxt = state.fall_back(index, position, error, attempts)
+            if nxt is None:
+                return state.fail(index, error, attempts)
+            position, event = nxt
+            emit(event)
+
+    async def _on_model_async(self, state, index, step: ChainStep, emit):
+        """Attempts on one model: the outcome, or (last error, attempts)."""
+        limiter, gate = self._limiter(state, step), self._gate(step)
+        owner = state.config.schedule_group or state.run_id  # who the fair schedulers count
         attempt = 0
         while True:
             attempt += 1
             if state.abort_error is not None:
                 return state.fail(index, state.skipped_error(), attempt - 1)
-            async with limiter.aslot(state.run_id):
+            if step.abort_error is not None:
+                return state.skipped_error(step), attempt - 1
+            try:  # the model's pace and daily quota, process-wide, before a connection slot
+                await gate.aacquire(owner)
+            except ModelCallError as err:
+                return err, attempt - 1
+            async with limiter.aslot(owner):
                 if state.abort_error is not None:  # decided while we queued for the slot
                     return state.fail(index, state.skipped_error(), attempt - 1)
+                spent = gate.exhausted_error()  # another sketch found the quota spent meanwhile
+                if spent is not None:
+                    return spent, attempt - 1
                 state.mark_running(index, attempt)
                 started = time.perf_counter()
-                request = replace(state.requests[index], attempt=attempt)
+                request = replace(step.requests[index], attempt=attempt)
                 try:
-                    image = await self._call_model(state, request, emit)
+                    image = await self._call_model(step.adapter, state, request, emit)
                     latency = time.perf_counter() - started
                     # Shielded: once paid for, a sketch is written even if the consumer leaves now.
                     # Handed to a worker thread at once, not at the loop's next turn: when N answers
@@ -315,14 +391,14 @@ class ImageGenerator:
                     return await asyncio.shield(finishing)
                 except ModelCallError as err:
                     error = err
+                    self._settle_error(gate, error)  # before the slot goes to the next caller
             delay = state.retry_delay(index, error, attempt)
             if delay is None:
-                return state.fail(index, error, attempt)
+                return error, attempt
             emit(state.retry_event(index, attempt + 1, error, delay))
-            await asyncio.sleep(delay)
+            await gate.asleep_unless_spent(delay)
 
-    async def _call_model(self, state: RunState, request: ImageRequest, emit) -> ModelImage:
-        adapter = state.adapter
+    async def _call_model(self, adapter, state: RunState, request: ImageRequest, emit) -> ModelImage:
         # A guard above the adapter's own timeout, so a stuck adapter cannot hang a sketch forever.
         try:
             async with asyncio.timeout(request.timeout_s * 1.25 + 5):

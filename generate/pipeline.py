@@ -56,7 +56,11 @@ class RunRequest(BaseModel):
     brief: str = Field(min_length=1, max_length=MAX_BRIEF_CHARS, description="What to sketch")
     style_id: str = Field(default="vintage-mascot", description="A style id from GET /styles")
     num_images: int | None = Field(default=None, ge=3, le=6, description="3-6; default: the style's")
-    model: str = Field(default="auto", description="auto, trace, nano-banana, nano-banana-pro or a Gemini id")
+    model: str = Field(
+        default="auto",
+        description="auto, trace, nano-banana, nano-banana-pro or a Gemini id; a fallback chain as a "
+        "comma list or a list ('nano-banana-pro,trace')",
+    )
     aspect_ratio: str | None = Field(default=None, description="e.g. 1:1, 3:4, 16:9; default: the style's")
     image_size: str = Field(default="1K", description="1K, 2K or 4K (what the model offers)")
     resolution: tuple[int, int] | None = Field(
@@ -105,6 +109,14 @@ class RunRequest(BaseModel):
         allow_inf_nan=False,
         description="Refuse the run, before any call, if its worst-case cost in USD is over this (more than 0)",
     )
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _chain_list(cls, value: Any) -> Any:
+        """A list of model names is the same fallback chain as their comma list."""
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return ",".join(v.strip() for v in value)
+        return value
 
     @classmethod
     def parse(cls, data: dict[str, Any], *, labels: dict[str, str] | None = None) -> RunRequest:

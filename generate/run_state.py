@@ -31,10 +31,12 @@ from generate.events import (
     RunStarted,
     SketchCompleted,
     SketchFailed,
+    SketchFallback,
     SketchPreview,
     SketchRetry,
     StageEvent,
 )
+from generate.fallback import ChainStep, falls_back
 from generate.metadata import (
     assemble_metadata,
     history_record,
@@ -83,6 +85,8 @@ class RunState:
     lock: RunLock | None = None
     # Each resume of this run: {at, sketches, model, previous_status, status, cost_usd}.
     resumes: list[dict[str, Any]] = field(default_factory=list)
+    # The models tried in order per sketch (generate.fallback.plan_chain); default: just ``adapter``.
+    chain: list[ChainStep] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -91,6 +95,8 @@ class RunState:
         self._sheet: Any = None  # the ContactSheet, built on first use (see prepare_contact_sheet)
         self._sheet_lock = threading.Lock()
         self._rngs = [random.Random(f"{self.config.seed}:{i}") for i in range(len(self.requests))]
+        if not self.chain:
+            self.chain = [ChainStep(self.adapter, list(self.requests))]
         if self.lock is None:
             self.lock = RunLock(self.out_dir).acquire()
         if not self.records:  # a resumed run brings its recorded sketches; they stand as they are
@@ -109,6 +115,7 @@ class RunState:
                         "model": self.adapter.name,
                         "attempts": 0,
                         "retries": [],
+                        "fallbacks": [],  # {model, error_code, message, attempts}: models left, and why
                         "cost_usd": 0.0,
                         "error": None,
                     }
@@ -263,6 +270,7 @@ class RunState:
             width=processed.width,
             height=processed.height,
             model=image.model,
+            fallbacks=[dict(f) for f in self.records[index]["fallbacks"]],
         )
 
     def _keep_model_turn(self, index: int, image: ModelImage) -> dict[str, Any] | None:
@@ -306,14 +314,76 @@ class RunState:
             attempts=attempts,
             finish_reason=error.finish_reason,
             variation=dict(self.records[index]["variation"]),
+            model=self.records[index]["model"],
+            fallbacks=[dict(f) for f in self.records[index]["fallbacks"]],
         )
 
-    def skipped_error(self) -> ModelCallError:
-        """The error for a sketch not attempted because an earlier one proved the run cannot work."""
-        err = self.abort_error
+    def fall_back(
+        self, index: int, position: int, error: ModelCallError, attempts: int
+    ) -> tuple[int, SketchFallback] | None:
+        """After sketch ``index`` failed with ``error`` on ``chain[position]``: the position of the
+        next model to try and the ``sketch.fallback`` event saying so, or None (the sketch fails).
+
+        Only capacity errors fall back (:func:`generate.fallback.falls_back`); a run-fatal one
+        (a spent daily quota) puts that model out of this run for every sketch. Later models that
+        cannot take this run's request are passed over, each recorded with its reason.
+        """
+        if not falls_back(error) or self.cancel_event.is_set() or self.abort_error is not None:
+            return None
+        redact_error(error)
+        step = self.chain[position]
+        with self._lock:
+            if error.fatal_for_run and step.abort_error is None:
+                step.abort_error = error
+            left = [
+                {
+                    "model": step.adapter.name,
+                    "error_code": error.code,
+                    "message": error.message,
+                    "attempts": attempts,
+                }
+            ]
+            for nxt in range(position + 1, len(self.chain)):
+                candidate = self.chain[nxt]
+                if candidate.skip_reason is None:
+                    break
+                left.append(
+                    {
+                        "model": candidate.adapter.name,
+                        "error_code": "skipped",
+                        "message": candidate.skip_reason,
+                        "attempts": 0,
+                    }
+                )
+            else:
+                return None
+            rec = self.records[index]
+            rec["fallbacks"].extend(left)
+            rec.update(status="retrying", model=candidate.adapter.name)
+        self.write_metadata()
+        event = SketchFallback(
+            run_id=self.run_id,
+            seq=0,  # numbered when delivered (stamp)
+            index=index,
+            from_model=step.adapter.name,
+            to_model=candidate.adapter.name,
+            reason=error.code,
+            message=error.message,
+        )
+        return nxt, event
+
+    def skipped_error(self, step: ChainStep | None = None) -> ModelCallError:
+        """The error for a sketch not attempted because an earlier one proved the run (or, with
+        ``step``, that model of its chain) cannot work."""
+        err = step.abort_error if step is not None else self.abort_error
         assert err is not None
+        message = err.message if err.message.startswith("not attempted") else f"not attempted: {err.message}"
         return ModelCallError(
-            err.code, f"not attempted: {err.message}", retryable=False, http_status=err.http_status
+            err.code,
+            message,
+            retryable=False,
+            http_status=err.http_status,
+            fatal_for_run=step is not None and err.fatal_for_run,
         )
 
     @staticmethod
@@ -467,7 +537,7 @@ class RunState:
         """The whole metadata.json document for the run as it stands now."""
         with self._lock:
             records = [dict(r) for r in self.records]
-        return assemble_metadata(
+        doc = assemble_metadata(
             run_id=self.run_id,
             started_at=self.started_at,
             status=self.status,
@@ -485,6 +555,9 @@ class RunState:
             iteration=self.iteration,
             resumes=[dict(r) for r in self.resumes],
         )
+        if len(self.chain) > 1:  # a fallback chain: which models, and which are out of this run
+            doc["model"]["chain"] = [{"model": s.adapter.name, "skipped": s.skip_reason} for s in self.chain]
+        return doc
 
     def write_metadata(self, *, durable: bool = False) -> None:
         """Rewrite metadata.json atomically; ``durable`` also fsyncs (only the settled record asks)."""
@@ -507,6 +580,8 @@ class RunState:
                 latency_s=r.get("latency_s"),
                 cost_usd=r.get("cost_usd") or 0.0,
                 record=r,
+                model=r.get("model"),
+                fallbacks=list(r.get("fallbacks") or []),
             )
             for r in records
         ]

@@ -103,10 +103,14 @@ def _default_concurrency() -> int:
 
 
 def check_environment() -> None:
-    """Raise ConfigError now if ``SKETCHGEN_TIMEOUT_S`` or ``SKETCHGEN_MAX_CONCURRENCY`` is invalid
-    (the service calls this at start-up, so a typo is not answered 422 on every request)."""
+    """Raise ConfigError now if ``SKETCHGEN_TIMEOUT_S``, ``SKETCHGEN_MAX_CONCURRENCY`` or
+    ``SKETCHGEN_RATE_LIMITS`` is invalid (the service calls this at start-up, so a typo is not
+    answered 422 on every request)."""
+    from generate.quota import check_rate_limits
+
     _default_timeout()
     _default_concurrency()
+    check_rate_limits()
 
 
 def default_output_root() -> Path:
@@ -120,7 +124,9 @@ class GenerationConfig:
     ``resolution``: when set (the default), every sketch file is exactly this (width, height);
     ``None`` keeps the model's own pixel size. ``aspect_ratio`` ``None`` means the style's default.
     ``model_name`` defaults to ``$GEMINI_MODEL``, else "auto" (Nano Banana when Gemini credentials
-    are configured, otherwise the offline ``trace`` model).
+    are configured, otherwise the offline ``trace`` model). A list, or a comma list
+    (``"nano-banana-pro,trace"``), is a fallback chain tried in order per sketch
+    (:mod:`generate.fallback`); it is kept as the comma string, and :attr:`model_chain` lists it.
 
     Request options, checked against the model (its catalog entry) before any call:
 
@@ -142,7 +148,7 @@ class GenerationConfig:
     resolution: tuple[int, int] | None = (1024, 1024)
     aspect_ratio: str | None = None
     image_size: str = "1K"
-    model_name: str = field(default_factory=_default_model)
+    model_name: str | list[str] = field(default_factory=_default_model)
     seed: int | None = None
     timeout_s: float = field(default_factory=_default_timeout)  # per call; $SKETCHGEN_TIMEOUT_S
     max_attempts: int = 4
@@ -157,6 +163,10 @@ class GenerationConfig:
     person_generation: str | None = None
     # A first run makes 3-6 sketches; a refinement or variation of one sketch may make 1-6.
     min_images: int = MIN_IMAGES
+    # Runs sharing a group count as one owner in the process-wide schedulers (a model's pace and
+    # the call slots): a batch passes its id, so its runs together share fairly with an interactive
+    # run instead of each taking a share of their own. None: the run is its own owner.
+    schedule_group: str | None = None
     max_cost_usd: float | None = None
 
     def __post_init__(self) -> None:
@@ -191,6 +201,10 @@ class GenerationConfig:
         self.image_size = str(self.image_size).strip()
         if self.image_size.lower() in {"1k", "2k", "4k"}:
             self.image_size = self.image_size.upper()  # the API rejects lowercase sizes
+        if isinstance(self.model_name, list | tuple) or "," in str(self.model_name or ""):
+            from generate.fallback import split_chain
+
+            self.model_name = ",".join(split_chain(self.model_name))  # a fallback chain, one string
         if not self.model_name or not str(self.model_name).strip():
             raise ConfigError("model_name must not be empty", field="model")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
@@ -219,6 +233,11 @@ class GenerationConfig:
                     field="person_generation",
                 )
             self.person_generation = value
+
+    @property
+    def model_chain(self) -> list[str]:
+        """The model names tried in order per sketch (one name: no fallback)."""
+        return [n.strip() for n in str(self.model_name).split(",")]
 
     def request_options(self) -> dict[str, Any]:
         """The options every :class:`ImageRequest` of the run carries (see the class docstring)."""
@@ -275,6 +294,9 @@ class SketchResult:
     latency_s: float | None = None
     cost_usd: float = 0.0
     record: dict[str, Any] = field(default_factory=dict)  # the full per-sketch metadata record
+    model: str | None = None  # the model this sketch came from (the last one tried if it failed)
+    # Models of a fallback chain this sketch left first, in order: {model, error_code, message, attempts}.
+    fallbacks: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -50,7 +50,12 @@ def _isolated_env(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SKETCHGEN_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("SKETCHGEN_INDEX_DIR", str(tmp_path / "index"))
+    # The per-model paces and spent daily quotas are process-wide: none leaks from one test to the next.
+    from generate.quota import reset_gates
+
+    reset_gates()
     yield
+    reset_gates()
 
 
 @pytest.fixture

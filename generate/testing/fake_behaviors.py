@@ -142,21 +142,43 @@ class Behavior:
         )
 
     @classmethod
-    def rate_limited(cls, retry_delay_s: float = 1.0, per_day: bool = False, **kw: Any) -> Behavior:
-        """429 RESOURCE_EXHAUSTED with QuotaFailure (per-minute or per-day quotaId), Help and RetryInfo."""
-        period = "PerDay" if per_day else "PerMinute"
-        quota_id = f"GenerateRequests{period}PerProjectPerModel-FreeTier"
+    def rate_limited(
+        cls, retry_delay_s: float = 1.0, per_day: bool = False, model: str = "gemini-image", **kw: Any
+    ) -> Behavior:
+        """429 RESOURCE_EXHAUSTED with QuotaFailure, Help and RetryInfo, shaped like the live API's.
+
+        Per minute: one ``GenerateRequestsPerMinutePerProjectPerModel`` violation, and a message
+        that says when to retry. Per day (``per_day=True``): the answer a spent free-tier daily
+        quota gets (google-gemini/gemini-cli#8437) — the per-minute token and request violations
+        *and* ``GenerateRequestsPerDayPerProjectPerModel``, with the plain "check your plan"
+        message. ``model`` is the ``quotaDimensions.model`` reported.
+        """
+
+        def violation(metric: str, quota_id: str) -> dict[str, Any]:
+            return {
+                "quotaMetric": f"generativelanguage.googleapis.com/{metric}",
+                "quotaId": quota_id,
+                "quotaDimensions": {"location": "global", "model": model},
+            }
+
+        requests = "generate_content_free_tier_requests"
+        violations = [violation(requests, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier")]
+        message = f"You exceeded your current quota. Please retry in {retry_delay_s:g}s."
+        if per_day:
+            violations = [
+                violation(
+                    "generate_content_free_tier_input_token_count",
+                    "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+                ),
+                *violations,
+                violation(requests, "GenerateRequestsPerDayPerProjectPerModel-FreeTier"),
+            ]
+            message = (
+                "You exceeded your current quota, please check your plan and billing details. For more "
+                "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+            )
         details = (
-            {
-                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [
-                    {
-                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
-                        "quotaId": quota_id,
-                        "quotaDimensions": {"location": "global", "model": "gemini-image"},
-                    }
-                ],
-            },
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": violations},
             {
                 "@type": "type.googleapis.com/google.rpc.Help",
                 "links": [
@@ -168,7 +190,6 @@ class Behavior:
             },
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_delay_s:g}s"},
         )
-        message = f"You exceeded your current quota. Please retry in {retry_delay_s:g}s."
         return cls.http_error(429, "RESOURCE_EXHAUSTED", message, details, **kw)
 
     @classmethod

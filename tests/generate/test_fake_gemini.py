@@ -152,7 +152,21 @@ def test_rate_limit_body_carries_retry_info_and_quota_failure(fake_gemini):
     assert error["code"] == 429 and error["status"] == "RESOURCE_EXHAUSTED"
     types = {d["@type"].rsplit(".", 1)[-1]: d for d in error["details"]}
     assert types["RetryInfo"]["retryDelay"] == "7s"
-    assert "PerDay" in types["QuotaFailure"]["violations"][0]["quotaId"]
+    # A spent daily quota is reported beside the per-minute ones, as the live API does.
+    ids = [v["quotaId"] for v in types["QuotaFailure"]["violations"]]
+    assert ids == [
+        "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+        "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+        "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+    ]
+    assert "retry in" not in error["message"]
+
+    fake_gemini.script(Behavior.rate_limited(retry_delay_s=3, model="gemini-3-pro-image"))
+    minute = _post(fake_gemini).json()["error"]
+    (violation,) = next(d for d in minute["details"] if d["@type"].endswith("QuotaFailure"))["violations"]
+    assert violation["quotaId"] == "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+    assert violation["quotaDimensions"]["model"] == "gemini-3-pro-image"
+    assert "Please retry in 3s." in minute["message"]
 
 
 def test_rules_match_prompts_and_queues_are_consumed_one_per_attempt(fake_gemini):
