@@ -145,7 +145,7 @@ def test_every_library_logger_is_covered():
     from generate.redact import LIBRARY_LOGGERS
 
     root = Path(__file__).resolve().parents[2]
-    for package in ("generate", "api", "cli", "rag", "prompt", "style"):
+    for package in ("generate", "api", "cli", "rag", "prompt", "style", "mcp_server"):
         for path in (root / package).rglob("*.py"):
             module = ".".join(path.relative_to(root).with_suffix("").parts)
             for node in ast.walk(ast.parse(path.read_text())):
