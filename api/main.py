@@ -50,6 +50,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 _STATIC_FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "http.js": "text/javascript; charset=utf-8",
+    "gallery.js": "text/javascript; charset=utf-8",
+    "studio.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
 

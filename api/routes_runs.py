@@ -163,6 +163,9 @@ def _detail(state: ServiceState, run_id: str) -> RunDetail:
     parent = meta.get("parent")
     if parent and parent.get("run_id"):
         meta["parent"] = {**parent, "url": run_urls(parent["run_id"])["run_url"]}
+    from generate.run_catalog import FAVOURITE_MARKER
+
+    meta["favourite"] = (folder / FAVOURITE_MARKER).exists()
     return RunDetail(**meta, files=files, children=children)
 
 
