@@ -244,7 +244,7 @@ function iterateButtons(runId, index) {
     button.type = "button";
     button.className = `button secondary small ${kind}`;
     button.textContent = label;
-    button.setAttribute("aria-label", kind === "refine" ? `Refine sketch ${index + 1}` : `More like sketch ${index + 1}`);
+    button.setAttribute("aria-label", kind === "refine" ? `Refine sketch ${index + 1}` : `More like this: sketch ${index + 1}`);
     button.addEventListener("click", () => iterate(kind, runId, index));
     setIterateEnabled(button, !state.controller);
     return button;
