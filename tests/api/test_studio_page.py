@@ -28,11 +28,11 @@ pytestmark = [
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
 
-def check_axe(page, view: str) -> None:
+def check_axe(tab, view: str) -> None:
     """No serious or critical accessibility violation on what the page shows now."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    if not tab.evaluate("typeof window.axe !== 'undefined'"):
+        tab.add_script_tag(path=str(AXE))
+    result = tab.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     bad = [
         f"{v['id']} ({v['impact']}): {v['help']} -> {[n['target'] for n in v['nodes']][:3]}"
         for v in result["violations"]
@@ -41,19 +41,19 @@ def check_axe(page, view: str) -> None:
     assert bad == [], f"{view}: {bad}"
 
 
-def shoot(page, tmp_path: Path, name: str) -> Path:
+def shoot(tab, tmp_path: Path, name: str) -> Path:
     path = tmp_path / f"studio-{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    tab.screenshot(path=str(path), full_page=True)
     return path
 
 
-def ready(page, server) -> None:
-    page.goto(server.url + "/")
-    page.wait_for_selector("body[data-ready=true]")
+def ready(tab, server) -> None:
+    tab.goto(server.url + "/")
+    tab.wait_for_selector("body[data-ready=true]")
 
 
-def tiles(page) -> list[str]:
-    return page.eval_on_selector_all("#runs li.tile", "els => els.map(e => e.dataset.runId)")
+def tiles(tab) -> list[str]:
+    return tab.eval_on_selector_all("#runs li.tile", "els => els.map(e => e.dataset.runId)")
 
 
 def trace_run(server, brief: str, n: int = 3, **extra) -> str:
@@ -321,15 +321,15 @@ def test_spend_shows_today_and_this_month(page, live_server, output_dir):  # noq
 
 def test_phone_width_and_keyboard_alone(browser, live_server, output_dir, tmp_path):  # noqa: F811
     context = browser.new_context(viewport={"width": 390, "height": 844})
-    page = context.new_page()
+    phone = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    phone.on("pageerror", lambda exc: errors.append(str(exc)))
     server = live_server()
     long_brief = "a very playful vintage golf mascot holding an oversized driver and winking at the crowd"
     run_id = trace_run(server, long_brief)
-    ready(page, server)
-    page.wait_for_selector("#runs .tile .thumb img")
-    problems = page.evaluate(
+    ready(phone, server)
+    phone.wait_for_selector("#runs .tile .thumb img")
+    problems = phone.evaluate(
         """() => {
       const out = [];
       if (document.documentElement.scrollWidth > window.innerWidth) out.push('page scrolls sideways');
@@ -341,32 +341,32 @@ def test_phone_width_and_keyboard_alone(browser, live_server, output_dir, tmp_pa
     }"""
     )
     assert problems == []
-    shoot(page, tmp_path, "phone-gallery")
-    check_axe(page, "phone gallery")
+    shoot(phone, tmp_path, "phone-gallery")
+    check_axe(phone, "phone gallery")
 
     # Keyboard alone: Tab reaches the run's tile, Enter opens it, focus is visible on the way.
     for _ in range(60):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.classList.contains('open-run')"):
+        phone.keyboard.press("Tab")
+        if phone.evaluate("document.activeElement.classList.contains('open-run')"):
             break
     else:
         pytest.fail("Tab never reached a gallery tile")
-    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    outline = phone.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("none", ""), "no visible focus on the tile"
-    page.keyboard.press("Enter")
-    page.wait_for_function(f"document.querySelector('#run-title').textContent === 'Run {run_id}'")
-    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    refine = page.locator("#sketches .card.completed").first.locator("button.refine")
+    phone.keyboard.press("Enter")
+    phone.wait_for_function(f"document.querySelector('#run-title').textContent === 'Run {run_id}'")
+    phone.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    refine = phone.locator("#sketches .card.completed").first.locator("button.refine")
     refine.focus()
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#refine-dialog[open]")
-    assert page.evaluate("document.activeElement.id") == "refine-instruction"
-    page.keyboard.press("Escape")
-    page.wait_for_selector("#refine-dialog:not([open])", state="attached")
-    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Refine sketch 1"
-    assert page.get_attribute("#run-status", "aria-live") == "polite"
-    shoot(page, tmp_path, "phone-run")
-    check_axe(page, "phone run")
+    phone.keyboard.press("Enter")
+    phone.wait_for_selector("#refine-dialog[open]")
+    assert phone.evaluate("document.activeElement.id") == "refine-instruction"
+    phone.keyboard.press("Escape")
+    phone.wait_for_selector("#refine-dialog:not([open])", state="attached")
+    assert phone.evaluate("document.activeElement.getAttribute('aria-label')") == "Refine sketch 1"
+    assert phone.get_attribute("#run-status", "aria-live") == "polite"
+    shoot(phone, tmp_path, "phone-run")
+    check_axe(phone, "phone run")
     context.close()
     assert not errors, errors
