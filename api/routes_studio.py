@@ -15,7 +15,7 @@ import stat
 import uuid
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,11 +50,11 @@ class Favourite(BaseModel):
 
 
 class Spend(BaseModel):
-    today_usd: float = Field(description="Recorded cost of the runs made today (local time).")
-    month_usd: float = Field(description="Recorded cost of the runs made this calendar month.")
+    today_usd: float = Field(description="Recorded cost of the runs started today (UTC day).")
+    month_usd: float = Field(description="Recorded cost of the runs started this calendar month (UTC).")
     by_model: dict[str, float] = Field(description="This month's cost per model, highest first.")
-    day: str = Field(description="Today, YYYY-MM-DD.")
-    month: str = Field(description="This month, YYYY-MM.")
+    day: str = Field(description="Today (UTC), YYYY-MM-DD.")
+    month: str = Field(description="This month (UTC), YYYY-MM.")
 
 
 def _own_run_dir(root: Path, run_id: str) -> Path:
@@ -211,40 +211,47 @@ async def put_favourite(
     return Favourite(favourite=body.favourite)
 
 
+def _local_stamp(moment: datetime) -> str:
+    """The run-id time prefix (local time, ``YYYYMMDD_HHMMSS``) of an aware moment."""
+    return moment.astimezone().strftime("%Y%m%d_%H%M%S")
+
+
+def _last_stamp(end: datetime) -> str:
+    """The inclusive upper run-id bound before ``end``: its last second ("~" sorts after "_N")."""
+    return _local_stamp(end - timedelta(seconds=1)) + "~"
+
+
 def _spend(root: Path, now: datetime) -> Spend:
+    """Days and months are UTC, as ``sketchgen spend`` and the daily budget count them; run ids are
+    local times, so the UTC bounds are turned into local run-id prefixes for the catalog."""
     from generate.run_catalog import catalog_for
 
-    day, month = now.strftime("%Y%m%d"), now.strftime("%Y%m")
-    # Run ids start with the local time (YYYYMMDD_HHMMSS): "~" sorts after every digit and "_".
+    now = now.astimezone(UTC)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    month = day.replace(day=1)
+    next_day = day + timedelta(days=1)
+    next_month = (month + timedelta(days=32)).replace(day=1)
     catalog = catalog_for(root)
     if catalog is not None:
-        today = catalog.spend(day, day + "~")
-        this_month = catalog.spend(month, month + "~")
-        by_model = catalog.spend_by_model(month, month + "~")
-    else:
-        from generate.runs import list_runs
+        today = catalog.spend(_local_stamp(day), _last_stamp(next_day))
+        this_month = catalog.spend(_local_stamp(month), _last_stamp(next_month))
+        by_model = catalog.spend_by_model(_local_stamp(month), _last_stamp(next_month))
+    else:  # no catalog (read-only outputs): the library's own sums, from the folders
+        from generate.spend import DailySpend, summarize_spend
 
-        first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        runs = list_runs(root, since=first, limit=10_000_000)
-        this_month, today, by_model = 0.0, 0.0, {}
-        for run in runs:
-            cost = float(run.get("cost_usd") or 0)
-            this_month += cost
-            if str(run.get("run_id", "")).startswith(day):
-                today += cost
-            if cost:
-                name = run.get("model") or "unknown"
-                by_model[name] = by_model.get(name, 0.0) + cost
-        by_model = dict(sorted(by_model.items(), key=lambda kv: -kv[1]))
+        summary = summarize_spend(root, since=month.date(), by="model")
+        this_month = summary["total_usd"]
+        by_model = {g["key"]: g["cost_usd"] for g in summary["groups"] if g["cost_usd"]}
+        today = DailySpend(root).today(now)
     return Spend(
         today_usd=round(today, 6),
         month_usd=round(this_month, 6),
         by_model={k: round(v, 6) for k, v in by_model.items()},
-        day=now.strftime("%Y-%m-%d"),
-        month=now.strftime("%Y-%m"),
+        day=day.strftime("%Y-%m-%d"),
+        month=month.strftime("%Y-%m"),
     )
 
 
 @router.get("/spend", tags=["spend"], summary="Recorded cost today and this month", response_model=Spend)
 async def get_spend(state: Annotated[ServiceState, Depends(get_state)]) -> Spend:
-    return await run_in_threadpool(_spend, state.output_root(), datetime.now())
+    return await run_in_threadpool(_spend, state.output_root(), datetime.now(UTC))

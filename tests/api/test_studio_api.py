@@ -7,7 +7,7 @@ import io
 import json
 import os
 import zipfile
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -194,18 +194,25 @@ def _costed(root, run_id, cost, model):
     atomic_write_json(folder / "metadata.json", meta)
 
 
+def _run_id_at(moment: datetime, n: int = 0) -> str:
+    """The run id a run started at ``moment`` gets (local time), with a distinct ``_N`` suffix."""
+    return moment.astimezone().strftime("%Y%m%d_%H%M%S") + (f"_{n}" if n else "")
+
+
 async def test_spend_today_this_month_and_by_model(client, output_dir):
-    now = datetime.now()
-    today, month = now.strftime("%Y%m%d"), now.strftime("%Y%m")
-    _costed(output_dir, f"{today}_000001", 0.25, "gemini-3-pro-image")
-    _costed(output_dir, f"{today}_000002", 0.5, "gemini-2.5-flash-image")
-    _costed(output_dir, f"{today}_000003", 0.0, "trace")
-    earlier = now.replace(day=1)
-    if earlier.strftime("%Y%m%d") != today:
-        _costed(output_dir, f"{earlier.strftime('%Y%m%d')}_000001", 1.0, "gemini-3-pro-image")
+    # UTC days and months, as `sketchgen spend` and the daily budget count them.
+    now = datetime.now(UTC)
+    _costed(output_dir, _run_id_at(now, 2), 0.25, "gemini-3-pro-image")
+    _costed(output_dir, _run_id_at(now, 3), 0.5, "gemini-2.5-flash-image")
+    _costed(output_dir, _run_id_at(now, 4), 0.0, "trace")
+    first = now.replace(day=1, hour=0, minute=0, second=1)
+    if first.date() != now.date():
+        _costed(output_dir, _run_id_at(first), 1.0, "gemini-3-pro-image")
         month_total, pro = 1.75, 1.25
     else:
         month_total, pro = 0.75, 0.25
+    last_month = first - timedelta(seconds=2)  # the last seconds of the month before
+    _costed(output_dir, _run_id_at(last_month), 4.0, "gemini-3-pro-image")
     _costed(output_dir, "20000101_000001", 9.0, "gemini-3-pro-image")  # long ago
 
     r = await client.get("/spend")
@@ -215,7 +222,19 @@ async def test_spend_today_this_month_and_by_model(client, output_dir):
     assert body["today_usd"] == pytest.approx(0.75)
     assert body["month_usd"] == pytest.approx(month_total)
     assert body["by_model"] == pytest.approx({"gemini-3-pro-image": pro, "gemini-2.5-flash-image": 0.5})
-    assert month in f"{today}"
+    assert list(body["by_model"])[0] == ("gemini-3-pro-image" if pro > 0.5 else "gemini-2.5-flash-image")
+
+
+async def test_spend_without_a_catalog_reads_the_folders(client, output_dir, monkeypatch):
+    import generate.run_catalog
+
+    monkeypatch.setattr(generate.run_catalog, "catalog_for", lambda root: None)  # read-only outputs
+    now = datetime.now(UTC)
+    _costed(output_dir, _run_id_at(now, 2), 0.25, "gemini-3-pro-image")
+    _costed(output_dir, "20000101_000001", 9.0, "gemini-3-pro-image")
+    body = (await client.get("/spend")).json()
+    assert body["today_usd"] == pytest.approx(0.25) and body["month_usd"] == pytest.approx(0.25)
+    assert body["by_model"] == pytest.approx({"gemini-3-pro-image": 0.25})
 
 
 async def test_spend_with_no_runs_is_zero(client):

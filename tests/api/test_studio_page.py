@@ -306,10 +306,10 @@ def test_a_dropped_image_is_picked(page, live_server, tmp_path):  # noqa: F811
 
 
 def test_spend_shows_today_and_this_month(page, live_server, output_dir):  # noqa: F811
-    from datetime import datetime
+    from datetime import UTC, datetime
 
-    today = datetime.now().strftime("%Y%m%d")
-    folder = make_run(output_dir, f"{today}_000001", model="gemini-3-pro-image")
+    run_id = datetime.now(UTC).astimezone().strftime("%Y%m%d_%H%M%S")  # a run started just now
+    folder = make_run(output_dir, run_id, model="gemini-3-pro-image")
     meta = json.loads((folder / "metadata.json").read_text())
     meta["totals"]["cost_usd"] = 0.268
     (folder / "metadata.json").write_text(json.dumps(meta))
