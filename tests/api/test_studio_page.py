@@ -357,6 +357,16 @@ def test_phone_width_and_keyboard_alone(browser, live_server, output_dir, tmp_pa
     phone.wait_for_function(f"document.querySelector('#run-title').textContent === 'Run {run_id}'")
     phone.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    sticking_out = phone.evaluate(
+        """() => [...document.querySelectorAll('#sketches .card')].flatMap(card => {
+      const box = card.getBoundingClientRect();
+      return [...card.querySelectorAll('.caption button, .caption a')].filter(el => {
+        const r = el.getBoundingClientRect();
+        return r.right > box.right + 1 || r.left < box.left - 1;
+      }).map(el => el.textContent);
+    })"""
+    )
+    assert sticking_out == [], sticking_out
     refine = phone.locator("#sketches .card.completed").first.locator("button.refine")
     refine.focus()
     phone.keyboard.press("Enter")
