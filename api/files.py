@@ -23,7 +23,14 @@ from pathlib import Path
 
 from generate.runs import run_dir, run_file
 
-__all__ = ["resolve_run_dir", "resolve_run_file", "content_type_for", "list_run_files"]
+__all__ = [
+    "resolve_run_dir",
+    "resolve_run_file",
+    "content_type_for",
+    "list_run_files",
+    "convert_image",
+    "IMAGE_FORMATS",
+]
 
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _TYPES = {
@@ -75,3 +82,60 @@ def list_run_files(folder: Path) -> list[tuple[str, int, str]]:
             continue
         out.append((entry.name, target.stat().st_size, content_type_for(target)))
     return out
+
+
+# ?format= of a file download: (Pillow format, suffix, content type).
+IMAGE_FORMATS = {
+    "png": ("PNG", ".png", "image/png"),
+    "jpeg": ("JPEG", ".jpg", "image/jpeg"),
+    "webp": ("WEBP", ".webp", "image/webp"),
+}
+
+
+def convert_image(path: Path, fmt: str) -> bytes | None:
+    """The image at ``path`` re-encoded as ``fmt`` (a key of :data:`IMAGE_FORMATS`), or None if the
+    file is not an image Pillow reads. A grayscale sketch stays grayscale: mode ``L`` is kept where
+    the format has it (PNG, JPEG); WebP, which has no gray mode, is lossless with equal R, G and B."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    pil_format = IMAGE_FORMATS[fmt][0]
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if _is_gray(image):
+                image = image.convert("LA" if "A" in image.mode or "transparency" in image.info else "L")
+            if pil_format == "JPEG":  # no alpha in JPEG: flatten on white paper
+                if image.mode in ("LA", "RGBA", "P"):
+                    rgba = image.convert("RGBA")
+                    paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                    image = Image.alpha_composite(paper, rgba).convert("L" if image.mode == "LA" else "RGB")
+                elif image.mode not in ("L", "RGB"):
+                    image = image.convert("RGB")
+            options: dict = {"quality": 92} if pil_format in ("JPEG", "WEBP") else {}
+            if pil_format == "WEBP" and image.mode in ("L", "LA"):
+                image = image.convert("RGBA" if image.mode == "LA" else "RGB")
+                # Lossy WebP is YUV 4:2:0, which tints gray pixels; lossless keeps R = G = B (and
+                # line art compresses well losslessly).
+                options = {"lossless": True}
+            out = io.BytesIO()
+            image.save(out, pil_format, **options)
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def _is_gray(image) -> bool:
+    """True for a gray mode, or colour channels that are equal everywhere (a model's RGB sketch)."""
+    from PIL import ImageChops
+
+    if image.mode in ("L", "LA", "I", "I;16", "1"):
+        return True
+    if image.mode not in ("RGB", "RGBA", "P"):
+        return False
+    red, green, blue = image.convert("RGB").split()
+    return (
+        ImageChops.difference(red, green).getbbox() is None
+        and ImageChops.difference(green, blue).getbbox() is None
+    )

@@ -39,6 +39,7 @@ from api.routes_catalog import router as catalog_router
 from api.routes_generate import router as generate_router
 from api.routes_iterate import router as iterate_router
 from api.routes_runs import router as runs_router
+from api.routes_studio import router as studio_router
 from api.state import ServiceSettings, ServiceState
 from generate.redact import install_log_redaction, register_secret
 from generate.types import check_environment
@@ -49,6 +50,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 _STATIC_FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "http.js": "text/javascript; charset=utf-8",
+    "gallery.js": "text/javascript; charset=utf-8",
+    "studio.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
 
@@ -125,6 +128,7 @@ def create_app(
     app.include_router(iterate_router)
     app.include_router(runs_router)
     app.include_router(batches_router)
+    app.include_router(studio_router)
     app.include_router(catalog_router)
     _add_page(app)
     _add_docs(app)

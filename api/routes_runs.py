@@ -11,10 +11,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from api.auth import require_token
-from api.files import content_type_for, list_run_files, resolve_run_dir, resolve_run_file
+from api.files import (
+    IMAGE_FORMATS,
+    content_type_for,
+    convert_image,
+    list_run_files,
+    resolve_run_dir,
+    resolve_run_file,
+)
 from api.schemas import ErrorBody, RunDetail, RunFile, RunList, RunSummary
 from api.sse import run_urls, without_server_paths
 from api.state import ServiceState, get_state
@@ -156,6 +163,9 @@ def _detail(state: ServiceState, run_id: str) -> RunDetail:
     parent = meta.get("parent")
     if parent and parent.get("run_id"):
         meta["parent"] = {**parent, "url": run_urls(parent["run_id"])["run_url"]}
+    from generate.run_catalog import FAVOURITE_MARKER
+
+    meta["favourite"] = (folder / FAVOURITE_MARKER).exists()
     return RunDetail(**meta, files=files, children=children)
 
 
@@ -177,18 +187,48 @@ async def get_run(run_id: str, state: Annotated[ServiceState, Depends(get_state)
         **_NOT_FOUND,
         200: {
             "description": "The file, with its content type",
-            "content": {"image/png": {}, "application/json": {}},
+            "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}, "application/json": {}},
         },
     },
 )
-async def get_run_file(run_id: str, name: str, state: Annotated[ServiceState, Depends(get_state)]):
+async def get_run_file(
+    run_id: str,
+    name: str,
+    state: Annotated[ServiceState, Depends(get_state)],
+    format: Annotated[
+        str | None,
+        Query(
+            pattern="^(png|jpeg|webp)$",
+            description="Convert an image to png, jpeg or webp and send it as a download.",
+        ),
+    ] = None,
+):
     path = await run_in_threadpool(resolve_run_file, state.output_root(), run_id, name)
     if path is None:
         raise HTTPException(404, "no such file")
+    if format is not None:
+        return await _converted(path, format)
     return FileResponse(
         path,
         media_type=content_type_for(path),
         filename=path.name,
         content_disposition_type="inline",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
+    )
+
+
+async def _converted(path, fmt: str) -> Response:
+    """The image re-encoded (grayscale kept) as an attachment named after it: sketch_0.jpg."""
+    data = await run_in_threadpool(convert_image, path, fmt)
+    if data is None:
+        raise ConfigError(f"{path.name} is not an image; format= applies to images only", field="format")
+    _, suffix, media_type = IMAGE_FORMATS[fmt]
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{path.stem}{suffix}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-cache",
+        },
     )

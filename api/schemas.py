@@ -429,6 +429,7 @@ class RunDetail(BaseModel):
     run_id: str
     status: str | None = None
     files: list[RunFile] = Field(default_factory=list)
+    favourite: bool = Field(default=False, description="Starred (PUT /runs/{run_id}/favourite).")
     parent: dict[str, Any] | None = Field(default=None, description="The run this one refines, if any.")
     children: list[dict[str, Any]] = Field(
         default_factory=list,

@@ -269,7 +269,17 @@ class RunCatalog:
         else:
             marker.unlink(missing_ok=True)
         with self._write() as tx:
-            tx.execute("UPDATE runs SET favourite = ? WHERE run_id = ?", (int(favourite), run_id))
+            # The stored summary says it too (the history returns it as is).
+            tx.execute(
+                "UPDATE runs SET favourite = ?, summary = json_set(summary, '$.favourite', json(?))"
+                " WHERE run_id = ?",
+                (int(favourite), "true" if favourite else "false", run_id),
+            )
+
+    def forget(self, run_id: str) -> None:
+        """Drop a run's rows at once (its folder was just removed; a refresh would notice too)."""
+        with self._write() as tx:
+            _delete(tx, run_id)
 
     # -- queries ----------------------------------------------------------------------------------
     def query(
@@ -361,6 +371,15 @@ class RunCatalog:
         """Recorded cost of the runs made between two run-id time prefixes (inclusive)."""
         where, args = self._where(None, (), None, lo, hi, None, None, None)
         return float(self._db().execute(f"SELECT TOTAL(cost_usd) FROM runs {where}", args).fetchone()[0])
+
+    def spend_by_model(self, lo: str | None = None, hi: str | None = None) -> dict[str, float]:
+        """:meth:`spend` per model (the run's recorded model; runs that cost nothing left out)."""
+        where, args = self._where(None, (), None, lo, hi, None, None, None)
+        where = f"{where} AND cost_usd > 0" if where else "WHERE cost_usd > 0"
+        rows = self._db().execute(
+            f"SELECT COALESCE(model, ''), TOTAL(cost_usd) FROM runs {where} GROUP BY 1 ORDER BY 2 DESC", args
+        )
+        return {name or "unknown": float(total) for name, total in rows}
 
     def rebuild(self) -> int:
         """Forget every row and read every folder again; returns the number of runs catalogued."""

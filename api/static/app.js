@@ -1,4 +1,5 @@
-// sketchgen page, part 2: the form, the run being drawn, and past runs (helpers in http.js).
+// sketchgen page, part 2: the form and the run being drawn (helpers in http.js; the gallery and an
+// opened run's details in gallery.js; settings, uploads, spend and start-up in studio.js).
 //
 // A run is POST /generate-stream read as it arrives: placeholders are laid out first and each
 // sketch.completed fills its own. Stopping (or leaving the page) closes the connection, which
@@ -7,7 +8,11 @@
 // /runs/{run_id}/sketches/{index}/refine-stream or vary-stream.
 "use strict";
 
-const state = { styles: [], models: [], controller: null, runsOffset: 0, cards: [], runId: null, ratio: "1:1" };
+const state = {
+  styles: [], models: [], controller: null, runsOffset: 0, cards: [], runId: null, ratio: "1:1",
+  favourite: false, upload: { image: null, references: [] },
+};
+const RESUMABLE = ["interrupted", "failed", "partial", "cancelled"];
 
 // ---- form ------------------------------------------------------------------------------------------
 function fillSelect(select, items, selected) {
@@ -186,14 +191,49 @@ async function showSketch(card, url, file, variation) {
     img.alt = `Sketch ${Number(card.dataset.index) + 1}: ${variationLabel(variation)}`;
     img.src = href;
     card.querySelector(".frame").replaceChildren(img);
-    const link = document.createElement("a");
-    link.className = "button secondary small";
-    link.textContent = "Download";
-    link.href = href;
-    link.download = file;
-    card.querySelector(".caption").append(link, ...iterateButtons(state.runId, Number(card.dataset.index)));
+    card.querySelector(".caption").append(
+      downloadGroup(url, href, file, Number(card.dataset.index)),
+      ...iterateButtons(state.runId, Number(card.dataset.index)),
+      ...(state.runId ? [starButton("small card-star")] : []),
+    );
   } catch (err) {
     setPlaceholder(card, `Could not load the sketch: ${escapeHTML(err.message)}`);
+  }
+}
+
+// Download as PNG (the file itself), JPEG or WebP (converted by the service, grayscale kept).
+function downloadGroup(url, href, file, index) {
+  const group = document.createElement("span");
+  group.className = "downloads";
+  group.setAttribute("role", "group");
+  group.setAttribute("aria-label", `Download sketch ${index + 1}`);
+  const link = document.createElement("a");
+  link.className = "button secondary small";
+  link.textContent = "PNG";
+  link.href = href;
+  link.download = file;
+  link.setAttribute("aria-label", `Download sketch ${index + 1} as PNG`);
+  group.append(link);
+  for (const [format, label, suffix] of [["jpeg", "JPEG", ".jpg"], ["webp", "WebP", ".webp"]]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button secondary small";
+    button.textContent = label;
+    button.setAttribute("aria-label", `Download sketch ${index + 1} as ${label}`);
+    button.addEventListener("click", () => downloadAs(`${url}?format=${format}`, file.replace(/\.[^.]+$/, suffix)));
+    group.append(button);
+  }
+  return group;
+}
+
+async function downloadAs(url, name) {
+  try {
+    const link = Object.assign(document.createElement("a"), { href: await blobURL(url), download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  } catch (err) {
+    setStatus(`Could not download ${name}: ${err.message}`, true);
   }
 }
 
@@ -204,6 +244,7 @@ function iterateButtons(runId, index) {
     button.type = "button";
     button.className = `button secondary small ${kind}`;
     button.textContent = label;
+    button.setAttribute("aria-label", kind === "refine" ? `Refine sketch ${index + 1}` : `More like this: sketch ${index + 1}`);
     button.addEventListener("click", () => iterate(kind, runId, index));
     setIterateEnabled(button, !state.controller);
     return button;
@@ -225,8 +266,8 @@ async function iterate(kind, runId, index) {
   if (state.controller) return; // a run is streaming; finish or stop it first
   let body;
   if (kind === "refine") {
-    const instruction = window.prompt(`What should change in sketch ${index + 1}? (e.g. "make the cap bigger, keep the pose")`);
-    if (!instruction || !instruction.trim()) return;
+    const instruction = await askInstruction(index);
+    if (!instruction) return;
     body = { instruction: instruction.trim(), num_images: 1, previews: true };
   } else {
     body = { num_images: Number($("num_images").value) || 4, previews: true };
@@ -254,6 +295,7 @@ function handleEvent({ event, data }) {
     $("run-title").textContent = `Run ${data.run_id}`;
     if (state.cards.length !== data.num_images) makeCards(data.num_images, $("aspect_ratio").value);
     setStatus(`Drawing ${data.num_images} sketches with ${data.model}…`);
+    setRunActions(null);
   } else if (event === "stage") {
     const refs = data.details && data.details.references;
     setStatus(data.name === "references_retrieved" ? `Found ${refs ? refs.length : 0} reference images; sketching…` : "Prompt compiled…");
@@ -277,6 +319,7 @@ function handleEvent({ event, data }) {
       if (card.classList.contains("pending")) showFailure(card, "cancelled", "", "Not drawn.");
     });
     setRunLinks(data.contact_sheet_url, data.metadata_url, data.run_id);
+    setRunActions(data.run_id, false, data.status);
   } else if (event === "error") {
     setStatus(`The run failed: ${data.message}`, true);
   }
@@ -301,7 +344,7 @@ async function generate(event) {
   const body = {
     brief, style_id: $("style_id").value, num_images: Number($("num_images").value), model: $("model").value,
     aspect_ratio: $("aspect_ratio").value, image_size: $("image_size").value, previews: true,
-    ...requestOptions(),
+    ...requestOptions(), ...uploadFields(),
   };
   await streamRun("/generate-stream", body, body.num_images, body.aspect_ratio, "New run");
 }
@@ -356,105 +399,6 @@ async function streamRun(path, body, count, ratio, title) {
     $("generate").disabled = false;
     $("cancel").hidden = true;
     loadRuns(true);
+    loadSpend();
   }
 }
-
-const RESUMABLE = ["interrupted", "failed", "partial", "cancelled"];
-
-// ---- past runs -----------------------------------------------------------------------------------
-function formatWhen(run) {
-  const stamp = run.timestamp ? new Date(run.timestamp) : null;
-  return stamp && !isNaN(stamp) ? stamp.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : run.run_id;
-}
-
-async function loadRuns(reset) {
-  if (reset) state.runsOffset = 0;
-  let page;
-  try {
-    page = await getJSON(`/runs?limit=10&offset=${state.runsOffset}`);
-  } catch (err) {
-    $("runs").replaceChildren(Object.assign(document.createElement("li"), { className: "empty", textContent: err.message }));
-    return;
-  }
-  const items = page.runs.map((run) => {
-    const li = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.dataset.runId = run.run_id;
-    const total = run.num_images || run.succeeded + run.failed + run.cancelled;
-    button.innerHTML = `<span class="when"></span><span class="what"></span><span class="badge ${escapeHTML(run.status)}">${escapeHTML(run.status)} · ${run.succeeded}/${total}</span>`;
-    button.querySelector(".when").textContent = formatWhen(run);
-    button.querySelector(".what").textContent = run.brief || "(no brief)";
-    const meta = document.createElement("small");
-    meta.textContent = [run.style_id, run.model].filter(Boolean).join(" · ");
-    button.querySelector(".what").append(meta);
-    button.addEventListener("click", () => openRun(run.run_id));
-    li.append(button);
-    return li;
-  });
-  if (reset) $("runs").replaceChildren();
-  if (!items.length && reset) items.push(Object.assign(document.createElement("li"), { className: "empty", textContent: "No runs yet." }));
-  $("runs").append(...items);
-  state.runsOffset = page.next_offset || state.runsOffset;
-  $("more-runs").hidden = page.next_offset == null;
-}
-
-async function openRun(runId) {
-  if (state.controller) return; // a run is streaming; finish or stop it first
-  let run;
-  try {
-    run = await getJSON(`/runs/${encodeURIComponent(runId)}`);
-  } catch (err) {
-    setStatus(`Could not open run ${runId}: ${err.message}`, true);
-    return;
-  }
-  forgetBlobs();
-  const sketches = run.sketches || [];
-  const ratio = run.config && run.config.aspect_ratio;
-  state.runId = run.run_id;
-  state.ratio = ratio || "1:1";
-  makeCards(sketches.length, ratio);
-  $("run-title").textContent = `Run ${run.run_id}`;
-  const brief = run.prompt_spec && run.prompt_spec.brief;
-  setStatus(`${run.status} · ${run.style_id || ""} · ${(run.model && run.model.used) || ""}${brief ? ` · “${brief}”` : ""}`, run.status === "failed");
-  const base = `/runs/${encodeURIComponent(run.run_id)}/files`;
-  for (const sketch of sketches) {
-    const card = cardAt(sketch.index);
-    if (!card) continue;
-    if (sketch.status === "completed" && sketch.file) showSketch(card, `${base}/${sketch.file}`, sketch.file, sketch.variation);
-    else {
-      const error = sketch.error || {};
-      showFailure(card, sketch.status === "failed" ? "failed" : "cancelled", error.code, error.message || sketch.status, sketch.variation);
-    }
-  }
-  const hasSheet = (run.files || []).some((f) => f.name === "contact_sheet.png");
-  setRunLinks(hasSheet ? `${base}/contact_sheet.png` : null, `${base}/metadata.json`, run.run_id);
-  // A run whose process died, or that failed or stopped part-way, can make its missing sketches.
-  const resume = $("resume-run");
-  resume.hidden = !RESUMABLE.includes(run.status);
-  resume.onclick = () => streamRun(`/runs/${encodeURIComponent(run.run_id)}/resume-stream`, {}, null);
-  window.scrollTo({ top: 0, behavior: "smooth" });
-}
-
-// ---- start -------------------------------------------------------------------------------------------
-async function start() {
-  $("brief").addEventListener("input", () => { $("brief-count").textContent = String($("brief").value.length); });
-  $("style_id").addEventListener("change", onStyleChange);
-  $("model").addEventListener("change", refreshModelOptions);
-  $("image_size").addEventListener("change", refreshPrice);
-  $("num_images").addEventListener("change", refreshPrice);
-  $("brief-form").addEventListener("submit", generate);
-  $("cancel").addEventListener("click", () => state.controller && state.controller.abort());
-  $("refresh-runs").addEventListener("click", () => loadRuns(true));
-  $("more-runs").addEventListener("click", () => loadRuns(false));
-  $("docs-link").addEventListener("click", openDocs);
-  try {
-    await loadChoices();
-  } catch (err) {
-    showFormError(`Could not load styles and models: ${err.message}`);
-  }
-  await loadRuns(true);
-  document.body.dataset.ready = "true";
-}
-
-start();

@@ -115,8 +115,8 @@ def test_designer_generates_watches_downloads_and_reopens(page, live_server, fak
     page.screenshot(path=str(tmp_path / "sketchgen-page-failed.png"), full_page=True)
 
     # Past runs are listed, newest first, and the first run can be reopened.
-    page.wait_for_function("document.querySelectorAll('#runs li button').length === 2")
-    first_run = page.locator("#runs li button").nth(1)
+    page.wait_for_function("document.querySelectorAll('#runs li button.open-run').length === 2")
+    first_run = page.locator("#runs li button.open-run").nth(1)
     assert "playful golf mascot" in first_run.inner_text()
     first_run.click()
     page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 4")
@@ -252,8 +252,10 @@ def test_designer_refines_and_varies_a_sketch(page, live_server, fake_gemini, ou
     page.wait_for_selector("#cancel[hidden]", state="attached")  # the run has ended: a new one may start
     first_run = page.inner_text("#run-title").removeprefix("Run ")
 
-    page.once("dialog", lambda dialog: dialog.accept("make the cap bigger"))
     page.locator("#sketches .card.completed").nth(1).locator("button.refine").click()
+    page.wait_for_selector("#refine-dialog[open]")
+    page.fill("#refine-instruction", "make the cap bigger")
+    page.click("#refine-dialog button[value=ok]")
     # A child in the same second is "<first_run>_2": compare whole titles.
     page.wait_for_function(
         f"(t => t.startsWith('Run ') && t !== 'Run {first_run}')(document.querySelector('#run-title').textContent)"
@@ -320,9 +322,9 @@ def test_an_interrupted_run_shows_as_such_and_resumes_from_the_page(page, live_s
 
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-ready=true]")
-    badge = page.locator("#runs li button .badge").first
+    badge = page.locator("#runs li button.open-run .badge").first
     assert "interrupted" in badge.inner_text() and "interrupted" in (badge.get_attribute("class") or "")
-    page.locator("#runs li button").first.click()
+    page.locator("#runs li button.open-run").first.click()
     page.wait_for_selector("#resume-run:not([hidden])")
     assert "interrupted" in page.inner_text("#run-status")
     assert page.locator("#sketches .card.completed").count() == 2
@@ -353,7 +355,10 @@ _OVERFLOW_JS = """() => {
   if (f.bottom > c.top && f.top < c.bottom && f.right > c.left && f.left < c.right)
     out.push('the form panel overlaps the first sketch scrolled to');
   for (const el of document.querySelectorAll('#runs .what')) {
-    if (el.getBoundingClientRect().width < 150) out.push(`past run's brief shown ${el.getBoundingClientRect().width}px wide`);
+    // A brief wraps onto more lines; it is never cut off or squeezed to a sliver.
+    if (el.getBoundingClientRect().width < 120) out.push(`past run's brief shown ${el.getBoundingClientRect().width}px wide`);
+    if (el.scrollWidth > el.clientWidth + 1 || getComputedStyle(el).whiteSpace === 'nowrap')
+      out.push(`past run's brief "${el.textContent}" is cut off`);
   }
   return out;
 }"""

@@ -1,0 +1,306 @@
+// sketchgen page, part 3: the gallery of past runs and an opened run (its details, lineage, star,
+// zip and delete).
+//
+// The gallery asks GET /runs for one page at a time with the filters as query parameters (the
+// catalog on the server does the filtering, searching and sorting); "Load more" asks for the next
+// page from next_offset. Thumbnails are fetched with the token like every image (blob: URLs) and
+// kept apart from the opened run's images, which are let go when another run opens.
+"use strict";
+
+const PAGE_SIZE = 24;
+const thumbs = [];
+let searchTimer = null;
+let galleryRequest = 0;
+
+function formatWhen(run) {
+  const stamp = run.timestamp ? new Date(run.timestamp) : null;
+  return stamp && !isNaN(stamp) ? stamp.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : run.run_id;
+}
+
+function galleryQuery() {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(state.runsOffset) });
+  for (const [id, name] of [["f-q", "q"], ["f-style", "style"], ["f-model", "model"], ["f-status", "status"],
+                            ["f-since", "since"], ["f-until", "until"]]) {
+    const value = $(id).value.trim();
+    if (value && !(name === "q" && !value.replace(/\*/g, "").trim())) params.set(name, value);
+  }
+  if ($("f-sort").value !== "newest") params.set("sort", $("f-sort").value);
+  if ($("f-favourite").checked) params.set("favourite", "true");
+  return params;
+}
+
+function fillFilterChoices() {
+  const keep = (id) => $(id).value;
+  const style = keep("f-style");
+  const model = keep("f-model");
+  fillSelect($("f-style"), [["", "Any style"], ...state.styles.map((s) => [s.id, s.name])], style);
+  fillSelect($("f-model"), [["", "Any model"], ...state.models.map((m) => [m.id, m.display_name || m.id])], model);
+}
+
+async function thumbURL(url) {
+  const response = await api(url);
+  if (!response.ok) throw new Error(await errorMessage(response));
+  const href = URL.createObjectURL(await response.blob());
+  thumbs.push(href);
+  return href;
+}
+
+function runTile(run) {
+  const li = document.createElement("li");
+  li.className = "tile";
+  li.dataset.runId = run.run_id;
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "open-run";
+  open.dataset.runId = run.run_id;
+  const total = run.num_images || run.succeeded + run.failed + run.cancelled;
+  open.innerHTML = `<span class="thumb"></span><span class="what"></span><span class="when"></span>
+    <span class="badge ${escapeHTML(run.status)}">${escapeHTML(run.status)} · ${run.succeeded}/${total}</span>`;
+  open.querySelector(".what").textContent = run.brief || "(no brief)";
+  const meta = [formatWhen(run), run.style_id, run.model].filter(Boolean).join(" · ");
+  open.querySelector(".when").textContent = run.cost_usd ? `${meta} · $${run.cost_usd.toFixed(3)}` : meta;
+  open.addEventListener("click", () => openRun(run.run_id));
+  const picture = run.contact_sheet_url || (run.image_urls || [])[0];
+  if (picture) {
+    thumbURL(picture).then((href) => {
+      const img = new Image();
+      img.alt = `${run.contact_sheet_url ? "Contact sheet" : "First sketch"} of “${run.brief || run.run_id}”`;
+      img.src = href;
+      open.querySelector(".thumb").replaceChildren(img);
+    }).catch(() => { open.querySelector(".thumb").textContent = "no picture"; });
+  } else {
+    open.querySelector(".thumb").textContent = "no sketches";
+  }
+  li.append(open, starButton("small tile-star", run.run_id, Boolean(run.favourite)));
+  return li;
+}
+
+async function loadRuns(reset) {
+  if (reset) {
+    state.runsOffset = 0;
+    thumbs.splice(0).forEach((href) => URL.revokeObjectURL(href));
+  }
+  const ticket = ++galleryRequest;
+  $("gallery-status").textContent = "Loading…";
+  let page;
+  try {
+    page = await getJSON(`/runs?${galleryQuery()}`);
+  } catch (err) {
+    if (ticket !== galleryRequest) return;
+    $("gallery-status").textContent = `Could not list the runs: ${err.message}`;
+    if (reset) $("runs").replaceChildren();
+    return;
+  }
+  if (ticket !== galleryRequest) return; // a newer search answered meanwhile
+  if (reset) $("runs").replaceChildren();
+  $("runs").append(...page.runs.map(runTile));
+  const shown = $("runs").children.length;
+  $("gallery-status").textContent = shown ? `${shown} run${shown === 1 ? "" : "s"} shown${page.next_offset == null ? "" : ", more below"}.`
+    : "No runs match.";
+  state.runsOffset = page.next_offset == null ? state.runsOffset : page.next_offset;
+  $("more-runs").hidden = page.next_offset == null;
+}
+
+function onFiltersChanged(event) {
+  clearTimeout(searchTimer);
+  // Typing waits for a pause; a pick from a list applies at once.
+  searchTimer = setTimeout(() => loadRuns(true), event && event.target.id === "f-q" ? 300 : 0);
+}
+
+// ---- an opened run ----------------------------------------------------------------------------
+function runLink(runId, text) {
+  const link = document.createElement("a");
+  link.href = `#run=${encodeURIComponent(runId)}`;
+  link.textContent = text;
+  return link;
+}
+
+function showLineage(run) {
+  const nav = $("lineage");
+  const parent = run.parent && run.parent.run_id ? run.parent : null;
+  const children = run.children || [];
+  nav.hidden = !parent && !children.length;
+  if (nav.hidden) return nav.replaceChildren();
+  const root = document.createElement("ul");
+  root.className = "tree";
+  let here = root;
+  if (parent) {
+    const li = document.createElement("li");
+    li.append(runLink(parent.run_id, `${parent.run_id}`), ` (parent; sketch ${(parent.index ?? 0) + 1})`);
+    const sub = document.createElement("ul");
+    li.append(sub);
+    root.append(li);
+    here = sub;
+  }
+  const self = document.createElement("li");
+  const current = document.createElement("strong");
+  current.textContent = `${run.run_id} (this run)`;
+  current.setAttribute("aria-current", "page");
+  self.append(current);
+  if (children.length) {
+    const sub = document.createElement("ul");
+    for (const child of children) {
+      const li = document.createElement("li");
+      const what = child.kind === "refine" ? `refined sketch ${(child.index ?? 0) + 1}` : `${child.kind || "child"} of sketch ${(child.index ?? 0) + 1}`;
+      li.append(runLink(child.run_id, child.run_id), ` — ${what}${child.instruction ? `: “${child.instruction}”` : ""} (${child.status || "?"})`);
+      sub.append(li);
+    }
+    self.append(sub);
+  }
+  here.append(self);
+  const title = document.createElement("h3");
+  title.textContent = "Lineage";
+  nav.replaceChildren(title, root);
+}
+
+function fact(list, term, value) {
+  if (value === undefined || value === null || value === "") return;
+  const dt = document.createElement("dt");
+  dt.textContent = term;
+  const dd = document.createElement("dd");
+  dd.textContent = String(value);
+  list.append(dt, dd);
+}
+
+function showDetails(run) {
+  $("run-details").hidden = false;
+  const facts = $("run-facts");
+  facts.replaceChildren();
+  const totals = run.totals || {};
+  const model = run.model || {};
+  fact(facts, "Brief", run.prompt_spec && run.prompt_spec.brief);
+  fact(facts, "Style", run.style_id);
+  fact(facts, "Model", model.used && model.requested && model.used !== model.requested ? `${model.used} (asked: ${model.requested})` : model.used || model.requested);
+  fact(facts, "Status", run.status);
+  fact(facts, "Cost", `$${Number(totals.cost_usd || 0).toFixed(3)}`);
+  fact(facts, "Made", formatWhen(run));
+  fact(facts, "Sketches", `${totals.succeeded ?? 0} drawn, ${totals.failed ?? 0} failed, ${totals.cancelled ?? 0} stopped`);
+  const refs = run.reference_images || [];
+  const scores = run.retrieval_scores || [];
+  const list = $("run-references");
+  list.replaceChildren(...(refs.length ? refs : [null]).map((ref, i) => {
+    const li = document.createElement("li");
+    li.textContent = ref === null ? "None." : `${String(ref).split("/").pop()}${scores[i] != null ? ` — score ${Number(scores[i]).toFixed(3)}` : ""}`;
+    return li;
+  }));
+  $("run-prompts").replaceChildren(...(run.sketches || []).filter((s) => s.prompt).map((sketch) => {
+    const block = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = `Sketch ${sketch.index + 1}${sketch.variation ? ` — ${variationLabel(sketch.variation)}` : ""}`;
+    const text = document.createElement("pre");
+    text.textContent = sketch.prompt;
+    block.append(summary, text);
+    return block;
+  }));
+  showLineage(run);
+}
+
+async function openRun(runId) {
+  if (state.controller) return; // a run is streaming; finish or stop it first
+  let run;
+  try {
+    run = await getJSON(`/runs/${encodeURIComponent(runId)}`);
+  } catch (err) {
+    setStatus(`Could not open run ${runId}: ${err.message}`, true);
+    return;
+  }
+  forgetBlobs();
+  const sketches = run.sketches || [];
+  const ratio = run.config && run.config.aspect_ratio;
+  state.runId = run.run_id;
+  state.ratio = ratio || "1:1";
+  state.favourite = Boolean(run.favourite);
+  makeCards(sketches.length, ratio);
+  $("run-title").textContent = `Run ${run.run_id}`;
+  const brief = run.prompt_spec && run.prompt_spec.brief;
+  setStatus(`${run.status} · ${run.style_id || ""} · ${(run.model && run.model.used) || ""}${brief ? ` · “${brief}”` : ""}`, run.status === "failed");
+  const base = `/runs/${encodeURIComponent(run.run_id)}/files`;
+  for (const sketch of sketches) {
+    const card = cardAt(sketch.index);
+    if (!card) continue;
+    if (sketch.status === "completed" && sketch.file) showSketch(card, `${base}/${sketch.file}`, sketch.file, sketch.variation);
+    else {
+      const error = sketch.error || {};
+      showFailure(card, sketch.status === "failed" ? "failed" : "cancelled", error.code, error.message || sketch.status, sketch.variation);
+    }
+  }
+  const hasSheet = (run.files || []).some((f) => f.name === "contact_sheet.png");
+  setRunLinks(hasSheet ? `${base}/contact_sheet.png` : null, `${base}/metadata.json`, run.run_id);
+  // A run whose process died, or that failed or stopped part-way, can make its missing sketches.
+  const resume = $("resume-run");
+  resume.hidden = !RESUMABLE.includes(run.status);
+  resume.onclick = () => streamRun(`/runs/${encodeURIComponent(run.run_id)}/resume-stream`, {}, null);
+  setRunActions(run.run_id, state.favourite, run.status);
+  showDetails(run);
+  $("run-title").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+// ---- star, zip, delete ------------------------------------------------------------------------
+function starButton(extra, runId = state.runId, favourite = state.favourite) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = `secondary star ${extra}`;
+  button.dataset.runId = runId;
+  paintStar(button, favourite);
+  button.addEventListener("click", () => toggleStar(button.dataset.runId, button.getAttribute("aria-pressed") !== "true"));
+  return button;
+}
+
+function paintStar(button, favourite) {
+  button.setAttribute("aria-pressed", String(favourite));
+  button.textContent = favourite ? "★ Starred" : "☆ Star";
+  button.setAttribute("aria-label", `${favourite ? "Unstar" : "Star"} run ${button.dataset.runId}`);
+}
+
+async function toggleStar(runId, favourite) {
+  try {
+    const response = await api(`/runs/${encodeURIComponent(runId)}/favourite`, {
+      method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ favourite }),
+    });
+    if (!response.ok) throw new Error(await errorMessage(response));
+  } catch (err) {
+    $("gallery-status").textContent = `Could not star run ${runId}: ${err.message}`;
+    return;
+  }
+  if (runId === state.runId) state.favourite = favourite;
+  document.querySelectorAll("button.star").forEach((b) => { if (b.dataset.runId === runId) paintStar(b, favourite); });
+  $("gallery-status").textContent = `Run ${runId} ${favourite ? "starred" : "unstarred"}.`;
+}
+
+function setRunActions(runId, favourite = false, status = null) {
+  const star = $("star-run");
+  star.hidden = !runId;
+  $("archive-run").hidden = !runId;
+  $("delete-run").hidden = !runId || status === "running";
+  if (!runId) return void ($("run-details").hidden = true);
+  star.dataset.runId = runId;
+  paintStar(star, favourite);
+}
+
+async function downloadArchive() {
+  const runId = state.runId;
+  await downloadAs(`/runs/${encodeURIComponent(runId)}/archive`, `sketchgen_${runId}.zip`);
+}
+
+async function deleteRun() {
+  const runId = state.runId;
+  if (!runId || state.controller) return;
+  $("delete-what").textContent = `Run ${runId}: ${$("run-status").textContent}`;
+  if ((await openDialog($("delete-dialog"), $("delete-run"))) !== "ok") return;
+  const response = await api(`/runs/${encodeURIComponent(runId)}`, { method: "DELETE" });
+  if (!response.ok && response.status !== 404) {
+    setStatus(`Could not delete run ${runId}: ${await errorMessage(response)}`, true);
+    return;
+  }
+  forgetBlobs();
+  state.runId = null;
+  state.cards = [];
+  $("sketches").replaceChildren();
+  $("run-title").textContent = "No run open";
+  setRunLinks(null, null, "");
+  $("resume-run").hidden = true;
+  setRunActions(null);
+  setStatus(`Run ${runId} deleted.`);
+  await loadRuns(true);
+  $("gallery-title").focus();
+}
