@@ -40,6 +40,7 @@ import binascii
 import functools
 import hashlib
 import io
+import json
 import logging
 import os
 import urllib.parse
@@ -152,6 +153,13 @@ def _first_image(response: Any, timeout_s: float | None) -> tuple[Any, Any, Any]
     if not b64 and isinstance(url, str) and url:
         b64 = _fetch_url(url, timeout_s)
     return b64, getattr(response, "usage", None), getattr(item, "revised_prompt", None)
+
+
+def _is_json(stream: Any) -> bool:
+    """Whether a streamed call was answered with a plain JSON body instead of server-sent events."""
+    response = getattr(stream, "response", None)
+    ctype = str(getattr(response, "headers", {}).get("content-type", "")).lower()
+    return ctype.startswith("application/json")
 
 
 def _fetch_url(url: str, timeout_s: float | None) -> str:
@@ -465,7 +473,9 @@ class OpenAIImageAdapter(ImageModelAdapter):
             self._raise_failure(exc, sent)
 
     async def astream(self, request: ImageRequest) -> AsyncIterator[ModelPreview | ModelImage]:
-        """Partial images as previews, then the final image (``*.completed`` event).
+        """Partial images as previews, then the final image (``*.completed`` event). An endpoint
+        that answers a plain JSON ``ImagesResponse`` instead of events gives the final image alone;
+        a partial image that cannot be decoded is skipped.
 
         The SDK stream is closed in ``finally``: a consumer who stops early, or is cancelled,
         releases the HTTP response mid-body, which closes the connection."""
@@ -476,34 +486,43 @@ class OpenAIImageAdapter(ImageModelAdapter):
         try:
             images = self._async_images()
             stream = await (images.edit(**kwargs) if edit else images.generate(**kwargs))
-            async for event in stream:
-                kind = str(getattr(event, "type", "") or "")
-                if kind.endswith(".partial_image"):
-                    data, mime = _decode(getattr(event, "b64_json", None) or "")
-                    previews += 1
-                    yield ModelPreview(
-                        data=data,
-                        mime_type=mime,
-                        sequence=int(getattr(event, "partial_image_index", previews - 1)),
-                    )
-                elif kind.endswith(".completed"):
-                    final = self._image(
-                        getattr(event, "b64_json", None),
-                        getattr(event, "usage", None),
-                        None,
-                        request,
-                        kwargs,
-                        edit,
-                        warnings,
-                        sent,
-                    )
-                    break
-                else:
-                    # An error event whose data has no "error" key (the SDK raises on those itself);
-                    # any other event (a progress note a newer API may add) carries no image: skip it.
-                    extra = getattr(event, "model_extra", None) or {}
-                    if kind == "error" or kind.endswith(".failed") or "code" in extra:
-                        raise error_for_event(extra.get("error") or extra, after_output=previews > 0)
+            if _is_json(stream):  # an endpoint that does not stream answered the whole image at once
+                body = json.loads(await stream.response.aread())
+                response = openai.types.ImagesResponse.construct(**body) if isinstance(body, dict) else None
+                answer = await asyncio.to_thread(_first_image, response, request.timeout_s)
+                final = self._image(*answer, request, kwargs, edit, warnings, sent)
+            else:
+                async for event in stream:
+                    kind = str(getattr(event, "type", "") or "")
+                    if kind.endswith(".partial_image"):
+                        try:
+                            data, mime = _decode(getattr(event, "b64_json", None) or "")
+                        # A preview is a courtesy: a broken one is not the sketch's failure.
+                        except ModelCallError:
+                            log.debug("OpenAI sent a partial image that is not an image: skipped")
+                            continue
+                        previews += 1
+                        index = getattr(event, "partial_image_index", None)  # optional on the wire
+                        sequence = index if isinstance(index, int) else previews - 1
+                        yield ModelPreview(data=data, mime_type=mime, sequence=sequence)
+                    elif kind.endswith(".completed"):
+                        final = self._image(
+                            getattr(event, "b64_json", None),
+                            getattr(event, "usage", None),
+                            None,
+                            request,
+                            kwargs,
+                            edit,
+                            warnings,
+                            sent,
+                        )
+                        break
+                    else:
+                        # An error event whose data has no "error" key (the SDK raises on those itself);
+                        # any other event (a progress note a newer API may add) carries no image: skip it.
+                        extra = getattr(event, "model_extra", None) or {}
+                        if kind == "error" or kind.endswith(".failed") or "code" in extra:
+                            raise error_for_event(extra.get("error") or extra, after_output=previews > 0)
         except Exception as exc:
             self._raise_failure(exc, sent, after_output=previews > 0)
         finally:

@@ -10,7 +10,7 @@ import json
 import pytest
 from aiohttp import web
 
-from generate.adapter import ImageRequest, get_adapter
+from generate.adapter import ImageRequest, ModelImage, ModelPreview, get_adapter
 from generate.errors import ErrorCode, ModelCallError
 from generate.testing.fake_behaviors import make_image
 from generate.testing.server_thread import AppThread
@@ -26,6 +26,7 @@ class MiniImages:
     def __init__(self) -> None:
         self.seen: list[tuple[str, dict[str, str]]] = []
         self.answer: tuple[int, str, str] = (200, "{}", "application/json")
+        self.events: list[tuple[str, dict]] | None = None
         self._thread = AppThread(self._app, name="mini-openai")
 
     def _app(self) -> web.Application:
@@ -34,9 +35,16 @@ class MiniImages:
         app.router.add_get("/files/x.png", self._file)
         return app
 
-    async def _generate(self, request: web.Request) -> web.Response:
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
         self.seen.append((request.path, dict(request.headers)))
         await request.read()
+        if self.events is not None:  # server-sent events, as written (name, data)
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            for name, data in self.events:
+                await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            await response.write_eof()
+            return response
         status, body, ctype = self.answer
         return web.Response(status=status, text=body, content_type=ctype)
 
@@ -186,3 +194,61 @@ def test_a_404_from_a_wrong_endpoint_names_openai_base_url(mini, monkeypatch):
     with pytest.raises(ModelCallError) as info:
         _generate("sync")
     assert info.value.code == ErrorCode.NOT_FOUND and "OPENAI_BASE_URL" in str(info.value)
+
+
+B64 = base64.b64encode(PNG).decode()
+
+
+def _stream() -> list:
+    adapter = get_adapter(MODEL)
+
+    async def run():
+        try:
+            return [item async for item in adapter.astream(_request())]
+        finally:
+            await adapter.aclose()
+
+    return asyncio.run(run())
+
+
+def test_a_stream_request_answered_with_plain_json_gives_the_final_image(mini):
+    mini.answer = (200, _ok(), "application/json")  # an endpoint that ignores stream=true
+    (image,) = _stream()
+    assert isinstance(image, ModelImage) and image.data == PNG
+
+
+def test_a_stream_that_ends_without_completed_is_a_retryable_no_image(mini):
+    mini.events = [
+        ("image_generation.partial_image", {"type": "image_generation.partial_image", "b64_json": B64})
+    ]
+    with pytest.raises(ModelCallError) as info:
+        _stream()
+    assert info.value.code == ErrorCode.NO_IMAGE and info.value.retryable
+
+
+def test_a_broken_partial_image_is_skipped_not_the_sketch(mini):
+    partial = {"type": "image_generation.partial_image", "partial_image_index": 0}
+    mini.events = [
+        ("image_generation.partial_image", {**partial, "b64_json": "bm90IGFuIGltYWdl"}),  # "not an image"
+        ("image_generation.partial_image", {**partial, "b64_json": B64, "partial_image_index": 1}),
+        ("image_generation.completed", {"type": "image_generation.completed", "b64_json": B64}),
+    ]
+    items = _stream()
+    assert [type(i) for i in items] == [ModelPreview, ModelImage] and items[0].sequence == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "partials", "code"),
+    [
+        ({"code": "rate_limit_exceeded", "message": "slow down"}, 0, ErrorCode.RATE_LIMITED),
+        ({"code": "moderation_blocked", "message": "no"}, 1, ErrorCode.BLOCKED_OUTPUT),
+        ({"code": "server_error", "message": "oops"}, 0, ErrorCode.SERVER_ERROR),
+    ],
+)
+def test_an_sse_error_event_is_typed_by_its_code(error, partials, code, mini):
+    partial = {"type": "image_generation.partial_image", "b64_json": B64, "partial_image_index": 0}
+    mini.events = [("image_generation.partial_image", partial)] * partials
+    mini.events += [("error", {"type": "error", "error": {"type": "image_generation_error", **error}})]
+    with pytest.raises(ModelCallError) as info:
+        _stream()
+    assert info.value.code == code
