@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import difflib
+import inspect
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -365,9 +366,13 @@ class ModelFamily(abc.ABC):
         input_text_chars: int = 0,
         num_images: int = 1,
         conversation_model: str | None = None,
+        aspect_ratio: str | None = None,
     ) -> list[dict[str, Any]]:
         """Rows of a dry run's cost table, one per selectable model of this family:
         ``{"model", "status", "image_size", "per_image_usd", "run_usd"}`` (default: none).
+
+        ``aspect_ratio``: the run's, for families whose price depends on it (OpenAI's sizes); a
+        family written before it existed is simply not passed it (:func:`estimate_costs_of`).
 
         ``input_images`` / ``input_text_chars``: what a call sends besides its prompt and
         ``num_references`` style references (:func:`input_load`: the images to edit, a refinement's
@@ -439,8 +444,13 @@ def default_model_of(family: ModelFamily) -> str | None:
 
 
 def estimate_costs_of(family: ModelFamily, **kwargs: Any) -> list[dict[str, Any]]:
-    """``family.estimate_costs(**kwargs)``, or no rows (logged) when it raises."""
+    """``family.estimate_costs(**kwargs)``, or no rows (logged) when it raises. Keywords the family's
+    method does not take (added to the interface after it was written) are left out."""
     try:
+        params = inspect.signature(family.estimate_costs).parameters.values()
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            names = {p.name for p in params}
+            kwargs = {k: v for k, v in kwargs.items() if k in names}
         return list(family.estimate_costs(**kwargs))
     except Exception as exc:  # noqa: BLE001
         _plugin_failed(family, "estimate_costs()", exc)

@@ -610,6 +610,7 @@ class SketchPipeline:
                 input_text_chars=extra_chars,
                 num_images=n,
                 conversation_model=prepared.adapter.name if multi_turn else None,
+                aspect_ratio=prepared.config.aspect_ratio,
             )
         ]
         return {
