@@ -274,7 +274,10 @@ class OpenAIImageAdapter(ImageModelAdapter):
         self._owns = client is None, async_client is None
         self._client, self._aclient = client, async_client
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
-        self._common = {"api_key": api_key or None, "base_url": base_url, "max_retries": 0}
+        # The key is trimmed: one pasted with a newline or CRLF is an invalid header, which the SDK
+        # reports as a connection error (retried forever, never naming the key).
+        key = (api_key or os.environ.get(KEY_ENV, "")).strip() or None
+        self._common = {"api_key": key, "base_url": base_url, "max_retries": 0}
         if not self._dry_run and (client is None or async_client is None):
             if not openai_credentials(api_key)[0]:
                 raise _credentials_error(self.requested_name)

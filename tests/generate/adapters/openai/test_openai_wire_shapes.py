@@ -252,3 +252,10 @@ def test_an_sse_error_event_is_typed_by_its_code(error, partials, code, mini):
     with pytest.raises(ModelCallError) as info:
         _stream()
     assert info.value.code == code
+
+
+def test_a_key_with_stray_whitespace_is_sent_trimmed(mini, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", " sk-test-mini\r\n")  # pasted into a .env file, or CRLF
+    mini.answer = (200, _ok(), "application/json")
+    assert _generate("sync").data == PNG
+    assert mini.seen[-1][1]["Authorization"] == "Bearer sk-test-mini"
