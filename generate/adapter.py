@@ -19,6 +19,8 @@ from __future__ import annotations
 import abc
 import asyncio
 import difflib
+import inspect
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,8 +49,13 @@ __all__ = [
     "families",
     "family_for",
     "availability_of",
+    "models_of",
+    "default_model_of",
+    "estimate_costs_of",
     "register_known_names",
 ]
+
+log = logging.getLogger("sketchgen.generate")
 
 
 @dataclass(frozen=True)
@@ -359,9 +366,13 @@ class ModelFamily(abc.ABC):
         input_text_chars: int = 0,
         num_images: int = 1,
         conversation_model: str | None = None,
+        aspect_ratio: str | None = None,
     ) -> list[dict[str, Any]]:
         """Rows of a dry run's cost table, one per selectable model of this family:
         ``{"model", "status", "image_size", "per_image_usd", "run_usd"}`` (default: none).
+
+        ``aspect_ratio``: the run's, for families whose price depends on it (OpenAI's sizes); a
+        family written before it existed is simply not passed it (:func:`estimate_costs_of`).
 
         ``input_images`` / ``input_text_chars``: what a call sends besides its prompt and
         ``num_references`` style references (:func:`input_load`: the images to edit, a refinement's
@@ -405,10 +416,59 @@ def availability_of(family: ModelFamily) -> Availability:
         return Availability(False, f"its availability check failed ({type(exc).__name__})")
 
 
+def _plugin_failed(family: ModelFamily, what: str, exc: Exception) -> None:
+    # The error type only: a plug-in's message could carry a secret.
+    log.warning("model family %r: %s failed (%s); skipping it there", family.name, what, type(exc).__name__)
+
+
+def models_of(family: ModelFamily) -> list[dict[str, Any]]:
+    """``family.models()``, keeping only entries with a string ``id``; a family whose listing
+    raises lists nothing (logged), so one broken plug-in cannot take the listing, the "did you
+    mean" hints or any other model's resolution down."""
+    try:
+        entries = list(family.models())
+    except Exception as exc:  # noqa: BLE001 - a plug-in's bug must not break the other families
+        _plugin_failed(family, "models()", exc)
+        return []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+
+
+def default_model_of(family: ModelFamily) -> str | None:
+    """``family.default_model()``, or None (logged) when it raises."""
+    try:
+        model = family.default_model()
+    except Exception as exc:  # noqa: BLE001
+        _plugin_failed(family, "default_model()", exc)
+        return None
+    return model if isinstance(model, str) and model else None
+
+
+def estimate_costs_of(family: ModelFamily, **kwargs: Any) -> list[dict[str, Any]]:
+    """``family.estimate_costs(**kwargs)``, or no rows (logged) when it raises. Keywords the family's
+    method does not take (added to the interface after it was written) are left out."""
+    try:
+        params = inspect.signature(family.estimate_costs).parameters.values()
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            names = {p.name for p in params}
+            kwargs = {k: v for k, v in kwargs.items() if k in names}
+        return list(family.estimate_costs(**kwargs))
+    except Exception as exc:  # noqa: BLE001
+        _plugin_failed(family, "estimate_costs()", exc)
+        return []
+
+
+def _owns(family: ModelFamily, model_name: str) -> bool:
+    try:
+        return bool(family.owns(model_name))
+    except Exception as exc:  # noqa: BLE001
+        _plugin_failed(family, "owns()", exc)
+        return False
+
+
 def family_for(model_name: str) -> ModelFamily | None:
-    """The family that owns ``model_name``, or None."""
+    """The family that owns ``model_name``, or None (a family whose ``owns`` raises owns nothing)."""
     for family in families():
-        if family.owns(model_name):
+        if _owns(family, model_name):
             return family
     return None
 
@@ -443,7 +503,7 @@ def adapter_names() -> list[str]:
 def _family_model_names() -> list[str]:
     names: list[str] = []
     for family in families():
-        for entry in family.models():
+        for entry in models_of(family):
             names.extend([entry["id"], *(entry.get("aliases") or ())])
     return names
 

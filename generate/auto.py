@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from generate.adapter import ImageModelAdapter, availability_of, families, get_adapter, register_adapter
+from generate.adapter import (
+    ImageModelAdapter,
+    availability_of,
+    default_model_of,
+    families,
+    get_adapter,
+    register_adapter,
+)
 from generate.errors import ConfigError
 
 __all__ = ["choose_model"]
@@ -27,7 +34,7 @@ def _choose() -> tuple[str, str, bool]:
         if not availability.available:
             skipped.append(availability)
             continue
-        model = family.default_model()
+        model = default_model_of(family)
         if model is None:  # available, but names no model for "auto" to use
             continue
         if not skipped:

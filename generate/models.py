@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generate.adapter import availability_of, families
+from generate.adapter import availability_of, families, models_of
 
 __all__ = ["list_models", "list_families", "listed_id"]
 
@@ -38,7 +38,7 @@ def list_models() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for family in families():
         availability = availability_of(family).to_dict()
-        for entry in family.models():
+        for entry in models_of(family):
             out.append(
                 {
                     **entry,
@@ -66,7 +66,7 @@ def list_models() -> list[dict[str, Any]]:
 def listed_id(name: str, entries: list[dict[str, Any]] | None = None) -> str | None:
     """The listed ``id`` that ``name`` (an id, an alias or ``models/<id>``, any case) names, or None."""
     if entries is None:
-        entries = [entry for family in families() for entry in family.models()]
+        entries = [entry for family in families() for entry in models_of(family)]
     key = name.strip().removeprefix("models/").lower()
     for entry in entries:
         if key == entry["id"].lower() or key in (a.lower() for a in entry.get("aliases") or ()):

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from generate.adapter import ImageModelAdapter, families, get_adapter, input_load
+from generate.adapter import ImageModelAdapter, estimate_costs_of, families, get_adapter, input_load
 from generate.budget import BudgetExceeded, check_cost, planned_worst_case
 from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent, drain
@@ -602,13 +602,15 @@ class SketchPipeline:
         costs = [
             row
             for family in families()
-            for row in family.estimate_costs(
+            for row in estimate_costs_of(
+                family,
                 image_size=prepared.config.image_size,
                 num_references=len(retrieval.hits),
                 input_images=extra_images,
                 input_text_chars=extra_chars,
                 num_images=n,
                 conversation_model=prepared.adapter.name if multi_turn else None,
+                aspect_ratio=prepared.config.aspect_ratio,
             )
         ]
         return {

@@ -47,6 +47,7 @@ from generate.testing.fake_behaviors import (
     success_events,
 )
 from generate.testing.fake_records import validate
+from generate.testing.server_thread import abort_connection
 
 if TYPE_CHECKING:
     from generate.testing.fake_gemini import FakeGeminiServer
@@ -251,9 +252,7 @@ class FakeBatches:
         self._settle(request, job)
         if self.drop_next_create:  # the job exists, but its answer never reaches the client
             self.drop_next_create = False
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError
+            abort_connection(request)
         return web.json_response(self._operation(job))
 
     def _job(self, request: web.Request) -> tuple[BatchJobRecord | None, str]:

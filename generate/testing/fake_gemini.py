@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import threading
 import time
 import uuid
 from collections import deque
@@ -57,11 +56,12 @@ from generate.testing.fake_behaviors import (
     success_events,
 )
 from generate.testing.fake_records import RecordedRequest, ScriptRule, record_from, validate
+from generate.testing.server_thread import FakeServer, abort_connection
 
 __all__ = ["FakeGeminiServer", "RecordedRequest", "Behavior"]
 
 
-class FakeGeminiServer:
+class FakeGeminiServer(FakeServer[RecordedRequest]):
     """The fake server. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
 
     def __init__(
@@ -73,85 +73,29 @@ class FakeGeminiServer:
         models: dict[str, ModelEntry] | None = None,
         require_api_key: bool = True,
     ) -> None:
+        super().__init__(host=host, port=port, name="fake-gemini")
         self.latency = latency
-        self.host = host
         self.require_api_key = require_api_key
         catalog = {e.id: e for e in load_catalog().models}
         self.models: dict[str, ModelEntry] = {**catalog, **(models or {})}
         self.default = Behavior.ok()
-        self._port = port
         self._rules: list[ScriptRule] = []
-        self._requests: list[RecordedRequest] = []
-        self._cond = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self.batches = FakeBatches(self)  # the Batch and Files APIs (see fake_batches.py)
 
-    # ---- lifecycle ------------------------------------------------------------------------
-    def __enter__(self) -> FakeGeminiServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> FakeGeminiServer:
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._loop.call_soon(ready.set)
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-gemini", daemon=True)
-        self._thread.start()
-        ready.wait()
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=30)
-        return self
-
-    async def _serve(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/{version}/models/{spec}", self._handle)
         self.batches.routes(app)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._port, backlog=1024)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
-        self._loop = self._thread = self._runner = None
+        return app
 
     # ---- public state -----------------------------------------------------------------------
     @property
-    def port(self) -> int:
-        return self._port
-
-    @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self._port}"
+        return f"http://{self.host}:{self.port}"
 
     def env(self, api_key: str = "test-key") -> dict[str, str]:
         """Environment for a client of this fake (a dummy key: the SDK insists on one)."""
         return {"GEMINI_API_KEY": api_key, "GEMINI_BASE_URL": self.base_url}
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._cond:
-            return list(self._requests)
-
-    @property
-    def count(self) -> int:
-        with self._cond:
-            return len(self._requests)
 
     @property
     def aborted_count(self) -> int:
@@ -179,10 +123,6 @@ class FakeGeminiServer:
         """How many batch jobs were created (``batchGenerateContent`` calls that were accepted)."""
         return self.batches.creates
 
-    def set_default(self, behavior: Behavior) -> None:
-        with self._cond:
-            self.default = behavior
-
     def reset(self) -> None:
         """Forget rules and recorded requests; the default goes back to ``Behavior.ok()``."""
         with self._cond:
@@ -190,22 +130,6 @@ class FakeGeminiServer:
             self._requests.clear()
             self.default = Behavior.ok()
         self.batches.reset()
-
-    def wait_for(self, predicate: Callable[[FakeGeminiServer], bool], timeout: float = 10.0) -> bool:
-        """Block until ``predicate(self)`` holds (re-checked on every request event); False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if predicate(self):
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-
-    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
-        """Block until at least ``n`` requests have arrived; False on timeout."""
-        return self.wait_for(lambda s: len(s._requests) >= n, timeout)
 
     # ---- request handling -------------------------------------------------------------------
     def _pick(self, rec: RecordedRequest) -> Behavior:
@@ -391,9 +315,7 @@ class FakeGeminiServer:
     ) -> web.StreamResponse:
         await resp.write(partial)
         self._finish(rec, "dropped", resp.status)
-        if request.transport is not None:
-            request.transport.abort()  # close the socket mid-response
-        raise asyncio.CancelledError  # stop aiohttp from finishing the response
+        abort_connection(request)
 
 
 def _api_key(request: web.Request) -> str:

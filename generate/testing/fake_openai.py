@@ -35,7 +35,6 @@ import hashlib
 import io
 import json
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -47,7 +46,7 @@ from PIL import Image
 
 from generate.adapters.openai.catalog import ModelEntry, load_catalog
 from generate.testing.fake_behaviors import make_image
-from generate.testing.server_thread import AppThread
+from generate.testing.server_thread import FakeServer, abort_connection
 
 __all__ = ["FakeOpenAIServer", "OpenAIBehavior", "RecordedOpenAIRequest"]
 
@@ -263,35 +262,18 @@ def _invalid(rec: RecordedOpenAIRequest, models: dict[str, ModelEntry], require_
     return None
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(FakeServer[RecordedOpenAIRequest]):
     """The fake server. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
 
     def __init__(
         self, latency: float = 0.0, *, host: str = "127.0.0.1", port: int = 0, require_api_key: bool = True
     ) -> None:
+        super().__init__(host=host, port=port, name="fake-openai")
         self.latency = latency
-        self.host = host
         self.require_api_key = require_api_key
         self.models: dict[str, ModelEntry] = {e.id: e for e in load_catalog().models}
         self.default = OpenAIBehavior.ok()
-        self._server = AppThread(self._app, host=host, port=port, name="fake-openai")
         self._rules: list[tuple[Any, deque, OpenAIBehavior | None]] = []
-        self._requests: list[RecordedOpenAIRequest] = []
-        self._cond = threading.Condition()
-
-    # ---- lifecycle ------------------------------------------------------------------------
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> FakeOpenAIServer:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
@@ -302,21 +284,11 @@ class FakeOpenAIServer:
     # ---- public state -----------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self._server.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     def env(self, api_key: str = FAKE_OPENAI_KEY) -> dict[str, str]:
         """Environment for a client of this fake."""
         return {"OPENAI_API_KEY": api_key, "OPENAI_BASE_URL": self.base_url}
-
-    @property
-    def requests(self) -> list[RecordedOpenAIRequest]:
-        with self._cond:
-            return list(self._requests)
-
-    @property
-    def count(self) -> int:
-        with self._cond:
-            return len(self._requests)
 
     def script(
         self,
@@ -327,25 +299,6 @@ class FakeOpenAIServer:
         """Queue ``behaviors`` (one per matching request) for requests matching ``match``."""
         with self._cond:
             self._rules.append((match, deque(behaviors), then))
-
-    def set_default(self, behavior: OpenAIBehavior) -> None:
-        with self._cond:
-            self.default = behavior
-
-    def wait_for(self, predicate: Callable[[FakeOpenAIServer], bool], timeout: float = 10.0) -> bool:
-        """Block until ``predicate(self)`` holds (re-checked on every request event); False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(self):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
-
-    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
-        """Block until at least ``n`` requests have arrived; False on timeout."""
-        return self.wait_for(lambda s: len(s._requests) >= n, timeout)
 
     # ---- request handling -------------------------------------------------------------------
     def _pick(self, rec: RecordedOpenAIRequest) -> OpenAIBehavior:
@@ -532,9 +485,7 @@ class FakeOpenAIServer:
     ) -> web.StreamResponse:
         await resp.write(partial)
         self._finish(rec, "dropped", resp.status)
-        if request.transport is not None:
-            request.transport.abort()
-        raise asyncio.CancelledError
+        abort_connection(request)
 
 
 def _image_record(filename: str, content_type: str, data: bytes) -> dict[str, Any]:

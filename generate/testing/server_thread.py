@@ -4,17 +4,25 @@
 :attr:`port`) until :meth:`stop`; handlers run on that loop, so a test's own event loop, or none,
 can drive the client side. Handlers are cancelled when their client goes away
 (``handler_cancellation=True``), which is how a fake records an aborted call.
+
+:class:`FakeServer` is what every fake shares on top of that: the context-manager lifecycle, the
+recorded requests (read under one condition variable, which handlers notify), ``wait_for`` and
+``set_default``; :func:`abort_connection` closes a socket halfway through an answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
+from typing import Any, Generic, NoReturn, Self, TypeVar
 
 from aiohttp import web
 
-__all__ = ["AppThread"]
+__all__ = ["AppThread", "FakeServer", "abort_connection"]
+
+RecordT = TypeVar("RecordT")
 
 
 class AppThread:
@@ -65,3 +73,74 @@ class AppThread:
         self._thread.join(timeout=30)
         self._loop.close()
         self._loop = self._thread = self._runner = None
+
+
+class FakeServer(Generic[RecordT]):
+    """Base of the fake API servers: a subclass builds its routes in :meth:`_app`, appends each
+    request's record to ``_requests`` and calls ``_cond.notify_all()`` under ``_cond``."""
+
+    default: Any
+
+    def __init__(self, *, host: str, port: int, name: str) -> None:
+        self.host = host
+        self._server = AppThread(self._app, host=host, port=port, name=name)
+        self._requests: list[RecordT] = []
+        self._cond = threading.Condition()
+
+    def _app(self) -> web.Application:
+        raise NotImplementedError
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    # ---- public state -----------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def requests(self) -> list[RecordT]:
+        with self._cond:
+            return list(self._requests)
+
+    @property
+    def count(self) -> int:
+        with self._cond:
+            return len(self._requests)
+
+    def set_default(self, behavior: Any) -> None:
+        with self._cond:
+            self.default = behavior
+
+    def wait_for(self, predicate: Callable[[Self], bool], timeout: float = 10.0) -> bool:
+        """Block until ``predicate(self)`` holds (re-checked on every request event); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``n`` requests have arrived; False on timeout."""
+        return self.wait_for(lambda s: len(s._requests) >= n, timeout)
+
+
+def abort_connection(request: web.Request) -> NoReturn:
+    """Close the client's socket mid-answer, and stop aiohttp from finishing the response."""
+    if request.transport is not None:
+        request.transport.abort()
+    raise asyncio.CancelledError

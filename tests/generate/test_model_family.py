@@ -7,7 +7,16 @@ import json
 
 import pytest
 
-from generate.adapter import adapter_names, families, get_adapter
+from generate.adapter import (
+    Availability,
+    ImageModelAdapter,
+    ModelFamily,
+    adapter_names,
+    families,
+    get_adapter,
+    register_family,
+    unregister_family,
+)
 from generate.auto import choose_model
 from generate.errors import ConfigError
 from generate.models import list_families, list_models
@@ -134,3 +143,38 @@ def test_a_family_whose_availability_check_breaks_is_listed_unavailable_and_skip
         assert entry["availability"]["reason"] == "its availability check failed (RuntimeError)"
         model, reason = choose_model()
     assert model == "trace" and "sk-do-not-show" not in reason
+
+
+class _BrokenFamily(ModelFamily):
+    """A third-party family whose every answer raises (a plug-in with a bug)."""
+
+    name = "broken"
+    auto_priority = 0
+
+    def _boom(self, *args, **kwargs):
+        raise RuntimeError("token sk-broken-secret refused")
+
+    owns = create = models = default_model = estimate_costs = _boom
+
+    def availability(self) -> Availability:
+        return Availability(True, "claims to be ready")
+
+
+def test_a_family_that_raises_everywhere_breaks_neither_listing_nor_auto_nor_dry_run(tmp_path, caplog):
+    register_family(_BrokenFamily())
+    try:
+        listed = _by_id(list_models())
+        assert "trace" in listed and "gemini-3-pro-image" in listed
+        assert "sk-broken-secret" not in json.dumps(list(listed.values()))
+        model, reason = choose_model()  # "broken" is first in priority but names no usable model
+        assert model != "broken" and "sk-broken-secret" not in reason
+        assert isinstance(get_adapter("trace"), ImageModelAdapter)
+        with pytest.raises(ConfigError, match="unknown model"):
+            get_adapter("no-such-model")
+        plan = SketchPipeline(output_dir=tmp_path).dry_run(
+            RunRequest(brief="playful golf mascot", model="trace")
+        )
+        assert "trace" in {c["model"] for c in plan["estimated_cost"]}
+    finally:
+        unregister_family("broken")
+    assert "sk-broken-secret" not in caplog.text and "broken" in caplog.text  # logged, by type only

@@ -15,8 +15,11 @@
   OpenAI image models take no seed (the seed still shapes the variation plan);
 * cost from the returned ``usage`` (input text / input image / output tokens) and the dated rates
   in ``models.toml``; the estimate, with a warning, when an answer carries no usage;
+* answers: ``data[0].b64_json`` (what GPT Image models return); an answer carrying ``data[0].url``
+  instead (DALL-E style, or a gateway) is downloaded (``data:`` URLs decoded), without the API key;
 * credentials: ``api_key=`` or ``OPENAI_API_KEY``; ``OPENAI_BASE_URL`` (or ``base_url=``) replaces
-  the endpoint. Missing key: :class:`CredentialsError` when the adapter is built, before any call.
+  the endpoint (a bare ``http://host:port`` gets the API's ``/v1``); ``OPENAI_ORG_ID`` /
+  ``OPENAI_PROJECT_ID`` are read by the SDK itself. Missing key: :class:`CredentialsError` when the adapter is built, before any call.
   The key is registered with :mod:`generate.redact` (which also reads ``OPENAI_API_KEY`` itself);
 * SDK retries are off (``max_retries=0``) and the per-call timeout is ``ImageRequest.timeout_s``:
   failures surface as :class:`ModelCallError` (:mod:`generate.adapters.openai.errors`) and the
@@ -37,12 +40,15 @@ import binascii
 import functools
 import hashlib
 import io
+import json
 import logging
 import os
+import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import httpx2  # the openai SDK's own HTTP library
 import openai
 from PIL import Image, UnidentifiedImageError
 
@@ -74,6 +80,7 @@ __all__ = ["OpenAIImageAdapter", "edit_prompt"]
 
 log = logging.getLogger(__name__)
 INPUT_MAX_PX = 1536  # input images are billed by size: a reference needs no more than this
+URL_IMAGE_MAX_BYTES = 64 * 1024 * 1024  # a downloaded answer image larger than this is refused
 _SENDABLE = {"image/png", "image/jpeg", "image/webp"}
 
 
@@ -122,18 +129,76 @@ def _decode(b64: str) -> tuple[bytes, str]:
     return data, mime
 
 
-def _first_image(response: Any) -> tuple[Any, Any, Any]:
+def _base_url(value: str | None) -> str | None:
+    """``OPENAI_BASE_URL`` as the SDK needs it: a bare ``scheme://host[:port]`` (no path) gets the
+    API's ``/v1``; any other path (a gateway's own prefix) is kept as written."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme and parts.netloc and parts.path in ("", "/"):
+        return value.rstrip("/") + "/v1"
+    return value
+
+
+def _first_image(response: Any, timeout_s: float | None) -> tuple[Any, Any, Any]:
     """(b64_json, usage, revised_prompt) of an ImagesResponse; BAD_RESPONSE for a body of another shape
-    (the SDK builds its models without validating them)."""
+    (the SDK builds its models without validating them). An item with a ``url`` and no ``b64_json``
+    is fetched here (blocking: async callers run this in a thread)."""
     data = getattr(response, "data", None)
     if not isinstance(data, list) or (data and not hasattr(data[0], "b64_json")):
         raise ModelCallError(ErrorCode.BAD_RESPONSE, "OpenAI's answer has no image list", retryable=True)
     item = data[0] if data else None
-    return (
-        getattr(item, "b64_json", None),
-        getattr(response, "usage", None),
-        getattr(item, "revised_prompt", None),
-    )
+    b64, url = getattr(item, "b64_json", None), getattr(item, "url", None)
+    if not b64 and isinstance(url, str) and url:
+        b64 = _fetch_url(url, timeout_s)
+    return b64, getattr(response, "usage", None), getattr(item, "revised_prompt", None)
+
+
+def _is_json(stream: Any) -> bool:
+    """Whether a streamed call was answered with a plain JSON body instead of server-sent events."""
+    response = getattr(stream, "response", None)
+    ctype = str(getattr(response, "headers", {}).get("content-type", "")).lower()
+    return ctype.startswith("application/json")
+
+
+def _fetch_url(url: str, timeout_s: float | None) -> str:
+    """The base64 of the image at an answer's ``url``: a ``data:`` URL decoded, an http(s) one
+    downloaded with a plain client (never the API key: the image host is not the API). The URL
+    itself never enters an error (signed URLs carry tokens)."""
+    if url.startswith("data:"):
+        header, _, payload = url.partition(",")
+        if not header.endswith(";base64"):
+            raise ModelCallError(ErrorCode.BAD_IMAGE, "OpenAI's data: URL is not base64", retryable=True)
+        return payload
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ModelCallError(ErrorCode.BAD_RESPONSE, "OpenAI's image URL is not http(s)", retryable=True)
+    try:
+        with httpx2.Client(timeout=timeout_s or 60.0, follow_redirects=True) as client:
+            with client.stream("GET", url) as answer:
+                if answer.status_code != 200:
+                    raise ModelCallError(
+                        ErrorCode.BAD_RESPONSE,
+                        f"OpenAI's image URL answered HTTP {answer.status_code}",
+                        retryable=True,
+                        http_status=answer.status_code,
+                    )
+                body = bytearray()
+                for chunk in answer.iter_bytes():
+                    body += chunk
+                    if len(body) > URL_IMAGE_MAX_BYTES:
+                        raise ModelCallError(
+                            ErrorCode.BAD_IMAGE, "OpenAI's image URL serves more than 64 MiB", retryable=True
+                        )
+    except httpx2.TimeoutException:
+        raise ModelCallError(
+            ErrorCode.TIMEOUT, "downloading OpenAI's image timed out", retryable=True
+        ) from None
+    except httpx2.HTTPError as exc:
+        raise ModelCallError(
+            ErrorCode.CONNECTION, f"downloading OpenAI's image failed ({type(exc).__name__})", retryable=True
+        ) from None
+    return base64.b64encode(bytes(body)).decode("ascii")
 
 
 def edit_prompt(prompt: str, subjects: int, references: int) -> str:
@@ -182,7 +247,7 @@ class OpenAIImageAdapter(ImageModelAdapter):
         self.entry: ModelEntry = resolve_model(model or catalog.default_model)
         self.name = self.entry.name
         self.requested_name = model or self.name
-        base_url = (base_url or os.environ.get(BASE_URL_ENV, "")).strip() or None
+        base_url = _base_url(base_url or os.environ.get(BASE_URL_ENV))
         self.lifecycle_warnings = self._lifecycle(allow_retired or base_url is not None)
         self.quality = (quality or os.environ.get(QUALITY_ENV, "")).strip().lower() or catalog.default_quality
         if self.quality not in self.entry.qualities:
@@ -209,7 +274,10 @@ class OpenAIImageAdapter(ImageModelAdapter):
         self._owns = client is None, async_client is None
         self._client, self._aclient = client, async_client
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
-        self._common = {"api_key": api_key or None, "base_url": base_url, "max_retries": 0}
+        # The key is trimmed: one pasted with a newline or CRLF is an invalid header, which the SDK
+        # reports as a connection error (retried forever, never naming the key).
+        key = (api_key or os.environ.get(KEY_ENV, "")).strip() or None
+        self._common = {"api_key": key, "base_url": base_url, "max_retries": 0}
         if not self._dry_run and (client is None or async_client is None):
             if not openai_credentials(api_key)[0]:
                 raise _credentials_error(self.requested_name)
@@ -391,7 +459,8 @@ class OpenAIImageAdapter(ImageModelAdapter):
         try:
             images = self._client.images
             response = images.edit(**kwargs) if edit else images.generate(**kwargs)
-            return self._image(*_first_image(response), request, kwargs, edit, warnings, sent)
+            answer = _first_image(response, request.timeout_s)
+            return self._image(*answer, request, kwargs, edit, warnings, sent)
         except Exception as exc:
             self._raise_failure(exc, sent)
 
@@ -401,12 +470,15 @@ class OpenAIImageAdapter(ImageModelAdapter):
         try:
             images = self._async_images()
             response = await (images.edit(**kwargs) if edit else images.generate(**kwargs))
-            return self._image(*_first_image(response), request, kwargs, edit, warnings, sent)
+            answer = await asyncio.to_thread(_first_image, response, request.timeout_s)
+            return self._image(*answer, request, kwargs, edit, warnings, sent)
         except Exception as exc:
             self._raise_failure(exc, sent)
 
     async def astream(self, request: ImageRequest) -> AsyncIterator[ModelPreview | ModelImage]:
-        """Partial images as previews, then the final image (``*.completed`` event).
+        """Partial images as previews, then the final image (``*.completed`` event). An endpoint
+        that answers a plain JSON ``ImagesResponse`` instead of events gives the final image alone;
+        a partial image that cannot be decoded is skipped.
 
         The SDK stream is closed in ``finally``: a consumer who stops early, or is cancelled,
         releases the HTTP response mid-body, which closes the connection."""
@@ -417,34 +489,43 @@ class OpenAIImageAdapter(ImageModelAdapter):
         try:
             images = self._async_images()
             stream = await (images.edit(**kwargs) if edit else images.generate(**kwargs))
-            async for event in stream:
-                kind = str(getattr(event, "type", "") or "")
-                if kind.endswith(".partial_image"):
-                    data, mime = _decode(getattr(event, "b64_json", None) or "")
-                    previews += 1
-                    yield ModelPreview(
-                        data=data,
-                        mime_type=mime,
-                        sequence=int(getattr(event, "partial_image_index", previews - 1)),
-                    )
-                elif kind.endswith(".completed"):
-                    final = self._image(
-                        getattr(event, "b64_json", None),
-                        getattr(event, "usage", None),
-                        None,
-                        request,
-                        kwargs,
-                        edit,
-                        warnings,
-                        sent,
-                    )
-                    break
-                else:
-                    # An error event whose data has no "error" key (the SDK raises on those itself);
-                    # any other event (a progress note a newer API may add) carries no image: skip it.
-                    extra = getattr(event, "model_extra", None) or {}
-                    if kind == "error" or kind.endswith(".failed") or "code" in extra:
-                        raise error_for_event(extra.get("error") or extra, after_output=previews > 0)
+            if _is_json(stream):  # an endpoint that does not stream answered the whole image at once
+                body = json.loads(await stream.response.aread())
+                response = openai.types.ImagesResponse.construct(**body) if isinstance(body, dict) else None
+                answer = await asyncio.to_thread(_first_image, response, request.timeout_s)
+                final = self._image(*answer, request, kwargs, edit, warnings, sent)
+            else:
+                async for event in stream:
+                    kind = str(getattr(event, "type", "") or "")
+                    if kind.endswith(".partial_image"):
+                        try:
+                            data, mime = _decode(getattr(event, "b64_json", None) or "")
+                        # A preview is a courtesy: a broken one is not the sketch's failure.
+                        except ModelCallError:
+                            log.debug("OpenAI sent a partial image that is not an image: skipped")
+                            continue
+                        previews += 1
+                        index = getattr(event, "partial_image_index", None)  # optional on the wire
+                        sequence = index if isinstance(index, int) else previews - 1
+                        yield ModelPreview(data=data, mime_type=mime, sequence=sequence)
+                    elif kind.endswith(".completed"):
+                        final = self._image(
+                            getattr(event, "b64_json", None),
+                            getattr(event, "usage", None),
+                            None,
+                            request,
+                            kwargs,
+                            edit,
+                            warnings,
+                            sent,
+                        )
+                        break
+                    else:
+                        # An error event whose data has no "error" key (the SDK raises on those itself);
+                        # any other event (a progress note a newer API may add) carries no image: skip it.
+                        extra = getattr(event, "model_extra", None) or {}
+                        if kind == "error" or kind.endswith(".failed") or "code" in extra:
+                            raise error_for_event(extra.get("error") or extra, after_output=previews > 0)
         except Exception as exc:
             self._raise_failure(exc, sent, after_output=previews > 0)
         finally:

@@ -101,20 +101,25 @@ def _status_error(exc: openai.APIStatusError) -> ModelCallError:
     status = exc.status_code
     err = _body_error(exc.body)
     code = str(err.get("code") or exc.code or "")
+    # Older and third-party bodies name the kind in ``type`` with a null ``code``
+    # ({"type": "insufficient_quota", "code": null}): match either.
+    kinds = {code, str(err.get("type") or "")}
     text = _text(f"OpenAI API {status}", {**err, "code": code or err.get("type")})
     kw: dict[str, Any] = {"http_status": status, "details": {"code": code, "request_id": exc.request_id}}
     if status == 429:
-        if code in _QUOTA_CODES:
+        if kinds & _QUOTA_CODES:
             return ModelCallError(ErrorCode.QUOTA_EXHAUSTED, text, fatal_for_run=True, **kw)
         wait = retry_after_seconds(exc.response.headers)
         return ModelCallError(ErrorCode.RATE_LIMITED, text, retryable=True, retry_after_s=wait, **kw)
-    if status == 402 or code in _QUOTA_CODES:
+    if status == 402 or kinds & _QUOTA_CODES:
         return ModelCallError(ErrorCode.QUOTA_EXHAUSTED, text, fatal_for_run=True, **kw)
-    if code in MODERATION_CODES:
+    if kinds & MODERATION_CODES:
         return ModelCallError(ErrorCode.BLOCKED_PROMPT, text, **kw)
     if status in (401, 403):
         return ModelCallError(ErrorCode.AUTH, text, fatal_for_run=True, **kw)
     if status == 404:
+        if not err:  # no OpenAI error body: the path itself is wrong, not the model
+            text += " (no Images API at that address: check OPENAI_BASE_URL, which should end in /v1)"
         return ModelCallError(ErrorCode.NOT_FOUND, text, fatal_for_run=True, **kw)
     if status == 408:
         wait = retry_after_seconds(exc.response.headers)

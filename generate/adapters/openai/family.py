@@ -92,9 +92,12 @@ class OpenAIFamily(ModelFamily):
         input_text_chars: int = 0,
         num_images: int = 1,
         conversation_model: str | None = None,
+        aspect_ratio: str | None = None,
     ) -> list[dict[str, Any]]:
-        """One row per model not shut down, at the configured quality. OpenAI models hold no
-        conversation: a multi-turn refinement of another model's sketch reaches one as an edit of
+        """One row per model not shut down, at the configured quality and the size ``aspect_ratio``
+        makes on that model (as the adapter's own estimate prices it); a model that does not offer
+        the ratio is priced at 1024x1024 with ``image_size`` None (not offered). OpenAI models hold
+        no conversation: a multi-turn refinement of another model's sketch reaches one as an edit of
         that sketch (one input image) with the references."""
         if conversation_model is not None:
             input_images, input_text_chars = 1, 0
@@ -103,10 +106,11 @@ class OpenAIFamily(ModelFamily):
             status = entry.effective_status()
             if status == "shutdown":
                 continue
+            size = entry.sizes.get(aspect_ratio or "1:1")
             per = estimate_cost(
                 entry,
                 quality if quality in entry.qualities else "medium",
-                "1024x1024",
+                size or "1024x1024",
                 input_images=num_references + input_images,
                 input_text_chars=input_text_chars,
             )
@@ -114,7 +118,7 @@ class OpenAIFamily(ModelFamily):
                 {
                     "model": entry.name,
                     "status": status,
-                    "image_size": image_size if image_size in IMAGE_SIZES else None,
+                    "image_size": image_size if image_size in IMAGE_SIZES and size else None,
                     "per_image_usd": round(per, 4),
                     "run_usd": round(per * num_images, 4),
                 }

@@ -52,3 +52,31 @@ def test_other_sizes_scale_by_area_on_flexible_models():
 def test_unknown_ids_are_refused_with_the_known_ones():
     with pytest.raises(ConfigError, match="Known: openai:gpt-image-1, openai:gpt-image-1-mini"):
         resolve_model("openai:dall-e-3")
+
+
+def test_the_dry_run_prices_openai_at_the_size_the_aspect_ratio_makes(tmp_path, monkeypatch):
+    from generate.adapter import ImageRequest, get_adapter
+    from generate.pipeline import RunRequest, SketchPipeline
+
+    monkeypatch.delenv("SKETCHGEN_OPENAI_QUALITY", raising=False)
+
+    def row(aspect: str, model: str = "openai:gpt-image-1.5") -> dict:
+        plan = SketchPipeline(output_dir=tmp_path).dry_run(
+            RunRequest(brief="playful golf mascot", model=model, aspect_ratio=aspect, top_k=0)
+        )
+        return {c["model"]: c for c in plan["estimated_cost"]}
+
+    square, wide = row("1:1"), row("3:2")
+    own = get_adapter("openai:gpt-image-1.5", dry_run=True).estimate_cost(
+        ImageRequest(index=0, prompt="p", aspect_ratio="3:2", image_size="1K", layout="x", exaggeration="y")
+    )
+    assert wide["openai:gpt-image-1.5"]["per_image_usd"] == pytest.approx(
+        own, abs=1e-4
+    )  # as the budget counts it
+    assert wide["openai:gpt-image-1.5"]["per_image_usd"] > square["openai:gpt-image-1.5"]["per_image_usd"]
+    # A ratio a model does not offer is shown as not offered, as an unsupported size is.
+    ratio = row("16:9", model="openai:gpt-image-2")
+    assert (
+        ratio["openai:gpt-image-1.5"]["image_size"] is None
+        and ratio["openai:gpt-image-2"]["image_size"] == "1K"
+    )
