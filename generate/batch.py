@@ -5,7 +5,10 @@ Stages (:func:`prepare_batch`, then :func:`generate.batch_run.arun_prepared`):
 1. **Read** the rows (:func:`read_rows`): a ``.csv`` with a header row, or ``.jsonl`` with one JSON
    object per line; or, from the library and the HTTP service, a list of dicts. Columns are
    :class:`generate.pipeline.RunRequest` fields (``brief`` is required; ``style`` is accepted for
-   ``style_id``); an empty cell takes the batch's default (the CLI's flags), then the style's.
+   ``style_id``; names are matched without case or surrounding spaces, each column once); an
+   empty cell takes the batch's default (the CLI's flags), then the style's. A CSV may be saved
+   with ``,``, ``;`` (a spreadsheet in a decimal-comma locale) or tabs between cells, with or
+   without a UTF-8 byte-order mark, with CRLF line ends and blank lines (skipped).
    In CSV, ``context`` holds one note and ``references`` paths separated by ``;``; relative
    ``image`` and ``references`` paths are taken from the batch file's folder.
 2. **Check every row** before anything is written or called: the row's ``RunRequest`` and then
@@ -89,10 +92,36 @@ def _column(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
+_SEPARATORS = (",", ";", "\t")
+# Above any cell a batch can hold (the HTTP body's 4 MiB): an over-long brief is then reported by
+# its own limit ("brief must be at most ... characters") instead of stopping the read of the file.
+_CELL_LIMIT = 16 * 1024 * 1024
+
+
+def _separator(text: str) -> str:
+    """The header's separator: ``,``, or ``;`` (a spreadsheet set to a decimal-comma locale saves
+    its CSV so) or a tab, whichever splits the header into the most known column names."""
+    first = text.split("\n", 1)[0]
+    known = _known_fields() | set(_ALIASES)
+    best, best_count = ",", -1
+    for sep in _SEPARATORS:
+        try:
+            header = next(csv.reader([first], delimiter=sep), [])
+        except csv.Error:
+            continue
+        count = sum(1 for c in header if _column(c) in known)
+        if count > best_count:
+            best, best_count = sep, count
+    return best
+
+
 def rows_from_csv_text(text: str, source: str = "the CSV") -> tuple[list[BatchRow], list[str]]:
     """(rows, problems) of CSV text with a header row; see the module docstring."""
     problems: list[str] = []
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    text = text.lstrip("\ufeff")
+    if csv.field_size_limit() < _CELL_LIMIT:
+        csv.field_size_limit(_CELL_LIMIT)
+    reader = csv.reader(io.StringIO(text), delimiter=_separator(text))
     try:
         header = next(reader)
     except StopIteration:
@@ -106,6 +135,8 @@ def rows_from_csv_text(text: str, source: str = "the CSV") -> tuple[list[BatchRo
             problems.append(f"row 1: unknown column {name!r} (columns: {', '.join(sorted(known))})")
     if "brief" not in columns:
         problems.append("row 1: missing column 'brief'")
+    for name in sorted({c for c in columns if c and columns.count(c) > 1}):
+        problems.append(f"row 1: column {name!r} appears {columns.count(name)} times; keep one")
     rows: list[BatchRow] = []
     line = reader.line_num
     try:
@@ -177,7 +208,11 @@ def rows_from_file(path: Path | str) -> tuple[list[BatchRow], list[str], str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"batch file {path.name} is not UTF-8 text", field="file") from None
+        raise ConfigError(
+            f"batch file {path.name} is not UTF-8 text: save it as UTF-8 (a spreadsheet's "
+            '"CSV UTF-8" format)',
+            field="file",
+        ) from None
     rows, problems = rows_from_csv_text(text, path.name) if kind == ".csv" else _jsonl_rows(text)
     return rows, problems, hashlib.sha256(data).hexdigest()
 

@@ -320,3 +320,44 @@ def test_a_failing_row_never_takes_the_others_down_and_no_key_is_recorded(tmp_pa
     assert result.status == "partial" and result.rows[0].succeeded == 3
     text = result.manifest_path.read_text()
     assert env["GEMINI_API_KEY"] not in text and env["GEMINI_API_KEY"] not in json.dumps(result.to_dict())
+
+
+# -- a CSV as a spreadsheet saves it -----------------------------------------------------------------
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_a_spreadsheets_csv_reads_whatever_its_separator(tmp_path, sep):
+    # Excel's "CSV UTF-8": a byte-order mark, CRLF, a quoted cell holding the separator, a column
+    # named in another case, empty trailing lines.
+    text = (
+        f'\ufeffBrief{sep} Style_ID \r\n"golf{sep} playful"{sep}vintage-mascot\r\ncoffee cup{sep}\r\n\r\n\r\n'
+    )
+    path = tmp_path / "briefs.csv"
+    path.write_bytes(text.encode("utf-8"))
+    batch = prepare_batch(SketchPipeline(output_dir=tmp_path / "out"), path, defaults={"model": "trace"})
+    batch.close()
+    assert [(r.number, r.prepared.request.brief, r.prepared.request.style_id) for r in batch.rows] == [
+        (2, f"golf{sep} playful", "vintage-mascot"),
+        (3, "coffee cup", "vintage-mascot"),
+    ]
+
+
+def test_an_over_long_brief_is_named_by_its_row_and_the_rows_after_it_are_still_checked(tmp_path):
+    path = _csv(tmp_path, "brief,seed\n" + "x" * 1_000_000 + ",1\nok,1\nfine,seven\n")
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path / "out").run_batch(path, defaults={"model": "trace"})
+    problems = info.value.problems
+    assert [p.split(":")[0] for p in problems] == ["row 2", "row 4"], problems
+    assert "brief" in problems[0] and "2000 characters" in problems[0]
+
+
+def test_a_column_given_twice_is_a_problem_not_a_silent_choice(tmp_path):
+    path = _csv(tmp_path, "brief,style,style_id\ngolf mascot,vintage-mascot,badge-emblem\n")
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path / "out").run_batch(path, defaults={"model": "trace"})
+    assert info.value.problems == ["row 1: column 'style_id' appears 2 times; keep one"]
+
+
+def test_a_file_not_in_utf8_says_how_to_save_it(tmp_path):
+    path = tmp_path / "briefs.csv"
+    path.write_bytes("brief\ncaf\xe9 logo\n".encode("cp1252"))
+    with pytest.raises(ConfigError, match='not UTF-8 text: save it as UTF-8 .*"CSV UTF-8"'):
+        SketchPipeline(output_dir=tmp_path / "out").run_batch(path, defaults={"model": "trace"})
