@@ -424,13 +424,11 @@ def prepare_batch(
     root = batches_root(pipeline.output_dir if pipeline.output_dir is not None else default_output_root())
     try:
         if resume:
-            manifest = Manifest.open(root, resume)
+            manifest, resumed = Manifest.open(root, resume), True
             manifest.check_source(record)
         else:
-            manifest = Manifest.find(root, record, defaults)
-        resumed = manifest is not None
-        if manifest is None:
-            manifest = Manifest.create(root, record, defaults, planned)
+            manifest, resumed = Manifest.find_or_create(root, record, defaults, planned)
+        manifest.add_missing(planned)
         manifest.data["max_cost_usd"] = cap
     except BaseException:
         for row in planned:

@@ -19,8 +19,13 @@ A row's ``status``: ``pending`` (not started), ``running``, then the run's own `
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import math
+import os
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,14 @@ from typing import Any
 from generate.errors import ConfigError
 from generate.runs import RUN_ID_PATTERN, atomic_write_json, create_run_dir
 
-__all__ = ["Manifest", "BatchNotFound", "batches_root", "ROW_STATES", "SCHEMA_VERSION"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not a POSIX system
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["Manifest", "BatchNotFound", "ManifestDamaged", "batches_root", "ROW_STATES", "SCHEMA_VERSION"]
+
+log = logging.getLogger("sketchgen.batch")
 
 SCHEMA_VERSION = 1
 ROW_STATES = ("pending", "running", "complete", "partial", "failed", "cancelled", "skipped_budget")
@@ -38,6 +50,62 @@ BATCHES_DIR = "batches"
 class BatchNotFound(ConfigError):
     def __init__(self, batch_id: str) -> None:
         super().__init__(f"no batch {batch_id!r}", field="batch_id")
+
+
+class ManifestDamaged(ConfigError):
+    """A manifest that is not what sketchgen writes (edited by hand, cut short): said, never guessed."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"the batch manifest {path} is damaged ({problem}); put it right, or move its folder "
+            "away to start the batch again",
+            field="manifest",
+        )
+
+
+def _row_problem(rec: Any) -> str | None:
+    """What is wrong with one row record of a manifest, or None."""
+    if not isinstance(rec, dict):
+        return f"a row is {type(rec).__name__}, not an object"
+    number = rec.get("row")
+    if isinstance(number, bool) or not isinstance(number, int):
+        return f"a row's number is {number!r}"
+    if not isinstance(rec.get("status"), str) or not rec["status"]:
+        return f"row {number}'s status is {rec.get('status')!r}"  # an unknown word is run again
+    run_id = rec.get("run_id")
+    if run_id is not None and not (isinstance(run_id, str) and RUN_ID_PATTERN.match(run_id)):
+        return f"row {number}'s run_id is {run_id!r}"
+    for name in ("cost_usd", "worst_case_usd"):
+        value = rec.get(name, 0.0)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            return f"row {number}'s {name} is {value!r}, not a number of US dollars"
+    for name in ("succeeded", "failed"):
+        value = rec.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"row {number}'s {name} is {value!r}, not a count"
+    return None
+
+
+@contextlib.contextmanager
+def _creating(root: Path) -> Iterator[None]:
+    """Held while a batch looks for its manifest and makes one: two ``sketchgen batch`` of the same
+    file started together then find one manifest (the second waits a moment, then finds the
+    first's), instead of making two batches that pay for every row twice."""
+    root.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover - not a POSIX system
+        yield
+        return
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the holder only lists a folder and writes one file
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock; the file stays (removing it would race a waiter)
 
 
 def batches_root(output_root: Path | str) -> Path:
@@ -66,25 +134,7 @@ class Manifest:
         cls, root: Path, source: dict[str, Any], defaults: dict[str, Any], planned: list[Any]
     ) -> Manifest:
         batch_id, folder, _ = create_run_dir(root)
-        rows = []
-        for p in planned:
-            request, config = p.prepared.request, p.prepared.config
-            rows.append(
-                {
-                    "row": p.number,
-                    "brief": request.brief,
-                    "style_id": request.style_id,
-                    "model": p.prepared.adapter.name,
-                    "num_images": config.num_images,
-                    "run_id": None,
-                    "status": "pending",
-                    "succeeded": 0,
-                    "failed": 0,
-                    "cost_usd": 0.0,
-                    "worst_case_usd": p.worst_case_usd,
-                    "error": None,
-                }
-            )
+        rows = _records(planned)
         data = {
             "schema_version": SCHEMA_VERSION,
             "batch_id": batch_id,
@@ -104,14 +154,35 @@ class Manifest:
 
     @classmethod
     def load(cls, folder: Path) -> Manifest | None:
+        """The manifest in ``folder``; None when there is none; :class:`ManifestDamaged` when it is
+        not JSON sketchgen wrote (its rows are checked: :meth:`check`)."""
         path = folder / "manifest.json"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise ManifestDamaged(path, f"unreadable: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ManifestDamaged(path, f"not valid JSON: {exc.args[0] if exc.args else exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
-            return None
-        return cls(path, data)
+            raise ManifestDamaged(path, "no list of rows")
+        manifest = cls(path, data)
+        manifest.check()
+        return manifest
+
+    def check(self) -> None:
+        """Raise :class:`ManifestDamaged` naming the first row record that is not as written."""
+        numbers = set()
+        for rec in self.data["rows"]:
+            problem = _row_problem(rec)
+            if problem is None and rec["row"] in numbers:
+                problem = f"row {rec['row']} is listed twice"
+            if problem is not None:
+                raise ManifestDamaged(self.path, problem)
+            numbers.add(rec["row"])
 
     @classmethod
     def open(cls, root: Path, batch_id: str) -> Manifest:
@@ -125,13 +196,33 @@ class Manifest:
         return manifest
 
     @classmethod
+    def find_or_create(
+        cls, root: Path, source: dict[str, Any], defaults: dict[str, Any], planned: list[Any]
+    ) -> tuple[Manifest, bool]:
+        """(the manifest of this source and defaults, whether it existed): :meth:`find`, else
+        :meth:`create`, one process at a time (see :func:`_creating`)."""
+        with _creating(root):
+            found = cls.find(root, source, defaults)
+            if found is not None:
+                return found, True
+            return cls.create(root, source, defaults, planned), False
+
+    @classmethod
     def find(cls, root: Path, source: dict[str, Any], defaults: dict[str, Any]) -> Manifest | None:
-        """The newest manifest of the same source (path and sha256) and defaults, if any."""
+        """The newest manifest of the same source (path and sha256) and defaults, if any. A damaged
+        manifest of that source is said (:class:`ManifestDamaged`): starting afresh would pay for
+        its complete rows again. One that cannot be read at all is passed over with a warning."""
         if not root.is_dir():
             return None
         wanted = json.loads(json.dumps(defaults, default=str))
         for folder in sorted((p for p in root.iterdir() if RUN_ID_PATTERN.match(p.name)), reverse=True):
-            manifest = cls.load(folder)
+            try:
+                manifest = cls.load(folder)
+            except ManifestDamaged as exc:
+                if _names_source(folder / "manifest.json", source):
+                    raise
+                log.warning("%s", exc)
+                continue
             if manifest is None:
                 continue
             had = manifest.data.get("source") or {}
@@ -153,6 +244,15 @@ class Manifest:
             )
 
     # -- rows --------------------------------------------------------------------------------------
+    def add_missing(self, planned: list[Any]) -> None:
+        """Give every planned row a record (``pending``) that the manifest lacks (one deleted by
+        hand: that row runs again), in row order."""
+        have = {rec["row"] for rec in self.data["rows"]}
+        missing = [p for p in planned if p.number not in have]
+        if missing:
+            self.data["rows"] = sorted(self.data["rows"] + _records(missing), key=lambda r: r["row"])
+            self.save()
+
     def row(self, number: int) -> dict[str, Any]:
         for rec in self.data["rows"]:
             if rec["row"] == number:
@@ -180,3 +280,37 @@ class Manifest:
             self.data["totals"] = self.totals()
             # durable: a restart must find every settled row as it was recorded
             atomic_write_json(self.path, self.data)
+
+
+def _records(planned: list[Any]) -> list[dict[str, Any]]:
+    """Fresh ``pending`` row records of planned rows (:class:`generate.batch.PlannedRow`)."""
+    rows = []
+    for p in planned:
+        request, config = p.prepared.request, p.prepared.config
+        rows.append(
+            {
+                "row": p.number,
+                "brief": request.brief,
+                "style_id": request.style_id,
+                "model": p.prepared.adapter.name,
+                "num_images": config.num_images,
+                "run_id": None,
+                "status": "pending",
+                "succeeded": 0,
+                "failed": 0,
+                "cost_usd": 0.0,
+                "worst_case_usd": p.worst_case_usd,
+                "error": None,
+            }
+        )
+    return rows
+
+
+def _names_source(path: Path, source: dict[str, Any]) -> bool:
+    """Whether a manifest's text names ``source``'s sha256 (a damaged one is read as text)."""
+    try:
+        return bool(source.get("sha256")) and str(source["sha256"]) in path.read_text(
+            encoding="utf-8", errors="replace"
+        )
+    except OSError:
+        return False

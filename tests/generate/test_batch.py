@@ -208,6 +208,11 @@ def test_the_batch_stops_dispatching_before_its_cap(tmp_path, monkeypatch):
     assert _manifest(result)["totals"]["skipped_budget"] == 5 - started
     assert all(r.run_id is None for r in result.rows[started:])
     assert result.status == "partial"
+    # Each row not started says why, with the figures.
+    assert all(
+        r.error.startswith(f"not started: up to ${worst:.4f} more would pass the batch's max_cost_usd ")
+        for r in result.rows[started:]
+    )
 
 
 def test_a_gate_stops_the_batch_with_its_reason(tmp_path):
@@ -361,3 +366,85 @@ def test_a_file_not_in_utf8_says_how_to_save_it(tmp_path):
     path.write_bytes("brief\ncaf\xe9 logo\n".encode("cp1252"))
     with pytest.raises(ConfigError, match='not UTF-8 text: save it as UTF-8 .*"CSV UTF-8"'):
         SketchPipeline(output_dir=tmp_path / "out").run_batch(path, defaults={"model": "trace"})
+
+
+# -- a manifest edited by hand, cut short, or raced for ---------------------------------------------
+def _run_once(tmp_path):
+    path = _csv(tmp_path, "brief\ngolf mascot\ncoffee cup\n")
+    pipeline = SketchPipeline(output_dir=tmp_path / "out")
+    return path, pipeline, pipeline.run_batch(path, defaults={"model": "trace", "num_images": 3})
+
+
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        (lambda d: d["rows"][0].pop("row"), "a row's number is None"),
+        (lambda d: d["rows"][0].update(cost_usd="abc"), "row 2's cost_usd is 'abc'"),
+        (lambda d: d["rows"][1].update(run_id="../../etc"), "row 3's run_id is '../../etc'"),
+        (lambda d: d["rows"].append(dict(d["rows"][0])), "row 2 is listed twice"),
+    ],
+)
+def test_a_manifest_edited_wrongly_is_said_with_its_path_not_a_traceback(tmp_path, edit, said):
+    path, pipeline, first = _run_once(tmp_path)
+    data = _manifest(first)
+    edit(data)
+    first.manifest_path.write_text(json.dumps(data))
+    folders = sorted(p.name for p in (tmp_path / "out").iterdir())
+    with pytest.raises(ConfigError, match="is damaged") as info:
+        pipeline.run_batch(path, defaults={"model": "trace", "num_images": 3})
+    assert str(first.manifest_path) in str(info.value) and said in str(info.value)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == folders  # no new run was started
+
+
+def test_a_manifest_cut_short_after_its_source_is_said_not_replaced(tmp_path):
+    path, pipeline, first = _run_once(tmp_path)
+    text = first.manifest_path.read_text()
+    first.manifest_path.write_text(text[: text.index('"rows"') + 20])
+    with pytest.raises(ConfigError, match="is damaged .*not valid JSON"):
+        pipeline.run_batch(path, defaults={"model": "trace", "num_images": 3})
+    assert [p.name for p in (tmp_path / "out" / "batches").iterdir() if not p.name.startswith(".")] == [
+        first.batch_id
+    ]
+
+
+def test_a_row_deleted_from_the_manifest_runs_again_the_others_are_kept(tmp_path):
+    path, pipeline, first = _run_once(tmp_path)
+    data = _manifest(first)
+    data["rows"] = data["rows"][:1]  # row 3's record removed by hand
+    first.manifest_path.write_text(json.dumps(data))
+    again = pipeline.run_batch(path, defaults={"model": "trace", "num_images": 3})
+    assert again.batch_id == first.batch_id
+    assert [(r.row, r.status) for r in again.rows] == [(2, "complete"), (3, "complete")]
+    assert again.rows[0].run_id == first.rows[0].run_id and again.rows[1].run_id != first.rows[1].run_id
+
+
+def test_two_batches_of_the_same_file_started_together_share_one_manifest(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from generate.batch_manifest import Manifest
+
+    original = Manifest.find.__func__
+
+    def slow_find(cls, *args, **kwargs):
+        found = original(cls, *args, **kwargs)
+        time.sleep(0.3)  # widen the window between looking and making, as a long file would
+        return found
+
+    monkeypatch.setattr(Manifest, "find", classmethod(slow_find))
+    path = _csv(tmp_path, "brief\ngolf mascot\n")
+    pipeline = SketchPipeline(output_dir=tmp_path / "out")
+    batches = []
+
+    def prepare():
+        batches.append(prepare_batch(pipeline, path, defaults={"model": "trace"}))
+
+    threads = [threading.Thread(target=prepare) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for b in batches:
+        b.close()
+    assert len(batches) == 2 and batches[0].batch_id == batches[1].batch_id
+    assert sorted(b.resumed for b in batches) == [False, True]
