@@ -134,6 +134,12 @@ def cmd_batch(args) -> int:
 
     done = len(complete)
     again = f" (resuming: {done} of {len(batch.rows)} rows already complete)" if batch.resumed else ""
+    carried = batch.manifest.data.get("carried_from")
+    if carried and carried.get("rows"):
+        again = (
+            f" (the file changed since batch {carried['batch_id']}: {carried['rows']} unchanged rows "
+            f"carried over, {done} already complete)"
+        )
     cap = f", cap ${batch.max_cost_usd:.2f}" if batch.max_cost_usd is not None else ""
     show(f"sketchgen: batch {batch.batch_id}: {len(batch.rows)} rows, {total} sketches to make{cap}{again}")
     show(f"  manifest: {batch.manifest.path}")

@@ -7,10 +7,14 @@ second). The document::
 
     {schema_version, batch_id, created_at, updated_at, status,
      source: {path, sha256, format}, defaults: {...}, max_cost_usd,
-     rows: [{row, brief, style_id, model, num_images, run_id, status, succeeded, failed,
-             cost_usd, worst_case_usd, error}],
+     rows: [{row, request_sha, brief, style_id, model, num_images, run_id, status, succeeded,
+             failed, cost_usd, worst_case_usd, error}],
      totals: {rows, complete, partial, failed, skipped_budget, pending, cost_usd},
-     batch_api: null | {...}}
+     batch_api: null | {...}, carried_from?: {batch_id, rows}}
+
+``request_sha`` is the sha256 of the row's whole request (defaults merged): when the batch file
+was edited since its last batch, a new batch takes over the earlier batch's rows whose request did
+not change (:meth:`Manifest.carry_from`), so fixing row 17 does not pay for rows 2-16 again.
 
 A row's ``status``: ``pending`` (not started), ``running``, then the run's own ``complete`` /
 ``partial`` / ``failed`` / ``cancelled``, or ``skipped_budget`` (not started: the batch's
@@ -20,6 +24,7 @@ A row's ``status``: ``pending`` (not started), ``running``, then the run's own `
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -205,11 +210,18 @@ class Manifest:
             found = cls.find(root, source, defaults)
             if found is not None:
                 return found, True
-            return cls.create(root, source, defaults, planned), False
+            manifest = cls.create(root, source, defaults, planned)
+            earlier = cls.find(root, source, defaults, edited=True) if source.get("path") else None
+            if earlier is not None:
+                manifest.carry_from(earlier)
+            return manifest, False
 
     @classmethod
-    def find(cls, root: Path, source: dict[str, Any], defaults: dict[str, Any]) -> Manifest | None:
-        """The newest manifest of the same source (path and sha256) and defaults, if any. A damaged
+    def find(
+        cls, root: Path, source: dict[str, Any], defaults: dict[str, Any], *, edited: bool = False
+    ) -> Manifest | None:
+        """The newest manifest of the same source (path and sha256; ``edited``: the same path with
+        other contents, the file as it was before an edit) and defaults, if any. A damaged
         manifest of that source is said (:class:`ManifestDamaged`): starting afresh would pay for
         its complete rows again. One that cannot be read at all is passed over with a warning."""
         if not root.is_dir():
@@ -226,11 +238,39 @@ class Manifest:
             if manifest is None:
                 continue
             had = manifest.data.get("source") or {}
-            if (had.get("path"), had.get("sha256")) == (source.get("path"), source.get("sha256")) and (
-                manifest.data.get("defaults") == wanted
+            same_sha = had.get("sha256") == source.get("sha256")
+            if (
+                had.get("path") == source.get("path")
+                and same_sha != edited
+                and manifest.data.get("defaults") == wanted
             ):
                 return manifest
         return None
+
+    def carry_from(self, earlier: Manifest) -> None:
+        """Take over from ``earlier`` (this file before an edit) each row whose request is the
+        same (``request_sha``: brief, style and every setting, defaults included), with its run:
+        a complete row is not paid for again, an unfinished one is resumed. Each earlier row
+        goes to at most one row of this batch, preferring the same row number. Recorded as
+        ``carried_from: {batch_id, rows}``."""
+        free: dict[str, list[dict[str, Any]]] = {}
+        for rec in earlier.data["rows"]:
+            if rec.get("request_sha") and rec.get("run_id"):
+                free.setdefault(rec["request_sha"], []).append(rec)
+        carried = 0
+        with self._lock:
+            for rec in self.data["rows"]:
+                matches = free.get(rec.get("request_sha") or "", [])
+                if not matches:
+                    continue
+                old = next((m for m in matches if m["row"] == rec["row"]), matches[0])
+                matches.remove(old)
+                rec.update({k: old.get(k, rec.get(k)) for k in ("run_id", "succeeded", "failed", "cost_usd")})
+                # "running" in a manifest whose process is gone: its run is resumed by its run_id
+                rec["status"] = old["status"] if old["status"] != "running" else "cancelled"
+                carried += 1
+            self.data["carried_from"] = {"batch_id": earlier.batch_id, "rows": carried}
+        self.save()
 
     def check_source(self, source: dict[str, Any]) -> None:
         """Refuse to resume with a source other than the one the batch was made from."""
@@ -290,6 +330,7 @@ def _records(planned: list[Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "row": p.number,
+                "request_sha": hashlib.sha256(request.model_dump_json().encode("utf-8")).hexdigest(),
                 "brief": request.brief,
                 "style_id": request.style_id,
                 "model": p.prepared.adapter.name,

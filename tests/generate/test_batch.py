@@ -448,3 +448,28 @@ def test_two_batches_of_the_same_file_started_together_share_one_manifest(tmp_pa
         b.close()
     assert len(batches) == 2 and batches[0].batch_id == batches[1].batch_id
     assert sorted(b.resumed for b in batches) == [False, True]
+
+
+def test_a_file_edited_between_runs_does_not_pay_again_for_its_unchanged_rows(tmp_path):
+    path = _csv(tmp_path, "brief,seed\ngolf mascot,1\ncoffee cup,2\nbike shop,3\n")
+    pipeline = SketchPipeline(output_dir=tmp_path / "out")
+    defaults = {"model": "trace", "num_images": 3}
+    first = pipeline.run_batch(path, defaults=defaults)
+    # Row 3 fixed, a row put in before it: "golf mascot" and "bike shop" are the same requests.
+    path.write_text("brief,seed\ngolf mascot,1\nnew row,9\ncoffee mug,2\nbike shop,3\n")
+    again = pipeline.run_batch(path, defaults=defaults)
+    assert again.batch_id != first.batch_id and not again.resumed
+    runs = {r.brief: r.run_id for r in first.rows}
+    assert [(r.brief, r.status) for r in again.rows] == [
+        ("golf mascot", "complete"),
+        ("new row", "complete"),
+        ("coffee mug", "complete"),
+        ("bike shop", "complete"),
+    ]
+    assert again.rows[0].run_id == runs["golf mascot"] and again.rows[3].run_id == runs["bike shop"]
+    assert again.rows[1].run_id not in runs.values() and again.rows[2].run_id not in runs.values()
+    assert _manifest(again)["carried_from"] == {"batch_id": first.batch_id, "rows": 2}
+    # The same settings but another seed is another request: made anew.
+    path.write_text("brief,seed\ngolf mascot,5\n")
+    third = pipeline.run_batch(path, defaults=defaults)
+    assert third.rows[0].run_id not in runs.values()
