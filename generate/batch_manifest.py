@@ -61,6 +61,8 @@ class ManifestDamaged(ConfigError):
     """A manifest that is not what sketchgen writes (edited by hand, cut short): said, never guessed."""
 
     def __init__(self, path: Path, problem: str) -> None:
+        self.batch_id = path.parent.name
+        self.problem = problem
         super().__init__(
             f"the batch manifest {path} is damaged ({problem}); put it right, or move its folder "
             "away to start the batch again",
