@@ -473,3 +473,51 @@ def test_a_file_edited_between_runs_does_not_pay_again_for_its_unchanged_rows(tm
     path.write_text("brief,seed\ngolf mascot,5\n")
     third = pipeline.run_batch(path, defaults=defaults)
     assert third.rows[0].run_id not in runs.values()
+
+
+def test_a_large_batchs_manifest_gathers_row_changes_into_few_whole_writes(tmp_path, monkeypatch):
+    from generate import batch_manifest
+    from generate.batch_manifest import Manifest
+
+    batch = prepare_batch(
+        SketchPipeline(output_dir=tmp_path),
+        [{"brief": f"brief {i}"} for i in range(Manifest.EACH_CHANGE_ROWS + 1)],
+        defaults={"model": "trace"},
+    )
+    batch.close()
+    manifest = batch.manifest
+    writes = []
+    real_write = batch_manifest.atomic_write_json
+    monkeypatch.setattr(
+        batch_manifest, "atomic_write_json", lambda path, data: (writes.append(1), real_write(path, data))
+    )
+    monkeypatch.setattr(Manifest, "COALESCE_S", 3600.0)  # no timer fires during the test
+    for number in range(1, 101):
+        manifest.update_row(number, status="running")
+    assert writes == []  # gathered, not 100 writes of the whole file
+    manifest.save()  # the batch's end (or its stop) writes what was gathered
+    assert len(writes) == 1
+    data = json.loads(manifest.path.read_text())
+    assert [r["status"] for r in data["rows"][:100]] == ["running"] * 100 and data["rows"][100][
+        "status"
+    ] == "pending"
+
+
+def test_a_large_batchs_gathered_changes_are_written_by_the_timer(tmp_path, monkeypatch):
+    import time
+
+    from generate.batch_manifest import Manifest
+
+    batch = prepare_batch(
+        SketchPipeline(output_dir=tmp_path),
+        [{"brief": f"brief {i}"} for i in range(Manifest.EACH_CHANGE_ROWS + 1)],
+        defaults={"model": "trace"},
+    )
+    batch.close()
+    monkeypatch.setattr(Manifest, "COALESCE_S", 0.01)
+    batch.manifest.update_row(7, status="running")
+    for _ in range(500):  # without a call to save(): the timer thread writes it
+        if json.loads(batch.manifest.path.read_text())["rows"][6]["status"] == "running":
+            break
+        time.sleep(0.02)
+    assert json.loads(batch.manifest.path.read_text())["rows"][6]["status"] == "running"
