@@ -169,7 +169,19 @@ def cmd_batch(args) -> int:
             if ticker is not None:
                 ticker.cancel()
 
-    result = asyncio.run(run())
+    try:
+        result = asyncio.run(run())
+    except KeyboardInterrupt:
+        if args.batch_api:  # its own question and resume line were given
+            raise
+        # The runs in flight were recorded cancelled: say how to pick the batch up again.
+        print(
+            f"interrupted: batch {batch.batch_id} stopped, its manifest is saved; run the same "
+            "command again to resume it (complete rows are skipped, cancelled runs resumed)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 130
     if as_json:
         print(redact(json.dumps(result.to_dict(), indent=2)), flush=True)
     else:
