@@ -8,7 +8,8 @@ Stages (:func:`prepare_batch`, then :func:`generate.batch_run.arun_prepared`):
    ``style_id``; names are matched without case or surrounding spaces, each column once); an
    empty cell takes the batch's default (the CLI's flags), then the style's. A CSV may be saved
    with ``,``, ``;`` (a spreadsheet in a decimal-comma locale) or tabs between cells, with or
-   without a UTF-8 byte-order mark, with CRLF line ends and blank lines (skipped).
+   without a UTF-8 byte-order mark, with CRLF line ends and blank lines (skipped); in a
+   ``;`` file, a decimal comma in ``max_cost_usd`` and ``timeout_s`` (``0,50``) is read as a point.
    In CSV, ``context`` holds one note and ``references`` paths separated by ``;``; relative
    ``image`` and ``references`` paths are taken from the batch file's folder.
 2. **Check every row** before anything is written or called: the row's ``RunRequest`` and then
@@ -27,6 +28,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +95,8 @@ def _column(name: str) -> str:
 
 
 _SEPARATORS = (",", ";", "\t")
+_DECIMAL_FIELDS = {"max_cost_usd", "timeout_s"}
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 # Above any cell a batch can hold (the HTTP body's 4 MiB): an over-long brief is then reported by
 # its own limit ("brief must be at most ... characters") instead of stopping the read of the file.
 _CELL_LIMIT = 16 * 1024 * 1024
@@ -121,7 +125,8 @@ def rows_from_csv_text(text: str, source: str = "the CSV") -> tuple[list[BatchRo
     text = text.lstrip("\ufeff")
     if csv.field_size_limit() < _CELL_LIMIT:
         csv.field_size_limit(_CELL_LIMIT)
-    reader = csv.reader(io.StringIO(text), delimiter=_separator(text))
+    separator = _separator(text)
+    reader = csv.reader(io.StringIO(text), delimiter=separator)
     try:
         header = next(reader)
     except StopIteration:
@@ -159,6 +164,12 @@ def rows_from_csv_text(text: str, source: str = "the CSV") -> tuple[list[BatchRo
                     values[name] = [cell.strip()]
                 else:
                     values[name] = cell.strip()
+                    if (
+                        separator == ";"
+                        and name in _DECIMAL_FIELDS
+                        and _DECIMAL_COMMA.fullmatch(values[name])
+                    ):
+                        values[name] = values[name].replace(",", ".")  # the locale's "0,50" is 0.50
             rows.append(BatchRow(number, values))
     except csv.Error as exc:
         problems.append(f"row {line + 1}: not readable as CSV ({exc})")

@@ -521,3 +521,11 @@ def test_a_large_batchs_gathered_changes_are_written_by_the_timer(tmp_path, monk
             break
         time.sleep(0.02)
     assert json.loads(batch.manifest.path.read_text())["rows"][6]["status"] == "running"
+
+
+def test_a_semicolon_csv_reads_its_locales_decimal_comma(tmp_path):
+    path = _csv(tmp_path, 'brief;max_cost_usd;timeout_s\r\ngolf mascot;"0,50";"90,5"\r\n')
+    batch = prepare_batch(SketchPipeline(output_dir=tmp_path / "out"), path, defaults={"model": "trace"})
+    batch.close()
+    request = batch.rows[0].prepared.request
+    assert (request.max_cost_usd, request.timeout_s) == (0.5, 90.5)
