@@ -123,6 +123,7 @@ def cmd_batch(args) -> int:
         labels=_LABELS,
         resume=args.resume,
         parallel=args.parallel,
+        batch_api=args.batch_api,
     )
     complete = {r["row"] for r in batch.manifest.data["rows"] if r["status"] == "complete"}
     total = sum(r.prepared.config.num_images for r in batch.rows if r.number not in complete)

@@ -14,7 +14,7 @@ Stages (:func:`prepare_batch`, then :func:`generate.batch_run.arun_prepared`):
    ``image`` and ``references`` paths are taken from the batch file's folder.
 2. **Check every row** before anything is written or called: the row's ``RunRequest`` and then
    :meth:`SketchPipeline.validate` (unknown style, a size the model lacks, a row over its own
-   ``max_cost_usd``, missing credentials...). Every problem is listed, one line each, with its
+   ``max_cost_usd`` or alone over the batch's, missing credentials...). Every problem is listed, one line each, with its
    row number: the file's line for CSV and JSONL (the header is row 1), the position (from 1) for
    a list. Any problem raises :class:`BatchInvalid` and nothing runs.
 3. **The manifest** (:class:`generate.batch_manifest.Manifest`): ``<outputs>/batches/<batch_id>/
@@ -394,12 +394,15 @@ def prepare_batch(
     parallel: int = 4,
     forbidden: frozenset[str] = frozenset(),
     labels: dict[str, str] | None = None,
+    batch_api: bool = False,
 ) -> PreparedBatch:
     """Read and check every row (raising :class:`BatchInvalid` listing each problem), then find
     this batch's manifest (``resume``: by its id; else the newest for the same source and
     defaults) or create one. No model is called. ``forbidden``: fields no row may set (the HTTP
     service refuses server file paths: ``image``, ``references``). ``labels`` names the defaults
-    the way the caller's user gave them (the CLI's flags)."""
+    the way the caller's user gave them (the CLI's flags). With ``max_cost_usd``, a row whose
+    worst case alone is over it is a problem (it would stop the batch at that row), except for
+    ``batch_api``: the job's whole worst case, at the batch price, is checked instead."""
     from generate.batch_manifest import Manifest, batches_root
     from generate.types import check_max_cost, default_output_root
 
@@ -426,6 +429,14 @@ def prepare_batch(
     if not rows and not problems:
         problems.append(f"{label} has no rows")
     planned, row_problems = _check_rows(pipeline, rows, defaults, forbidden) if rows else ([], [])
+    if cap is not None and not batch_api:  # such a row would stop the batch at it
+        row_problems += [
+            f"row {p.number}: could cost up to ${p.worst_case_usd:.4f} on its own, over the batch's "
+            f"max_cost_usd ${cap:.4f}: raise the cap, or ask for fewer sketches, a smaller size or a "
+            "cheaper model"
+            for p in planned
+            if p.worst_case_usd > cap + 1e-9
+        ]
     # In file order, whichever stage found them; one line for a problem many rows share.
     problems = _collapse(sorted(problems + row_problems, key=_row_of))
     if problems:

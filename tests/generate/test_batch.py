@@ -529,3 +529,29 @@ def test_a_semicolon_csv_reads_its_locales_decimal_comma(tmp_path):
     batch.close()
     request = batch.rows[0].prepared.request
     assert (request.max_cost_usd, request.timeout_s) == (0.5, 90.5)
+
+
+def test_a_row_that_alone_could_pass_the_batchs_cap_is_a_problem_before_any_call(fake, tmp_path):
+    rows = [
+        {"brief": "golf mascot"},
+        {"brief": "coffee cup", "model": "nano-banana-pro", "num_images": 6},
+        {"brief": "bike shop"},
+    ]
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path / "out").run_batch(
+            rows, defaults={"model": "nano-banana", "num_images": 3}, max_cost_usd=0.5
+        )
+    assert len(info.value.problems) == 1, info.value.problems
+    assert info.value.problems[0].startswith("row 2: could cost up to $")
+    assert "over the batch's max_cost_usd $0.5000" in info.value.problems[0]
+    assert fake.count == 0 and not (tmp_path / "out").exists()
+    # Sent as a Gemini Batch API job, the job's own worst case at the batch price is what counts.
+    batch = prepare_batch(
+        SketchPipeline(output_dir=tmp_path / "out"),
+        rows,
+        defaults={"model": "nano-banana", "num_images": 3},
+        max_cost_usd=0.5,
+        batch_api=True,
+    )
+    batch.close()
+    assert len(batch.rows) == 3 and fake.count == 0
