@@ -29,8 +29,9 @@ from api.schemas import ErrorBody
 from api.sse import run_urls, without_server_paths
 from api.state import ServiceState, get_state
 from generate.batch import MAX_BATCH_ROWS, BatchInvalid, CsvText, prepare_batch
-from generate.batch_manifest import BatchNotFound, Manifest, batches_root
+from generate.batch_manifest import BatchNotFound, Manifest, ManifestDamaged, batches_root
 from generate.batch_run import arun_prepared
+from generate.budget import not_a_flag
 from generate.errors import ConfigError
 from generate.run_lock import run_is_live
 from generate.spend import DailyBudgetReached
@@ -70,6 +71,11 @@ class BatchBody(BaseModel):
     )
     parallel: int = Field(default=4, ge=1, le=64, description="Runs of this batch in flight at once.")
 
+    @field_validator("max_cost_usd", mode="before")
+    @classmethod
+    def _cap_not_a_flag(cls, value: Any) -> Any:
+        return not_a_flag(value)
+
     @field_validator("max_cost_usd")
     @classmethod
     def _cap_positive(cls, value: float | None) -> float | None:
@@ -104,6 +110,19 @@ def _done(batch_id: str, task: asyncio.Task) -> None:
         log.error("batch %s stopped: %s", batch_id, task.exception())
 
 
+def _damaged(exc: ManifestDamaged):
+    """409: the batch's manifest on the server is not as written (said without its server path)."""
+    return error_response(
+        409,
+        f"batch {exc.batch_id}'s manifest is damaged ({exc.problem}); the service's operator can put "
+        "it right or move its folder away",
+        field="batch_id",
+    )
+
+
+_DAMAGED = {409: {"model": ErrorBody, "description": "The batch's manifest on the server is damaged"}}
+
+
 @router.post(
     "/batches",
     status_code=202,
@@ -112,6 +131,7 @@ def _done(batch_id: str, task: asyncio.Task) -> None:
     responses={
         **ERRORS,
         422: {"model": ErrorBody, "description": "Every problem of the rows, one item each"},
+        **_DAMAGED,
     },
 )
 async def create_batch(body: BatchBody, state: ServiceState = Depends(get_state)):
@@ -135,7 +155,11 @@ async def create_batch(body: BatchBody, state: ServiceState = Depends(get_state)
         batch = await run_in_threadpool(prepare)
     except BatchInvalid as exc:
         items = [{"loc": ["body", "rows"], "msg": p, "type": "batch_row"} for p in exc.problems]
-        return error_response(422, str(exc).splitlines()[0], field="rows", detail=items)
+        head = str(exc).splitlines()[0].rstrip(":")
+        message = f"{head}: {exc.problems[0]}" if len(exc.problems) == 1 else f"{head} (each in detail)"
+        return error_response(422, message, field="rows", detail=items)
+    except ManifestDamaged as exc:
+        return _damaged(exc)
     url = f"/batches/{batch.batch_id}"
     if batch.batch_id in _RUNNING:  # the same rows posted again while they run: that batch
         await run_in_threadpool(batch.close)
@@ -158,13 +182,15 @@ async def create_batch(body: BatchBody, state: ServiceState = Depends(get_state)
 @router.get(
     "/batches/{batch_id}",
     summary="A batch's manifest: each row's run id, status, sketches and cost",
-    responses={404: {"model": ErrorBody, "description": "No such batch"}},
+    responses={404: {"model": ErrorBody, "description": "No such batch"}, **_DAMAGED},
 )
 async def get_batch(batch_id: str, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
     try:
         manifest = await run_in_threadpool(Manifest.open, batches_root(state.output_root()), batch_id)
     except BatchNotFound as exc:
         return error_response(404, str(exc), field="batch_id")
+    except ManifestDamaged as exc:
+        return _damaged(exc)
     data = without_server_paths(manifest.data)
     for row in data.get("rows", []):
         row["run_url"] = run_urls(row["run_id"])["run_url"] if row.get("run_id") else None

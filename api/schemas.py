@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from generate.budget import not_a_flag
+
 __all__ = [
     "MAX_BRIEF_CHARS",
     "GenerateRequest",
@@ -206,6 +208,11 @@ class GenerateRequest(BaseModel):
         if value is not None and value <= 0:
             raise ValueError(f"must be more than 0 seconds (got {value:g})")
         return value
+
+    @field_validator("max_cost_usd", mode="before")
+    @classmethod
+    def _cap_not_a_flag(cls, value: Any) -> Any:
+        return not_a_flag(value)
 
     @field_validator("max_cost_usd")
     @classmethod

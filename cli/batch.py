@@ -123,6 +123,7 @@ def cmd_batch(args) -> int:
         labels=_LABELS,
         resume=args.resume,
         parallel=args.parallel,
+        batch_api=args.batch_api,
     )
     complete = {r["row"] for r in batch.manifest.data["rows"] if r["status"] == "complete"}
     total = sum(r.prepared.config.num_images for r in batch.rows if r.number not in complete)
@@ -134,6 +135,12 @@ def cmd_batch(args) -> int:
 
     done = len(complete)
     again = f" (resuming: {done} of {len(batch.rows)} rows already complete)" if batch.resumed else ""
+    carried = batch.manifest.data.get("carried_from")
+    if carried and carried.get("rows"):
+        again = (
+            f" (the file changed since batch {carried['batch_id']}: {carried['rows']} unchanged rows "
+            f"carried over, {done} already complete)"
+        )
     cap = f", cap ${batch.max_cost_usd:.2f}" if batch.max_cost_usd is not None else ""
     show(f"sketchgen: batch {batch.batch_id}: {len(batch.rows)} rows, {total} sketches to make{cap}{again}")
     show(f"  manifest: {batch.manifest.path}")
@@ -163,7 +170,19 @@ def cmd_batch(args) -> int:
             if ticker is not None:
                 ticker.cancel()
 
-    result = asyncio.run(run())
+    try:
+        result = asyncio.run(run())
+    except KeyboardInterrupt:
+        if args.batch_api:  # its own question and resume line were given
+            raise
+        # The runs in flight were recorded cancelled: say how to pick the batch up again.
+        print(
+            f"interrupted: batch {batch.batch_id} stopped, its manifest is saved; run the same "
+            "command again to resume it (complete rows are skipped, cancelled runs resumed)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 130
     if as_json:
         print(redact(json.dumps(result.to_dict(), indent=2)), flush=True)
     else:

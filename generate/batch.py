@@ -5,12 +5,16 @@ Stages (:func:`prepare_batch`, then :func:`generate.batch_run.arun_prepared`):
 1. **Read** the rows (:func:`read_rows`): a ``.csv`` with a header row, or ``.jsonl`` with one JSON
    object per line; or, from the library and the HTTP service, a list of dicts. Columns are
    :class:`generate.pipeline.RunRequest` fields (``brief`` is required; ``style`` is accepted for
-   ``style_id``); an empty cell takes the batch's default (the CLI's flags), then the style's.
+   ``style_id``; names are matched without case or surrounding spaces, each column once); an
+   empty cell takes the batch's default (the CLI's flags), then the style's. A CSV may be saved
+   with ``,``, ``;`` (a spreadsheet in a decimal-comma locale) or tabs between cells, with or
+   without a UTF-8 byte-order mark, with CRLF line ends and blank lines (skipped); in a
+   ``;`` file, a decimal comma in ``max_cost_usd`` and ``timeout_s`` (``0,50``) is read as a point.
    In CSV, ``context`` holds one note and ``references`` paths separated by ``;``; relative
    ``image`` and ``references`` paths are taken from the batch file's folder.
 2. **Check every row** before anything is written or called: the row's ``RunRequest`` and then
    :meth:`SketchPipeline.validate` (unknown style, a size the model lacks, a row over its own
-   ``max_cost_usd``, missing credentials...). Every problem is listed, one line each, with its
+   ``max_cost_usd`` or alone over the batch's, missing credentials...). Every problem is listed, one line each, with its
    row number: the file's line for CSV and JSONL (the header is row 1), the position (from 1) for
    a list. Any problem raises :class:`BatchInvalid` and nothing runs.
 3. **The manifest** (:class:`generate.batch_manifest.Manifest`): ``<outputs>/batches/<batch_id>/
@@ -24,6 +28,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,10 +94,39 @@ def _column(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
+_SEPARATORS = (",", ";", "\t")
+_DECIMAL_FIELDS = {"max_cost_usd", "timeout_s"}
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+# Above any cell a batch can hold (the HTTP body's 4 MiB): an over-long brief is then reported by
+# its own limit ("brief must be at most ... characters") instead of stopping the read of the file.
+_CELL_LIMIT = 16 * 1024 * 1024
+
+
+def _separator(text: str) -> str:
+    """The header's separator: ``,``, or ``;`` (a spreadsheet set to a decimal-comma locale saves
+    its CSV so) or a tab, whichever splits the header into the most known column names."""
+    first = text.split("\n", 1)[0]
+    known = _known_fields() | set(_ALIASES)
+    best, best_count = ",", -1
+    for sep in _SEPARATORS:
+        try:
+            header = next(csv.reader([first], delimiter=sep), [])
+        except csv.Error:
+            continue
+        count = sum(1 for c in header if _column(c) in known)
+        if count > best_count:
+            best, best_count = sep, count
+    return best
+
+
 def rows_from_csv_text(text: str, source: str = "the CSV") -> tuple[list[BatchRow], list[str]]:
     """(rows, problems) of CSV text with a header row; see the module docstring."""
     problems: list[str] = []
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    text = text.lstrip("\ufeff")
+    if csv.field_size_limit() < _CELL_LIMIT:
+        csv.field_size_limit(_CELL_LIMIT)
+    separator = _separator(text)
+    reader = csv.reader(io.StringIO(text), delimiter=separator)
     try:
         header = next(reader)
     except StopIteration:
@@ -106,6 +140,8 @@ def rows_from_csv_text(text: str, source: str = "the CSV") -> tuple[list[BatchRo
             problems.append(f"row 1: unknown column {name!r} (columns: {', '.join(sorted(known))})")
     if "brief" not in columns:
         problems.append("row 1: missing column 'brief'")
+    for name in sorted({c for c in columns if c and columns.count(c) > 1}):
+        problems.append(f"row 1: column {name!r} appears {columns.count(name)} times; keep one")
     rows: list[BatchRow] = []
     line = reader.line_num
     try:
@@ -128,6 +164,12 @@ def rows_from_csv_text(text: str, source: str = "the CSV") -> tuple[list[BatchRo
                     values[name] = [cell.strip()]
                 else:
                     values[name] = cell.strip()
+                    if (
+                        separator == ";"
+                        and name in _DECIMAL_FIELDS
+                        and _DECIMAL_COMMA.fullmatch(values[name])
+                    ):
+                        values[name] = values[name].replace(",", ".")  # the locale's "0,50" is 0.50
             rows.append(BatchRow(number, values))
     except csv.Error as exc:
         problems.append(f"row {line + 1}: not readable as CSV ({exc})")
@@ -177,7 +219,11 @@ def rows_from_file(path: Path | str) -> tuple[list[BatchRow], list[str], str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"batch file {path.name} is not UTF-8 text", field="file") from None
+        raise ConfigError(
+            f"batch file {path.name} is not UTF-8 text: save it as UTF-8 (a spreadsheet's "
+            '"CSV UTF-8" format)',
+            field="file",
+        ) from None
     rows, problems = rows_from_csv_text(text, path.name) if kind == ".csv" else _jsonl_rows(text)
     return rows, problems, hashlib.sha256(data).hexdigest()
 
@@ -348,12 +394,15 @@ def prepare_batch(
     parallel: int = 4,
     forbidden: frozenset[str] = frozenset(),
     labels: dict[str, str] | None = None,
+    batch_api: bool = False,
 ) -> PreparedBatch:
     """Read and check every row (raising :class:`BatchInvalid` listing each problem), then find
     this batch's manifest (``resume``: by its id; else the newest for the same source and
     defaults) or create one. No model is called. ``forbidden``: fields no row may set (the HTTP
     service refuses server file paths: ``image``, ``references``). ``labels`` names the defaults
-    the way the caller's user gave them (the CLI's flags)."""
+    the way the caller's user gave them (the CLI's flags). With ``max_cost_usd``, a row whose
+    worst case alone is over it is a problem (it would stop the batch at that row), except for
+    ``batch_api``: the job's whole worst case, at the batch price, is checked instead."""
     from generate.batch_manifest import Manifest, batches_root
     from generate.types import check_max_cost, default_output_root
 
@@ -380,6 +429,14 @@ def prepare_batch(
     if not rows and not problems:
         problems.append(f"{label} has no rows")
     planned, row_problems = _check_rows(pipeline, rows, defaults, forbidden) if rows else ([], [])
+    if cap is not None and not batch_api:  # such a row would stop the batch at it
+        row_problems += [
+            f"row {p.number}: could cost up to ${p.worst_case_usd:.4f} on its own, over the batch's "
+            f"max_cost_usd ${cap:.4f}: raise the cap, or ask for fewer sketches, a smaller size or a "
+            "cheaper model"
+            for p in planned
+            if p.worst_case_usd > cap + 1e-9
+        ]
     # In file order, whichever stage found them; one line for a problem many rows share.
     problems = _collapse(sorted(problems + row_problems, key=_row_of))
     if problems:
@@ -389,13 +446,11 @@ def prepare_batch(
     root = batches_root(pipeline.output_dir if pipeline.output_dir is not None else default_output_root())
     try:
         if resume:
-            manifest = Manifest.open(root, resume)
+            manifest, resumed = Manifest.open(root, resume), True
             manifest.check_source(record)
         else:
-            manifest = Manifest.find(root, record, defaults)
-        resumed = manifest is not None
-        if manifest is None:
-            manifest = Manifest.create(root, record, defaults, planned)
+            manifest, resumed = Manifest.find_or_create(root, record, defaults, planned)
+        manifest.add_missing(planned)
         manifest.data["max_cost_usd"] = cap
     except BaseException:
         for row in planned:

@@ -269,7 +269,12 @@ class _Dispatcher:
                 worst = row.worst_case_usd * missing / max(1, row.prepared.config.num_images)
                 await slots.acquire()
                 refused = await asyncio.to_thread(self.gate) if self.gate is not None else None
-                if refused or not await self.fits(worst):
+                if not refused and not await self.fits(worst):
+                    refused = (
+                        f"not started: up to ${worst:.4f} more would pass the batch's max_cost_usd "
+                        f"${self.batch.max_cost_usd:.4f} (${self.spent():.4f} spent)"
+                    )
+                if refused:
                     slots.release()
                     if resume is not None:
                         resume.close()

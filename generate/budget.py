@@ -26,7 +26,7 @@ from typing import Any
 from generate.adapter import ImageModelAdapter, ImageRequest
 from generate.errors import ConfigError
 
-__all__ = ["BudgetExceeded", "worst_case_cost", "planned_worst_case", "check_cost"]
+__all__ = ["BudgetExceeded", "worst_case_cost", "planned_worst_case", "check_cost", "not_a_flag"]
 
 
 class BudgetExceeded(ConfigError):
@@ -77,3 +77,11 @@ def check_cost(estimate_usd: float, cap_usd: float | None, *, what: str, model: 
         estimate_usd=estimate_usd,
         cap_usd=cap_usd,
     )
+
+
+def not_a_flag(value: Any) -> Any:
+    """A ``max_cost_usd`` as given, refused when it is ``true``/``false``: pydantic would read a
+    JSON ``true`` as a cap of $1 (used as a ``mode="before"`` field validator)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number of US dollars, not {str(value).lower()}")
+    return value

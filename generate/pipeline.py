@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generate.adapter import ImageModelAdapter, estimate_costs_of, families, get_adapter, input_load
-from generate.budget import BudgetExceeded, check_cost, planned_worst_case
+from generate.budget import BudgetExceeded, check_cost, not_a_flag, planned_worst_case
 from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
@@ -138,6 +138,11 @@ class RunRequest(BaseModel):
         if value is not None and value <= 0:  # a message of its own: "at most 3600 (got 0)" misleads
             raise ValueError(f"must be more than 0 seconds (got {value:g})")
         return value
+
+    @field_validator("max_cost_usd", mode="before")
+    @classmethod
+    def _cap_not_a_flag(cls, value: Any) -> Any:
+        return not_a_flag(value)
 
     @field_validator("max_cost_usd")
     @classmethod

@@ -73,6 +73,28 @@ async def test_bad_bodies_are_422(client, body, field):
     assert r.json()["field"] == field
 
 
+async def test_one_bad_row_is_said_in_the_message_itself(client, output_dir):
+    r = await client.post("/batches", json={"rows": [{"brief": "a", "max_cost_usd": -1}]})
+    assert r.status_code == 422, r.text
+    assert r.json()["message"] == (
+        "1 problem in the batch, nothing was run: row 1: max_cost_usd must be more than 0 US dollars (got -1)"
+    )
+
+
+async def test_a_damaged_manifest_is_409_without_the_server_path(client, output_dir):
+    body = {"rows": [{"brief": "golf mascot"}], "defaults": {"model": "trace"}}
+    first = (await client.post("/batches", json=body)).json()
+    await _settled(client, first["batch_id"])
+    path = output_dir / "batches" / first["batch_id"] / "manifest.json"
+    path.write_text(path.read_text()[:300])  # cut short, past its source
+    for r in (await client.get(first["url"]), await client.post("/batches", json=body)):
+        assert r.status_code == 409, r.text
+        assert r.json()["message"].startswith(
+            f"batch {first['batch_id']}'s manifest is damaged (not valid JSON"
+        )
+        assert str(output_dir) not in r.text
+
+
 async def test_unknown_batch_is_404(client):
     assert (await client.get("/batches/20990101_000000")).status_code == 404
     assert (await client.get("/batches/..%2Fetc")).status_code == 404

@@ -22,10 +22,19 @@ async def test_a_run_over_its_cap_is_422_before_any_call(client, fake_gemini, ou
     assert fake_gemini.count == 0 and not any(output_dir.iterdir())
 
 
-@pytest.mark.parametrize("cap", [0, -1])
-async def test_a_cap_of_zero_or_less_is_422(client, cap):
+@pytest.mark.parametrize("cap", [0, -1, True, "abc", "NaN", "inf"])
+async def test_a_cap_of_zero_or_less_or_not_a_number_is_422(client, cap):
     r = await client.post("/generate", json={"brief": "golf mascot", "max_cost_usd": cap})
     assert r.status_code == 422 and r.json()["field"] == "max_cost_usd"
+
+
+@pytest.mark.parametrize("raw", [b"NaN", b"Infinity", b"1e400", b"true"])
+async def test_a_cap_json_cannot_hold_as_a_number_is_422_for_a_run_and_a_batch(client, raw):
+    for path, rows in (("/generate", b'"brief": "golf mascot"'), ("/batches", b'"rows": [{"brief": "a"}]')):
+        body = b"{" + rows + b', "max_cost_usd": ' + raw + b"}"
+        r = await client.post(path, content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (path, raw, r.text)
+        assert r.json()["field"] == "max_cost_usd", r.text
 
 
 @pytest.fixture

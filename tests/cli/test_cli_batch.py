@@ -93,3 +93,17 @@ def test_batch_api_end_to_end_at_half_price_and_a_rerun_submits_nothing(tmp_path
         summary = json.loads(capsys.readouterr().out)
         assert summary["status"] == "complete" and fake.batch_creates == 1
         assert sorted(r["run_id"] for r in summary["rows"]) == sorted(r["run_id"] for r in manifest["rows"])
+
+
+def test_ctrl_c_says_how_to_resume_the_batch(tmp_path, capsys, monkeypatch):
+    import generate.batch_run
+
+    async def interrupted(batch, **_):
+        batch.close()
+        raise KeyboardInterrupt  # as Ctrl-C reaches asyncio.run mid-batch
+
+    monkeypatch.setattr(generate.batch_run, "arun_prepared", interrupted)
+    path = _briefs(tmp_path)
+    assert main(["batch", str(path), "--model", "trace", "--output-dir", str(tmp_path / "out")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: batch " in err and "run the same command again to resume it" in err

@@ -208,6 +208,11 @@ def test_the_batch_stops_dispatching_before_its_cap(tmp_path, monkeypatch):
     assert _manifest(result)["totals"]["skipped_budget"] == 5 - started
     assert all(r.run_id is None for r in result.rows[started:])
     assert result.status == "partial"
+    # Each row not started says why, with the figures.
+    assert all(
+        r.error.startswith(f"not started: up to ${worst:.4f} more would pass the batch's max_cost_usd ")
+        for r in result.rows[started:]
+    )
 
 
 def test_a_gate_stops_the_batch_with_its_reason(tmp_path):
@@ -320,3 +325,233 @@ def test_a_failing_row_never_takes_the_others_down_and_no_key_is_recorded(tmp_pa
     assert result.status == "partial" and result.rows[0].succeeded == 3
     text = result.manifest_path.read_text()
     assert env["GEMINI_API_KEY"] not in text and env["GEMINI_API_KEY"] not in json.dumps(result.to_dict())
+
+
+# -- a CSV as a spreadsheet saves it -----------------------------------------------------------------
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_a_spreadsheets_csv_reads_whatever_its_separator(tmp_path, sep):
+    # Excel's "CSV UTF-8": a byte-order mark, CRLF, a quoted cell holding the separator, a column
+    # named in another case, empty trailing lines.
+    text = (
+        f'\ufeffBrief{sep} Style_ID \r\n"golf{sep} playful"{sep}vintage-mascot\r\ncoffee cup{sep}\r\n\r\n\r\n'
+    )
+    path = tmp_path / "briefs.csv"
+    path.write_bytes(text.encode("utf-8"))
+    batch = prepare_batch(SketchPipeline(output_dir=tmp_path / "out"), path, defaults={"model": "trace"})
+    batch.close()
+    assert [(r.number, r.prepared.request.brief, r.prepared.request.style_id) for r in batch.rows] == [
+        (2, f"golf{sep} playful", "vintage-mascot"),
+        (3, "coffee cup", "vintage-mascot"),
+    ]
+
+
+def test_an_over_long_brief_is_named_by_its_row_and_the_rows_after_it_are_still_checked(tmp_path):
+    path = _csv(tmp_path, "brief,seed\n" + "x" * 1_000_000 + ",1\nok,1\nfine,seven\n")
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path / "out").run_batch(path, defaults={"model": "trace"})
+    problems = info.value.problems
+    assert [p.split(":")[0] for p in problems] == ["row 2", "row 4"], problems
+    assert "brief" in problems[0] and "2000 characters" in problems[0]
+
+
+def test_a_column_given_twice_is_a_problem_not_a_silent_choice(tmp_path):
+    path = _csv(tmp_path, "brief,style,style_id\ngolf mascot,vintage-mascot,badge-emblem\n")
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path / "out").run_batch(path, defaults={"model": "trace"})
+    assert info.value.problems == ["row 1: column 'style_id' appears 2 times; keep one"]
+
+
+def test_a_file_not_in_utf8_says_how_to_save_it(tmp_path):
+    path = tmp_path / "briefs.csv"
+    path.write_bytes("brief\ncaf\xe9 logo\n".encode("cp1252"))
+    with pytest.raises(ConfigError, match='not UTF-8 text: save it as UTF-8 .*"CSV UTF-8"'):
+        SketchPipeline(output_dir=tmp_path / "out").run_batch(path, defaults={"model": "trace"})
+
+
+# -- a manifest edited by hand, cut short, or raced for ---------------------------------------------
+def _run_once(tmp_path):
+    path = _csv(tmp_path, "brief\ngolf mascot\ncoffee cup\n")
+    pipeline = SketchPipeline(output_dir=tmp_path / "out")
+    return path, pipeline, pipeline.run_batch(path, defaults={"model": "trace", "num_images": 3})
+
+
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        (lambda d: d["rows"][0].pop("row"), "a row's number is None"),
+        (lambda d: d["rows"][0].update(cost_usd="abc"), "row 2's cost_usd is 'abc'"),
+        (lambda d: d["rows"][1].update(run_id="../../etc"), "row 3's run_id is '../../etc'"),
+        (lambda d: d["rows"].append(dict(d["rows"][0])), "row 2 is listed twice"),
+    ],
+)
+def test_a_manifest_edited_wrongly_is_said_with_its_path_not_a_traceback(tmp_path, edit, said):
+    path, pipeline, first = _run_once(tmp_path)
+    data = _manifest(first)
+    edit(data)
+    first.manifest_path.write_text(json.dumps(data))
+    folders = sorted(p.name for p in (tmp_path / "out").iterdir())
+    with pytest.raises(ConfigError, match="is damaged") as info:
+        pipeline.run_batch(path, defaults={"model": "trace", "num_images": 3})
+    assert str(first.manifest_path) in str(info.value) and said in str(info.value)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == folders  # no new run was started
+
+
+def test_a_manifest_cut_short_after_its_source_is_said_not_replaced(tmp_path):
+    path, pipeline, first = _run_once(tmp_path)
+    text = first.manifest_path.read_text()
+    first.manifest_path.write_text(text[: text.index('"rows"') + 20])
+    with pytest.raises(ConfigError, match="is damaged .*not valid JSON"):
+        pipeline.run_batch(path, defaults={"model": "trace", "num_images": 3})
+    assert [p.name for p in (tmp_path / "out" / "batches").iterdir() if not p.name.startswith(".")] == [
+        first.batch_id
+    ]
+
+
+def test_a_row_deleted_from_the_manifest_runs_again_the_others_are_kept(tmp_path):
+    path, pipeline, first = _run_once(tmp_path)
+    data = _manifest(first)
+    data["rows"] = data["rows"][:1]  # row 3's record removed by hand
+    first.manifest_path.write_text(json.dumps(data))
+    again = pipeline.run_batch(path, defaults={"model": "trace", "num_images": 3})
+    assert again.batch_id == first.batch_id
+    assert [(r.row, r.status) for r in again.rows] == [(2, "complete"), (3, "complete")]
+    assert again.rows[0].run_id == first.rows[0].run_id and again.rows[1].run_id != first.rows[1].run_id
+
+
+def test_two_batches_of_the_same_file_started_together_share_one_manifest(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from generate.batch_manifest import Manifest
+
+    original = Manifest.find.__func__
+
+    def slow_find(cls, *args, **kwargs):
+        found = original(cls, *args, **kwargs)
+        time.sleep(0.3)  # widen the window between looking and making, as a long file would
+        return found
+
+    monkeypatch.setattr(Manifest, "find", classmethod(slow_find))
+    path = _csv(tmp_path, "brief\ngolf mascot\n")
+    pipeline = SketchPipeline(output_dir=tmp_path / "out")
+    batches = []
+
+    def prepare():
+        batches.append(prepare_batch(pipeline, path, defaults={"model": "trace"}))
+
+    threads = [threading.Thread(target=prepare) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for b in batches:
+        b.close()
+    assert len(batches) == 2 and batches[0].batch_id == batches[1].batch_id
+    assert sorted(b.resumed for b in batches) == [False, True]
+
+
+def test_a_file_edited_between_runs_does_not_pay_again_for_its_unchanged_rows(tmp_path):
+    path = _csv(tmp_path, "brief,seed\ngolf mascot,1\ncoffee cup,2\nbike shop,3\n")
+    pipeline = SketchPipeline(output_dir=tmp_path / "out")
+    defaults = {"model": "trace", "num_images": 3}
+    first = pipeline.run_batch(path, defaults=defaults)
+    # Row 3 fixed, a row put in before it: "golf mascot" and "bike shop" are the same requests.
+    path.write_text("brief,seed\ngolf mascot,1\nnew row,9\ncoffee mug,2\nbike shop,3\n")
+    again = pipeline.run_batch(path, defaults=defaults)
+    assert again.batch_id != first.batch_id and not again.resumed
+    runs = {r.brief: r.run_id for r in first.rows}
+    assert [(r.brief, r.status) for r in again.rows] == [
+        ("golf mascot", "complete"),
+        ("new row", "complete"),
+        ("coffee mug", "complete"),
+        ("bike shop", "complete"),
+    ]
+    assert again.rows[0].run_id == runs["golf mascot"] and again.rows[3].run_id == runs["bike shop"]
+    assert again.rows[1].run_id not in runs.values() and again.rows[2].run_id not in runs.values()
+    assert _manifest(again)["carried_from"] == {"batch_id": first.batch_id, "rows": 2}
+    # The same settings but another seed is another request: made anew.
+    path.write_text("brief,seed\ngolf mascot,5\n")
+    third = pipeline.run_batch(path, defaults=defaults)
+    assert third.rows[0].run_id not in runs.values()
+
+
+def test_a_large_batchs_manifest_gathers_row_changes_into_few_whole_writes(tmp_path, monkeypatch):
+    from generate import batch_manifest
+    from generate.batch_manifest import Manifest
+
+    batch = prepare_batch(
+        SketchPipeline(output_dir=tmp_path),
+        [{"brief": f"brief {i}"} for i in range(Manifest.EACH_CHANGE_ROWS + 1)],
+        defaults={"model": "trace"},
+    )
+    batch.close()
+    manifest = batch.manifest
+    writes = []
+    real_write = batch_manifest.atomic_write_json
+    monkeypatch.setattr(
+        batch_manifest, "atomic_write_json", lambda path, data: (writes.append(1), real_write(path, data))
+    )
+    monkeypatch.setattr(Manifest, "COALESCE_S", 3600.0)  # no timer fires during the test
+    for number in range(1, 101):
+        manifest.update_row(number, status="running")
+    assert writes == []  # gathered, not 100 writes of the whole file
+    manifest.save()  # the batch's end (or its stop) writes what was gathered
+    assert len(writes) == 1
+    data = json.loads(manifest.path.read_text())
+    assert [r["status"] for r in data["rows"][:100]] == ["running"] * 100 and data["rows"][100][
+        "status"
+    ] == "pending"
+
+
+def test_a_large_batchs_gathered_changes_are_written_by_the_timer(tmp_path, monkeypatch):
+    import time
+
+    from generate.batch_manifest import Manifest
+
+    batch = prepare_batch(
+        SketchPipeline(output_dir=tmp_path),
+        [{"brief": f"brief {i}"} for i in range(Manifest.EACH_CHANGE_ROWS + 1)],
+        defaults={"model": "trace"},
+    )
+    batch.close()
+    monkeypatch.setattr(Manifest, "COALESCE_S", 0.01)
+    batch.manifest.update_row(7, status="running")
+    for _ in range(500):  # without a call to save(): the timer thread writes it
+        if json.loads(batch.manifest.path.read_text())["rows"][6]["status"] == "running":
+            break
+        time.sleep(0.02)
+    assert json.loads(batch.manifest.path.read_text())["rows"][6]["status"] == "running"
+
+
+def test_a_semicolon_csv_reads_its_locales_decimal_comma(tmp_path):
+    path = _csv(tmp_path, 'brief;max_cost_usd;timeout_s\r\ngolf mascot;"0,50";"90,5"\r\n')
+    batch = prepare_batch(SketchPipeline(output_dir=tmp_path / "out"), path, defaults={"model": "trace"})
+    batch.close()
+    request = batch.rows[0].prepared.request
+    assert (request.max_cost_usd, request.timeout_s) == (0.5, 90.5)
+
+
+def test_a_row_that_alone_could_pass_the_batchs_cap_is_a_problem_before_any_call(fake, tmp_path):
+    rows = [
+        {"brief": "golf mascot"},
+        {"brief": "coffee cup", "model": "nano-banana-pro", "num_images": 6},
+        {"brief": "bike shop"},
+    ]
+    with pytest.raises(BatchInvalid) as info:
+        SketchPipeline(output_dir=tmp_path / "out").run_batch(
+            rows, defaults={"model": "nano-banana", "num_images": 3}, max_cost_usd=0.5
+        )
+    assert len(info.value.problems) == 1, info.value.problems
+    assert info.value.problems[0].startswith("row 2: could cost up to $")
+    assert "over the batch's max_cost_usd $0.5000" in info.value.problems[0]
+    assert fake.count == 0 and not (tmp_path / "out").exists()
+    # Sent as a Gemini Batch API job, the job's own worst case at the batch price is what counts.
+    batch = prepare_batch(
+        SketchPipeline(output_dir=tmp_path / "out"),
+        rows,
+        defaults={"model": "nano-banana", "num_images": 3},
+        max_cost_usd=0.5,
+        batch_api=True,
+    )
+    batch.close()
+    assert len(batch.rows) == 3 and fake.count == 0

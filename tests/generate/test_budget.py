@@ -69,3 +69,11 @@ def test_trace_is_free_under_any_cap(tmp_path):
         RunRequest(brief="golf mascot", model="trace", max_cost_usd=0.0001)
     )
     assert result.status == "complete" and result.cost_usd == 0
+
+
+@pytest.mark.parametrize("cap", [True, False])
+def test_a_cap_of_true_or_false_is_not_read_as_one_or_zero_dollars(cap):
+    with pytest.raises(
+        ConfigError, match=f"max_cost_usd must be a number of US dollars, not {str(cap).lower()}"
+    ):
+        RunRequest.parse({"brief": "golf mascot", "max_cost_usd": cap})

@@ -91,3 +91,27 @@ def test_daily_budget_reached_says_so_with_time_to_midnight(tmp_path):
     with pytest.raises(DailyBudgetReached, match=r"daily budget of \$1\.00 is spent") as info:
         spend.check(1.0, now)
     assert info.value.code == "budget_exceeded" and 0 < info.value.retry_after_s <= 86400
+
+
+@pytest.fixture
+def far_east(monkeypatch):
+    """This process in UTC+13 (Auckland in March): run folders are named in local time."""
+    import time
+
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_daily_budget_resets_at_utc_midnight_not_local_midnight(tmp_path, far_east):
+    late = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)  # 12:30 on March 2nd in Auckland
+    recorded_run(tmp_path, late, 2.0)
+    spend = DailySpend(tmp_path)
+    with pytest.raises(DailyBudgetReached) as info:
+        spend.check(1.0, late + timedelta(minutes=20))  # 23:50 UTC: still that UTC day
+    assert info.value.retry_after_s == 600
+    spend.check(1.0, late + timedelta(minutes=31))  # 00:01 UTC: a new day, nothing spent in it
+    assert spend.today(late + timedelta(minutes=31)) == 0
+    assert summarize_spend(tmp_path)["groups"][0]["key"] == "2026-03-01"
