@@ -94,7 +94,6 @@ class _RunShape(BaseModel):
         default=None,
         max_length=5,
         pattern=_ASPECT,
-        examples=["1:1", "3:4", "16:9"],
         description="e.g. 1:1, 3:4, 16:9 (what the model offers); default: the style's.",
     )
     image_size: ImageSize = Field(default="1K", description="512, 1K, 2K or 4K (what the model offers).")
