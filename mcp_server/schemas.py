@@ -312,18 +312,23 @@ class RunFileOut(BaseModel):
     mime_type: str
 
 
-class RunDetailOut(BaseModel):
+class _RunHeader(BaseModel):
+    """What a past run's record says of it, in get_run and list_runs alike."""
+
     run_id: str
-    status: str | None = None
     timestamp: str | None = None
-    brief: str | None = None
+    status: str | None = None
     style_id: str | None = None
     model: str | None = None
+    brief: str | None = None
     num_images: int | None = None
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
     cost_usd: float = 0.0
+
+
+class RunDetailOut(_RunHeader):
     sketches: list[SketchOut] = Field(default_factory=list)
     files: list[RunFileOut] = Field(default_factory=list)
     parent: dict[str, Any] | None = None
@@ -331,18 +336,7 @@ class RunDetailOut(BaseModel):
     thumbnails: ThumbnailsOut | None = None
 
 
-class RunListItemOut(BaseModel):
-    run_id: str
-    timestamp: str | None = None
-    status: str | None = None
-    style_id: str | None = None
-    model: str | None = None
-    brief: str | None = None
-    num_images: int | None = None
-    succeeded: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    cost_usd: float = 0.0
+class RunListItemOut(_RunHeader):
     kind: str = "generate"
     metadata_uri: str
 

@@ -17,7 +17,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from generate.runs import list_runs
-from generate.testing import Behavior
+from tests.mcp_server.helpers import eventually, start_half_hung_run
 
 pytestmark = pytest.mark.slow
 
@@ -25,30 +25,15 @@ TOKEN = "mcp-disconnect-token-0123456789"
 
 
 def _http():
-    return httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=httpx2.Timeout(60, read=120))
-
-
-async def _status(output_dir, want: str, within_s: float = 20.0) -> str | None:
-    for _ in range(int(within_s / 0.05)):
-        runs = await asyncio.to_thread(list_runs, output_dir)
-        if runs and runs[0]["status"] == want:
-            return want
-        await asyncio.sleep(0.05)
-    return runs[0]["status"] if runs else None
+    return httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {TOKEN}"}, timeout=httpx2.Timeout(60, read=120)
+    )
 
 
 @pytest.mark.parametrize("terminate", [True, False], ids=["session-closed", "connection-dropped"])
 async def test_a_client_gone_mid_run_cancels_it_and_the_next_client_is_served(
     http_server, fake, output_dir, terminate
 ):
-    fake.script(Behavior.ok(), match="Sketch 1 of 3")
-    fake.set_default(Behavior.hang(60))
-    settled = asyncio.Event()
-
-    async def on_progress(done, total, message):
-        if done >= 1:
-            settled.set()
-
     with http_server(TOKEN) as server:
         with contextlib.suppress(Exception, asyncio.CancelledError):
             async with (
@@ -57,19 +42,12 @@ async def test_a_client_gone_mid_run_cancels_it_and_the_next_client_is_served(
                 ClientSession(r, w) as session,
             ):
                 await session.initialize()
-                call = asyncio.create_task(
-                    session.call_tool(
-                        "generate_sketches",
-                        {"brief": "golf mascot", "model": "nano-banana", "num_images": 3},
-                        progress_callback=on_progress,
-                    )
-                )
-                await asyncio.wait_for(settled.wait(), 30)
+                call = await start_half_hung_run(session, fake)
                 assert not call.done()
                 raise RuntimeError("client gone")  # leaves the session mid-call
         if terminate:
             assert await asyncio.to_thread(fake.wait_for, lambda f: f.aborted_count == 2, 20)
-            assert await _status(output_dir, "cancelled") == "cancelled"
+            assert await eventually(lambda: [r["status"] for r in list_runs(output_dir)] == ["cancelled"])
 
         async with (
             _http() as http,

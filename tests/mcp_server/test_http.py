@@ -12,8 +12,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from generate.runs import list_runs
-from generate.testing import Behavior
 from mcp_server.schemas import TOOL_SPECS, RunOut
+from tests.mcp_server.helpers import eventually, start_half_hung_run
 
 TOKEN = "mcp-test-token-0123456789abcdef"
 _INIT = {
@@ -94,14 +94,6 @@ async def test_the_bearer_token_is_required_when_set(http_server):
 
 
 async def test_cancelling_over_http_aborts_the_pending_model_calls(http_server, fake, output_dir):
-    fake.script(Behavior.ok(), match="Sketch 1 of 3")
-    fake.set_default(Behavior.hang(60))
-    settled = asyncio.Event()
-
-    async def on_progress(done, total, message):
-        if done >= 1:
-            settled.set()
-
     with http_server(TOKEN) as server:
         async with (
             _session(server.url, TOKEN) as http,
@@ -109,21 +101,10 @@ async def test_cancelling_over_http_aborts_the_pending_model_calls(http_server, 
             ClientSession(read, write) as session,
         ):
             await session.initialize()
-            call = asyncio.create_task(
-                session.call_tool(
-                    "generate_sketches",
-                    {"brief": "golf mascot", "model": "nano-banana", "num_images": 3},
-                    progress_callback=on_progress,
-                )
-            )
-            await asyncio.wait_for(settled.wait(), 30)
+            call = await start_half_hung_run(session, fake)
             call.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await call
             assert await asyncio.to_thread(fake.wait_for, lambda f: f.aborted_count == 2, 15)
-            for _ in range(300):
-                runs = await asyncio.to_thread(list_runs, output_dir)
-                if runs and runs[0]["status"] == "cancelled":
-                    break
-                await asyncio.sleep(0.05)
-    assert runs[0]["status"] == "cancelled" and runs[0]["succeeded"] == 1
+            assert await eventually(lambda: [r["status"] for r in list_runs(output_dir)] == ["cancelled"])
+    assert list_runs(output_dir)[0]["succeeded"] == 1
