@@ -108,3 +108,23 @@ async def test_cancelling_over_http_aborts_the_pending_model_calls(http_server, 
             assert await asyncio.to_thread(fake.wait_for, lambda f: f.aborted_count == 2, 15)
             assert await eventually(lambda: [r["status"] for r in list_runs(output_dir)] == ["cancelled"])
     assert list_runs(output_dir)[0]["succeeded"] == 1
+
+
+@pytest.mark.parametrize(
+    ("configured", "sent", "status"),
+    [
+        (f"  {TOKEN}\n", TOKEN, 200),  # spaces around it in .env are no part of it, as for the service
+        ("   ", None, 200),  # a blank token is no token: open, as the service is
+        ("jeton-été-0123456789", "jeton-été-0123456789", 200),  # a UTF-8 token matches as sent
+        ("jeton-été-0123456789", "jeton-ete-0123456789", 401),
+        (TOKEN, f"bearer {TOKEN}", 200),  # the scheme is case-insensitive
+    ],
+)
+async def test_the_token_is_read_as_the_http_service_reads_it(http_server, configured, sent, status):
+    headers = dict(_HEADERS)
+    if sent is not None:
+        headers["Authorization"] = (sent if sent.startswith("bearer ") else f"Bearer {sent}").encode()
+    with http_server(configured) as server:
+        async with httpx.AsyncClient(timeout=10) as raw:
+            answer = await raw.post(server.url, json=_INIT, headers=headers)
+    assert answer.status_code == status, answer.text
