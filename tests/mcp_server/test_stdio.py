@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 
 import pytest
@@ -107,3 +108,12 @@ async def test_cancelling_the_call_aborts_the_pending_model_calls_and_records_th
         assert not (await session.call_tool("list_styles", {})).is_error
     run = list_runs(output_dir)[0]
     assert run["succeeded"] == 1 and run["cancelled"] == 2
+
+
+async def test_a_client_that_exits_mid_run_leaves_it_recorded_cancelled(stdio_session, fake, output_dir):
+    with contextlib.suppress(Exception):
+        async with stdio_session(fake.env()) as session:
+            await start_half_hung_run(session, fake)
+            raise RuntimeError("the client exits")  # closes the server's stdin mid-call
+    assert await eventually(lambda: fake.aborted_count == 2, 15)
+    assert await eventually(lambda: [r["status"] for r in list_runs(output_dir)] == ["cancelled"], 15)
