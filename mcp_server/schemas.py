@@ -63,7 +63,8 @@ ImageSize = Literal["512", "1K", "2K", "4K"]
 RunStatus = Literal["complete", "partial", "failed", "cancelled", "running", "interrupted"]
 _STYLE_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"  # style.models.Style's id rule
 _RUN_ID = r"^\d{8}_\d{6}(?:_\d{1,4})?$"  # generate.runs.RUN_ID_PATTERN
-_MODEL = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$"
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._:/@-]*"
+_MODEL = rf"^{_NAME}(?: *, *{_NAME})*$"  # one model, or a fallback chain as a comma list
 _ASPECT = r"^\d{1,2}:\d{1,2}$"
 _DATE_CHARS = 40  # an ISO 8601 time with offset and microseconds is 32
 
@@ -86,9 +87,11 @@ class _RunShape(BaseModel):
     )
     model: str = Field(
         default="auto",
-        max_length=100,
+        max_length=300,
         pattern=_MODEL,
-        description="auto, trace (offline, free), nano-banana, nano-banana-pro or a model id (see list_models).",
+        description="auto, trace (offline, free), nano-banana, nano-banana-pro or a model id (see list_models); "
+        "a fallback chain as a comma list ('nano-banana-pro,trace'): a sketch whose call fails for capacity "
+        "is tried on the next model.",
     )
     aspect_ratio: str | None = Field(
         default=None,
@@ -217,6 +220,13 @@ class SketchOut(BaseModel):
     )
     layout: str | None = None
     exaggeration: str | None = None
+    model: str | None = Field(
+        default=None,
+        description="The model this sketch came from (of a fallback chain: the one that made it).",
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list, description="Models of the chain this sketch left first, in order."
+    )
     error: ToolErrorOut | None = None
     attempts: int = 0
     latency_s: float | None = None

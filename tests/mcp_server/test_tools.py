@@ -239,3 +239,19 @@ async def test_two_concurrent_runs_on_one_session_each_get_their_own_run_and_pro
         assert runs[0].run_id != runs[1].run_id
         assert progress == {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3, 4]}
         assert fake.count == 7
+
+
+async def test_a_fallback_chain_names_the_model_each_sketch_came_from(connect, fake, output_dir):
+    async with connect() as client:
+        fake.set_default(Behavior.rate_limited(retry_delay_s=0.01))
+        result = await client.call_tool(
+            "generate_sketches", {"brief": "golf mascot", "model": "nano-banana, trace", "num_images": 3}
+        )
+        assert not result.is_error, result.content[0].text
+        run = RunOut.model_validate(result.structured_content)
+        assert run.status == "complete" and [s.model for s in run.sketches] == ["trace"] * 3
+        assert all(len(s.fallbacks) == 1 and s.fallbacks[0].startswith("gemini-") for s in run.sketches)
+        detail = RunDetailOut.model_validate(
+            (await client.call_tool("get_run", {"run_id": run.run_id})).structured_content
+        )
+        assert [s.model for s in detail.sketches] == ["trace"] * 3
