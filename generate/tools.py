@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 __all__ = ["tool_definitions", "tool_names", "acall_tool", "Flavor"]
 
-log = logging.getLogger("sketchgen.tools")
+log = logging.getLogger("sketchgen.mcp")  # the MCP server's: the same tools, the same redaction
 
 Flavor = Literal["openai", "openai-responses", "gemini", "mcp"]
 
