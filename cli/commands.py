@@ -566,7 +566,7 @@ def cmd_mcp(args) -> int:
     from mcp_server import MCP_PATH, serve_http
 
     _check_port_free(args.host, args.port)
-    token = os.environ.get("SKETCHGEN_API_TOKEN")
+    token = os.environ.get("SKETCHGEN_API_TOKEN", "").strip()
     if not token and args.host not in ("127.0.0.1", "localhost", "::1"):
         _err(
             f"warning: serving on {args.host} with no SKETCHGEN_API_TOKEN: anyone who reaches the port can run paid calls"

@@ -20,15 +20,20 @@ Flavours:
 * ``"mcp"``: MCP ``Tool`` dicts with ``inputSchema`` and ``outputSchema``, as ``tools/list`` lists them.
 
 :func:`acall_tool` runs one call and returns its structured result (the output model as a dict), or
-``{"error": {code, message, retryable, field}}`` when the tool refused or no sketch could be made.
+``{"error": {code, message, retryable, field}}`` when the tool refused or failed (an unexpected
+exception included: code ``internal``, as the MCP server answers), and beside the run when no sketch
+could be made.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
 __all__ = ["tool_definitions", "tool_names", "acall_tool", "Flavor"]
+
+log = logging.getLogger("sketchgen.mcp")  # the MCP server's: the same tools, the same redaction
 
 Flavor = Literal["openai", "openai-responses", "gemini", "mcp"]
 
@@ -91,10 +96,14 @@ async def acall_tool(
     ``sketchgen://runs/{run_id}/{file}`` URIs, found under ``output_dir`` (default as for runs).
     """
     from generate.redact import redact_value
+    from mcp_server.errors import internal_failure
     from mcp_server.handlers import SketchTools, ToolFailure
 
     try:
         outcome = await SketchTools(output_dir).call(name, arguments)
     except ToolFailure as exc:
         return {"error": exc.error.model_dump(mode="json")}
+    except Exception as exc:  # as the MCP server answers: an ``internal`` error, not a raise
+        log.exception("tool %s failed unexpectedly", name)
+        return {"error": internal_failure(exc).error.model_dump(mode="json")}
     return redact_value(outcome.data.model_dump(mode="json"))

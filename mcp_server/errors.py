@@ -14,7 +14,7 @@ from generate.redact import redact
 from generate.validation import field_bounds, human_message
 from mcp_server import schemas
 
-__all__ = ["ToolFailure", "HINTS", "FIELD_HINTS", "bad_input", "config_failure"]
+__all__ = ["ToolFailure", "HINTS", "FIELD_HINTS", "bad_input", "config_failure", "internal_failure"]
 
 # What an agent can do about each failure: appended to the message of a tool error.
 HINTS: dict[str, str] = {
@@ -78,3 +78,8 @@ def config_failure(exc: ConfigError) -> ToolFailure:
     else:
         code = ErrorCode.INVALID_REQUEST
     return ToolFailure(code, str(exc), field=field)
+
+
+def internal_failure(exc: BaseException) -> ToolFailure:
+    """A bug of ours, as one line for the agent (the traceback is for the log)."""
+    return ToolFailure(ErrorCode.INTERNAL, f"unexpected {type(exc).__name__}: {exc}")

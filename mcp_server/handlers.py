@@ -91,6 +91,8 @@ def _sketch(run_id: str, rec: dict[str, Any]) -> schemas.SketchOut:
         uri=file_uri(run_id, name) if name and status == "completed" else None,
         layout=var.get("layout"),
         exaggeration=var.get("exaggeration"),
+        model=rec.get("model"),
+        fallbacks=[str(f.get("model")) for f in rec.get("fallbacks") or [] if isinstance(f, dict)],
         error=schemas.ToolErrorOut(
             code=str(error.get("code", ErrorCode.INTERNAL)),
             message=redact(str(error.get("message", ""))),
@@ -263,6 +265,7 @@ class SketchTools:
     def _run_outcome(self, result) -> ToolOutcome:
         run_id = result.run_id
         fields = ("index", "status", "file", "variation", "error", "attempts", "latency_s", "cost_usd")
+        fields += ("model", "fallbacks")
         records = sorted(
             ({k: getattr(sk, k) for k in fields} for sk in result.sketches), key=lambda r: r["index"]
         )

@@ -12,6 +12,7 @@ import mimetypes
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import mcp_types as types
 
@@ -33,6 +34,8 @@ __all__ = [
 URI_TEMPLATE = "sketchgen://runs/{run_id}/{file}"
 _URI = re.compile(r"^sketchgen://runs/(?P<run_id>[^/]+)/(?P<file>[^/]+)$")
 RECENT_RUNS = 20  # resources/list shows the files of this many newest runs; any run is readable
+MAX_NAME_CHARS = 255  # a file name longer than this is on no file system
+_SHOWN_CHARS = 80  # how much of a bad URI an error message repeats
 
 
 class ResourceNotFound(KeyError):
@@ -43,11 +46,23 @@ def file_uri(run_id: str, name: str) -> str:
     return f"sketchgen://runs/{run_id}/{name}"
 
 
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "...")
+
+
 def parse_uri(uri: str) -> tuple[str, str]:
+    """``(run_id, file)`` of a run file URI, percent-decoded (``%2e`` is ``.``, as in any URI).
+
+    ResourceNotFound for anything else, a decoded part naming no plain file name included
+    (``..``, a ``/`` or ``\\`` in it, a NUL, over :data:`MAX_NAME_CHARS`)."""
     m = _URI.match(str(uri))
     if not m:
-        raise ResourceNotFound(f"not a sketchgen run file: {uri!r} (expected {URI_TEMPLATE})")
-    return m.group("run_id"), m.group("file")
+        raise ResourceNotFound(f"not a sketchgen run file: {_shown(str(uri))} (expected {URI_TEMPLATE})")
+    run_id, name = unquote(m.group("run_id")), unquote(m.group("file"))
+    for part in (run_id, name):
+        if part in (".", "..") or len(part) > MAX_NAME_CHARS or any(c in part for c in "/\\\0"):
+            raise ResourceNotFound(f"not a run file name: {_shown(part)} (expected {URI_TEMPLATE})")
+    return run_id, name
 
 
 def mime_type(name: str) -> str:
@@ -58,10 +73,10 @@ def _locate(run_id: str, name: str, root: Path | str | None) -> Path:
     try:
         folder = run_dir(run_id, root)
     except KeyError:
-        raise ResourceNotFound(f"no run {run_id!r}") from None
+        raise ResourceNotFound(f"no run {_shown(run_id)} (see the list_runs tool)") from None
     path = run_file(folder, name)
     if path is None:
-        raise ResourceNotFound(f"run {run_id!r} has no file {name!r}")
+        raise ResourceNotFound(f"run {run_id!r} has no file {_shown(name)} (see the get_run tool)")
     return path
 
 
@@ -69,7 +84,10 @@ def read_run_file(uri: str, root: Path | str | None = None) -> types.ReadResourc
     """The resource's contents (text for JSON, base64 blob otherwise); ResourceNotFound if absent."""
     run_id, name = parse_uri(uri)
     path = _locate(run_id, name, root)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError:  # removed or made unreadable since it was found
+        raise ResourceNotFound(f"run {run_id!r} has no readable file {_shown(name)}") from None
     mime = mime_type(name)
     if mime == "application/json" or mime.startswith("text/"):
         content: Any = types.TextResourceContents(uri=uri, mime_type=mime, text=data.decode("utf-8"))

@@ -13,9 +13,10 @@ as it is. ``None`` means "the style's or the model's default", as in :class:`gen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from generate.iterate import MAX_INSTRUCTION_CHARS
 from generate.pipeline import MAX_BRIEF_CHARS
@@ -33,6 +34,7 @@ __all__ = [
     "GetRunInput",
     "ListRunsInput",
     "ToolErrorOut",
+    "ToolErrorResult",
     "SketchOut",
     "ThumbnailsOut",
     "RunOut",
@@ -56,6 +58,16 @@ NOT_FOUND = "not_found"  # no such run, or no such file in it
 
 _STRICT = ConfigDict(extra="forbid")
 
+# Every image size any model family offers (list_models says which model offers which).
+ImageSize = Literal["512", "1K", "2K", "4K"]
+RunStatus = Literal["complete", "partial", "failed", "cancelled", "running", "interrupted"]
+_STYLE_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"  # style.models.Style's id rule
+_RUN_ID = r"^\d{8}_\d{6}(?:_\d{1,4})?$"  # generate.runs.RUN_ID_PATTERN
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._:/@-]*"
+_MODEL = rf"^{_NAME}(?: *, *{_NAME})*$"  # one model, or a fallback chain as a comma list
+_ASPECT = r"^\d{1,2}:\d{1,2}$"
+_DATE_CHARS = 40  # an ISO 8601 time with offset and microseconds is 32
+
 
 # -- inputs -----------------------------------------------------------------------------------------
 class _RunShape(BaseModel):
@@ -64,20 +76,35 @@ class _RunShape(BaseModel):
     brief: str = Field(
         min_length=1, max_length=MAX_BRIEF_CHARS, description='What to sketch, e.g. "playful golf mascot".'
     )
-    style_id: str = Field(default="vintage-mascot", description="A house style id (see list_styles).")
+    style_id: str = Field(
+        default="vintage-mascot",
+        max_length=64,
+        pattern=_STYLE_ID,
+        description="A house style id (see list_styles).",
+    )
     num_images: int | None = Field(
         default=None, ge=3, le=6, description="3-6 sketches; default: the style's."
     )
     model: str = Field(
         default="auto",
-        description="auto, trace (offline, free), nano-banana, nano-banana-pro or a model id (see list_models).",
+        max_length=300,
+        pattern=_MODEL,
+        description="auto, trace (offline, free), nano-banana, nano-banana-pro or a model id (see list_models); "
+        "a fallback chain as a comma list ('nano-banana-pro,trace'): a sketch whose call fails for capacity "
+        "is tried on the next model.",
     )
     aspect_ratio: str | None = Field(
-        default=None, description="e.g. 1:1, 3:4, 16:9 (what the model offers); default: the style's."
+        default=None,
+        max_length=5,
+        pattern=_ASPECT,
+        description="e.g. 1:1, 3:4, 16:9 (what the model offers); default: the style's.",
     )
-    image_size: str = Field(default="1K", description="1K, 2K or 4K (what the model offers).")
+    image_size: ImageSize = Field(default="1K", description="512, 1K, 2K or 4K (what the model offers).")
     seed: int | None = Field(
-        default=None, description="Same seed, same variation plan (Gemini: best effort for the pixels)."
+        default=None,
+        ge=-(2**31),
+        le=2**31 - 1,  # Gemini's seed is an int32
+        description="Same seed, same variation plan (Gemini: best effort for the pixels).",
     )
 
     def run_request(self) -> dict[str, Any]:
@@ -100,8 +127,13 @@ class EstimateCostInput(_RunShape):
 class _IterateShape(BaseModel):
     model_config = _STRICT
 
-    run_id: str = Field(min_length=1, max_length=40, description="The run the sketch belongs to.")
-    index: int = Field(ge=0, description="Which sketch of that run (0-based).")
+    run_id: str = Field(
+        min_length=1,
+        max_length=40,
+        pattern=_RUN_ID,
+        description="The run the sketch belongs to (see list_runs).",
+    )
+    index: int = Field(ge=0, le=63, description="Which sketch of that run (0-based).")
 
 
 class RefineSketchInput(_IterateShape):
@@ -129,22 +161,37 @@ class ListModelsInput(BaseModel):
 class GetRunInput(BaseModel):
     model_config = _STRICT
 
-    run_id: str = Field(min_length=1, max_length=40, description="A run id (see list_runs).")
+    run_id: str = Field(min_length=1, max_length=40, pattern=_RUN_ID, description="A run id (see list_runs).")
     thumbnails: bool = Field(default=False, description="Also return small previews of its sketches.")
 
 
 class ListRunsInput(BaseModel):
     model_config = _STRICT
 
-    style_id: str | None = Field(default=None, description="Only runs of this style.")
-    model: str | None = Field(default=None, description="Only runs of this model (id or alias).")
-    status: str | None = Field(
-        default=None, description="complete, partial, failed, cancelled, running or interrupted."
+    style_id: str | None = Field(default=None, max_length=64, description="Only runs of this style.")
+    model: str | None = Field(
+        default=None, max_length=100, description="Only runs of this model (id or alias)."
     )
-    since: str | None = Field(default=None, description="YYYY-MM-DD or an ISO 8601 time.")
-    until: str | None = Field(default=None, description="YYYY-MM-DD or an ISO 8601 time.")
+    status: RunStatus | None = Field(default=None, description="Only runs with this status.")
+    since: str | None = Field(
+        default=None, max_length=_DATE_CHARS, description="YYYY-MM-DD or an ISO 8601 time."
+    )
+    until: str | None = Field(
+        default=None, max_length=_DATE_CHARS, description="YYYY-MM-DD or an ISO 8601 time."
+    )
     limit: int = Field(default=20, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=10**9)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _a_date(cls, value: str | None) -> str | None:
+        """Checked here, so that the error names the field (generate.runs reads the same forms)."""
+        if value and value.strip():
+            try:
+                datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError("must be YYYY-MM-DD or an ISO 8601 time") from None
+        return value
 
 
 # -- outputs ----------------------------------------------------------------------------------------
@@ -158,6 +205,12 @@ class ToolErrorOut(BaseModel):
     field: str | None = Field(default=None, description="The input field at fault, when there is one.")
 
 
+class ToolErrorResult(BaseModel):
+    """``structuredContent`` of a call the tool refused (``isError: true``): no run was made."""
+
+    error: ToolErrorOut
+
+
 class SketchOut(BaseModel):
     index: int
     status: str = Field(description="completed | failed | cancelled")
@@ -167,6 +220,13 @@ class SketchOut(BaseModel):
     )
     layout: str | None = None
     exaggeration: str | None = None
+    model: str | None = Field(
+        default=None,
+        description="The model this sketch came from (of a fallback chain: the one that made it).",
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list, description="Models of the chain this sketch left first, in order."
+    )
     error: ToolErrorOut | None = None
     attempts: int = 0
     latency_s: float | None = None
@@ -262,18 +322,23 @@ class RunFileOut(BaseModel):
     mime_type: str
 
 
-class RunDetailOut(BaseModel):
+class _RunHeader(BaseModel):
+    """What a past run's record says of it, in get_run and list_runs alike."""
+
     run_id: str
-    status: str | None = None
     timestamp: str | None = None
-    brief: str | None = None
+    status: str | None = None
     style_id: str | None = None
     model: str | None = None
+    brief: str | None = None
     num_images: int | None = None
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
     cost_usd: float = 0.0
+
+
+class RunDetailOut(_RunHeader):
     sketches: list[SketchOut] = Field(default_factory=list)
     files: list[RunFileOut] = Field(default_factory=list)
     parent: dict[str, Any] | None = None
@@ -281,18 +346,7 @@ class RunDetailOut(BaseModel):
     thumbnails: ThumbnailsOut | None = None
 
 
-class RunListItemOut(BaseModel):
-    run_id: str
-    timestamp: str | None = None
-    status: str | None = None
-    style_id: str | None = None
-    model: str | None = None
-    brief: str | None = None
-    num_images: int | None = None
-    succeeded: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    cost_usd: float = 0.0
+class RunListItemOut(_RunHeader):
     kind: str = "generate"
     metadata_uri: str
 
@@ -316,7 +370,10 @@ class ToolSpec:
         return self.input.model_json_schema()
 
     def output_schema(self) -> dict[str, Any]:
-        return self.output.model_json_schema()
+        """The output model *or* :class:`ToolErrorResult`: a client that checks every
+        ``structuredContent`` against ``outputSchema`` (error results too) finds both valid."""
+        schema = TypeAdapter(self.output | ToolErrorResult).json_schema()
+        return {"type": "object", "title": self.output.__name__, **schema}
 
 
 TOOL_SPECS: tuple[ToolSpec, ...] = (

@@ -32,9 +32,9 @@ import mcp_types as types
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
-from generate.errors import ErrorCode
 from generate.redact import redact, redact_value
 from mcp_server import schemas
+from mcp_server.errors import internal_failure
 from mcp_server.handlers import SketchTools, ToolFailure, ToolOutcome
 from mcp_server.resources import (
     ResourceNotFound,
@@ -133,11 +133,7 @@ def create_server(tools: SketchTools | None = None, *, output_dir: Path | str | 
             return _error_result(exc.error)
         except Exception as exc:  # a bug of ours: the agent gets one line, the server goes on
             log.exception("tool %s failed unexpectedly", params.name)
-            return _error_result(
-                schemas.ToolErrorOut(
-                    code=ErrorCode.INTERNAL, message=redact(f"unexpected {type(exc).__name__}: {exc}")
-                )
-            )
+            return _error_result(internal_failure(exc).error)
         return _result(outcome, tools.root)
 
     async def list_resources(ctx, params) -> types.ListResourcesResult:

@@ -39,10 +39,9 @@ class BearerTokenMiddleware:
 
     def _allowed(self, scope) -> bool:
         for key, value in scope.get("headers") or ():
-            if key == b"authorization":
-                scheme, _, given = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer" and given:
-                    return hmac.compare_digest(given.strip().encode("utf-8"), self._expected)
+            if key == b"authorization":  # compared as bytes: a UTF-8 token matches as sent
+                scheme, _, given = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self._expected)
         return False
 
     async def __call__(self, scope, receive, send) -> None:
@@ -75,7 +74,9 @@ def http_app(output_dir: Path | str | None = None, *, host: str = "127.0.0.1", t
 
     server = create_server(SketchTools(output_dir))
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
-    token = token if token is not None else os.environ.get("SKETCHGEN_API_TOKEN", "")
+    # Stripped, as the HTTP service reads it: spaces around it in .env are no part of it, and a
+    # blank one means open there and here alike.
+    token = (token if token is not None else os.environ.get("SKETCHGEN_API_TOKEN", "")).strip()
     if token:
         register_secret(token)
         app.add_middleware(BearerTokenMiddleware, token=token)

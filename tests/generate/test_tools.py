@@ -68,3 +68,28 @@ async def test_acall_tool_runs_a_call_and_returns_its_structured_result(tmp_path
     refused = await acall_tool("generate_sketches", {"brief": "golf", "num_images": 2}, output_dir=out)
     assert refused["error"]["code"] == "invalid_request" and refused["error"]["field"] == "num_images"
     assert (await acall_tool("draw_me", {}))["error"]["code"] == "invalid_request"
+
+
+async def test_acall_tool_answers_as_the_mcp_server_does_errors_included(tmp_path, monkeypatch):
+    from mcp.client import Client
+
+    from mcp_server import SketchTools, create_server
+
+    out = tmp_path / "outputs"
+    calls = [
+        ("generate_sketches", {"brief": "golf", "image_size": "8K"}),
+        ("get_run", {"run_id": "19990101_000000"}),
+        ("estimate_cost", {"brief": "golf", "model": "no-such-model"}),
+        ("list_runs", {"since": "someday"}),
+    ]
+    async with Client(create_server(SketchTools(out))) as client:
+        for name, args in calls:
+            served = (await client.call_tool(name, args)).structured_content
+            assert await acall_tool(name, args, output_dir=out) == served
+
+    async def broken(self, args, progress):
+        raise RuntimeError("the style folder is gone")
+
+    monkeypatch.setattr(SketchTools, "list_styles", broken)
+    result = await acall_tool("list_styles", {}, output_dir=out)  # an answer, not a raise
+    assert result["error"]["code"] == "internal" and "RuntimeError" in result["error"]["message"]

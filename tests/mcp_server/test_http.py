@@ -12,8 +12,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from generate.runs import list_runs
-from generate.testing import Behavior
 from mcp_server.schemas import TOOL_SPECS, RunOut
+from tests.mcp_server.helpers import eventually, start_half_hung_run
 
 TOKEN = "mcp-test-token-0123456789abcdef"
 _INIT = {
@@ -94,14 +94,6 @@ async def test_the_bearer_token_is_required_when_set(http_server):
 
 
 async def test_cancelling_over_http_aborts_the_pending_model_calls(http_server, fake, output_dir):
-    fake.script(Behavior.ok(), match="Sketch 1 of 3")
-    fake.set_default(Behavior.hang(60))
-    settled = asyncio.Event()
-
-    async def on_progress(done, total, message):
-        if done >= 1:
-            settled.set()
-
     with http_server(TOKEN) as server:
         async with (
             _session(server.url, TOKEN) as http,
@@ -109,21 +101,30 @@ async def test_cancelling_over_http_aborts_the_pending_model_calls(http_server, 
             ClientSession(read, write) as session,
         ):
             await session.initialize()
-            call = asyncio.create_task(
-                session.call_tool(
-                    "generate_sketches",
-                    {"brief": "golf mascot", "model": "nano-banana", "num_images": 3},
-                    progress_callback=on_progress,
-                )
-            )
-            await asyncio.wait_for(settled.wait(), 30)
+            call = await start_half_hung_run(session, fake)
             call.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await call
             assert await asyncio.to_thread(fake.wait_for, lambda f: f.aborted_count == 2, 15)
-            for _ in range(300):
-                runs = await asyncio.to_thread(list_runs, output_dir)
-                if runs and runs[0]["status"] == "cancelled":
-                    break
-                await asyncio.sleep(0.05)
-    assert runs[0]["status"] == "cancelled" and runs[0]["succeeded"] == 1
+            assert await eventually(lambda: [r["status"] for r in list_runs(output_dir)] == ["cancelled"])
+    assert list_runs(output_dir)[0]["succeeded"] == 1
+
+
+@pytest.mark.parametrize(
+    ("configured", "sent", "status"),
+    [
+        (f"  {TOKEN}\n", TOKEN, 200),  # spaces around it in .env are no part of it, as for the service
+        ("   ", None, 200),  # a blank token is no token: open, as the service is
+        ("jeton-été-0123456789", "jeton-été-0123456789", 200),  # a UTF-8 token matches as sent
+        ("jeton-été-0123456789", "jeton-ete-0123456789", 401),
+        (TOKEN, f"bearer {TOKEN}", 200),  # the scheme is case-insensitive
+    ],
+)
+async def test_the_token_is_read_as_the_http_service_reads_it(http_server, configured, sent, status):
+    headers = dict(_HEADERS)
+    if sent is not None:
+        headers["Authorization"] = (sent if sent.startswith("bearer ") else f"Bearer {sent}").encode()
+    with http_server(configured) as server:
+        async with httpx.AsyncClient(timeout=10) as raw:
+            answer = await raw.post(server.url, json=_INIT, headers=headers)
+    assert answer.status_code == status, answer.text

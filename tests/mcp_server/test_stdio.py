@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 
 import pytest
@@ -12,18 +13,9 @@ from mcp.shared.exceptions import MCPError
 from generate.runs import list_runs, load_run
 from generate.testing import Behavior
 from mcp_server.schemas import TOOL_SPECS, RunOut
+from tests.mcp_server.helpers import eventually, start_half_hung_run
 
 pytestmark = pytest.mark.slow
-
-
-async def _eventually(probe, within_s: float = 15.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while loop.time() < deadline:
-        if await asyncio.to_thread(probe):
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def test_tools_listed_with_schemas_and_a_trace_run_with_progress_images_and_links(
@@ -103,31 +95,25 @@ async def test_a_blocked_image_is_a_typed_tool_error(stdio_session, fake, output
 async def test_cancelling_the_call_aborts_the_pending_model_calls_and_records_the_run_cancelled(
     stdio_session, fake, output_dir
 ):
-    fake.script(Behavior.ok(), match="Sketch 1 of 3")
-    fake.set_default(Behavior.hang(60))
-    settled = asyncio.Event()
-
-    async def on_progress(done, total, message):
-        if done >= 1:
-            settled.set()
-
     async with stdio_session(fake.env()) as session:
-        call = asyncio.create_task(
-            session.call_tool(
-                "generate_sketches",
-                {"brief": "golf mascot", "model": "nano-banana", "num_images": 3},
-                progress_callback=on_progress,
-            )
-        )
-        await asyncio.wait_for(settled.wait(), 30)
+        call = await start_half_hung_run(session, fake)
         assert await asyncio.to_thread(fake.wait_for_requests, 3)
         call.cancel()  # the SDK client sends notifications/cancelled for the request
         with pytest.raises(asyncio.CancelledError):
             await call
         # The two hanging calls are aborted upstream, not left to finish and bill.
         assert await asyncio.to_thread(fake.wait_for, lambda f: f.aborted_count == 2, 15)
-        assert await _eventually(lambda: [r["status"] for r in list_runs(output_dir)] == ["cancelled"])
+        assert await eventually(lambda: [r["status"] for r in list_runs(output_dir)] == ["cancelled"])
         # The server is still there for the next call.
         assert not (await session.call_tool("list_styles", {})).is_error
     run = list_runs(output_dir)[0]
     assert run["succeeded"] == 1 and run["cancelled"] == 2
+
+
+async def test_a_client_that_exits_mid_run_leaves_it_recorded_cancelled(stdio_session, fake, output_dir):
+    with contextlib.suppress(Exception):
+        async with stdio_session(fake.env()) as session:
+            await start_half_hung_run(session, fake)
+            raise RuntimeError("the client exits")  # closes the server's stdin mid-call
+    assert await eventually(lambda: fake.aborted_count == 2, 15)
+    assert await eventually(lambda: [r["status"] for r in list_runs(output_dir)] == ["cancelled"], 15)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from mcp_server.thumbnails import MAX_BYTES_EACH, MAX_BYTES_TOTAL, MAX_COUNT, MAX_PX, make_thumbnails
@@ -40,3 +42,25 @@ def test_an_unreadable_file_is_left_out(tmp_path):
     bad.write_bytes(b"not an image")
     shown = make_thumbnails([(0, bad), (1, _noisy(tmp_path / "sketch_1.png", size=(900, 600)))])
     assert [t.index for t in shown.thumbnails] == [1] and shown.omitted == [0]
+
+
+@pytest.mark.slow
+async def test_a_six_sketch_4k_run_answers_in_a_few_hundred_kb(connect, fake, output_dir):
+    async with connect() as client:
+        result = await client.call_tool(
+            "generate_sketches",
+            {"brief": "golf mascot", "model": "nano-banana-pro", "num_images": 6, "image_size": "4K"},
+        )
+        assert not result.is_error, result.content[0].text
+    run_id = result.structured_content["run_id"]
+    on_disk = sum(p.stat().st_size for p in (output_dir / run_id).iterdir())
+    answer = len(result.model_dump_json())
+    images = [c for c in result.content if c.type == "image"]
+    assert len(images) == 6 and all(len(base64.b64decode(i.data)) <= MAX_BYTES_EACH for i in images)
+    for image in images:
+        with Image.open(io.BytesIO(base64.b64decode(image.data))) as img:
+            assert max(img.size) <= MAX_PX
+    assert answer <= MAX_BYTES_TOTAL * 4 // 3 + 100_000  # base64 of the thumbnails, and the JSON
+    assert answer * 10 < on_disk  # the full sketches are links, not content
+    links = [c for c in result.content if c.type == "resource_link"]
+    assert all((output_dir / run_id / c.name).stat().st_size == c.size for c in links)

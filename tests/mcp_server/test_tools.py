@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -211,3 +212,46 @@ async def test_an_unexpected_failure_is_an_internal_tool_error_without_the_secre
         assert "RuntimeError" in result.content[0].text and key not in result.content[0].text
         assert not (await client.call_tool("list_models", {})).is_error  # still serving
     assert "list_styles failed unexpectedly" in caplog.text and key not in caplog.text
+
+
+async def test_two_concurrent_runs_on_one_session_each_get_their_own_run_and_progress(connect, fake):
+    async with connect() as client:
+        progress: dict[str, list[float]] = {"a": [], "b": []}
+
+        def recorder(key):
+            async def on_progress(done, total, message):
+                progress[key].append(done)
+
+            return on_progress
+
+        results = await asyncio.gather(
+            *(
+                client.call_tool(
+                    "generate_sketches",
+                    {"brief": f"golf mascot {key}", "model": "nano-banana", "num_images": n},
+                    progress_callback=recorder(key),
+                )
+                for key, n in (("a", 3), ("b", 4))
+            )
+        )
+        runs = [RunOut.model_validate(r.structured_content) for r in results]
+        assert [r.num_images for r in runs] == [3, 4] and all(r.status == "complete" for r in runs)
+        assert runs[0].run_id != runs[1].run_id
+        assert progress == {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3, 4]}
+        assert fake.count == 7
+
+
+async def test_a_fallback_chain_names_the_model_each_sketch_came_from(connect, fake, output_dir):
+    async with connect() as client:
+        fake.set_default(Behavior.rate_limited(retry_delay_s=0.01))
+        result = await client.call_tool(
+            "generate_sketches", {"brief": "golf mascot", "model": "nano-banana, trace", "num_images": 3}
+        )
+        assert not result.is_error, result.content[0].text
+        run = RunOut.model_validate(result.structured_content)
+        assert run.status == "complete" and [s.model for s in run.sketches] == ["trace"] * 3
+        assert all(len(s.fallbacks) == 1 and s.fallbacks[0].startswith("gemini-") for s in run.sketches)
+        detail = RunDetailOut.model_validate(
+            (await client.call_tool("get_run", {"run_id": run.run_id})).structured_content
+        )
+        assert [s.model for s in detail.sketches] == ["trace"] * 3
