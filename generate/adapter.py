@@ -584,6 +584,7 @@ def _load_builtins() -> None:
             "generate.adapters.gemini.family",
             "generate.adapters.trace.family",
             "generate.adapters.openai.family",
+            "generate.adapters.diffusers.family",  # imports without the optional `local` extra
             "generate.auto",
         ):
             try:
