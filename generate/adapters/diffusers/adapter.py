@@ -152,7 +152,7 @@ class LocalDiffusionAdapter(ImageModelAdapter):
             warnings.append(
                 f"{self.name}: no reference image, so this sketch was drawn from the prompt alone"
             )
-        tokens = runtime.prompt_tokens(loaded, request.prompt)
+        prompt, tokens = runtime.fit_prompt(loaded, request.prompt)
         if tokens > MAX_TOKENS:
             warnings.append(
                 f"the prompt is {tokens} tokens; {self.name}'s text encoders read only the first {MAX_TOKENS}"
@@ -168,7 +168,7 @@ class LocalDiffusionAdapter(ImageModelAdapter):
             image = runtime.run_pipeline(
                 loaded,
                 self.spec,
-                prompt=request.prompt,
+                prompt=prompt,
                 control=control,
                 size=size,
                 seed=seed,

@@ -37,7 +37,7 @@ __all__ = [
     "load_pipeline",
     "pick_device",
     "pixel_size",
-    "prompt_tokens",
+    "fit_prompt",
     "latents_preview",
     "run_pipeline",
 ]
@@ -143,9 +143,18 @@ def pixel_size(loaded: LoadedPipeline, aspect_ratio: str) -> tuple[int, int]:
     return max(q, round(width * scale / q) * q), max(q, round(height * scale / q) * q)
 
 
-def prompt_tokens(loaded: LoadedPipeline, prompt: str) -> int:
-    """How many tokens the first text encoder's tokenizer makes of ``prompt`` (it reads at most 77)."""
-    return len(loaded.pipe.tokenizer(prompt, truncation=False, verbose=False).input_ids)
+def fit_prompt(loaded: LoadedPipeline, prompt: str) -> tuple[str, int]:
+    """(``prompt`` cut to what the text encoders read, its length in tokens before the cut).
+
+    CLIP reads 77 tokens (start and end included); cutting here, on a token boundary, keeps
+    diffusers from logging the dropped text on every call, and the caller warns once per sketch.
+    """
+    tokenizer = loaded.pipe.tokenizer
+    ids = tokenizer(prompt, truncation=False, add_special_tokens=False, verbose=False).input_ids
+    room = tokenizer.model_max_length - 2
+    if len(ids) <= room:
+        return prompt, len(ids) + 2
+    return tokenizer.decode(ids[:room], skip_special_tokens=True), len(ids) + 2
 
 
 def latents_preview(latents: torch.Tensor) -> Image.Image:
