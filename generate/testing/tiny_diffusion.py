@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["save_tiny_controlnet_pipeline", "TINY_EDGE"]
+__all__ = ["save_tiny_controlnet_pipeline", "tiny_hub_files", "TINY_EDGE"]
 
 TINY_EDGE = 64  # the tiny model's native size in pixels (sample_size 32 x VAE scale 2)
 
@@ -113,3 +113,40 @@ def save_tiny_controlnet_pipeline(root: Path, model_id: str = "sdxl-scribble", *
     folder = root / model_id
     pipe.save_pretrained(folder)
     return folder
+
+
+def tiny_hub_files(pipeline_dir: Path, spec) -> dict[tuple[str, str], bytes]:
+    """The files a hub stand-in serves for ``spec`` (a :class:`LocalModelSpec`), made from the tiny
+    pipeline at ``pipeline_dir``: ``{(repo, path in repo): bytes}``, laid out as the real repos are
+    (the base without its ControlNet, weights named by the spec's variant; the ControlNet apart)."""
+    import tempfile
+
+    from diffusers import StableDiffusionXLControlNetPipeline, StableDiffusionXLPipeline
+
+    pipe = StableDiffusionXLControlNetPipeline.from_pretrained(pipeline_dir, local_files_only=True)
+    files: dict[tuple[str, str], bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base, controlnet = Path(tmp, "base"), Path(tmp, "controlnet")
+        plain = {name: part for name, part in pipe.components.items() if name != "controlnet"}
+        StableDiffusionXLPipeline(**plain).save_pretrained(base, variant=spec.variant)
+        pipe.controlnet.save_pretrained(controlnet)
+        vocab = pipeline_dir.parent / f".{pipeline_dir.name}-vocab"
+        for tok in ("tokenizer", "tokenizer_2"):  # the slow tokenizer's files, as the SDXL repo has them
+            (base / tok / "tokenizer.json").unlink(missing_ok=True)
+            for name in ("vocab.json", "merges.txt"):
+                (base / tok / name).write_bytes((vocab / name).read_bytes())
+            special = {
+                "bos_token": "<|startoftext|>",
+                "eos_token": "<|endoftext|>",
+                "unk_token": "<|endoftext|>",
+            }
+            (base / tok / "special_tokens_map.json").write_text(
+                json.dumps({**special, "pad_token": "<|endoftext|>"})
+            )
+        for repo, folder, names in (
+            (spec.base_repo, base, spec.base_files),
+            (spec.controlnet_repo, controlnet, spec.controlnet_files),
+        ):
+            for name in names:
+                files[(repo, name)] = (folder / name).read_bytes()
+    return files
