@@ -71,6 +71,7 @@ def test_the_pipeline_runs_local_models_by_name_and_records_them(local_env, tmp_
     assert result.status == "complete" and meta["config"]["model_name"] == "local:sdxl-scribble"
     assert {img["model_version"] for img in meta["sketches"]} == {"folder:sdxl-scribble"}
     assert all(rec["cost_usd"] == 0.0 for rec in meta["sketches"])
+    assert meta["config"]["seed_best_effort"] is False  # the same seed gives the same bytes here
 
 
 def test_a_size_the_model_lacks_is_refused_before_any_call(local_env, tmp_path):
