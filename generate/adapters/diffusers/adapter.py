@@ -79,6 +79,7 @@ class LocalDiffusionAdapter(ImageModelAdapter):
             streaming_previews=True,
             network=False,
             deterministic=True,
+            max_concurrent_calls=1,  # one pipeline per device: the others queue before their call starts
             request_options=frozenset({"response_modalities"}),  # it only ever makes an image
         )
         self._stops: set[threading.Event] = set()
