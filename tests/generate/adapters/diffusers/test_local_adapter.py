@@ -123,3 +123,25 @@ def test_the_model_folder_is_read_and_nothing_else(local_env):
     adapter = get_adapter("local:sdxl-scribble")
     assert adapter.weights.kind == "folder"
     assert adapter.weights.pipeline_dir == Path(local_env) / "sdxl-scribble"
+
+
+def test_cancelling_agenerate_stops_the_pipeline_at_its_next_step(local_env, monkeypatch):
+    from generate.adapters.diffusers.runtime import load_pipeline
+
+    monkeypatch.setenv("SKETCHGEN_LOCAL_STEPS", "40")
+    adapter = get_adapter("local:sdxl-scribble")
+    loaded = load_pipeline(adapter.weights)
+
+    async def start_then_cancel():
+        task = asyncio.create_task(adapter.agenerate(_request()))
+        # Polled: the step count belongs to the pipeline's worker thread, which signals nothing.
+        while not loaded.lock.locked() or (loaded.pipe.scheduler.step_index or 0) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.to_thread(loaded.lock.acquire)
+        loaded.lock.release()
+
+    asyncio.run(start_then_cancel())
+    assert loaded.pipe.scheduler.step_index < 20
