@@ -7,24 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.rag.fake_hub import FakeHub
-
-
-def _sketchgen(*args, env, cwd):
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("sketchgen")), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+from tests.rag.fake_hub import FakeHub, run_sketchgen
 
 
 @pytest.fixture
@@ -37,7 +24,7 @@ def hub_env(tmp_path):
 
 
 def test_offline_the_weights_command_says_what_to_do_in_one_line(hub_env, tmp_path):
-    out = _sketchgen(
+    out = run_sketchgen(
         "weights", "--local", "sdxl-scribble", env={**hub_env, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path
     )
     assert out.returncode != 0
@@ -48,7 +35,7 @@ def test_offline_the_weights_command_says_what_to_do_in_one_line(hub_env, tmp_pa
 
 
 def test_an_unknown_local_model_is_refused_before_any_download(hub_env, tmp_path):
-    out = _sketchgen("weights", "--local", "nope", env={**hub_env, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
+    out = run_sketchgen("weights", "--local", "nope", env={**hub_env, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
     assert out.returncode != 0 and "unknown local model 'nope'" in out.stderr
 
 
@@ -64,12 +51,12 @@ def test_weights_land_in_the_cache_once_and_a_run_reads_them_there(hub_env, tmp_
     files = tiny_hub_files(save_tiny_controlnet_pipeline(tmp_path / "tiny"), spec)
     with FakeHub(files) as hub:
         env = {**hub_env, "HF_ENDPOINT": hub.url}
-        first = _sketchgen("weights", "--local", "sdxl-scribble", "--json", env=env, cwd=tmp_path)
+        first = run_sketchgen("weights", "--local", "sdxl-scribble", "--json", env=env, cwd=tmp_path)
         assert first.returncode == 0, first.stderr
         assert json.loads(first.stdout)["downloaded"] is True
         fetched = len(hub.gets())
         assert fetched  # (files with equal bytes, tokenizer and tokenizer_2, share one download)
-        again = _sketchgen("weights", "--local", "sdxl-scribble", env=env, cwd=tmp_path)
+        again = run_sketchgen("weights", "--local", "sdxl-scribble", env=env, cwd=tmp_path)
         assert again.returncode == 0 and "already on disk" in again.stdout
         assert len(hub.gets()) == fetched  # nothing fetched twice
     run_env = {
@@ -80,7 +67,7 @@ def test_weights_land_in_the_cache_once_and_a_run_reads_them_there(hub_env, tmp_
         "OMP_NUM_THREADS": "1",
         "SKETCHGEN_OUTPUT_DIR": str(tmp_path / "out"),
     }
-    run = _sketchgen(
+    run = run_sketchgen(
         "generate",
         "playful golf mascot",
         "--model",

@@ -30,7 +30,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from generate.adapter import (
     AdapterCapabilities,
@@ -40,6 +40,7 @@ from generate.adapter import (
     ModelPreview,
 )
 from generate.adapters.diffusers.catalog import ASPECT_BUCKETS, IMAGE_SIZES, LocalModelSpec, WeightsLocation
+from generate.adapters.trace.adapter import load_reference
 from generate.adapters.trace.sketchify import png_bytes, sketchify
 from generate.errors import ConfigError, ErrorCode, ModelCallError
 
@@ -141,7 +142,7 @@ class LocalDiffusionAdapter(ImageModelAdapter):
         control = None
         if source is not None:
             lines = sketchify(
-                _load_image(source),
+                load_reference(source),
                 size,
                 layout=request.layout,
                 exaggeration=request.exaggeration,
@@ -233,20 +234,6 @@ class LocalDiffusionAdapter(ImageModelAdapter):
 def _control_source(request: ImageRequest) -> Path | None:
     images = request.input_images or request.reference_images
     return Path(images[request.index % len(images)]) if images else None
-
-
-def _load_image(path: Path) -> Image.Image:
-    """Decode a reference fully (errors surface here, for this sketch only), EXIF-upright."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return ImageOps.exif_transpose(im) or im.copy()
-    except FileNotFoundError as exc:
-        raise ModelCallError(ErrorCode.BAD_IMAGE, f"reference image not found: {path}") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ModelCallError(
-            ErrorCode.BAD_IMAGE, f"reference image cannot be read: {path.name} ({exc})"
-        ) from exc
 
 
 def _reference_record(path: Path) -> dict[str, Any]:
