@@ -41,12 +41,9 @@ def test_an_unknown_local_model_is_refused_before_any_download(hub_env, tmp_path
 
 def test_weights_land_in_the_cache_once_and_a_run_reads_them_there(hub_env, tmp_path):
     pytest.importorskip("diffusers", reason="the local extra is not installed")
-    import torch
-
     from generate.adapters.diffusers.catalog import MODELS
     from generate.testing.tiny_diffusion import save_tiny_controlnet_pipeline, tiny_hub_files
 
-    torch.set_num_threads(1)
     spec = MODELS["sdxl-scribble"]
     files = tiny_hub_files(save_tiny_controlnet_pipeline(tmp_path / "tiny"), spec)
     with FakeHub(files) as hub:
