@@ -87,3 +87,25 @@ def test_the_family_lists_its_models_free_and_offline_and_auto_never_picks_it():
     assert entry["price_per_image_usd"] == {"1K": 0.0} and "1:1" in entry["aspect_ratios"]
     [row] = family.estimate_costs(image_size="1K", num_references=1, num_images=4)
     assert row["run_usd"] == 0.0 and row["model"] == "local:sdxl-scribble"
+
+
+def test_the_model_listing_shows_the_local_model_and_why_it_is_unavailable(no_weights):
+    from generate.models import list_models
+
+    pytest.importorskip("diffusers")
+    [entry] = [m for m in list_models() if m["id"] == "local:sdxl-scribble"]
+    assert entry["family"] == "local" and entry["available"] is False
+    assert entry["availability"]["weights_present"] is False
+    assert "sketchgen weights --local sdxl-scribble" in entry["availability"]["reason"]
+
+
+def test_the_model_listing_says_available_once_the_weights_are_in_the_model_folder(tmp_path, monkeypatch):
+    pytest.importorskip("diffusers")
+    folder = tmp_path / "models" / "sdxl-scribble"
+    folder.mkdir(parents=True)
+    (folder / "model_index.json").write_text(
+        '{"unet": ["diffusers", "UNet2DConditionModel"], "controlnet": []}'
+    )
+    monkeypatch.setenv("SKETCHGEN_LOCAL_MODEL_DIR", str(tmp_path / "models"))
+    availability = _local().availability()
+    assert availability.available and availability.weights_present is True
