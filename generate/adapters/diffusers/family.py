@@ -53,7 +53,13 @@ class LocalFamily(ModelFamily):
 
     def availability(self) -> Availability:
         if not extra_installed():
-            return Availability(False, EXTRA_HINT, extra_installed=False, weights_present=False)
+            return Availability(
+                False,
+                EXTRA_HINT,
+                extra_installed=False,
+                weights_present=False,
+                fix="pip install 'sketchgen[local]'",
+            )
         ready = [s for s in MODELS.values() if find_weights(s) is not None]
         if not ready:
             spec = MODELS[self.default_model().split(":", 1)[1]]
@@ -62,6 +68,7 @@ class LocalFamily(ModelFamily):
                 f"no weights: run `sketchgen weights --local {spec.id}`",
                 extra_installed=True,
                 weights_present=False,
+                fix=f"sketchgen weights --local {spec.id}",
             )
         return Availability(
             True,

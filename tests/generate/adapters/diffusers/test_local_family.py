@@ -34,6 +34,7 @@ def test_without_the_extra_the_family_says_how_to_install_it(monkeypatch, no_wei
     availability = _local().availability()
     assert not availability.available and availability.extra_installed is False
     assert availability.reason == "install the extra: pip install 'sketchgen[local]'"
+    assert availability.fix == "pip install 'sketchgen[local]'"
     with pytest.raises(ConfigError, match=r"pip install 'sketchgen\[local\]'") as err:
         get_adapter("local:sdxl-scribble")
     assert err.value.field == "model" and "\n" not in str(err.value)
@@ -57,6 +58,7 @@ def test_no_weights_fails_at_once_naming_the_weights_command(no_weights):
     availability = _local().availability()
     assert not availability.available and availability.weights_present is False
     assert "sketchgen weights --local sdxl-scribble" in availability.reason
+    assert availability.fix == "sketchgen weights --local sdxl-scribble"
     with pytest.raises(ConfigError) as err:
         get_adapter("local:sdxl-scribble")
     message = str(err.value)
