@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,local]"
 	touch $(STAMP)
 
 # The main job: offline (no key needed), 4 sketches into generated_outputs/<timestamp>/.

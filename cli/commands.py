@@ -370,7 +370,10 @@ def _fetch_weights():
 
 
 def cmd_weights(args) -> int:
-    """Download the configured CLIP weights (``SKETCHGEN_CLIP_MODEL`` / ``_PRETRAINED``) and nothing else."""
+    """Download the configured CLIP weights (``SKETCHGEN_CLIP_MODEL`` / ``_PRETRAINED``) and nothing else;
+    with ``--local ID``, a local diffusion model's weights instead."""
+    if getattr(args, "local", None):
+        return _fetch_local_weights(args)
     fetch = _fetch_weights()
     if args.json:
         _out(json.dumps(fetch.to_dict(), indent=2))
@@ -382,6 +385,21 @@ def cmd_weights(args) -> int:
         _out(
             f"CLIP weights {fetch.model} are already on disk (cache: {fetch.cache_dir}); nothing to download"
         )
+    return 0
+
+
+def _fetch_local_weights(args) -> int:
+    from generate.adapters.diffusers.catalog import download_weights, find_weights, spec_for
+
+    spec = spec_for(args.local)
+    downloaded = download_weights(spec, say=_err)
+    where = find_weights(spec)
+    if args.json:
+        _out(json.dumps({"model": spec.name, "downloaded": downloaded, "weights": str(where.pipeline_dir)}))
+    elif downloaded:
+        _out(f"{spec.name} weights ready in {where.pipeline_dir}")
+    else:
+        _out(f"{spec.name} weights are already on disk ({where.pipeline_dir}); nothing to download")
     return 0
 
 

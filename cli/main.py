@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     weights = sub.add_parser(
         "weights", help="download the CLIP weights for retrieval into the Hugging Face cache (once)"
     )
+    weights.add_argument(
+        "--local",
+        metavar="ID",
+        default=None,
+        help="instead, download a local diffusion model's weights (e.g. sdxl-scribble; needs sketchgen[local])",
+    )
     weights.add_argument("--json", action="store_true")
 
     styles = sub.add_parser("styles", help="list the styles")

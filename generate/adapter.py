@@ -71,6 +71,9 @@ class AdapterCapabilities:
     requires_reference: bool = False  # e.g. the offline trace model draws over a reference
     network: bool = True
     deterministic: bool = False  # same request + seed -> same bytes
+    # Calls this adapter serves at once in a process (e.g. 1: one GPU pipeline); None: no cap of its
+    # own. The generator queues the rest before their call starts, so a call's timeout excludes the wait.
+    max_concurrent_calls: int | None = None
     # Request options honoured beyond the basics: "google_search", "person_generation",
     # "response_modalities" (image only). ``seed`` always shapes the variation plan.
     request_options: frozenset[str] = frozenset()
@@ -584,6 +587,7 @@ def _load_builtins() -> None:
             "generate.adapters.gemini.family",
             "generate.adapters.trace.family",
             "generate.adapters.openai.family",
+            "generate.adapters.diffusers.family",  # imports without the optional `local` extra
             "generate.auto",
         ):
             try:

@@ -185,7 +185,8 @@ class ImageGenerator:
 
     def _limiter(self, state: RunState, step: ChainStep | None = None):
         adapter = step.adapter if step is not None else state.adapter
-        return shared_limiter(adapter.name, state.config.max_concurrency)
+        capacity, own = state.config.max_concurrency, adapter.capabilities.max_concurrent_calls
+        return shared_limiter(adapter.name, min(capacity, own) if own else capacity)
 
     @staticmethod
     def _gate(step: ChainStep):

@@ -171,8 +171,10 @@ def assemble_metadata(
     wall_s: float,
     iteration: dict[str, Any] | None = None,
     resumes: list[dict[str, Any]] | None = None,
+    deterministic: bool = False,
 ) -> dict[str, Any]:
-    """The metadata document. ``iteration`` (refine / vary / edit runs) gives ``parent``
+    """The metadata document. ``deterministic``: the adapter gives the same bytes for the same seed
+    (so ``config.seed_best_effort`` is false). ``iteration`` (refine / vary / edit runs) gives ``parent``
     ({run_id, index, instruction, kind} or None for an edit of the designer's own image) and
     ``iteration`` ({kind, path: multi_turn | edit, reason, ...})."""
     counts = status_counts(records)
@@ -211,7 +213,7 @@ def assemble_metadata(
             "aspect_ratio": requests[0].aspect_ratio if requests else config.aspect_ratio,
             "image_size": config.image_size,
             "seed": config.seed,
-            "seed_best_effort": config.seed is not None and model_name != "trace",
+            "seed_best_effort": config.seed is not None and not deterministic and model_name != "trace",
             "response_modalities": list(config.response_modalities),
             "google_search": config.google_search,
             "person_generation": config.person_generation,

@@ -554,6 +554,7 @@ class RunState:
             wall_s=time.perf_counter() - self._t0,
             iteration=self.iteration,
             resumes=[dict(r) for r in self.resumes],
+            deterministic=self.adapter.capabilities.deterministic,
         )
         if len(self.chain) > 1:  # a fallback chain: which models, and which are out of this run
             doc["model"]["chain"] = [{"model": s.adapter.name, "skipped": s.skip_reason} for s in self.chain]

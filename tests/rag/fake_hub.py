@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
@@ -73,3 +76,15 @@ class FakeHub:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def run_sketchgen(*args: str, cwd, env, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The `sketchgen` command in a fresh process (huggingface_hub reads HF_ENDPOINT at import)."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("sketchgen")), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -11,28 +11,15 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from style.registry import BUILTIN_STYLES_DIR
-from tests.rag.fake_hub import COMMIT, FakeHub
+from tests.rag.fake_hub import COMMIT, FakeHub, run_sketchgen
 
 TINY_REPO = "sketchgen-test/tiny-clip"
 DEFAULT_REPO = "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"  # the default tag's repo, as open_clip names it
-
-
-def _sketchgen(*args, cwd, env):
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("sketchgen")), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture
@@ -64,7 +51,7 @@ def test_first_index_downloads_once_with_the_size_up_front(hub_env, tiny_files, 
     with FakeHub(tiny_files) as hub:
         env = {**hub_env, "HF_ENDPOINT": hub.url, "SKETCHGEN_CLIP_MODEL": f"hf-hub:{TINY_REPO}"}
         # huggingface_hub draws its bar on terminals only; TQDM_POSITION=-1 is its switch to force it.
-        first = _sketchgen(
+        first = run_sketchgen(
             "index",
             str(refs),
             "--style",
@@ -87,10 +74,12 @@ def test_first_index_downloads_once_with_the_size_up_front(hub_env, tiny_files, 
         ]
 
         hub.requests.clear()
-        again = _sketchgen("weights", cwd=tmp_path, env=env)
+        again = run_sketchgen("weights", cwd=tmp_path, env=env)
         assert again.returncode == 0, again.stderr
         assert "already on disk" in again.stdout and hub.requests == []  # once: no second request at all
-        rebuilt = _sketchgen("index", str(refs), "--style", "vintage-mascot", "--json", cwd=tmp_path, env=env)
+        rebuilt = run_sketchgen(
+            "index", str(refs), "--style", "vintage-mascot", "--json", cwd=tmp_path, env=env
+        )
         assert rebuilt.returncode == 0 and hub.requests == [] and "downloading" not in rebuilt.stderr
 
 
@@ -98,7 +87,7 @@ def test_weights_fetches_the_default_tag_into_the_standard_cache(hub_env, tmp_pa
     payload = b"not really weights" * 1000  # fetch-only: the command never loads them
     with FakeHub({(DEFAULT_REPO, "open_clip_model.safetensors"): payload}) as hub:
         env = {**hub_env, "HF_ENDPOINT": hub.url}
-        proc = _sketchgen("weights", "--json", cwd=tmp_path, env=env)
+        proc = run_sketchgen("weights", "--json", cwd=tmp_path, env=env)
     # The fetched bytes are not a loadable checkpoint, so the final check refuses them; where they
     # landed and what was asked for is what this test is about.
     target = (
@@ -122,7 +111,7 @@ def test_offline_mode_forbids_any_download(hub_env, tiny_files, tmp_path):
             "HF_HUB_OFFLINE": "1",
             "SKETCHGEN_CLIP_MODEL": f"hf-hub:{TINY_REPO}",
         }
-        proc = _sketchgen("weights", cwd=tmp_path, env=env)
+        proc = run_sketchgen("weights", cwd=tmp_path, env=env)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "HF_HUB_OFFLINE=1" in lines[0] and "`sketchgen weights`" in lines[0]
@@ -137,7 +126,7 @@ def test_no_network_fails_at_once_with_the_command_to_run_elsewhere(hub_env, tmp
     refs = tmp_path / "refs"
     shutil.copytree(BUILTIN_STYLES_DIR / "references" / "vintage-mascot", refs)
     for args in (["weights"], ["index", str(refs), "--style", "vintage-mascot"]):
-        proc = _sketchgen(*args, cwd=tmp_path, env=env)
+        proc = run_sketchgen(*args, cwd=tmp_path, env=env)
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
@@ -153,7 +142,7 @@ def test_a_plain_404_moves_on_to_the_next_file_name(hub_env, tiny_files, tmp_pat
     }
     with FakeHub(files, plain_404=True) as hub:
         env = {**hub_env, "HF_ENDPOINT": hub.url, "SKETCHGEN_CLIP_MODEL": f"hf-hub:{TINY_REPO}"}
-        proc = _sketchgen("weights", "--json", cwd=tmp_path, env=env)
+        proc = run_sketchgen("weights", "--json", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     assert [f["file"] for f in json.loads(proc.stdout)["files"]] == [
         "open_clip_config.json",

@@ -50,7 +50,7 @@ from generate.adapters.trace.sketchify import (
 )
 from generate.errors import ErrorCode, ModelCallError
 
-__all__ = ["TraceAdapter", "TRACE_VERSION"]
+__all__ = ["TraceAdapter", "TRACE_VERSION", "load_reference"]
 
 TRACE_VERSION = "trace-sketchify-1"  # bump when the pixels a request gives change on purpose
 
@@ -100,7 +100,7 @@ class TraceAdapter(ImageModelAdapter):
             ref_path = Path(request.input_images[request.index % len(request.input_images)])
         else:
             ref_path = Path(request.reference_images[request.index % len(request.reference_images)])
-        ref = _load_reference(ref_path)
+        ref = load_reference(ref_path)
         warnings = []
         layout, exaggeration = request.layout, request.exaggeration
         if layout not in LAYOUTS:
@@ -167,7 +167,7 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def _load_reference(path: Path) -> Image.Image:
+def load_reference(path: Path) -> Image.Image:
     """Open and decode a reference fully (so errors surface here), honouring EXIF orientation."""
     try:
         with Image.open(path) as im:

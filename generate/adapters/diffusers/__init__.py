@@ -1,0 +1,1 @@
+"""Local diffusion models (SDXL + ControlNet through diffusers): the optional ``sketchgen[local]`` family."""
