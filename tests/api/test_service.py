@@ -242,6 +242,7 @@ async def test_openapi_declares_the_streams_events(client):
         "stage",
         "sketch.preview",
         "sketch.retry",
+        "sketch.fallback",
         "sketch.completed",
         "sketch.failed",
         "run.completed",
