@@ -429,3 +429,29 @@ def test_a_batch_of_briefs_cancelled_while_polling_asks_and_keeps_the_job(fake, 
     data = json.loads(batch.manifest.path.read_text())
     assert data["status"] == "cancelled" and asked == [data["batch_api"]["job"]]
     assert fake.batches.cancels == 0 and fake.batch_creates == 1
+
+
+@pytest.mark.parametrize("final", ["SUCCEEDED", "FAILED"])
+def test_a_job_whose_state_is_left_out_ends_when_its_operation_is_done(fake, pipeline, tmp_path, final):
+    # A server that says the end only as a long-running operation does (``done``, ``error``).
+    fake.batches.omit_state = True
+    fake.script_batch("PENDING", "RUNNING", final)
+    sleeps: list[float] = []
+
+    def sleep(delay: float) -> None:
+        sleeps.append(delay)
+        assert len(sleeps) < 10, "still polling a job that is done"
+
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"), sleep=sleep)
+    if final == "SUCCEEDED":
+        assert result.status == "complete"
+    else:
+        errors = [s["error"] for s in _sketches(result)]
+        assert {e["code"] for e in errors} == {"batch_failed"}
+        assert all("internal error" in e["message"] for e in errors)
+
+
+def test_a_failed_job_names_the_operations_error(fake, pipeline, tmp_path):
+    fake.script_batch("PENDING", "FAILED")
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"))
+    assert all("The batch job failed: internal error." in s["error"]["message"] for s in _sketches(result))

@@ -322,9 +322,10 @@ class GeminiBatchClient:
         state = _short_state(job.state)
         answers = None
         dest = job.dest
-        if state in TERMINAL_STATES and dest is None:
+        if (state in TERMINAL_STATES and dest is None) or state == "UNSPECIFIED":
             # The SDK reads the output from the operation's metadata only; a server may put it in
-            # the operation's ``response`` alone (the usual long-running-operation shape).
+            # the operation's ``response`` alone (the usual long-running-operation shape). The SDK
+            # also drops the operation's ``done`` and ``error``, which alone may say the job ended.
             return self._status_from_json(name)
         if dest is not None and dest.inlined_responses is not None:
             answers = [
@@ -352,12 +353,20 @@ class GeminiBatchClient:
         output = meta.get("output") or body.get("response") or {}
         inlined = (output.get("inlinedResponses") or {}).get("inlinedResponses")
         answers = [_answer_from_json(r) for r in inlined] if isinstance(inlined, list) else None
+        state = _short_state(meta.get("state"))
+        error = body.get("error") if isinstance(body.get("error"), dict) else None
+        if state not in TERMINAL_STATES and body.get("done") is True:
+            # A done operation has ended whatever its metadata says (google.longrunning): with an
+            # ``error`` it failed, else its ``response`` holds the output.
+            state = "FAILED" if error is not None else "SUCCEEDED"
+        extra = {"error": redact(str(error.get("message") or "")).strip()} if error is not None else {}
         return BatchJobStatus(
             name=name,
-            state=_short_state(meta.get("state")),
+            state=state,
             answers=answers,
             responses_file=output.get("responsesFile"),
             raw_state=str(meta.get("state") or ""),
+            extra={k: v for k, v in extra.items() if v},
         )
 
     def wait(self, name: str, on_state: Callable[[BatchJobStatus], None] | None = None) -> BatchJobStatus:
@@ -480,8 +489,10 @@ class GeminiBatchClient:
             )
         if status.state == "CANCELLED":
             return ModelCallError(ErrorCode.CANCELLED, f"batch job {name} was cancelled", retryable=True)
+        why = f" ({status.extra['error']})" if status.extra.get("error") else ""
         return ModelCallError(
             ErrorCode.BATCH_FAILED,
-            f"batch job {name} ended {status.raw_state or status.state} without an answer for this sketch",
+            f"batch job {name} ended {status.raw_state or status.state} without an answer for this "
+            f"sketch{why}",
             retryable=True,
         )
