@@ -199,6 +199,13 @@ def _batch_api_options(args, batch, show) -> dict:
     last: dict[str, str] = {}
 
     def on_state(state: dict) -> None:
+        if not last:  # the first poll: what the job is and how long it may take
+            since = f", submitted {state['submitted_at']}" if state.get("submitted_at") else ""
+            show(
+                f"  Gemini batch job {state['job']} ({state['model']}{since}): the Batch API aims to "
+                "finish within 24 hours, usually much sooner; Ctrl-C stops waiting (the job keeps "
+                "running unless you cancel it)"
+            )
         if last.get("state") != state["state"]:
             last["state"] = state["state"]
             show(f"  Gemini batch job {state['job']} ({state['model']}): {state['state'].lower()}")

@@ -9,8 +9,8 @@
    ``keys`` (key → ``[run index, sketch index]``) and ``fingerprints`` (key → sha256 of the request
    sent); ``save()`` is called after every change. With a job recorded, a later call resumes
    polling and never submits again.
-3. **Poll** with backoff (:class:`generate.adapters.gemini.batch.PollBackoff`), reporting each
-   change of state to ``on_state``. Ctrl-C: ``on_interrupt(job)`` decides (see
+3. **Poll** with backoff (:class:`generate.adapters.gemini.batch.PollBackoff`), reporting every
+   poll to ``on_state`` as ``{job, state, model, submitted_at}``. Ctrl-C: ``on_interrupt(job)`` decides (see
    :func:`ask_cancel`): True cancels the job upstream and records ``"cancelled": true``; either
    way :class:`KeyboardInterrupt` propagates and the job stays recorded.
 4. **Write** every run as an ordinary run folder: the run goes through the normal pipeline with a
@@ -352,7 +352,14 @@ def _run(
             entry.update(state=status.state, updated_at=_now())
             save()
         if on_state is not None:
-            on_state({"job": job, "state": status.state, "model": entry.get("model")})
+            on_state(
+                {
+                    "job": job,
+                    "state": status.state,
+                    "model": entry.get("model"),
+                    "submitted_at": entry.get("submitted_at"),
+                }
+            )
 
     try:
         status = client.wait(job, on_state=seen)

@@ -82,6 +82,10 @@ def test_batch_api_end_to_end_at_half_price_and_a_rerun_submits_nothing(tmp_path
         manifest = json.loads(manifest_path.read_text())
         job = manifest["batch_api"]["job"]
         assert f"Gemini batch job {job} (gemini-3-pro-image): succeeded" in text
+        # A new user learns the job's name, when it went in and how long such a job may take.
+        submitted = manifest["batch_api"]["submitted_at"]
+        assert f"Gemini batch job {job} (gemini-3-pro-image, submitted {submitted})" in text
+        assert "within 24 hours" in text and text.count("within 24 hours") == 1
         assert [r["status"] for r in manifest["rows"]] == ["complete", "complete"]
         for row in manifest["rows"]:
             meta = json.loads((out / row["run_id"] / "metadata.json").read_text())
