@@ -272,6 +272,7 @@ def run_batch_api(
     client=None,
     stop: threading.Event | None = None,
     max_cost_usd: float | None = None,
+    events_for: Callable[[int], Callable[[Any], None] | None] | None = None,
 ) -> list[GenerationResult]:
     """Make ``prepared_runs`` through one Gemini batch job (see the module docstring); blocking.
 
@@ -279,8 +280,11 @@ def run_batch_api(
     read back from its folder). ``client``: a :class:`GeminiBatchClient` (tests inject one with a
     fake clock); by default one is built on the first run's adapter. ``stop``: set from another
     thread to stop polling as Ctrl-C would. ``max_cost_usd``: a job whose worst case (every
-    sketch's estimate at the batch price) is over it is refused before it is submitted. Raises ConfigError before any call for runs the
-    Batch API cannot take, :class:`BatchJobError` when the job cannot be created or read.
+    sketch's estimate at the batch price) is over it is refused before it is submitted.
+    ``events_for``: run index → that run's event callback (instead of ``on_event``), so a caller
+    can tell whose ``run.started`` it sees (a batch of briefs records each row's run id). Raises
+    ConfigError before any call for runs the Batch API cannot take, :class:`BatchJobError` when the
+    job cannot be created or read.
     """
     from generate.adapters.gemini.batch import GeminiBatchClient
 
@@ -289,7 +293,8 @@ def run_batch_api(
         client = client or GeminiBatchClient(adapter)
         if stop is not None:
             client.sleep = _stoppable(client.sleep, stop)
-        hooks = {"on_event": on_event, "on_state": on_state, "on_interrupt": on_interrupt}
+        hooks = {"on_state": on_state, "on_interrupt": on_interrupt}
+        hooks["events_for"] = events_for or (lambda _run: on_event)
         return _run(pipeline, prepared_runs, adapter, client, _entry(manifest), save, max_cost_usd, **hooks)
     finally:
         for prepared in prepared_runs:
@@ -297,7 +302,7 @@ def run_batch_api(
 
 
 def _run(
-    pipeline, prepared_runs, adapter, client, entry, save, max_cost_usd, *, on_event, on_state, on_interrupt
+    pipeline, prepared_runs, adapter, client, entry, save, max_cost_usd, *, events_for, on_state, on_interrupt
 ):
     from generate.adapters.gemini.batch import request_json
     from generate.budget import check_cost
@@ -394,7 +399,8 @@ def _run(
             {"submitted_at": entry.get("submitted_at"), "finished_at": entry.get("finished_at")},
         )
         config = dataclasses.replace(prepared.config, max_attempts=1)
-        result = pipeline.run(dataclasses.replace(prepared, adapter=replay, config=config), on_event=on_event)
+        run = dataclasses.replace(prepared, adapter=replay, config=config)
+        result = pipeline.run(run, on_event=events_for(r))
         written[str(r)] = result.run_id
         save()
         results.append(result)

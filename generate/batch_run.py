@@ -125,6 +125,9 @@ async def run_batch_api_step(batch: PreparedBatch, on_event: EventCallback | Non
             raise
         raise ConfigError("the Gemini Batch API is not available in this build", field="batch_api") from None
     prepared = [row.prepared for row in batch.rows]
+    # Each row's run id goes into the manifest as its run starts, as in the unary path.
+    rows = _Dispatcher(batch, on_event, None)
+    options.setdefault("events_for", lambda run: rows.events_for(batch.rows[run].number))
     return await arun_batch_api(
         batch.pipeline,
         prepared,
