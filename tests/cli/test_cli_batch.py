@@ -171,7 +171,8 @@ def test_batch_api_killed_mid_poll_resumes_the_recorded_job_without_submitting_a
         assert proc.returncode != 0
         if how == "SIGINT":
             assert "--batch-api" in stderr and job in stderr and "resume" in stderr
-            assert "Traceback" not in stderr
+            assert "Traceback" not in stderr and "pending model calls" not in stderr
+            assert f"stopped waiting for batch job {job}; it goes on at Google" in stderr
         assert fake.batches.cancels == 0 and fake.batch_creates == 1
 
         for name, value in fake.env().items():
