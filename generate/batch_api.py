@@ -8,7 +8,10 @@
    ``"batch_api"`` entry records ``job``, ``model``, ``submitted_at``, ``state``, ``source``,
    ``keys`` (key → ``[run index, sketch index]``) and ``fingerprints`` (key → sha256 of the request
    sent); ``save()`` is called after every change. With a job recorded, a later call resumes
-   polling and never submits again.
+   polling and never submits again, unless the server said the job is gone (404): that call
+   records ``"gone": true`` and raises :class:`~generate.adapters.gemini.batch.BatchJobGone`
+   saying so, and the next call submits the sketches as a new job (the old name kept in
+   ``previous_jobs``).
 3. **Poll** with backoff (:class:`generate.adapters.gemini.batch.PollBackoff`), reporting every
    poll to ``on_state`` as ``{job, state, model, submitted_at}``. Ctrl-C: ``on_interrupt(job)`` decides (see
    :func:`ask_cancel`): True cancels the job upstream and records ``"cancelled": true``; either
@@ -304,7 +307,7 @@ def run_batch_api(
 def _run(
     pipeline, prepared_runs, adapter, client, entry, save, max_cost_usd, *, events_for, on_state, on_interrupt
 ):
-    from generate.adapters.gemini.batch import request_json
+    from generate.adapters.gemini.batch import BatchJobGone, request_json
     from generate.budget import check_cost
 
     def fingerprint(request: ImageRequest) -> str:
@@ -315,6 +318,11 @@ def _run(
     # 1. plan: the requests each run's generator will build
     plans = [_plan(pipeline, prepared) for prepared in prepared_runs]
     requests = {_key(r, req.index): req for r, run in enumerate(plans) for req in run}
+    if entry.get("job") and entry.get("gone"):  # told last time: the user ran it again to resubmit
+        previous = [*entry.get("previous_jobs", []), entry["job"]]
+        entry.clear()
+        entry["previous_jobs"] = previous
+        save()
     if entry.get("job"):  # resuming: the same sketches of the same model, or nothing at all
         if entry.get("model") not in (None, adapter.name):
             raise ConfigError(
@@ -368,6 +376,15 @@ def _run(
 
     try:
         status = client.wait(job, on_state=seen)
+    except BatchJobGone as exc:
+        entry.update(gone=True, updated_at=_now())
+        save()
+        exc.message += (
+            "; run the same command again to submit these sketches as a new job (if the job was made "
+            "with another API key it may still run, and be billed, there)"
+        )
+        exc.args = (exc.message,)
+        raise
     except KeyboardInterrupt:
         if on_interrupt is not None and on_interrupt(job):
             client.cancel(job)

@@ -279,6 +279,28 @@ def test_a_job_that_cannot_be_read_is_one_clear_error_and_stays_recorded(fake, p
     assert manifest.reloaded()["batch_api"]["job"] and fake.batch_creates == 1
 
 
+def test_a_job_the_server_forgot_is_said_once_then_a_rerun_submits_it_anew(fake, pipeline, tmp_path):
+    manifest = Manifest(tmp_path / "m.json")
+    fake.script_batch("PENDING", "RUNNING")  # never ends: the user gives up waiting
+
+    def ctrl_c(_delay: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(pipeline, _runs(pipeline, 1), manifest, sleep=ctrl_c)
+    first = manifest.reloaded()["batch_api"]["job"]
+    fake.batches.jobs.clear()  # deleted at Google meanwhile
+    again = manifest.reloaded()
+    with pytest.raises(BatchJobError, match="run the same command again to submit these sketches"):
+        _run(pipeline, _runs(pipeline, 1), again)
+    assert fake.batch_creates == 1 and again.reloaded()["batch_api"]["gone"] is True
+    third = again.reloaded()
+    [result] = _run(pipeline, _runs(pipeline, 1), third)
+    assert result.status == "complete" and fake.batch_creates == 2
+    entry = third.reloaded()["batch_api"]
+    assert entry["previous_jobs"] == [first] and entry["job"] != first and "gone" not in entry
+
+
 def test_a_job_error_never_shows_the_api_key(fake, pipeline, tmp_path):
     fake.batches.fail_gets((404, "NOT_FOUND", "no batch for key test-key"))  # a server echoing it
     with pytest.raises(BatchJobError) as info:

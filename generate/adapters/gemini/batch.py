@@ -49,6 +49,7 @@ __all__ = [
     "INLINE_LIMIT_BYTES",
     "TERMINAL_STATES",
     "BatchJobError",
+    "BatchJobGone",
     "BatchJobStatus",
     "GeminiBatchClient",
     "PollBackoff",
@@ -79,6 +80,10 @@ _GRPC = {
 
 class BatchJobError(SketchgenError):
     """The job as a whole could not be submitted or read (one line; never a secret)."""
+
+
+class BatchJobGone(BatchJobError):
+    """The server does not know the job (404): deleted, purged, or made with another API key."""
 
 
 @dataclass(frozen=True)
@@ -383,8 +388,7 @@ class GeminiBatchClient:
                 if err is None or not err.retryable or failures >= _TRANSIENT_POLL_FAILURES:
                     error = self._job_error(f"could not read batch job {name}", exc)
                     if err is not None and err.http_status == 404:  # deleted, or another project's
-                        error.message += " (the job is gone: start the batch afresh to submit it again)"
-                        error.args = (error.message,)
+                        error = BatchJobGone(f"{error.message} (the job is gone at Google)")
                     raise error from None
                 self.sleep(next(delays))
                 continue
