@@ -12,7 +12,8 @@ What the real google-genai client sends (google/genai/batches.py, files.py, _api
   "endTime", "batchStats", "output": {"inlinedResponses": {"inlinedResponses": [{"response" |
   "error", "metadata"}]}} | {"responsesFile": "files/<id>"}}, "done": bool}``, and a failed job's operation ``"error"``.
   Responses come in the order of the requests; an ``error`` is a ``google.rpc.Status`` (gRPC
-  ``code``, ``message``). ``omit_state`` leaves ``metadata.state`` out (``done`` alone says the end).
+  ``code``, ``message``). ``omit_state`` leaves ``metadata.state`` out (``done`` alone says the end);
+  ``drop_answer_keys`` (positions) and ``reverse_answers`` vary how answers name their requests.
 * Files: ``POST /upload/{v}/files`` with ``X-Goog-Upload-Protocol: resumable`` and
   ``X-Goog-Upload-Command: start`` answers an ``X-Goog-Upload-URL``; the bytes go there with
   ``upload, finalize``, answered ``{"file": {...}}`` and ``X-Goog-Upload-Status: final``.
@@ -132,6 +133,9 @@ class FakeBatches:
         self.output_in_response_only = False
         # Leave ``metadata.state`` out: only ``done`` (and a failed job's ``error``) say the job ended.
         self.omit_state = False
+        # Answer positions whose key is left out; ``reverse_answers`` writes them last to first.
+        self.drop_answer_keys: set[int] = set()
+        self.reverse_answers = False
         self._default = ["PENDING", "RUNNING", "SUCCEEDED"]
         self._lock = threading.Lock()
 
@@ -320,6 +324,9 @@ class FakeBatches:
             return
         done = job.requests[: int(partial)] if partial else job.requests
         answers = [self._answer(request, job, item) for item in done]
+        done = [{**item, "key": None} if i in self.drop_answer_keys else item for i, item in enumerate(done)]
+        if self.reverse_answers:
+            done, answers = done[::-1], answers[::-1]
         if job.source == "inline":
             job.output = {
                 "inlinedResponses": {

@@ -477,3 +477,24 @@ def test_a_failed_job_names_the_operations_error(fake, pipeline, tmp_path):
     fake.script_batch("PENDING", "FAILED")
     [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"))
     assert all("The batch job failed: internal error." in s["error"]["message"] for s in _sketches(result))
+
+
+def test_an_inline_answer_without_its_key_is_the_request_at_its_position(fake, pipeline, tmp_path):
+    fake.batches.drop_answer_keys = {1}  # inline answers are documented to keep the requests' order
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"))
+    assert result.status == "complete"
+
+
+def test_results_file_lines_match_by_key_in_any_order_and_never_by_position(fake, pipeline, tmp_path):
+    limit = {"client_kw": {"inline_limit_bytes": 1000}}
+    fake.batches.reverse_answers = True
+    fake.script(Behavior.server_error(), match="Sketch 3 of 3")
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "a.json"), **limit)
+    # Sketch 3's own answer failed: it is sketch 3 that fails, not the sketch at its mirror position.
+    assert [s["status"] for s in _sketches(result)] == ["completed", "completed", "failed"]
+
+    fake.batches.drop_answer_keys = {0, 1, 2}  # a file's lines have no documented order
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "b.json"), **limit)
+    errors = [s["error"] for s in _sketches(result)]
+    assert {e["code"] for e in errors} == {"bad_response"}
+    assert all("without an answer for this sketch" in e["message"] for e in errors)

@@ -413,15 +413,19 @@ class GeminiBatchClient:
         if status.state != "SUCCEEDED" and not status.answers and not status.responses_file:
             return {key: self._ended_error(status) for key in requests}
         # A job that ended otherwise may still hold the answers it made (paid for): keep them.
-        answers = status.answers
+        answers, inline = status.answers, status.answers is not None
         if answers is None and status.responses_file:
             answers = self._file_answers(status.responses_file, name)
         answers = answers or []
         keys = list(requests)
-        # Answers come in the order of the requests; the key each carries is the surer match.
-        by_key = {k: (resp, err) for k, resp, err in answers if k is not None}
-        if not by_key and len(answers) == len(keys):
-            by_key = {k: (resp, err) for k, (_, resp, err) in zip(keys, answers, strict=True)}
+        # The key each answer carries is the match. Inline answers are documented to come in the
+        # order of the requests, so one without its key is the request at its position; the lines
+        # of a results file have no documented order, so a line without a key matches nothing.
+        by_key = {k: (resp, err) for k, resp, err in answers if k in requests}
+        if inline and len(answers) == len(keys):
+            for key, (k, resp, err) in zip(keys, answers, strict=True):
+                if k is None and key not in by_key:
+                    by_key[key] = (resp, err)
         out: dict[str, ModelImage | ModelCallError] = {}
         for key, request in requests.items():
             if key not in by_key:
