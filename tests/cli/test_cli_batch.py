@@ -94,6 +94,11 @@ def test_batch_api_end_to_end_at_half_price_and_a_rerun_submits_nothing(tmp_path
             assert {s["extra"]["batch_job"] for s in meta["sketches"]} == {job}
             standard = sum(float(s["extra"]["standard_cost_usd"]) for s in meta["sketches"])
             assert row["cost_usd"] == pytest.approx(standard / 2, abs=1e-4)
+        # `sketchgen spend` counts the batch's runs at what they cost: the batch price.
+        assert main(["spend", "--json", "--output-dir", str(out)]) == 0
+        spend = json.loads(capsys.readouterr().out)
+        assert spend["runs"] == 2 and spend["sketches"] == 6
+        assert spend["total_usd"] == pytest.approx(sum(r["cost_usd"] for r in manifest["rows"]), abs=1e-6)
 
         assert main([*args, "--json"]) == 0
         summary = json.loads(capsys.readouterr().out)

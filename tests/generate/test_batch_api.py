@@ -133,6 +133,10 @@ def test_partly_failed_job_fails_only_its_own_sketches(fake, pipeline, tmp_path)
     assert first[2]["error"]["code"] == "blocked_output" and first[2]["cost_usd"] == 0
     # A per-day quota error carries QuotaFailure details (which the SDK's model cannot read).
     assert {s["error"]["code"] for s in second} == {"quota_exhausted"}
+    # Only the sketch that came back costs anything, at the batch price.
+    assert first[0]["cost_usd"] == pytest.approx(float(first[0]["extra"]["standard_cost_usd"]) / 2, abs=1e-6)
+    assert all(s["cost_usd"] == 0 for s in [*first[1:], *second])
+    assert results[0].cost_usd == pytest.approx(first[0]["cost_usd"]) and results[1].cost_usd == 0
 
 
 @pytest.mark.parametrize("inline_limit", [None, 1000], ids=["inline", "file"])
