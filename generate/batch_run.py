@@ -139,6 +139,18 @@ async def run_batch_api_step(batch: PreparedBatch, on_event: EventCallback | Non
     )
 
 
+def _record_result(manifest, number: int, result) -> None:
+    """A row's settled run, as the manifest keeps it (the unary and the Batch API paths alike)."""
+    manifest.update_row(
+        number,
+        run_id=result.run_id,
+        status=result.status,
+        succeeded=sum(1 for s in result.sketches if s.status == "completed"),
+        failed=sum(1 for s in result.sketches if s.status == "failed"),
+        cost_usd=result.cost_usd,
+    )
+
+
 class _Dispatcher:
     def __init__(
         self, batch: PreparedBatch, on_event: EventCallback | None, gate: Callable[[], str | None] | None
@@ -213,14 +225,7 @@ class _Dispatcher:
                 # One owner for the fair schedulers: the batch shares with an interactive run as a whole.
                 row.prepared.config.schedule_group = f"batch:{self.batch.batch_id}"
                 result = await self.batch.pipeline.arun(row.prepared, on_event=self.events_for(row.number))
-            self.manifest.update_row(
-                row.number,
-                run_id=result.run_id,
-                status=result.status,
-                succeeded=sum(1 for s in result.sketches if s.status == "completed"),
-                failed=sum(1 for s in result.sketches if s.status == "failed"),
-                cost_usd=result.cost_usd,
-            )
+            _record_result(self.manifest, row.number, result)
         except asyncio.CancelledError:
             rec = self.manifest.row(row.number)
             self.manifest.update_row(row.number, status="cancelled" if rec.get("run_id") else "pending")
@@ -341,14 +346,7 @@ async def _run_locked(
         if batch_api:
             results = await run_batch_api_step(batch, on_event, **(batch_api_options or {}))
             for row, result in zip(batch.rows, results or [], strict=False):
-                manifest.update_row(
-                    row.number,
-                    run_id=result.run_id,
-                    status=result.status,
-                    succeeded=sum(1 for s in result.sketches if s.status == "completed"),
-                    failed=sum(1 for s in result.sketches if s.status == "failed"),
-                    cost_usd=result.cost_usd,
-                )
+                _record_result(manifest, row.number, result)
             batch.close()
         else:
             await _Dispatcher(batch, on_event, gate).run()
