@@ -173,15 +173,28 @@ def cmd_batch(args) -> int:
     try:
         result = asyncio.run(run())
     except KeyboardInterrupt:
-        if args.batch_api:  # its own question and resume line were given
-            raise
-        # The runs in flight were recorded cancelled: say how to pick the batch up again.
-        print(
-            f"interrupted: batch {batch.batch_id} stopped, its manifest is saved; run the same "
-            "command again to resume it (complete rows are skipped, cancelled runs resumed)",
-            file=sys.stderr,
-            flush=True,
-        )
+        if not args.batch_api:
+            # The runs in flight were recorded cancelled: say how to pick the batch up again.
+            print(
+                f"interrupted: batch {batch.batch_id} stopped, its manifest is saved; run the same "
+                "command again to resume it (complete rows are skipped, cancelled runs resumed)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 130
+        # The job is not "pending model calls": say what became of it (the line above says how
+        # to resume a kept one).
+        entry = batch.manifest.data.get("batch_api") or {}
+        job = entry.get("job")
+        if not job:
+            line = "interrupted before the batch job was submitted: nothing was sent"
+        elif entry.get("cancelled"):
+            line = f"interrupted: stopped waiting for batch job {job}; it was cancelled at Google"
+        elif entry.get("state") in ("SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"):
+            line = f"interrupted while writing the runs of batch job {job}: run the command again to finish"
+        else:
+            line = f"interrupted: stopped waiting for batch job {job}; it goes on at Google"
+        print(line, file=sys.stderr, flush=True)
         return 130
     if as_json:
         print(redact(json.dumps(result.to_dict(), indent=2)), flush=True)
@@ -199,6 +212,13 @@ def _batch_api_options(args, batch, show) -> dict:
     last: dict[str, str] = {}
 
     def on_state(state: dict) -> None:
+        if not last:  # the first poll: what the job is and how long it may take
+            since = f", submitted {state['submitted_at']}" if state.get("submitted_at") else ""
+            show(
+                f"  Gemini batch job {state['job']} ({state['model']}{since}): the Batch API aims to "
+                "finish within 24 hours, usually much sooner; Ctrl-C stops waiting (the job keeps "
+                "running unless you cancel it)"
+            )
         if last.get("state") != state["state"]:
             last["state"] = state["state"]
             show(f"  Gemini batch job {state['job']} ({state['model']}): {state['state'].lower()}")

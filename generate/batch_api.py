@@ -8,9 +8,12 @@
    ``"batch_api"`` entry records ``job``, ``model``, ``submitted_at``, ``state``, ``source``,
    ``keys`` (key → ``[run index, sketch index]``) and ``fingerprints`` (key → sha256 of the request
    sent); ``save()`` is called after every change. With a job recorded, a later call resumes
-   polling and never submits again.
-3. **Poll** with backoff (:class:`generate.adapters.gemini.batch.PollBackoff`), reporting each
-   change of state to ``on_state``. Ctrl-C: ``on_interrupt(job)`` decides (see
+   polling and never submits again, unless the server said the job is gone (404): that call
+   records ``"gone": true`` and raises :class:`~generate.adapters.gemini.batch.BatchJobGone`
+   saying so, and the next call submits the sketches as a new job (the old name kept in
+   ``previous_jobs``).
+3. **Poll** with backoff (:class:`generate.adapters.gemini.batch.PollBackoff`), reporting every
+   poll to ``on_state`` as ``{job, state, model, submitted_at}``. Ctrl-C: ``on_interrupt(job)`` decides (see
    :func:`ask_cancel`): True cancels the job upstream and records ``"cancelled": true``; either
    way :class:`KeyboardInterrupt` propagates and the job stays recorded.
 4. **Write** every run as an ordinary run folder: the run goes through the normal pipeline with a
@@ -272,6 +275,7 @@ def run_batch_api(
     client=None,
     stop: threading.Event | None = None,
     max_cost_usd: float | None = None,
+    events_for: Callable[[int], Callable[[Any], None] | None] | None = None,
 ) -> list[GenerationResult]:
     """Make ``prepared_runs`` through one Gemini batch job (see the module docstring); blocking.
 
@@ -279,8 +283,11 @@ def run_batch_api(
     read back from its folder). ``client``: a :class:`GeminiBatchClient` (tests inject one with a
     fake clock); by default one is built on the first run's adapter. ``stop``: set from another
     thread to stop polling as Ctrl-C would. ``max_cost_usd``: a job whose worst case (every
-    sketch's estimate at the batch price) is over it is refused before it is submitted. Raises ConfigError before any call for runs the
-    Batch API cannot take, :class:`BatchJobError` when the job cannot be created or read.
+    sketch's estimate at the batch price) is over it is refused before it is submitted.
+    ``events_for``: run index → that run's event callback (instead of ``on_event``), so a caller
+    can tell whose ``run.started`` it sees (a batch of briefs records each row's run id). Raises
+    ConfigError before any call for runs the Batch API cannot take, :class:`BatchJobError` when the
+    job cannot be created or read.
     """
     from generate.adapters.gemini.batch import GeminiBatchClient
 
@@ -289,7 +296,8 @@ def run_batch_api(
         client = client or GeminiBatchClient(adapter)
         if stop is not None:
             client.sleep = _stoppable(client.sleep, stop)
-        hooks = {"on_event": on_event, "on_state": on_state, "on_interrupt": on_interrupt}
+        hooks = {"on_state": on_state, "on_interrupt": on_interrupt}
+        hooks["events_for"] = events_for or (lambda _run: on_event)
         return _run(pipeline, prepared_runs, adapter, client, _entry(manifest), save, max_cost_usd, **hooks)
     finally:
         for prepared in prepared_runs:
@@ -297,9 +305,9 @@ def run_batch_api(
 
 
 def _run(
-    pipeline, prepared_runs, adapter, client, entry, save, max_cost_usd, *, on_event, on_state, on_interrupt
+    pipeline, prepared_runs, adapter, client, entry, save, max_cost_usd, *, events_for, on_state, on_interrupt
 ):
-    from generate.adapters.gemini.batch import request_json
+    from generate.adapters.gemini.batch import BatchJobGone, request_json
     from generate.budget import check_cost
 
     def fingerprint(request: ImageRequest) -> str:
@@ -310,6 +318,11 @@ def _run(
     # 1. plan: the requests each run's generator will build
     plans = [_plan(pipeline, prepared) for prepared in prepared_runs]
     requests = {_key(r, req.index): req for r, run in enumerate(plans) for req in run}
+    if entry.get("job") and entry.get("gone"):  # told last time: the user ran it again to resubmit
+        previous = [*entry.get("previous_jobs", []), entry["job"]]
+        entry.clear()
+        entry["previous_jobs"] = previous
+        save()
     if entry.get("job"):  # resuming: the same sketches of the same model, or nothing at all
         if entry.get("model") not in (None, adapter.name):
             raise ConfigError(
@@ -352,10 +365,26 @@ def _run(
             entry.update(state=status.state, updated_at=_now())
             save()
         if on_state is not None:
-            on_state({"job": job, "state": status.state, "model": entry.get("model")})
+            on_state(
+                {
+                    "job": job,
+                    "state": status.state,
+                    "model": entry.get("model"),
+                    "submitted_at": entry.get("submitted_at"),
+                }
+            )
 
     try:
         status = client.wait(job, on_state=seen)
+    except BatchJobGone as exc:
+        entry.update(gone=True, updated_at=_now())
+        save()
+        exc.message += (
+            "; run the same command again to submit these sketches as a new job (if the job was made "
+            "with another API key it may still run, and be billed, there)"
+        )
+        exc.args = (exc.message,)
+        raise
     except KeyboardInterrupt:
         if on_interrupt is not None and on_interrupt(job):
             client.cancel(job)
@@ -387,7 +416,8 @@ def _run(
             {"submitted_at": entry.get("submitted_at"), "finished_at": entry.get("finished_at")},
         )
         config = dataclasses.replace(prepared.config, max_attempts=1)
-        result = pipeline.run(dataclasses.replace(prepared, adapter=replay, config=config), on_event=on_event)
+        run = dataclasses.replace(prepared, adapter=replay, config=config)
+        result = pipeline.run(run, on_event=events_for(r))
         written[str(r)] = result.run_id
         save()
         results.append(result)

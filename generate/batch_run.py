@@ -125,6 +125,9 @@ async def run_batch_api_step(batch: PreparedBatch, on_event: EventCallback | Non
             raise
         raise ConfigError("the Gemini Batch API is not available in this build", field="batch_api") from None
     prepared = [row.prepared for row in batch.rows]
+    # Each row's run id goes into the manifest as its run starts, as in the unary path.
+    rows = _Dispatcher(batch, on_event, None)
+    options.setdefault("events_for", lambda run: rows.events_for(batch.rows[run].number))
     return await arun_batch_api(
         batch.pipeline,
         prepared,
@@ -133,6 +136,18 @@ async def run_batch_api_step(batch: PreparedBatch, on_event: EventCallback | Non
         on_event=on_event,
         max_cost_usd=batch.max_cost_usd,  # the whole job's worst case, before it is submitted
         **options,
+    )
+
+
+def _record_result(manifest, number: int, result) -> None:
+    """A row's settled run, as the manifest keeps it (the unary and the Batch API paths alike)."""
+    manifest.update_row(
+        number,
+        run_id=result.run_id,
+        status=result.status,
+        succeeded=sum(1 for s in result.sketches if s.status == "completed"),
+        failed=sum(1 for s in result.sketches if s.status == "failed"),
+        cost_usd=result.cost_usd,
     )
 
 
@@ -210,14 +225,7 @@ class _Dispatcher:
                 # One owner for the fair schedulers: the batch shares with an interactive run as a whole.
                 row.prepared.config.schedule_group = f"batch:{self.batch.batch_id}"
                 result = await self.batch.pipeline.arun(row.prepared, on_event=self.events_for(row.number))
-            self.manifest.update_row(
-                row.number,
-                run_id=result.run_id,
-                status=result.status,
-                succeeded=sum(1 for s in result.sketches if s.status == "completed"),
-                failed=sum(1 for s in result.sketches if s.status == "failed"),
-                cost_usd=result.cost_usd,
-            )
+            _record_result(self.manifest, row.number, result)
         except asyncio.CancelledError:
             rec = self.manifest.row(row.number)
             self.manifest.update_row(row.number, status="cancelled" if rec.get("run_id") else "pending")
@@ -338,14 +346,7 @@ async def _run_locked(
         if batch_api:
             results = await run_batch_api_step(batch, on_event, **(batch_api_options or {}))
             for row, result in zip(batch.rows, results or [], strict=False):
-                manifest.update_row(
-                    row.number,
-                    run_id=result.run_id,
-                    status=result.status,
-                    succeeded=sum(1 for s in result.sketches if s.status == "completed"),
-                    failed=sum(1 for s in result.sketches if s.status == "failed"),
-                    cost_usd=result.cost_usd,
-                )
+                _record_result(manifest, row.number, result)
             batch.close()
         else:
             await _Dispatcher(batch, on_event, gate).run()

@@ -10,8 +10,10 @@ What the real google-genai client sends (google/genai/batches.py, files.py, _api
 * A job is ``{"name": "batches/<id>", "metadata": {"model", "displayName", "state":
   "BATCH_STATE_PENDING|RUNNING|SUCCEEDED|FAILED|CANCELLED|EXPIRED", "createTime", "updateTime",
   "endTime", "batchStats", "output": {"inlinedResponses": {"inlinedResponses": [{"response" |
-  "error", "metadata"}]}} | {"responsesFile": "files/<id>"}}, "done": bool}``. Responses come in the
-  order of the requests; an ``error`` is a ``google.rpc.Status`` (gRPC ``code``, ``message``).
+  "error", "metadata"}]}} | {"responsesFile": "files/<id>"}}, "done": bool}``, and a failed job's operation ``"error"``.
+  Responses come in the order of the requests; an ``error`` is a ``google.rpc.Status`` (gRPC
+  ``code``, ``message``). ``omit_state`` leaves ``metadata.state`` out (``done`` alone says the end);
+  ``drop_answer_keys`` (positions) and ``reverse_answers`` vary how answers name their requests.
 * Files: ``POST /upload/{v}/files`` with ``X-Goog-Upload-Protocol: resumable`` and
   ``X-Goog-Upload-Command: start`` answers an ``X-Goog-Upload-URL``; the bytes go there with
   ``upload, finalize``, answered ``{"file": {...}}`` and ``X-Goog-Upload-Status: final``.
@@ -129,6 +131,11 @@ class FakeBatches:
         self.hang_gets = 0  # answer no more than this many next gets at all (the client times out)
         # Put a done job's output in the operation's ``response`` only, not in ``metadata.output``.
         self.output_in_response_only = False
+        # Leave ``metadata.state`` out: only ``done`` (and a failed job's ``error``) say the job ended.
+        self.omit_state = False
+        # Answer positions whose key is left out; ``reverse_answers`` writes them last to first.
+        self.drop_answer_keys: set[int] = set()
+        self.reverse_answers = False
         self._default = ["PENDING", "RUNNING", "SUCCEEDED"]
         self._lock = threading.Lock()
 
@@ -185,8 +192,12 @@ class FakeBatches:
             },
         }
         body: dict[str, Any] = {"name": job.name, "metadata": meta, "done": done}
+        if self.omit_state:
+            del meta["state"]
         if done:
             meta["endTime"] = job.updated
+        if job.state == "FAILED":  # a failed long-running operation carries its google.rpc.Status
+            body["error"] = {"code": 13, "message": "The batch job failed: internal error."}
         if job.output is not None:
             if not self.output_in_response_only:
                 meta["output"] = job.output
@@ -313,6 +324,9 @@ class FakeBatches:
             return
         done = job.requests[: int(partial)] if partial else job.requests
         answers = [self._answer(request, job, item) for item in done]
+        done = [{**item, "key": None} if i in self.drop_answer_keys else item for i, item in enumerate(done)]
+        if self.reverse_answers:
+            done, answers = done[::-1], answers[::-1]
         if job.source == "inline":
             job.output = {
                 "inlinedResponses": {

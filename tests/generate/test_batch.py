@@ -236,11 +236,11 @@ def test_batch_api_gets_the_prepared_runs_and_the_manifest(tmp_path, monkeypatch
 
     seen = {}
 
-    async def arun_batch_api(pipeline, prepared_runs, *, manifest, save, on_event, max_cost_usd):
+    async def arun_batch_api(pipeline, prepared_runs, *, manifest, save, on_event, max_cost_usd, events_for):
         seen.update(runs=len(prepared_runs), batch_id=manifest.batch_id, cap=max_cost_usd)
         manifest.data["batch_api"] = {"job": "batches/123"}
         save()
-        return [await pipeline.arun(p) for p in prepared_runs]
+        return [await pipeline.arun(p, on_event=events_for(i)) for i, p in enumerate(prepared_runs)]
 
     monkeypatch.setitem(
         sys.modules, "generate.batch_api", types.SimpleNamespace(arun_batch_api=arun_batch_api)
@@ -251,6 +251,7 @@ def test_batch_api_gets_the_prepared_runs_and_the_manifest(tmp_path, monkeypatch
     result = asyncio.run(arun_prepared(batch, batch_api=True))
     assert seen == {"runs": 2, "batch_id": batch.batch_id, "cap": None}
     data = _manifest(result)
+    assert [r["run_id"] for r in data["rows"]] == [r.run_id for r in result.rows]
     assert (
         data["batch_api"] == {"job": "batches/123"}
         and [r["status"] for r in data["rows"]] == ["complete"] * 2

@@ -133,6 +133,10 @@ def test_partly_failed_job_fails_only_its_own_sketches(fake, pipeline, tmp_path)
     assert first[2]["error"]["code"] == "blocked_output" and first[2]["cost_usd"] == 0
     # A per-day quota error carries QuotaFailure details (which the SDK's model cannot read).
     assert {s["error"]["code"] for s in second} == {"quota_exhausted"}
+    # Only the sketch that came back costs anything, at the batch price.
+    assert first[0]["cost_usd"] == pytest.approx(float(first[0]["extra"]["standard_cost_usd"]) / 2, abs=1e-6)
+    assert all(s["cost_usd"] == 0 for s in [*first[1:], *second])
+    assert results[0].cost_usd == pytest.approx(first[0]["cost_usd"]) and results[1].cost_usd == 0
 
 
 @pytest.mark.parametrize("inline_limit", [None, 1000], ids=["inline", "file"])
@@ -277,6 +281,28 @@ def test_a_job_that_cannot_be_read_is_one_clear_error_and_stays_recorded(fake, p
         _run(pipeline, _runs(pipeline, 1), manifest)
     assert "the job is gone" in str(info.value) and "\n" not in str(info.value)
     assert manifest.reloaded()["batch_api"]["job"] and fake.batch_creates == 1
+
+
+def test_a_job_the_server_forgot_is_said_once_then_a_rerun_submits_it_anew(fake, pipeline, tmp_path):
+    manifest = Manifest(tmp_path / "m.json")
+    fake.script_batch("PENDING", "RUNNING")  # never ends: the user gives up waiting
+
+    def ctrl_c(_delay: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(pipeline, _runs(pipeline, 1), manifest, sleep=ctrl_c)
+    first = manifest.reloaded()["batch_api"]["job"]
+    fake.batches.jobs.clear()  # deleted at Google meanwhile
+    again = manifest.reloaded()
+    with pytest.raises(BatchJobError, match="run the same command again to submit these sketches"):
+        _run(pipeline, _runs(pipeline, 1), again)
+    assert fake.batch_creates == 1 and again.reloaded()["batch_api"]["gone"] is True
+    third = again.reloaded()
+    [result] = _run(pipeline, _runs(pipeline, 1), third)
+    assert result.status == "complete" and fake.batch_creates == 2
+    entry = third.reloaded()["batch_api"]
+    assert entry["previous_jobs"] == [first] and entry["job"] != first and "gone" not in entry
 
 
 def test_a_job_error_never_shows_the_api_key(fake, pipeline, tmp_path):
@@ -429,3 +455,50 @@ def test_a_batch_of_briefs_cancelled_while_polling_asks_and_keeps_the_job(fake, 
     data = json.loads(batch.manifest.path.read_text())
     assert data["status"] == "cancelled" and asked == [data["batch_api"]["job"]]
     assert fake.batches.cancels == 0 and fake.batch_creates == 1
+
+
+@pytest.mark.parametrize("final", ["SUCCEEDED", "FAILED"])
+def test_a_job_whose_state_is_left_out_ends_when_its_operation_is_done(fake, pipeline, tmp_path, final):
+    # A server that says the end only as a long-running operation does (``done``, ``error``).
+    fake.batches.omit_state = True
+    fake.script_batch("PENDING", "RUNNING", final)
+    sleeps: list[float] = []
+
+    def sleep(delay: float) -> None:
+        sleeps.append(delay)
+        assert len(sleeps) < 10, "still polling a job that is done"
+
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"), sleep=sleep)
+    if final == "SUCCEEDED":
+        assert result.status == "complete"
+    else:
+        errors = [s["error"] for s in _sketches(result)]
+        assert {e["code"] for e in errors} == {"batch_failed"}
+        assert all("internal error" in e["message"] for e in errors)
+
+
+def test_a_failed_job_names_the_operations_error(fake, pipeline, tmp_path):
+    fake.script_batch("PENDING", "FAILED")
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"))
+    assert all("The batch job failed: internal error." in s["error"]["message"] for s in _sketches(result))
+
+
+def test_an_inline_answer_without_its_key_is_the_request_at_its_position(fake, pipeline, tmp_path):
+    fake.batches.drop_answer_keys = {1}  # inline answers are documented to keep the requests' order
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "m.json"))
+    assert result.status == "complete"
+
+
+def test_results_file_lines_match_by_key_in_any_order_and_never_by_position(fake, pipeline, tmp_path):
+    limit = {"client_kw": {"inline_limit_bytes": 1000}}
+    fake.batches.reverse_answers = True
+    fake.script(Behavior.server_error(), match="Sketch 3 of 3")
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "a.json"), **limit)
+    # Sketch 3's own answer failed: it is sketch 3 that fails, not the sketch at its mirror position.
+    assert [s["status"] for s in _sketches(result)] == ["completed", "completed", "failed"]
+
+    fake.batches.drop_answer_keys = {0, 1, 2}  # a file's lines have no documented order
+    [result] = _run(pipeline, _runs(pipeline, 1), Manifest(tmp_path / "b.json"), **limit)
+    errors = [s["error"] for s in _sketches(result)]
+    assert {e["code"] for e in errors} == {"bad_response"}
+    assert all("without an answer for this sketch" in e["message"] for e in errors)

@@ -49,6 +49,7 @@ __all__ = [
     "INLINE_LIMIT_BYTES",
     "TERMINAL_STATES",
     "BatchJobError",
+    "BatchJobGone",
     "BatchJobStatus",
     "GeminiBatchClient",
     "PollBackoff",
@@ -79,6 +80,10 @@ _GRPC = {
 
 class BatchJobError(SketchgenError):
     """The job as a whole could not be submitted or read (one line; never a secret)."""
+
+
+class BatchJobGone(BatchJobError):
+    """The server does not know the job (404): deleted, purged, or made with another API key."""
 
 
 @dataclass(frozen=True)
@@ -322,9 +327,10 @@ class GeminiBatchClient:
         state = _short_state(job.state)
         answers = None
         dest = job.dest
-        if state in TERMINAL_STATES and dest is None:
+        if (state in TERMINAL_STATES and dest is None) or state == "UNSPECIFIED":
             # The SDK reads the output from the operation's metadata only; a server may put it in
-            # the operation's ``response`` alone (the usual long-running-operation shape).
+            # the operation's ``response`` alone (the usual long-running-operation shape). The SDK
+            # also drops the operation's ``done`` and ``error``, which alone may say the job ended.
             return self._status_from_json(name)
         if dest is not None and dest.inlined_responses is not None:
             answers = [
@@ -352,12 +358,20 @@ class GeminiBatchClient:
         output = meta.get("output") or body.get("response") or {}
         inlined = (output.get("inlinedResponses") or {}).get("inlinedResponses")
         answers = [_answer_from_json(r) for r in inlined] if isinstance(inlined, list) else None
+        state = _short_state(meta.get("state"))
+        error = body.get("error") if isinstance(body.get("error"), dict) else None
+        if state not in TERMINAL_STATES and body.get("done") is True:
+            # A done operation has ended whatever its metadata says (google.longrunning): with an
+            # ``error`` it failed, else its ``response`` holds the output.
+            state = "FAILED" if error is not None else "SUCCEEDED"
+        extra = {"error": redact(str(error.get("message") or "")).strip()} if error is not None else {}
         return BatchJobStatus(
             name=name,
-            state=_short_state(meta.get("state")),
+            state=state,
             answers=answers,
             responses_file=output.get("responsesFile"),
             raw_state=str(meta.get("state") or ""),
+            extra={k: v for k, v in extra.items() if v},
         )
 
     def wait(self, name: str, on_state: Callable[[BatchJobStatus], None] | None = None) -> BatchJobStatus:
@@ -374,8 +388,7 @@ class GeminiBatchClient:
                 if err is None or not err.retryable or failures >= _TRANSIENT_POLL_FAILURES:
                     error = self._job_error(f"could not read batch job {name}", exc)
                     if err is not None and err.http_status == 404:  # deleted, or another project's
-                        error.message += " (the job is gone: start the batch afresh to submit it again)"
-                        error.args = (error.message,)
+                        error = BatchJobGone(f"{error.message} (the job is gone at Google)")
                     raise error from None
                 self.sleep(next(delays))
                 continue
@@ -400,15 +413,19 @@ class GeminiBatchClient:
         if status.state != "SUCCEEDED" and not status.answers and not status.responses_file:
             return {key: self._ended_error(status) for key in requests}
         # A job that ended otherwise may still hold the answers it made (paid for): keep them.
-        answers = status.answers
+        answers, inline = status.answers, status.answers is not None
         if answers is None and status.responses_file:
             answers = self._file_answers(status.responses_file, name)
         answers = answers or []
         keys = list(requests)
-        # Answers come in the order of the requests; the key each carries is the surer match.
-        by_key = {k: (resp, err) for k, resp, err in answers if k is not None}
-        if not by_key and len(answers) == len(keys):
-            by_key = {k: (resp, err) for k, (_, resp, err) in zip(keys, answers, strict=True)}
+        # The key each answer carries is the match. Inline answers are documented to come in the
+        # order of the requests, so one without its key is the request at its position; the lines
+        # of a results file have no documented order, so a line without a key matches nothing.
+        by_key = {k: (resp, err) for k, resp, err in answers if k in requests}
+        if inline and len(answers) == len(keys):
+            for key, (k, resp, err) in zip(keys, answers, strict=True):
+                if k is None and key not in by_key:
+                    by_key[key] = (resp, err)
         out: dict[str, ModelImage | ModelCallError] = {}
         for key, request in requests.items():
             if key not in by_key:
@@ -480,8 +497,10 @@ class GeminiBatchClient:
             )
         if status.state == "CANCELLED":
             return ModelCallError(ErrorCode.CANCELLED, f"batch job {name} was cancelled", retryable=True)
+        why = f" ({status.extra['error']})" if status.extra.get("error") else ""
         return ModelCallError(
             ErrorCode.BATCH_FAILED,
-            f"batch job {name} ended {status.raw_state or status.state} without an answer for this sketch",
+            f"batch job {name} ended {status.raw_state or status.state} without an answer for this "
+            f"sketch{why}",
             retryable=True,
         )
