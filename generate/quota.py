@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 import time
 from collections.abc import Hashable, Iterable
@@ -38,6 +39,7 @@ __all__ = [
     "check_rate_limits",
     "reset_gates",
     "next_daily_reset",
+    "is_per_day",
 ]
 
 RATE_LIMITS_ENV = "SKETCHGEN_RATE_LIMITS"
@@ -70,6 +72,12 @@ def rate_limits(raw: str | None = None) -> dict[str, float]:
         else:
             limits.pop(name, None)
     return limits
+
+
+def is_per_day(quota_id: str) -> bool:
+    """Whether a quota id names a per-day quota: ``GenerateRequestsPerDayPerProjectPerModel-FreeTier``,
+    or the spelled-out ``"... Requests per day per user ..."`` some Google front ends send."""
+    return "perday" in re.sub(r"[^a-z]", "", quota_id.lower())
 
 
 def check_rate_limits() -> None:
@@ -124,7 +132,7 @@ class ModelGate:
         rewritten to say which, for its own sketch.
         """
         quota_ids = [str(q) for q in error.details.get("quota_ids") or []]
-        if any("perday" in q.lower() for q in quota_ids):
+        if any(is_per_day(q) for q in quota_ids):
             until = until or next_daily_reset()
             what = (
                 f"the daily quota of {self.model} is used up "
