@@ -92,6 +92,26 @@ class _FairQueues:
             del self._queues[waiter.owner]
         return True
 
+    def _unused(self, waiter: _Waiter) -> None:
+        """What a waiter was handed but cannot use (its loop closed, its task cancelled): passed on."""
+        raise NotImplementedError
+
+    def _hand_over(self, waiter: _Waiter) -> None:
+        """Wake ``waiter`` with its grant (or its ``error``), from any thread."""
+        if waiter.event is not None:
+            waiter.event.set()
+            return
+        try:
+            waiter.loop.call_soon_threadsafe(self._grant, waiter)
+        except RuntimeError:  # that loop is closed: its waiter is gone
+            self._unused(waiter)
+
+    def _grant(self, waiter: _Waiter) -> None:
+        if waiter.future.done():  # cancelled while the grant was in flight
+            self._unused(waiter)
+        else:
+            waiter.future.set_result(None)
+
     def _pop_fairest(self, load) -> _Waiter:
         """Pop the earliest waiter of the owner with the least ``load(owner)`` (earliest seen among equals)."""
         owner = min(self._queues, key=lambda o: (load(o), self._seen[o]))
@@ -233,20 +253,8 @@ class ConcurrencyLimiter(_FairQueues):
             # The slot moves to the waiter; in_use unchanged.
         self._hand_over(waiter)
 
-    def _hand_over(self, waiter: _Waiter) -> None:
-        if waiter.event is not None:
-            waiter.event.set()
-            return
-        try:
-            waiter.loop.call_soon_threadsafe(self._grant, waiter)
-        except RuntimeError:  # that loop is closed: its waiter is gone, pass the slot on
-            self.release(owner=waiter.owner)
-
-    def _grant(self, waiter: _Waiter) -> None:
-        if waiter.future.done():  # cancelled while the grant was in flight
-            self.release(owner=waiter.owner)
-        else:
-            waiter.future.set_result(None)
+    def _unused(self, waiter: _Waiter) -> None:
+        self.release(owner=waiter.owner)
 
 
 _SHARED: dict[str, ConcurrencyLimiter] = {}
@@ -397,22 +405,9 @@ class RateLimiter(_FairQueues):
             self._hand_over(waiter)
         return len(waiters)
 
-    def _hand_over(self, waiter: _Waiter) -> None:
-        if waiter.event is not None:
-            waiter.event.set()
-            return
-        try:
-            waiter.loop.call_soon_threadsafe(self._grant, waiter)
-        except RuntimeError:  # that loop is closed: its waiter is gone
-            if waiter.error is None:
-                self._give_back(waiter.owner)
-
-    def _grant(self, waiter: _Waiter) -> None:
-        if waiter.future.done():  # cancelled while the grant was in flight
-            if waiter.error is None:
-                self._give_back(waiter.owner)
-        else:
-            waiter.future.set_result(None)
+    def _unused(self, waiter: _Waiter) -> None:
+        if waiter.error is None:  # a waiter woken with an error was granted nothing
+            self._give_back(waiter.owner)
 
     # -- sync -----------------------------------------------------------------------------------
     def acquire(self, cancel: threading.Event | None = None, *, owner: Hashable = None) -> bool:
