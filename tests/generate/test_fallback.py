@@ -319,3 +319,14 @@ def test_a_refinement_falls_back_as_an_edit_not_with_another_models_conversation
         )
     )
     assert traced.status == "complete" and traced.sketches[0].model == "trace"
+
+
+def test_the_runs_listing_finds_a_run_by_the_model_its_sketches_fell_back_to(gemini_env, tmp_path):
+    from generate.runs import list_runs
+
+    gemini_env.set_default(Behavior.rate_limited(retry_delay_s=1, per_day=True))
+    result, _ = _run("sync", _config(tmp_path, "nano-banana-pro,trace"))
+    assert {s.model for s in result.sketches} == {"trace"}
+    for name in ("trace", "nano-banana-pro", "gemini-3-pro-image"):
+        assert [r["run_id"] for r in list_runs(tmp_path, model=name)] == [result.run_id], name
+    assert list_runs(tmp_path, model="nano-banana-2") == []
