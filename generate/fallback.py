@@ -13,9 +13,10 @@ exhausted, 5xx or overloaded after retries, timeouts and dropped connections —
 tried on the next model. Blocked content, bad input, auth and unknown-model errors never fall
 back: another model would not fix them (and blocked content must not be laundered through a more
 permissive one). Before a run starts, each later model re-checks the request: an image size it
-lacks is mapped to its nearest one (with a warning); an aspect ratio, option or reference it lacks
-puts it out of this run's chain with the reason (recorded in the sketch's ``fallbacks`` if a
-sketch gets that far).
+lacks is mapped to its nearest one (with a warning); a multi-turn refinement reaches it as an edit
+of the parent's image (a conversation's thought signatures count only for the model that made it);
+an aspect ratio, option or reference it lacks puts it out of this run's chain with the reason
+(recorded in the sketch's ``fallbacks`` if a sketch gets that far).
 
 This module imports nothing outside the standard library.
 """
@@ -193,16 +194,38 @@ def _reshape(
         adapter.check_options(**options)
     except ConfigError as exc:
         return None, exc.message, ()
-    if first.history and not caps.refinement:
-        return None, f"{adapter.name} cannot continue a multi-turn refinement", ()
+    warnings: tuple[str, ...] = ()
+    if first.history:
+        # The conversation (its thought signatures) belongs to the model that made the parent,
+        # the chain's first: a later model gets the parent's image to edit instead.
+        requests = [_as_edit(r) for r in requests]
+        first = requests[0]
+        if not first.input_images:
+            return None, f"{adapter.name} cannot continue another model's conversation", ()
+        warnings += (
+            f"fallback {adapter.name} would get the parent sketch as an image to edit: a conversation "
+            "continues only with the model that made it",
+        )
     if caps.requires_reference and not first.reference_images and not first.input_images:
         return None, f"{adapter.name} draws over reference images and this run has none", ()
-    warnings = ()
     if size != first.image_size:
-        warnings = (f"fallback {adapter.name} does not offer {first.image_size}; it would make {size}",)
+        warnings += (f"fallback {adapter.name} does not offer {first.image_size}; it would make {size}",)
     refs = first.reference_images[: caps.max_reference_images]
     shaped = [replace(r, image_size=size, reference_images=refs) for r in requests]
     return shaped, None, warnings
+
+
+def _as_edit(request: ImageRequest) -> ImageRequest:
+    """A multi-turn refinement as an edit: the last model turn's image becomes the image to edit,
+    the first user turn's references its references, and the history is dropped."""
+    images = [p.image for t in request.history if t.role == "model" for p in t.parts if p.image is not None]
+    refs = next((t.reference_images for t in request.history if t.role == "user"), ())
+    return replace(
+        request,
+        history=(),
+        input_images=(*request.input_images, images[-1]) if images else request.input_images,
+        reference_images=request.reference_images or refs,
+    )
 
 
 def plan_chain(

@@ -275,17 +275,12 @@ class ImageGenerator:
 
     def _sketch_sync_inner(self, state, index, emit) -> SketchOutcome | None:
         """The sketch on each model of the run's chain in turn, while its calls fail for capacity."""
-        position = 0
+        position: int | None = 0
         while True:
             settled = self._on_model_sync(state, index, state.chain[position], emit)
-            if not isinstance(settled, tuple):
-                return settled
-            error, attempts = settled
-            nxt = state.fall_back(index, position, error, attempts)
-            if nxt is None:
-                return state.fail(index, error, attempts)
-            position, event = nxt
-            emit(event)
+            outcome, position = _after_model(state, index, position, settled, emit)
+            if position is None:
+                return outcome
 
     def _on_model_sync(self, state, index, step: ChainStep, emit):
         """Attempts on one model: the outcome, None (cancelled), or (last error, attempts)."""
@@ -343,17 +338,12 @@ class ImageGenerator:
 
     async def _sketch_async_inner(self, state, index, emit) -> SketchOutcome:
         """The sketch on each model of the run's chain in turn, while its calls fail for capacity."""
-        position = 0
+        position: int | None = 0
         while True:
             settled = await self._on_model_async(state, index, state.chain[position], emit)
-            if not isinstance(settled, tuple):
-                return settled
-            error, attempts = settled
-            nxt = state.fall_back(index, position, error, attempts)
-            if nxt is None:
-                return state.fail(index, error, attempts)
-            position, event = nxt
-            emit(event)
+            outcome, position = _after_model(state, index, position, settled, emit)
+            if position is None:
+                return outcome
 
     async def _on_model_async(self, state, index, step: ChainStep, emit):
         """Attempts on one model: the outcome, or (last error, attempts)."""
@@ -572,3 +562,18 @@ class ImageGenerator:
                     yield ev
         finally:
             await stream.aclose()
+
+
+def _after_model(state: RunState, index: int, position: int, settled, emit):
+    """After one model of the chain settled sketch ``index``: ``(outcome, None)`` when the sketch
+    is done (made, cancelled, or failed with no model left to try), else ``(None, the next
+    model's position)``, its ``sketch.fallback`` event emitted."""
+    if not isinstance(settled, tuple):
+        return settled, None
+    error, attempts = settled
+    step = state.fall_back(index, position, error, attempts)
+    if step is None:
+        return state.fail(index, error, attempts), None
+    position, event = step
+    emit(event)
+    return None, position

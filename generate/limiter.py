@@ -45,17 +45,91 @@ class _Waiter:
         self.future: asyncio.Future | None = future
 
 
-class ConcurrencyLimiter:
+def _wait_for_grant(limiter, waiter: _Waiter, cancel: threading.Event | None, *, give_back) -> bool:
+    """Block a thread until ``waiter`` is handed its slot or token (True, or woken with an error),
+    or ``cancel`` is set first (False, holding nothing): a waiter still queued is withdrawn; one
+    handed a grant while it gave up passes it on (``give_back``). ``cancel`` is polled, as a
+    thread cannot wait on two events at once."""
+    while not waiter.event.wait(0.05):
+        if cancel is not None and cancel.is_set():
+            with limiter._lock:
+                if limiter._withdraw(waiter):
+                    return False
+            waiter.event.wait()
+            if waiter.error is None:
+                give_back()
+            return False
+    return True
+
+
+class _FairQueues:
+    """Waiters queued per owner and served fairest first: what both limiters share."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[Hashable, deque[_Waiter]] = {}  # only owners with waiters
+        self._seen: dict[Hashable, int] = {}  # owner -> order first seen (ties go to the earliest)
+        self._counter = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        """How many acquires are queued now."""
+        with self._lock:
+            return sum(len(q) for q in self._queues.values())
+
+    # -- under self._lock ---------------------------------------------------------------------
+    def _enqueue(self, waiter: _Waiter) -> None:
+        self._seen.setdefault(waiter.owner, next(self._counter))
+        self._queues.setdefault(waiter.owner, deque()).append(waiter)
+
+    def _withdraw(self, waiter: _Waiter) -> bool:
+        """Take a waiter that gave up out of its queue; False if it was not queued (granted)."""
+        queue = self._queues.get(waiter.owner)
+        if queue is None or waiter not in queue:
+            return False
+        queue.remove(waiter)
+        if not queue:
+            del self._queues[waiter.owner]
+        return True
+
+    def _unused(self, waiter: _Waiter) -> None:
+        """What a waiter was handed but cannot use (its loop closed, its task cancelled): passed on."""
+        raise NotImplementedError
+
+    def _hand_over(self, waiter: _Waiter) -> None:
+        """Wake ``waiter`` with its grant (or its ``error``), from any thread."""
+        if waiter.event is not None:
+            waiter.event.set()
+            return
+        try:
+            waiter.loop.call_soon_threadsafe(self._grant, waiter)
+        except RuntimeError:  # that loop is closed: its waiter is gone
+            self._unused(waiter)
+
+    def _grant(self, waiter: _Waiter) -> None:
+        if waiter.future.done():  # cancelled while the grant was in flight
+            self._unused(waiter)
+        else:
+            waiter.future.set_result(None)
+
+    def _pop_fairest(self, load) -> _Waiter:
+        """Pop the earliest waiter of the owner with the least ``load(owner)`` (earliest seen among equals)."""
+        owner = min(self._queues, key=lambda o: (load(o), self._seen[o]))
+        queue = self._queues[owner]
+        waiter = queue.popleft()
+        if not queue:
+            del self._queues[owner]
+        return waiter
+
+
+class ConcurrencyLimiter(_FairQueues):
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
+        super().__init__()
         self._capacity = capacity
         self._in_use = 0
-        self._lock = threading.Lock()
-        self._queues: dict[Hashable, deque[_Waiter]] = {}  # only owners with waiters
-        self._held: dict[Hashable, int] = {}  # owner -> slots it holds now
-        self._seen: dict[Hashable, int] = {}  # owner -> order first seen, while it holds or waits
-        self._counter = itertools.count()
+        self._held: dict[Hashable, int] = {}  # owner -> slots it holds now (_seen kept while it holds)
 
     @property
     def capacity(self) -> int:
@@ -64,12 +138,6 @@ class ConcurrencyLimiter:
     @property
     def in_use(self) -> int:
         return self._in_use
-
-    @property
-    def waiting(self) -> int:
-        """How many acquires are queued now."""
-        with self._lock:
-            return sum(len(q) for q in self._queues.values())
 
     def held_by(self, owner: Hashable) -> int:
         """How many slots ``owner`` holds now."""
@@ -99,31 +167,19 @@ class ConcurrencyLimiter:
         if owner not in self._queues:
             self._seen.pop(owner, None)
 
-    def _enqueue(self, waiter: _Waiter) -> None:
-        self._seen.setdefault(waiter.owner, next(self._counter))
-        self._queues.setdefault(waiter.owner, deque()).append(waiter)
-
     def _withdraw(self, waiter: _Waiter) -> bool:
-        queue = self._queues.get(waiter.owner)
-        if queue is None or waiter not in queue:
+        if not super()._withdraw(waiter):
             return False
-        queue.remove(waiter)
-        if not queue:
-            del self._queues[waiter.owner]
-            if waiter.owner not in self._held:
-                self._seen.pop(waiter.owner, None)
+        if waiter.owner not in self._queues and waiter.owner not in self._held:
+            self._seen.pop(waiter.owner, None)
         return True
 
     def _next_waiter(self) -> _Waiter | None:
         """Pop the fairest waiter and account the slot to its owner."""
         if not self._queues:
             return None
-        owner = min(self._queues, key=lambda o: (self._held.get(o, 0), self._seen[o]))
-        queue = self._queues[owner]
-        waiter = queue.popleft()
-        if not queue:
-            del self._queues[owner]
-        self._take(owner)
+        waiter = self._pop_fairest(lambda o: self._held.get(o, 0))
+        self._take(waiter.owner)
         return waiter
 
     def _wake_one_if_room(self) -> None:
@@ -144,17 +200,7 @@ class ConcurrencyLimiter:
                 return True
             waiter = _Waiter(owner, event=threading.Event())
             self._enqueue(waiter)
-        event = waiter.event
-        while not event.wait(0.05):
-            if cancel is not None and cancel.is_set():
-                with self._lock:
-                    if self._withdraw(waiter):
-                        return False
-                # The slot was handed over while we gave up: pass it on.
-                event.wait()
-                self.release(owner=owner)
-                return False
-        return True
+        return _wait_for_grant(self, waiter, cancel, give_back=lambda: self.release(owner=owner))
 
     @contextmanager
     def slot(self, owner: Hashable = None):
@@ -207,20 +253,8 @@ class ConcurrencyLimiter:
             # The slot moves to the waiter; in_use unchanged.
         self._hand_over(waiter)
 
-    def _hand_over(self, waiter: _Waiter) -> None:
-        if waiter.event is not None:
-            waiter.event.set()
-            return
-        try:
-            waiter.loop.call_soon_threadsafe(self._grant, waiter)
-        except RuntimeError:  # that loop is closed: its waiter is gone, pass the slot on
-            self.release(owner=waiter.owner)
-
-    def _grant(self, waiter: _Waiter) -> None:
-        if waiter.future.done():  # cancelled while the grant was in flight
-            self.release(owner=waiter.owner)
-        else:
-            waiter.future.set_result(None)
+    def _unused(self, waiter: _Waiter) -> None:
+        self.release(owner=waiter.owner)
 
 
 _SHARED: dict[str, ConcurrencyLimiter] = {}
@@ -239,7 +273,7 @@ def shared_limiter(key: str, capacity: int) -> ConcurrencyLimiter:
     return limiter
 
 
-class RateLimiter:
+class RateLimiter(_FairQueues):
     """At most ``per_minute`` grants a minute, shared by threads and coroutines, fair across owners.
 
     A token bucket that holds at most ``burst`` tokens (default 1) and gains ``per_minute / 60`` a
@@ -271,23 +305,15 @@ class RateLimiter:
         self._clock = clock
         self._tokens = float(burst)
         self._stamp = clock()
-        self._lock = threading.Lock()
+        super().__init__()
         self._wake = threading.Condition(self._lock)
-        self._queues: dict[Hashable, deque[_Waiter]] = {}
         self._recent: dict[Hashable, deque[float]] = {}  # owner -> grant times in the last window
-        self._seen: dict[Hashable, int] = {}
-        self._counter = itertools.count()
         self._ticker_enabled = ticker
         self._ticker: threading.Thread | None = None
 
     @property
     def per_minute(self) -> float:
         return self._per_minute
-
-    @property
-    def waiting(self) -> int:
-        with self._lock:
-            return sum(len(q) for q in self._queues.values())
 
     def granted_recently(self, owner: Hashable) -> int:
         """Tokens ``owner`` was granted in the last minute."""
@@ -325,30 +351,17 @@ class RateLimiter:
         self._forget_old(now)
         granted: list[_Waiter] = []
         while self._queues and self._tokens >= 1:
-            owner = min(self._queues, key=lambda o: (len(self._recent.get(o, ())), self._seen[o]))
-            queue = self._queues[owner]
-            granted.append(queue.popleft())
-            if not queue:
-                del self._queues[owner]
-            self._take(owner, now)
+            waiter = self._pop_fairest(lambda o: len(self._recent.get(o, ())))
+            granted.append(waiter)
+            self._take(waiter.owner, now)
         return granted, (self._due_in() if self._queues else None)
 
     def _enqueue(self, waiter: _Waiter) -> None:
-        self._seen.setdefault(waiter.owner, next(self._counter))
-        self._queues.setdefault(waiter.owner, deque()).append(waiter)
+        super()._enqueue(waiter)
         if self._ticker_enabled and (self._ticker is None or not self._ticker.is_alive()):
             self._ticker = threading.Thread(target=self._tick, name="sketchgen-rate", daemon=True)
             self._ticker.start()
         self._wake.notify()
-
-    def _withdraw(self, waiter: _Waiter) -> bool:
-        queue = self._queues.get(waiter.owner)
-        if queue is None or waiter not in queue:
-            return False
-        queue.remove(waiter)
-        if not queue:
-            del self._queues[waiter.owner]
-        return True
 
     def _give_back(self, owner: Hashable) -> None:
         """A token granted to a waiter that had already gone: it was never used."""
@@ -392,22 +405,9 @@ class RateLimiter:
             self._hand_over(waiter)
         return len(waiters)
 
-    def _hand_over(self, waiter: _Waiter) -> None:
-        if waiter.event is not None:
-            waiter.event.set()
-            return
-        try:
-            waiter.loop.call_soon_threadsafe(self._grant, waiter)
-        except RuntimeError:  # that loop is closed: its waiter is gone
-            if waiter.error is None:
-                self._give_back(waiter.owner)
-
-    def _grant(self, waiter: _Waiter) -> None:
-        if waiter.future.done():  # cancelled while the grant was in flight
-            if waiter.error is None:
-                self._give_back(waiter.owner)
-        else:
-            waiter.future.set_result(None)
+    def _unused(self, waiter: _Waiter) -> None:
+        if waiter.error is None:  # a waiter woken with an error was granted nothing
+            self._give_back(waiter.owner)
 
     # -- sync -----------------------------------------------------------------------------------
     def acquire(self, cancel: threading.Event | None = None, *, owner: Hashable = None) -> bool:
@@ -423,15 +423,8 @@ class RateLimiter:
                 return True
             waiter = _Waiter(owner, event=threading.Event())
             self._enqueue(waiter)
-        while not waiter.event.wait(0.05):
-            if cancel is not None and cancel.is_set():
-                with self._lock:
-                    if self._withdraw(waiter):
-                        return False
-                waiter.event.wait()
-                if waiter.error is None:
-                    self._give_back(owner)
-                return False
+        if not _wait_for_grant(self, waiter, cancel, give_back=lambda: self._give_back(owner)):
+            return False
         if waiter.error is not None:
             raise waiter.error
         return True

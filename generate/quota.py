@@ -21,7 +21,9 @@ This module imports nothing outside the standard library.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import os
+import re
 import threading
 import time
 from collections.abc import Hashable, Iterable
@@ -38,17 +40,17 @@ __all__ = [
     "check_rate_limits",
     "reset_gates",
     "next_daily_reset",
+    "is_per_day",
 ]
 
 RATE_LIMITS_ENV = "SKETCHGEN_RATE_LIMITS"
 CREDITS_RECHECK = timedelta(minutes=15)  # a 402 (credits used up): how long calls stop before one tries again
 
 
-def rate_limits(raw: str | None = None) -> dict[str, float]:
-    """``{model name: images per minute}`` from ``$SKETCHGEN_RATE_LIMITS`` (or ``raw``); unlimited
-    entries (``0``) are left out. ConfigError (field ``rate_limits``) naming the bad entry."""
+def _entries(raw: str | None = None) -> list[tuple[str, float]]:
+    """``[(model name, images per minute)]`` as written (``0`` kept); ConfigError for a bad entry."""
     text = os.environ.get(RATE_LIMITS_ENV, "") if raw is None else raw
-    limits: dict[str, float] = {}
+    entries: list[tuple[str, float]] = []
     for item in text.split(","):
         item = item.strip()
         if not item:
@@ -65,6 +67,15 @@ def rate_limits(raw: str | None = None) -> dict[str, float]:
                 'e.g. "nano-banana-pro=60,trace=0"',
                 field="rate_limits",
             )
+        entries.append((name, per_minute))
+    return entries
+
+
+def rate_limits(raw: str | None = None) -> dict[str, float]:
+    """``{model name: images per minute}`` from ``$SKETCHGEN_RATE_LIMITS`` (or ``raw``); unlimited
+    entries (``0``) are left out. ConfigError (field ``rate_limits``) naming the bad entry."""
+    limits: dict[str, float] = {}
+    for name, per_minute in _entries(raw):
         if per_minute > 0:
             limits[name] = per_minute
         else:
@@ -72,9 +83,43 @@ def rate_limits(raw: str | None = None) -> dict[str, float]:
     return limits
 
 
+def _model_ids() -> dict[str, str]:
+    """Every registered family's model names (ids and aliases) -> the model's id, so that
+    ``nano-banana-pro=60`` paces ``gemini-3-pro-image`` and ``gpt-image-1.5=5`` paces
+    ``openai:gpt-image-1.5`` whichever name a run uses."""
+    from generate.adapter import _load_builtins, families
+
+    _load_builtins()
+    ids: dict[str, str] = {}
+    for family in families():
+        for entry in family.models():
+            for name in (entry["id"], *(entry.get("aliases") or ())):
+                ids.setdefault(str(name), str(entry["id"]))
+    return ids
+
+
+def is_per_day(quota_id: str) -> bool:
+    """Whether a quota id names a per-day quota: ``GenerateRequestsPerDayPerProjectPerModel-FreeTier``,
+    or the spelled-out ``"... Requests per day per user ..."`` some Google front ends send."""
+    return "perday" in re.sub(r"[^a-z]", "", quota_id.lower())
+
+
 def check_rate_limits() -> None:
-    """Raise ConfigError now if ``$SKETCHGEN_RATE_LIMITS`` is malformed (checked before any call)."""
-    rate_limits()
+    """Raise ConfigError now if ``$SKETCHGEN_RATE_LIMITS`` is malformed or names a model no
+    registered family knows (a typo would otherwise leave the model unpaced, unnoticed until its
+    429s): checked before any call."""
+    names = [name for name, _ in _entries()]
+    if not names:
+        return
+    from generate.adapter import adapter_names, family_for
+
+    known = _model_ids()
+    for name in names:
+        if name in known or family_for(name) is not None or name in adapter_names():
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else "; `sketchgen models` lists the known ones"
+        raise ConfigError(f"{RATE_LIMITS_ENV} names an unknown model {name!r}{hint}", field="rate_limits")
 
 
 def next_daily_reset(now: datetime | None = None) -> datetime:
@@ -124,7 +169,7 @@ class ModelGate:
         rewritten to say which, for its own sketch.
         """
         quota_ids = [str(q) for q in error.details.get("quota_ids") or []]
-        if any("perday" in q.lower() for q in quota_ids):
+        if any(is_per_day(q) for q in quota_ids):
             until = until or next_daily_reset()
             what = (
                 f"the daily quota of {self.model} is used up "
@@ -213,12 +258,16 @@ def model_gate(model: str, *, names: Iterable[str] = ()) -> ModelGate:
     gives the model a new pace (its quota state is kept).
     """
     limits = rate_limits()
+    ids = _model_ids() if limits else {}
+    key = ids.get(model, model)
     with _GATES_LOCK:
         known = _NAMES.setdefault(model, set())
         known.update(n for n in names if n != model)
         per_minute = limits.get(model)
         if per_minute is None:
             per_minute = next((limits[n] for n in sorted(known) if n in limits), None)
+        if per_minute is None:  # an alias or id of the same model, written differently
+            per_minute = next((v for n, v in limits.items() if ids.get(n, n) == key), None)
         gate = _GATES.get(model)
         if gate is None or gate.per_minute != per_minute:
             fresh = ModelGate(model, per_minute)

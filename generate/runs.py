@@ -342,10 +342,18 @@ def _model_names(name: str) -> frozenset[str]:
 
 
 def run_models(summary: dict[str, Any], meta: dict[str, Any]) -> set[str]:
-    """Every name a model filter may find this run by: requested and used, ids and aliases."""
+    """Every name a model filter may find this run by: requested and used, ids and aliases, each
+    model of a fallback chain and the model each sketch came from."""
     model = meta.get("model") or {}
-    found = (summary["model"], model.get("used"), model.get("requested"))
-    return set().union(*(_model_names(str(m)) for m in found if m))
+    found: list[Any] = [
+        summary["model"],
+        model.get("used"),
+        model.get("requested"),
+        *(c.get("model") for c in model.get("chain") or () if isinstance(c, dict)),
+    ]
+    found += [s.get("model") for s in meta.get("sketches") or [] if isinstance(s, dict)]
+    names = [n for m in found if m for n in (m if isinstance(m, list) else str(m).split(","))]
+    return set().union(*(_model_names(str(n)) for n in names if str(n).strip()))
 
 
 def _sort_key(run_id: str) -> tuple[str, int]:

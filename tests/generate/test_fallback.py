@@ -280,3 +280,53 @@ def test_a_fallback_that_cannot_take_the_request_is_passed_over_with_its_reason(
     ]
     assert "aspect ratio 3:4" in moved.fallbacks[1]["message"]
     assert any("tiny:ok is out of this run's chain" in w for w in result.warnings)
+
+
+# -- a refinement through a chain -------------------------------------------------------------------
+def test_a_refinement_falls_back_as_an_edit_not_with_another_models_conversation(fake, tmp_path):
+    """The parent's stored turn (its thought signatures) belongs to the model that made it: a later
+    model of the chain gets the parent's image to edit, never that conversation."""
+    from generate.iterate import RefineRequest
+    from generate.pipeline import RunRequest, SketchPipeline
+
+    pipeline = SketchPipeline(output_dir=tmp_path)
+    parent = pipeline.run(
+        RunRequest(brief="playful golf mascot", model="nano-banana-pro", num_images=3, top_k=1)
+    )
+    assert parent.status == "complete"
+    fake.script(*[Behavior.server_error(503)] * 8, model="gemini-3-pro-image")
+    child = pipeline.refine(
+        RefineRequest(
+            run_id=parent.run_id,
+            index=0,
+            instruction="a bigger hat",
+            num_images=1,
+            model="nano-banana-pro,nano-banana-2",
+        )
+    )
+    assert child.status == "complete", child.sketches[0].error
+    assert child.sketches[0].model == "gemini-3.1-flash-image"
+    assert any("image to edit" in w for w in child.warnings)
+    second = [r for r in fake.requests if r.model == "gemini-3.1-flash-image"]
+    assert second and all(len(r.contents) == 1 for r in second)  # one user turn: no model turn sent
+    assert all(any(kind == "image" for kind, _ in r.parts) for r in second)  # the parent image to edit
+
+    # trace cannot continue a conversation either: it redraws the parent image
+    fake.script(*[Behavior.server_error(503)] * 8, model="gemini-3-pro-image")
+    traced = pipeline.refine(
+        RefineRequest(
+            run_id=parent.run_id, index=0, instruction="x", num_images=1, model="nano-banana-pro,trace"
+        )
+    )
+    assert traced.status == "complete" and traced.sketches[0].model == "trace"
+
+
+def test_the_runs_listing_finds_a_run_by_the_model_its_sketches_fell_back_to(gemini_env, tmp_path):
+    from generate.runs import list_runs
+
+    gemini_env.set_default(Behavior.rate_limited(retry_delay_s=1, per_day=True))
+    result, _ = _run("sync", _config(tmp_path, "nano-banana-pro,trace"))
+    assert {s.model for s in result.sketches} == {"trace"}
+    for name in ("trace", "nano-banana-pro", "gemini-3-pro-image"):
+        assert [r["run_id"] for r in list_runs(tmp_path, model=name)] == [result.run_id], name
+    assert list_runs(tmp_path, model="nano-banana-2") == []

@@ -207,6 +207,23 @@ def test_a_bad_rate_limit_is_refused_before_any_call(raw, monkeypatch, gemini_en
     assert gemini_env.count == 0
 
 
+def test_a_limit_paces_its_model_under_any_of_its_names(monkeypatch):
+    """An id or an alias in the variable paces the model whichever name a run used."""
+    monkeypatch.setenv("SKETCHGEN_RATE_LIMITS", "nano-banana-pro=60,gpt-image-1.5=5")
+    assert model_gate("gemini-3-pro-image").per_minute == 60  # no caller named the alias yet
+    assert model_gate("openai:gpt-image-1.5", names=("openai:gpt-image-1.5",)).per_minute == 5
+
+
+def test_a_rate_limit_naming_an_unknown_model_is_refused_with_the_nearest_name(
+    monkeypatch, gemini_env, tmp_path
+):
+    monkeypatch.setenv("SKETCHGEN_RATE_LIMITS", "trace=0,nano-banana-pr=60")
+    with pytest.raises(ConfigError, match="unknown model 'nano-banana-pr'.*'nano-banana-pro'") as info:
+        _run("sync", GenerationConfig(num_images=3, model_name="nano-banana-pro", output_dir=tmp_path))
+    assert info.value.field == "rate_limits" and "\n" not in str(info.value)
+    assert gemini_env.count == 0
+
+
 @pytest.mark.parametrize("mode", ["sync", "gather"])
 def test_every_call_of_a_run_takes_a_token_of_its_model(mode, monkeypatch, gemini_env, tmp_path):
     monkeypatch.setenv("SKETCHGEN_RATE_LIMITS", "nano-banana-pro=600000")

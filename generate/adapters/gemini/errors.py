@@ -8,7 +8,7 @@ Pure functions, no I/O. Classification reads structured fields only — ``APIErr
 What failed                         code                retryable  fatal_for_run
 ==================================  ==================  =========  ==============
 429, per-minute quota               rate_limited        yes        no
-429 with a per-day quotaId, 402     quota_exhausted     no         yes
+429 per-day id / limit 0, 402      quota_exhausted     no         yes
 408, client-side timeout            timeout             yes        no
 500 / 502 / 503 / 504               server_error        yes        no
 other 5xx                           server_error        no         no
@@ -33,6 +33,7 @@ import re
 from typing import Any
 
 from generate.errors import ErrorCode, ModelCallError
+from generate.quota import is_per_day
 
 __all__ = [
     "BLOCKED_OUTPUT_REASONS",
@@ -110,13 +111,38 @@ def _retry_after(details: list[dict], response: Any) -> float | None:
 
 
 def _quota_ids(details: list[dict]) -> list[str]:
+    """The quotas a 429 names: QuotaFailure ``violations[].quotaId`` and ErrorInfo
+    ``metadata.quota_limit`` (the standard google.rpc shape for ``RATE_LIMIT_EXCEEDED``)."""
     ids: list[str] = []
     for d in details:
-        if _detail_type(d) == "QuotaFailure":
+        kind = _detail_type(d)
+        if kind == "QuotaFailure":
             for v in d.get("violations") or []:
                 if isinstance(v, dict) and (v.get("quotaId") or v.get("quota_id")):
                     ids.append(str(v.get("quotaId") or v.get("quota_id")))
+        elif kind == "ErrorInfo" and isinstance(d.get("metadata"), dict):
+            limit = d["metadata"].get("quota_limit") or d["metadata"].get("quotaLimit")
+            if limit and str(limit) not in ids:
+                ids.append(str(limit))
     return ids
+
+
+def _zero_quota(details: list[dict]) -> bool:
+    """Whether a violated quota's limit is 0 (``quotaValue: "0"``, ErrorInfo ``quota_limit_value``):
+    the project's tier has no quota for this model at all (image models on the free tier), so
+    waiting for the next minute cannot help."""
+    values: list[Any] = []
+    for d in details:
+        kind = _detail_type(d)
+        if kind == "QuotaFailure":
+            values += [
+                v.get("quotaValue", v.get("quota_value"))
+                for v in d.get("violations") or []
+                if isinstance(v, dict)
+            ]
+        elif kind == "ErrorInfo" and isinstance(d.get("metadata"), dict):
+            values.append(d["metadata"].get("quota_limit_value"))
+    return any(str(v).strip() == "0" for v in values if v is not None)
 
 
 def classify_api_error(exc: Any) -> ModelCallError:
@@ -131,7 +157,10 @@ def classify_api_error(exc: Any) -> ModelCallError:
     kw: dict[str, Any] = {"http_status": code, "details": {"status": status, "quota_ids": quota_ids}}
 
     if code == 429:
-        if any("perday" in q.lower() for q in quota_ids):  # structured quotaId, not message text
+        if any(is_per_day(q) for q in quota_ids):  # structured quota ids, not message text
+            return ModelCallError(ErrorCode.QUOTA_EXHAUSTED, text, retryable=False, fatal_for_run=True, **kw)
+        if _zero_quota(details):
+            text = f"{text} (the quota's limit is 0: this project's tier has no quota for the model)"
             return ModelCallError(ErrorCode.QUOTA_EXHAUSTED, text, retryable=False, fatal_for_run=True, **kw)
         return ModelCallError(ErrorCode.RATE_LIMITED, text, retryable=True, retry_after_s=retry_after, **kw)
     if code == 402:

@@ -315,6 +315,82 @@ def _quota(quota_id: str) -> dict:
             False,
             True,
         ),
+        (429, "RESOURCE_EXHAUSTED", [], ErrorCode.RATE_LIMITED, True, False),
+        (429, "RESOURCE_EXHAUSTED", [RETRY], ErrorCode.RATE_LIMITED, True, False),
+        (  # a per-day id among per-minute ones, with a RetryInfo: the day decides
+            429,
+            "RESOURCE_EXHAUSTED",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {"quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"},
+                        {"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier", "quotaValue": "20"},
+                    ],
+                },
+                RETRY,
+            ],
+            ErrorCode.QUOTA_EXHAUSTED,
+            False,
+            True,
+        ),
+        (  # the standard ErrorInfo shape names the quota in its metadata
+            429,
+            "RESOURCE_EXHAUSTED",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "RATE_LIMIT_EXCEEDED",
+                    "domain": "googleapis.com",
+                    "metadata": {
+                        "quota_limit": "GenerateRequestsPerDayPerProjectPerModel",
+                        "quota_metric": "m",
+                    },
+                }
+            ],
+            ErrorCode.QUOTA_EXHAUSTED,
+            False,
+            True,
+        ),
+        (
+            429,
+            "RESOURCE_EXHAUSTED",
+            [_quota("Gemini Image Requests per day per user per tier")],
+            ErrorCode.QUOTA_EXHAUSTED,
+            False,
+            True,
+        ),
+        (  # a quota of 0 (the free tier of an image model): the next minute brings nothing
+            429,
+            "RESOURCE_EXHAUSTED",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {"quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "quotaValue": "0"}
+                    ],
+                },
+                RETRY,
+            ],
+            ErrorCode.QUOTA_EXHAUSTED,
+            False,
+            True,
+        ),
+        (
+            429,
+            "RESOURCE_EXHAUSTED",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "RATE_LIMIT_EXCEEDED",
+                    "metadata": {"quota_limit": "GenerateRequestsPerMinutePerProjectPerModel"},
+                },
+                RETRY,
+            ],
+            ErrorCode.RATE_LIMITED,
+            True,
+            False,
+        ),
         (402, "RESOURCE_EXHAUSTED", [], ErrorCode.QUOTA_EXHAUSTED, False, True),
         (408, "DEADLINE_EXCEEDED", [], ErrorCode.TIMEOUT, True, False),
         (500, "INTERNAL", [], ErrorCode.SERVER_ERROR, True, False),
