@@ -284,6 +284,16 @@ class ImageModelAdapter(abc.ABC):
         images = [*subjects, *references]
         return [{"text": prompt}, *({"image": Path(p).name, "mime_type": "image/*"} for p in images)]
 
+    def check_sheet(self, layout: Any, *, aspect_ratio: str, image_size: str) -> list[str]:
+        """Refuse, before any call, a sheet (``layout``: a :class:`generate.sheet_cut.SheetLayout`)
+        this model cannot draw at this aspect ratio and size (ConfigError, field ``sheet``); return
+        warnings. By default a model makes no sheets."""
+        raise ConfigError(
+            f"model {self.name!r} does not make sheets (several sketches in one image); "
+            "use a Gemini model for --sheet",
+            field="sheet",
+        )
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and connections (sync)."""
 

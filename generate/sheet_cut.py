@@ -32,12 +32,13 @@ import numpy as np
 
 from generate.errors import ConfigError, ErrorCode
 
-__all__ = ["SheetLayout", "SheetCell", "SHEET_LAYOUTS", "find_cells"]
+__all__ = ["SheetLayout", "SheetCell", "SHEET_LAYOUTS", "MIN_CELL_PX", "check_cell_size", "find_cells"]
 
 # Layouts are written columns x rows, like an image size (width x height): "3x2" is three across.
 SHEET_LAYOUTS = ("2x2", "3x2", "2x3", "3x3")
 _LAYOUT = re.compile(r"^\s*(\d+)\s*[x×X*]\s*(\d+)\s*$")
 
+MIN_CELL_PX = 384  # a cell smaller than this a side is too small to draw over
 WHITE = 235  # a pixel at or above this gray level is paper
 GUTTER_INK = 0.02  # share of non-white pixels a gutter row/column may hold (specks, JPEG noise)
 MIN_GUTTER = 0.006  # a gutter is at least this share of the sheet's side (and 2 px)
@@ -102,6 +103,21 @@ class SheetCell:
     @property
     def ok(self) -> bool:
         return self.box is not None
+
+
+def check_cell_size(layout: SheetLayout, pixels: tuple[int, int] | None, *, model: str, where: str) -> None:
+    """ConfigError(field ``sheet``) when the image (``pixels``, width x height) cannot hold the
+    layout's cells at :data:`MIN_CELL_PX` a side; ``where`` names the aspect ratio and size."""
+    if pixels is None:
+        return
+    cell_w, cell_h = pixels[0] // layout.cols, pixels[1] // layout.rows
+    if min(cell_w, cell_h) < MIN_CELL_PX:
+        raise ConfigError(
+            f"sheet {layout.name} is too fine for {model} at {where}: its images are "
+            f"{pixels[0]}x{pixels[1]}, so each cell would be about {cell_w}x{cell_h} px "
+            f"(at least {MIN_CELL_PX} px a side is needed); choose a larger image size or a smaller sheet",
+            field="sheet",
+        )
 
 
 def _runs(white: np.ndarray) -> list[tuple[int, int]]:
