@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from generate.adapter import ImageRequest, ModelImage, Usage
-from generate.errors import ConfigError, ErrorCode, ModelCallError
+from generate.errors import ErrorCode, ModelCallError
 from generate.events import RunEvent, SketchOutcome
 from generate.png import encode_png
 from generate.postprocess import MIME_SUFFIX

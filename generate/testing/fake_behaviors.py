@@ -252,7 +252,7 @@ class Behavior:
         return cls(kind="image", sheet_bridge_row=row, **kw)
 
     @classmethod
-    def sheet_blank_cell(cls, row: int = 0, col: int = 0, **kw: Any) -> Behavior:
+    def sheet_empty_cell(cls, row: int = 0, col: int = 0, **kw: Any) -> Behavior:
         """A sheet with one cell left empty."""
         return cls(kind="image", sheet_blank_cell=(row, col), **kw)
 

@@ -76,8 +76,8 @@ from generate.adapters.gemini.wire import (
     turn_outline,
 )
 from generate.errors import ConfigError, CredentialsError
-from generate.sheet_cut import check_cell_size
 from generate.redact import redact, redact_error, redact_exception, register_secret
+from generate.sheet_cut import check_cell_size
 
 __all__ = [
     "API_VERSION",
