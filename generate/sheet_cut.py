@@ -39,7 +39,8 @@ SHEET_LAYOUTS = ("2x2", "3x2", "2x3", "3x3")
 _LAYOUT = re.compile(r"^\s*(\d+)\s*[x×X*]\s*(\d+)\s*$")
 
 MIN_CELL_PX = 384  # a cell smaller than this a side is too small to draw over
-WHITE = 235  # a pixel at or above this gray level is paper
+WHITE = 235  # a pixel at or above this gray level is paper ...
+PAPER_MARGIN = 20  # ... or at most this much darker than the sheet's paper, if that is darker
 GUTTER_INK = 0.02  # share of non-white pixels a gutter row/column may hold (specks, JPEG noise)
 MIN_GUTTER = 0.006  # a gutter is at least this share of the sheet's side (and 2 px)
 WINDOW = 0.4  # a boundary's gutter lies within this share of a cell pitch of the even-grid line
@@ -213,7 +214,10 @@ def find_cells(gray: np.ndarray, layout: SheetLayout) -> list[SheetCell]:
     Never raises for a badly drawn sheet: a cell that cannot be separated cleanly carries its
     error instead of a box (see the module docstring).
     """
-    ink = np.asarray(gray) < WHITE
+    gray = np.asarray(gray)
+    # Paper is what most of a sheet is; a model may draw on off-white or gray-tinted paper.
+    paper = float(np.percentile(gray, 75))
+    ink = gray < min(WHITE, paper - PAPER_MARGIN)
     height, width = ink.shape
     top, bottom, left, right = _edge_lines(ink, FRAME_DEPTH)
     inner = ink[top:bottom, left:right]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from generate.errors import ConfigError, ErrorCode
 from generate.sheet_cut import SheetLayout, find_cells
@@ -124,3 +127,13 @@ def test_unknown_layouts_are_one_clear_error(value):
     with pytest.raises(ConfigError) as info:
         SheetLayout.parse(value)
     assert info.value.field == "sheet" and "2x2, 3x2, 2x3, 3x3" in str(info.value)
+
+
+def test_gray_tinted_paper_and_jpeg_noise_still_cut():
+    page = (grid(UNEVEN_X, UNEVEN_Y, (1024, 1024)) * 0.86).astype(np.uint8)  # paper at ~215, not white
+    buf = io.BytesIO()
+    Image.fromarray(page).save(buf, format="JPEG", quality=70)
+    noisy = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+    cells = find_cells(noisy, SheetLayout.parse("2x2"))
+    assert [c.ok for c in cells] == [True] * 4
+    assert 560 < cells[0].box[2] < 700
