@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 
 import pytest
 from PIL import Image
 
-from generate import GenerationConfig
+from generate import GenerationConfig, ImageGenerator
 from generate.errors import ConfigError, ErrorCode
 from generate.events import SketchCompleted, SketchFailed, SketchPreview, SketchRetry
 from generate.pipeline import SketchPipeline
 from generate.testing import Behavior
+from prompt.compiler import PromptCompiler
+from style.registry import StyleRegistry
 from tests.generate.modes import MODES, gemini_config, run_in_mode
 
 
@@ -193,3 +196,35 @@ def test_a_dry_run_of_a_sheet_prices_one_call(fake, tmp_path):
     pro = next(row for row in plan["estimated_cost"] if row["model"] == "gemini-3-pro-image")
     assert pro["run_usd"] == pro["per_image_usd"]
     assert fake.count == 0
+
+
+def test_leaving_the_stream_aborts_the_sheet_call_and_records_every_cell_cancelled(fake, tmp_path):
+    fake.set_default(Behavior.ok(latency=30))
+    style = StyleRegistry().get_style("vintage-mascot")
+    spec = PromptCompiler().compile("playful golf mascot", style)
+    gen = ImageGenerator()
+
+    async def leave_once_the_call_is_out():
+        async def listen():
+            async for _ in gen.astream_events(
+                prompt_spec=spec, style=style, config=sheet_config("gather", tmp_path)
+            ):
+                pass
+
+        listener = asyncio.create_task(listen())
+        await asyncio.to_thread(fake.wait_for_requests, 1)
+        listener.cancel()  # the consumer goes away while the one call is in flight
+        with pytest.raises(asyncio.CancelledError):
+            await listener
+
+    asyncio.run(leave_once_the_call_is_out())
+    assert fake.wait_for(lambda f: f.aborted_count == 1, timeout=10) and fake.count == 1
+    assert gen.last_result.status == "cancelled"
+    assert [s.status for s in gen.last_result.sketches] == ["cancelled"] * 4
+
+
+def test_the_model_listing_names_each_models_sheets():
+    from generate.models import list_models
+
+    pro = next(m for m in list_models() if m.get("id") == "gemini-3-pro-image")
+    assert pro["sheet_layouts"]["1K"] == ["2x2"] and "3x3" in pro["sheet_layouts"]["2K"]
