@@ -10,6 +10,9 @@ All three modes share one per-sketch lifecycle (attempt, classify, retry or sett
   (each sketch as soon as its file is written). :meth:`generate_streaming_async` yields just the
   per-sketch outcomes, which unpack as ``(index, image_path, error)``.
 
+In sheet mode (``config.sheet``) one call makes every sketch: :mod:`generate.sheet` runs it and
+settles one sketch per cell through the same RunState.
+
 A failed sketch stays at its own index with a typed error; the others go on. Model calls are
 capped by a process-wide limiter per adapter, shared fairly among the runs in flight (a run whose
 calls hang does not hold the others back: see :mod:`generate.limiter`). When the consumer stops listening (the task is

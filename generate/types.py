@@ -143,6 +143,11 @@ class GenerationConfig:
 
     ``max_cost_usd``: a cap on the run's worst-case cost (see :mod:`generate.budget`); a run whose
     estimate is over it is refused before any call. ``None``: no cap.
+
+    ``sheet`` (``"2x2"``, ``"3x2"``, ``"2x3"``, ``"3x3"``: columns x rows) makes every sketch from one
+    call, one per cell of a grid (:mod:`generate.sheet`); ``num_images`` then defaults to the cell
+    count and must equal it when given (ConfigError, field ``num_images``). Whether the model and
+    size can hold the grid is checked when the run is prepared (field ``sheet``).
     """
 
     num_images: int | None = None  # None: 4, or with ``sheet`` the sheet's cell count
