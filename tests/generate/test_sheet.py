@@ -62,6 +62,8 @@ def test_a_2x2_sheet_is_one_call_and_four_sketches(fake, mode, tmp_path):
     assert len({rec["variation"]["layout"] for rec in meta["sketches"]}) == 4
     assert [ev.index for ev in outcomes(events)] == [0, 1, 2, 3]
     assert all(isinstance(ev, SketchCompleted) for ev in outcomes(events))
+    seqs = [ev.seq for ev in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
 
 @pytest.mark.parametrize("mode", MODES)
