@@ -14,7 +14,9 @@ import binascii
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from generate.sheet_cut import SheetLayout
 
 from generate.budget import not_a_flag
 
@@ -200,6 +202,11 @@ class GenerateRequest(BaseModel):
     @classmethod
     def _not_a_boolean(cls, value: Any) -> Any:
         return _whole_number_not_boolean(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sheet_count(cls, data: Any) -> Any:
+        return SheetLayout.drop_matching_count(data)
 
     @field_validator("brief")
     @classmethod

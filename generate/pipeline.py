@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from generate.adapter import ImageModelAdapter, estimate_costs_of, families, get_adapter, input_load
 from generate.budget import BudgetExceeded, check_cost, not_a_flag, planned_worst_case
@@ -137,6 +137,11 @@ class RunRequest(BaseModel):
             where = ".".join(str(p) for p in err["loc"][:1]) or "request"
             label = (labels or {}).get(where, where)
             raise ConfigError(human_message(err, label, field_bounds(cls, where)), field=where) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sheet_count(cls, data: Any) -> Any:
+        return SheetLayout.drop_matching_count(data)
 
     @field_validator("timeout_s")
     @classmethod

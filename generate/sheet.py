@@ -55,7 +55,7 @@ def sheet_prompt(prompt_text: str, variations: list, layout: SheetLayout) -> str
     """The one prompt of a sheet call: the run's prompt, with its one-sketch rule swapped for the
     grid, then each cell's variation in reading order."""
     grid = (
-        f"one image holding a sheet of {layout.cols} columns by {layout.rows} rows: {layout.cells} "
+        f"one image holding a {layout.name} grid, a sheet of {layout.cols} columns by {layout.rows} rows: {layout.cells} "
         "separate sketches, one per cell, with clear, wide, empty white gutters between the cells"
     )
     text = prompt_text.replace(ONE_SKETCH_RULE, grid)

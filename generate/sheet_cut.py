@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +86,20 @@ class SheetLayout:
                 field="sheet",
             )
         return layout
+
+    @classmethod
+    def drop_matching_count(cls, data: Any) -> Any:
+        """A request's fields with ``num_images`` left out when it equals its ``sheet``'s cell count
+        (a 3x3 sheet's 9 is then not refused by a 3-6 bound meant for one call per sketch); any
+        other count is left for the config to refuse."""
+        if not isinstance(data, dict) or not data.get("sheet") or data.get("num_images") in (None, ""):
+            return data
+        try:
+            cells = cls.parse(data["sheet"]).cells
+            same = not isinstance(data["num_images"], bool) and int(data["num_images"]) == cells
+        except (ConfigError, TypeError, ValueError):
+            return data
+        return {k: v for k, v in data.items() if k != "num_images"} if same else data
 
     def position(self, cell: int) -> tuple[int, int]:
         """(row, column) of the ``cell``-th cell in reading order."""

@@ -20,6 +20,21 @@ async def test_post_generate_with_a_sheet_makes_one_call(client, fake_gemini):
     assert raw.status_code == 200 and raw.headers["content-type"] == "image/png"
 
 
+async def test_num_images_may_be_the_cell_count_even_above_six(client, fake_gemini):
+    body = {
+        "brief": "mascot",
+        "model": "nano-banana-pro",
+        "sheet": "3x3",
+        "image_size": "2K",
+        "num_images": 9,
+    }
+    r = await client.post("/generate", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["num_images"] == 9 and fake_gemini.count == 1
+    r = await client.post("/generate", json={**body, "num_images": 7})
+    assert r.status_code == 422 and r.json()["field"] == "num_images"
+
+
 async def test_bad_sheets_are_422_naming_the_field_before_any_call(client, fake_gemini):
     for body in (
         {"brief": "mascot", "sheet": "4x4"},

@@ -51,6 +51,15 @@ def test_bad_sheets_are_one_clear_line_and_no_call(fake, tmp_path, capsys, flags
     assert "Traceback" not in err and not list(tmp_path.iterdir())
 
 
+def test_n_may_name_the_cell_count_even_above_six(fake, tmp_path, capsys):
+    code = main(
+        ["generate", "mascot", "--model", "nano-banana-pro", "--sheet", "3x3", "--size", "2K", "-n", "9"]
+        + ["--output-dir", str(tmp_path), "--json"]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and fake.count == 1 and len(out["sketches"]) == 9
+
+
 def test_a_sheet_dry_run_shows_the_one_call(fake, tmp_path, capsys):
     code = main(
         ["generate", "mascot", "--model", "nano-banana-pro", "--sheet", "2x2", "--dry-run", "--json"]

@@ -72,7 +72,7 @@ def test_cost_shares_sum_to_the_one_call(fake, mode, tmp_path):
     meta = json.loads(result.metadata_path.read_text())
     shares = [rec["cost_usd"] for rec in meta["sketches"]]
     assert len(shares) == 9 and fake.count == 1
-    assert max(shares) - min(shares) <= 1e-6 and min(shares) > 0
+    assert max(shares) - min(shares) < 1.5e-6 and min(shares) > 0  # equal, to the micro-dollar
     # What one call costs when made alone (the same request without the sheet): the shares sum to it.
     call = meta["totals"]["cost_usd"]
     assert math.isclose(sum(shares), call, abs_tol=1e-9) and math.isclose(result.cost_usd, call, abs_tol=1e-9)
