@@ -230,3 +230,21 @@ def test_the_model_listing_names_each_models_sheets():
 
     pro = next(m for m in list_models() if m.get("id") == "gemini-3-pro-image")
     assert pro["sheet_layouts"]["1K"] == ["2x2"] and "3x3" in pro["sheet_layouts"]["2K"]
+
+
+def test_refining_a_sheet_cell_edits_that_cell_alone(fake, tmp_path):
+    from generate.iterate import RefineRequest
+
+    fake.set_default(Behavior.with_thoughts(1))
+    parent, _ = run_in_mode("sync", sheet_config("sync", tmp_path))
+    fake.reset()
+    pipeline = SketchPipeline(output_dir=tmp_path)
+    prepared = pipeline.prepare_iteration(
+        RefineRequest(run_id=parent.run_id, index=2, instruction="make the cap bigger", num_images=1)
+    )
+    child = pipeline.run(prepared)
+    assert child.status == "complete" and fake.count == 1
+    (call,) = fake.requests
+    assert "columns by" not in call.prompt and "make the cap bigger" in call.prompt
+    assert [c["role"] for c in call.contents] == ["user"]  # no sheet conversation is continued
+    assert child.iteration["path"] == "edit" and "cell of a sheet" in child.iteration["reason"]
