@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from generate.adapter import ImageRequest, ModelImage, Usage
+from generate.adapter import ImageRequest, ModelImage, SheetRequest, Usage
 from generate.errors import ErrorCode, ModelCallError
 from generate.events import RunEvent, SketchOutcome
 from generate.png import encode_png
@@ -86,7 +86,8 @@ def plan_sheet(adapter, config, prompt_text: str, variations: list, requests: li
     )
     prompt = sheet_prompt(prompt_text, variations, layout)
     cells = [replace(r, prompt=prompt) for r in requests]
-    return SheetPlan(layout=layout, request=cells[0]), cells, list(warnings)
+    grid = SheetRequest(layout.cols, layout.rows, tuple((v.layout, v.exaggeration) for v in variations))
+    return SheetPlan(layout=layout, request=replace(cells[0], sheet=grid)), cells, list(warnings)
 
 
 # -- the call ----------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ async def test_bad_sheets_are_422_naming_the_field_before_any_call(client, fake_
     for body in (
         {"brief": "mascot", "sheet": "4x4"},
         {"brief": "mascot", "model": "nano-banana-pro", "sheet": "3x3"},  # 1K cannot hold 3x3
-        {"brief": "mascot", "model": "trace", "sheet": "2x2"},
+        {"brief": "mascot", "model": "trace", "sheet": "3x3"},  # trace at 1K: cells too small
     ):
         r = await client.post("/generate", json=body)
         assert r.status_code == 422, r.text

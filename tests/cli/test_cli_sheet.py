@@ -60,6 +60,24 @@ def test_n_may_name_the_cell_count_even_above_six(fake, tmp_path, capsys):
     assert code == 0 and fake.count == 1 and len(out["sketches"]) == 9
 
 
+def test_the_offline_demo_makes_a_sheet_with_no_key(tmp_path, capsys):
+    code = main(
+        [
+            "generate",
+            "playful golf mascot",
+            "--model",
+            "trace",
+            "--sheet",
+            "2x2",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    (run,) = list(tmp_path.iterdir())
+    assert (run / "sheet_01.png").is_file() and len(list(run.glob("sketch_*.png"))) == 4
+
+
 def test_a_sheet_dry_run_shows_the_one_call(fake, tmp_path, capsys):
     code = main(
         ["generate", "mascot", "--model", "nano-banana-pro", "--sheet", "2x2", "--dry-run", "--json"]

@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -171,7 +172,7 @@ def test_num_images_follows_the_sheet():
         ({"sheet": "3x3"}, "sheet 3x3 is not offered by gemini-3-pro-image at image size 1K"),
         # Listed at 2K, but a 1:4 image is 1024 px wide: three columns of ~341 px.
         ({"sheet": "3x3", "image_size": "2K", "aspect_ratio": "1:4", "model": "nano-banana-2.1"}, "too fine"),
-        ({"sheet": "2x2", "model": "trace"}, "does not make sheets"),
+        ({"sheet": "3x3", "model": "trace"}, "sheet 3x3 is too fine for trace at 1:1 1K"),
         ({"sheet": "2x2", "image": "drawing.png"}, "cannot redraw an image"),
         ({"sheet": "5x1"}, "sheet must be one of"),
     ],
@@ -248,3 +249,51 @@ def test_refining_a_sheet_cell_edits_that_cell_alone(fake, tmp_path):
     assert "columns by" not in call.prompt and "make the cap bigger" in call.prompt
     assert [c["role"] for c in call.contents] == ["user"]  # no sheet conversation is continued
     assert child.iteration["path"] == "edit" and "cell of a sheet" in child.iteration["reason"]
+
+
+def test_a_model_that_makes_no_sheets_refuses_one():
+    from generate.adapter import AdapterCapabilities, ImageModelAdapter
+    from generate.sheet_cut import SheetLayout
+
+    class OnePerCall(ImageModelAdapter):
+        name = "one-per-call"
+        capabilities = AdapterCapabilities(
+            max_reference_images=0, aspect_ratios=("1:1",), image_sizes=("1K",)
+        )
+
+        def generate(self, request):
+            raise AssertionError("never called")
+
+    with pytest.raises(ConfigError) as info:
+        OnePerCall().check_sheet(SheetLayout.parse("2x2"), aspect_ratio="1:1", image_size="1K")
+    assert info.value.field == "sheet" and "does not make sheets" in str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["sync", "gather"])
+def test_the_trace_model_makes_sheets_offline(mode, tmp_path):
+    from generate.adapters.trace.sheet import cell_boxes
+    from rag.retriever import ImageRetriever
+
+    config = GenerationConfig(
+        model_name="trace", sheet="3x2", aspect_ratio="3:2", image_size="2K", output_dir=tmp_path
+    )
+    style = StyleRegistry().get_style("vintage-mascot")
+    spec = PromptCompiler().compile("playful golf mascot", style)
+    retrieval = ImageRetriever().retrieve(spec, style, top_k=3)
+    gen = ImageGenerator()
+    if mode == "sync":
+        result = gen.generate(prompt_spec=spec, retrieval_result=retrieval, style=style, config=config)
+    else:
+        result = asyncio.run(
+            gen.generate_async(prompt_spec=spec, retrieval_result=retrieval, style=style, config=config)
+        )
+    assert result.status == "complete" and len(result.images) == 6 and result.cost_usd == 0
+    meta = json.loads(result.metadata_path.read_text())
+    with Image.open(result.output_dir / "sheet_01.png") as sheet:
+        page = np.asarray(sheet.convert("L"))
+    for rec, (x0, y0, x1, y1) in zip(meta["sketches"], cell_boxes(page.shape[::-1], 3, 2), strict=True):
+        ys, xs = np.nonzero(page[y0:y1, x0:x1] < 200)
+        bx0, by0, bx1, by1 = rec["sheet"]["box"]
+        # Each cut holds the whole drawing of the cell it was composed from.
+        assert bx0 <= x0 + xs.min() and by0 <= y0 + ys.min() and bx1 > x0 + xs.max() and by1 > y0 + ys.max()
+        assert rec["variation"]["layout"] in rec["prompt"]
