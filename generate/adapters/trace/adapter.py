@@ -17,6 +17,9 @@ Contract:
   gives identical PNG bytes; ``seed=None`` counts as 0;
 * output: PNG, mode "L", paper-white (255) background, dark lines, pixel size from the ratio/size table
   in :mod:`generate.adapters.trace.sketchify` (1K 1:1 = 1024x1024, 2K = twice that, ...);
+* a sheet request (``request.sheet``, sheet mode) is one page of traced cells, cell ``k`` from
+  reference ``k % len(...)`` with its own layout and exaggeration, laid out with white gutters
+  (:mod:`generate.adapters.trace.sheet`); any grid whose cells are at least 384 px a side;
 * no reference -> ``ModelCallError(NO_REFERENCE, fatal_for_run=True)`` whose message says how to add some;
   an unreadable reference -> ``ModelCallError(BAD_IMAGE)`` for that sketch only.
 
