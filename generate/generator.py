@@ -163,7 +163,7 @@ class ImageGenerator:
                     # A sheet is one call, whatever its cell count.
                     worst_case_cost(adapter, [sheet_plan.request] if sheet_plan else requests),
                     config.max_cost_usd,
-                    what=f"this sheet of {len(requests)} sketches (one call)"
+                    what=f"this {config.sheet} sheet of {len(requests)} sketches (one call)"
                     if sheet_plan
                     else f"this run of {len(requests)} sketches",
                     model=adapter.name,

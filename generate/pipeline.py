@@ -298,7 +298,9 @@ class SketchPipeline:
                     check_cost(
                         worst,
                         config.max_cost_usd,
-                        what=f"this run of {config.num_images} sketches",
+                        what=f"this {config.sheet} sheet of {config.num_images} sketches (one call)"
+                        if config.sheet
+                        else f"this run of {config.num_images} sketches",
                         model=adapter.name,
                     )
                 except BudgetExceeded as exc:

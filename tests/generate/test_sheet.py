@@ -297,3 +297,14 @@ def test_the_trace_model_makes_sheets_offline(mode, tmp_path):
         # Each cut holds the whole drawing of the cell it was composed from.
         assert bx0 <= x0 + xs.min() and by0 <= y0 + ys.min() and bx1 > x0 + xs.max() and by1 > y0 + ys.max()
         assert rec["variation"]["layout"] in rec["prompt"]
+
+
+def test_a_budget_counts_a_sheet_as_one_call(fake, tmp_path):
+    fields = {"brief": "playful golf mascot", "model": "nano-banana-pro", "sheet": "2x2", "max_cost_usd": 0.2}
+    # One Pro call is about $0.14; four would be about $0.56: a $0.20 cap lets the sheet through.
+    result = SketchPipeline(output_dir=tmp_path).run(fields)
+    assert result.status == "complete" and fake.count == 1 and result.cost_usd <= 0.2
+    with pytest.raises(ConfigError) as info:
+        SketchPipeline(output_dir=tmp_path).run({**fields, "max_cost_usd": 0.05})
+    assert info.value.field == "max_cost_usd" and "this 2x2 sheet of 4 sketches (one call)" in str(info.value)
+    assert fake.count == 1
