@@ -43,7 +43,7 @@ from generate.quota import check_rate_limits, model_gate
 from generate.redact import redact_exception, redacts_exceptions
 from generate.run_state import RunState
 from generate.runs import create_run_dir, note_child
-from generate.sheet import plan_sheet, run_sheet_async, run_sheet_sync
+from generate.sheet import Pace, plan_sheet, run_sheet_async, run_sheet_sync
 from generate.types import MAX_IMAGES, GenerationConfig, GenerationResult
 from prompt.variation import plan_variations
 
@@ -260,7 +260,7 @@ class ImageGenerator:
             n = len(state.requests)
             with ThreadPoolExecutor(max_workers=n, thread_name_prefix="sketchgen") as pool:
                 if state.sheet_plan is not None:  # one call makes every sketch
-                    pool.submit(run_sheet_sync, state, self._limiter(state), events.put)
+                    pool.submit(run_sheet_sync, state, self._sheet_pace(state), events.put)
                 else:
                     for i in range(n):
                         pool.submit(self._sketch_sync, state, i, events.put)
@@ -437,8 +437,14 @@ class ImageGenerator:
     def _sketch_tasks(self, state: RunState, indexes: Iterable[int], emit) -> list[asyncio.Task]:
         """One task per sketch, or in sheet mode one task for the call that makes them all."""
         if state.sheet_plan is not None:
-            return [asyncio.create_task(run_sheet_async(state, self._limiter(state), self._call_model, emit))]
+            call = functools.partial(self._call_model, state.adapter)
+            return [asyncio.create_task(run_sheet_async(state, self._sheet_pace(state), call, emit))]
         return [asyncio.create_task(self._sketch_async(state, i, emit)) for i in indexes]
+
+    def _sheet_pace(self, state: RunState) -> Pace:
+        """The one call of a sheet is paced like any call of the run's own model."""
+        step = state.chain[0]
+        return Pace(self._limiter(state, step), self._gate(step), state.config.schedule_group or state.run_id)
 
     @staticmethod
     def _prepare_sheet_soon(state: RunState) -> asyncio.Task:

@@ -25,6 +25,7 @@ import io
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -38,7 +39,15 @@ from generate.runs import atomic_write_bytes
 from generate.sheet_cut import SheetCell, SheetLayout, find_cells
 from prompt.compiler import ONE_SKETCH_RULE
 
-__all__ = ["SheetPlan", "plan_sheet", "sheet_prompt", "run_sheet_sync", "run_sheet_async", "settle_sheet"]
+__all__ = [
+    "SheetPlan",
+    "Pace",
+    "plan_sheet",
+    "sheet_prompt",
+    "run_sheet_sync",
+    "run_sheet_async",
+    "settle_sheet",
+]
 
 SOURCE_STEM = "sheet_01"
 
@@ -90,82 +99,119 @@ def plan_sheet(adapter, config, prompt_text: str, variations: list, requests: li
     return SheetPlan(layout=layout, request=replace(cells[0], sheet=grid)), cells, list(warnings)
 
 
-# -- the call ----------------------------------------------------------------------------------------
-def run_sheet_sync(state, limiter, emit: Callable[[RunEvent], None]) -> None:
-    """Make the sheet with the adapter's blocking call (a worker thread); emits one outcome per cell."""
+# -- the call ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pace:
+    """What paces the one call, as for any call (see :class:`generate.generator.ImageGenerator`):
+    the model's process-wide ``gate`` (rate and daily quota) and connection ``limiter``, shared
+    fairly among ``owner`` s."""
+
+    limiter: Any
+    gate: Any
+    owner: Any
+
+
+def _spent(gate, error: ModelCallError) -> None:
+    """A daily quota the model says is spent stops that model for every run of the process."""
+    if error.code == ErrorCode.QUOTA_EXHAUSTED:
+        gate.exhaust(error)
+
+
+def run_sheet_sync(state, pace: Pace, emit: Callable[[RunEvent], None]) -> None:
+    """Make the sheet with the adapter's blocking call (a worker thread); emits one outcome per cell.
+
+    A sheet is made by the run's own model only: a fallback chain's other models are not asked
+    (they may draw no sheets)."""
     try:
-        _sheet_sync(state, limiter, emit)
+        _sheet_sync(state, pace, emit)
     except Exception as exc:  # a bug fails the cells still open, never the run
         _fail_open(state, state.internal_error(exc), emit)
 
 
-def _sheet_sync(state, limiter, emit) -> None:
+def _sheet_sync(state, pace: Pace, emit) -> None:
     attempt = 0
     while True:
         attempt += 1
         if state.cancel_event.is_set():
             return
-        if not limiter.acquire(cancel=state.cancel_event, owner=state.run_id):
+        try:  # the model's pace and daily quota, process-wide, before a connection slot
+            if not pace.gate.acquire(cancel=state.cancel_event, owner=pace.owner):
+                return
+        except ModelCallError as err:
+            _fail_all(state, err, attempt - 1, emit)
+            return
+        if not pace.limiter.acquire(cancel=state.cancel_event, owner=pace.owner):
             return
         try:
-            _mark_running(state, attempt)
-            started = time.perf_counter()
-            try:
-                image = state.adapter.generate(replace(state.sheet_plan.request, attempt=attempt))
-            except ModelCallError as err:
-                error = err
-            else:
-                for outcome in settle_sheet(state, image, time.perf_counter() - started, attempt):
-                    emit(outcome)
-                return
+            error = pace.gate.exhausted_error()  # another call found the quota spent meanwhile
+            if error is None:
+                _mark_running(state, attempt)
+                started = time.perf_counter()
+                try:
+                    image = state.adapter.generate(replace(state.sheet_plan.request, attempt=attempt))
+                except ModelCallError as err:
+                    error = err
+                    _spent(pace.gate, error)
+                else:
+                    for outcome in settle_sheet(state, image, time.perf_counter() - started, attempt):
+                        emit(outcome)
+                    return
         finally:
-            limiter.release(owner=state.run_id)
+            pace.limiter.release(owner=pace.owner)
         delay = _retry(state, error, attempt, emit)
         if delay is None:
             return
-        if state.cancel_event.wait(delay):
+        if pace.gate.wait_unless_spent(delay, cancel=state.cancel_event):
             return
 
 
 async def run_sheet_async(
-    state, limiter, call_model: Callable[..., Awaitable[ModelImage]], emit: Callable[[RunEvent], None]
+    state, pace: Pace, call_model: Callable[..., Awaitable[ModelImage]], emit: Callable[[RunEvent], None]
 ) -> None:
     """Make the sheet on the event loop (``call_model(state, request, emit)`` is the generator's
     guarded call, previews included); emits one outcome per cell."""
     try:
-        await _sheet_async(state, limiter, call_model, emit)
+        await _sheet_async(state, pace, call_model, emit)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         _fail_open(state, state.internal_error(exc), emit)
 
 
-async def _sheet_async(state, limiter, call_model, emit) -> None:
+async def _sheet_async(state, pace: Pace, call_model, emit) -> None:
     attempt = 0
     while True:
         attempt += 1
-        async with limiter.aslot(state.run_id):
-            _mark_running(state, attempt)
-            started = time.perf_counter()
-            try:
-                image = await call_model(state, replace(state.sheet_plan.request, attempt=attempt), emit)
-            except ModelCallError as err:
-                error = err
-            else:
-                latency = time.perf_counter() - started
-                # Shielded: once paid for, the cells are written even if the consumer leaves now.
-                finishing = asyncio.get_running_loop().run_in_executor(
-                    None, settle_sheet, state, image, latency, attempt
-                )
-                for rec in state.records:
-                    state.finishing[rec["index"]] = finishing
-                for outcome in await asyncio.shield(finishing):
-                    emit(outcome)
-                return
+        try:  # the model's pace and daily quota, process-wide, before a connection slot
+            await pace.gate.aacquire(pace.owner)
+        except ModelCallError as err:
+            _fail_all(state, err, attempt - 1, emit)
+            return
+        async with pace.limiter.aslot(pace.owner):
+            error = pace.gate.exhausted_error()  # another call found the quota spent meanwhile
+            if error is None:
+                _mark_running(state, attempt)
+                started = time.perf_counter()
+                try:
+                    image = await call_model(state, replace(state.sheet_plan.request, attempt=attempt), emit)
+                except ModelCallError as err:
+                    error = err
+                    _spent(pace.gate, error)
+                else:
+                    latency = time.perf_counter() - started
+                    # Shielded: once paid for, the cells are written even if the consumer leaves now.
+                    finishing = asyncio.get_running_loop().run_in_executor(
+                        None, settle_sheet, state, image, latency, attempt
+                    )
+                    for rec in state.records:
+                        state.finishing[rec["index"]] = finishing
+                    for outcome in await asyncio.shield(finishing):
+                        emit(outcome)
+                    return
         delay = _retry(state, error, attempt, emit)
         if delay is None:
             return
-        await asyncio.sleep(delay)
+        await pace.gate.asleep_unless_spent(delay)
 
 
 def _indexes(state) -> list[int]:
@@ -177,13 +223,17 @@ def _mark_running(state, attempt: int) -> None:
         state.mark_running(index, attempt)
 
 
+def _fail_all(state, error: ModelCallError, attempts: int, emit) -> None:
+    for index in _indexes(state):
+        emit(state.fail(index, error, attempts))
+
+
 def _retry(state, error: ModelCallError, attempt: int, emit) -> float | None:
     """The delay before the next attempt (a retry event per cell), or None: every cell failed."""
     first = _indexes(state)[0]
     delay = state.retry_delay(first, error, attempt)
     if delay is None:
-        for index in _indexes(state):
-            emit(state.fail(index, error, attempt))
+        _fail_all(state, error, attempt, emit)
         return None
     for index in _indexes(state):
         emit(state.retry_event(index, attempt + 1, error, delay))

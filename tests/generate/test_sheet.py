@@ -308,3 +308,12 @@ def test_a_budget_counts_a_sheet_as_one_call(fake, tmp_path):
         SketchPipeline(output_dir=tmp_path).run({**fields, "max_cost_usd": 0.05})
     assert info.value.field == "max_cost_usd" and "this 2x2 sheet of 4 sketches (one call)" in str(info.value)
     assert fake.count == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "gather"])
+def test_a_spent_daily_quota_fails_every_cell_at_once(fake, mode, tmp_path):
+    fake.set_default(Behavior.rate_limited(retry_delay_s=0.01, per_day=True))
+    result, events = run_in_mode(mode, sheet_config(mode, tmp_path))
+    assert result.status == "failed" and fake.count == 1  # not retried into a wall
+    assert {ev.code for ev in outcomes(events)} == {ErrorCode.QUOTA_EXHAUSTED}
+    assert sorted(ev.index for ev in outcomes(events)) == [0, 1, 2, 3]
