@@ -16,9 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from generate.sheet_cut import SheetLayout
-
 from generate.budget import not_a_flag
+from generate.sheet_cut import SheetLayout
 
 __all__ = [
     "MAX_BRIEF_CHARS",

@@ -56,8 +56,8 @@ from generate.testing.fake_behaviors import (
     success_events,
 )
 from generate.testing.fake_records import RecordedRequest, ScriptRule, record_from, validate
-from generate.testing.server_thread import FakeServer, abort_connection
 from generate.testing.fake_sheets import sheet_request
+from generate.testing.server_thread import FakeServer, abort_connection
 
 __all__ = ["FakeGeminiServer", "RecordedRequest", "Behavior"]
 
