@@ -152,7 +152,7 @@ class TraceAdapter(ImageModelAdapter):
 
         def draw(k: int, cell_size: tuple[int, int]) -> Image.Image:
             layout, exaggeration = grid.cells[k]
-            ref = _load_reference(refs[k % len(refs)])
+            ref = load_reference(refs[k % len(refs)])
             return sketchify(ref, cell_size, layout=layout, exaggeration=exaggeration, seed=seed, index=k)
 
         page = compose_sheet(size, grid.cols, grid.rows, draw)
