@@ -86,3 +86,13 @@ def test_a_sheet_dry_run_shows_the_one_call(fake, tmp_path, capsys):
     plan = json.loads(capsys.readouterr().out)
     assert code == 0 and fake.count == 0
     assert plan["sheet"]["calls"] == 1 and plan["num_images"] == 4
+
+
+def test_a_sheet_row_is_refused_by_the_batch_api_before_any_call(fake, tmp_path, capsys):
+    path = tmp_path / "briefs.csv"
+    path.write_text("brief,style_id,sheet\ngolf mascot,vintage-mascot,2x2\n")
+    out = tmp_path / "out"
+    code = main(["batch", str(path), "--model", "nano-banana-pro", "--batch-api", "--output-dir", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and fake.count == 0
+    assert "does not go through the Batch API" in err and "Traceback" not in err
