@@ -339,6 +339,7 @@ def result_to_response(result: Any) -> GenerateResponse:
                 cost_usd=sk.cost_usd,
                 model=getattr(sk, "model", None),
                 fallbacks=[dict(f) for f in getattr(sk, "fallbacks", None) or []],  # redacted by the result
+                sheet=(sk.record or {}).get("sheet"),
             )
         )
     sheet = getattr(result, "contact_sheet_path", None)

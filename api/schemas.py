@@ -14,9 +14,10 @@ import binascii
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from generate.budget import not_a_flag
+from generate.sheet_cut import SheetLayout
 
 __all__ = [
     "MAX_BRIEF_CHARS",
@@ -125,6 +126,12 @@ class GenerateRequest(BaseModel):
         description="Whether people may be drawn. Vertex AI only: refused (422) in Gemini API mode.",
     )
     top_k: int | None = Field(default=None, ge=0, le=14, description="How many reference images to retrieve.")
+    sheet: Literal["2x2", "3x2", "2x3", "3x3"] | None = Field(
+        default=None,
+        description="Sheet mode: one call for a grid of sketches (columns x rows), cut into one sketch "
+        "per cell; num_images is then the cell count. Layouts per model and size: GET /models "
+        "(sheet_layouts).",
+    )
     allow_retired: bool | None = Field(
         default=None,
         description="Run a model past its shutdown date anyway, for an endpoint that still serves it; "
@@ -194,6 +201,11 @@ class GenerateRequest(BaseModel):
     @classmethod
     def _not_a_boolean(cls, value: Any) -> Any:
         return _whole_number_not_boolean(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sheet_count(cls, data: Any) -> Any:
+        return SheetLayout.drop_matching_count(data)
 
     @field_validator("brief")
     @classmethod
@@ -312,6 +324,11 @@ class SketchOut(BaseModel):
     fallbacks: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Models of a fallback chain this sketch left first: {model, error_code, message, attempts}.",
+    )
+    sheet: dict[str, Any] | None = Field(
+        default=None,
+        description="Sheet mode: {layout, cell: [row, col], box: [x0, y0, x1, y1] or null, source}; "
+        "cost_usd is the cell's share of the one call.",
     )
 
 

@@ -67,6 +67,7 @@ _FLAGS = {
     "max_cost_usd": "--max-cost",
     "image": "--image",
     "references": "--ref",
+    "sheet": "--sheet",
     "run_id": "RUN_ID",
     "index": "INDEX",
     "instruction": "INSTRUCTION",
@@ -95,6 +96,7 @@ def _request(args):
         "image": args.image,
         "references": args.ref,
         "max_cost_usd": args.max_cost,
+        "sheet": args.sheet,
     }
     return RunRequest.parse(fields, labels=_FLAGS)
 

@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--aspect", default=None, help="aspect ratio, e.g. 1:1, 3:4, 16:9 (default: the style's)"
     )
     gen.add_argument("--size", default="1K", help="1K, 2K or 4K")
+    gen.add_argument(
+        "--sheet",
+        default=None,
+        metavar="LAYOUT",
+        help="one call for a grid of sketches, cut into one per cell: 2x2, 3x2, 2x3 or 3x3 "
+        "(columns x rows; -n is then the cell count)",
+    )
     gen.add_argument("--resolution", default=None, help="exact output size, e.g. 1024x1024")
     gen.add_argument(
         "--seed",

@@ -34,6 +34,7 @@ __all__ = [
     "HistoryPart",
     "HistoryTurn",
     "ImageRequest",
+    "SheetRequest",
     "ModelImage",
     "ModelPreview",
     "Usage",
@@ -121,6 +122,19 @@ def input_load(input_images: tuple[Path, ...], history: tuple[HistoryTurn, ...])
 
 
 @dataclass(frozen=True)
+class SheetRequest:
+    """The grid a sheet call asks for (sheet mode: several sketches in one image).
+
+    ``cols`` x ``rows`` cells; ``cells`` is each cell's (layout, exaggeration) in reading order.
+    The prompt already says all of it; this is for adapters that do not read the prompt (trace).
+    """
+
+    cols: int
+    rows: int
+    cells: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class ImageRequest:
     """One sketch to make. ``prompt`` is the exact, final prompt for this sketch.
 
@@ -145,6 +159,7 @@ class ImageRequest:
     person_generation: str | None = None  # ALLOW_ALL | ALLOW_ADULT | ALLOW_NONE (Vertex AI only)
     input_images: tuple[Path, ...] = ()
     history: tuple[HistoryTurn, ...] = ()
+    sheet: SheetRequest | None = None  # sheet mode: this one call draws a grid of sketches
 
 
 @dataclass
@@ -283,6 +298,16 @@ class ImageModelAdapter(abc.ABC):
         ``references`` the style references it would carry. Default: the prompt, then each image."""
         images = [*subjects, *references]
         return [{"text": prompt}, *({"image": Path(p).name, "mime_type": "image/*"} for p in images)]
+
+    def check_sheet(self, layout: Any, *, aspect_ratio: str, image_size: str) -> list[str]:
+        """Refuse, before any call, a sheet (``layout``: a :class:`generate.sheet_cut.SheetLayout`)
+        this model cannot draw at this aspect ratio and size (ConfigError, field ``sheet``); return
+        warnings. By default a model makes no sheets."""
+        raise ConfigError(
+            f"model {self.name!r} does not make sheets (several sketches in one image); "
+            "choose a model that does (see `sketchgen models`)",
+            field="sheet",
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and connections (sync)."""

@@ -188,6 +188,13 @@ def _check_runs(prepared_runs: Sequence[Any]):
         raise ConfigError("the batch has no runs", field="briefs")
     models = {}
     for i, prepared in enumerate(prepared_runs):
+        if getattr(prepared.config, "sheet", None):
+            # A sheet's one call is cut into cells as it lands; a batch job would ask once per cell.
+            raise ConfigError(
+                f"run {i}: a sheet run (sheet {prepared.config.sheet}) does not go through the Batch API; "
+                "run it without --batch-api",
+                field="sheet",
+            )
         if not isinstance(prepared.adapter, NanoBananaAdapter):
             raise ConfigError(
                 f"run {i}: model {prepared.adapter.name!r} is not a Gemini model; the Batch API takes "

@@ -50,8 +50,9 @@ def planned_worst_case(
     references: int,
     input_images: tuple[Path, ...] = (),
 ) -> float:
-    """Worst case of a run not yet planned: ``config.num_images`` calls, each with ``references``
-    style references (capped at what the model takes beside ``input_images``)."""
+    """Worst case of a run not yet planned: ``config.num_images`` calls (one for a sheet, whatever
+    its cell count), each with ``references`` style references (capped at what the model takes
+    beside ``input_images``)."""
     cap = max(0, adapter.capabilities.max_reference_images - len(input_images))
     refs = tuple(Path(f"reference_{i}") for i in range(min(references, cap)))
     one = ImageRequest(
@@ -64,7 +65,8 @@ def planned_worst_case(
         reference_images=refs,
         input_images=tuple(input_images),
     )
-    return worst_case_cost(adapter, [one] * config.num_images)
+    calls = 1 if getattr(config, "sheet", None) else config.num_images
+    return worst_case_cost(adapter, [one] * calls)
 
 
 def check_cost(estimate_usd: float, cap_usd: float | None, *, what: str, model: str) -> None:

@@ -76,6 +76,10 @@ class ErrorCode:
     CANCELLED = "cancelled"
     BATCH_EXPIRED = "batch_expired"  # a Gemini Batch API job expired before it made the sketch
     BATCH_FAILED = "batch_failed"  # a Gemini Batch API job failed as a whole (no answer per sketch)
+    # Sheet mode: a cell of the one image holding a grid of sketches that could not be cut cleanly.
+    SHEET_GUTTER = "sheet_gutter_missing"  # the white gutter on one of its sides was not found
+    SHEET_CELL_EMPTY = "sheet_cell_empty"  # (almost) nothing drawn in it
+    SHEET_CELL_SHAPE = "sheet_cell_shape"  # too small, or far from the grid's cell shape
     INTERNAL = "internal"  # a bug in sketchgen itself, kept at its index instead of killing the run
 
 

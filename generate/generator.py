@@ -10,6 +10,9 @@ All three modes share one per-sketch lifecycle (attempt, classify, retry or sett
   (each sketch as soon as its file is written). :meth:`generate_streaming_async` yields just the
   per-sketch outcomes, which unpack as ``(index, image_path, error)``.
 
+In sheet mode (``config.sheet``) one call makes every sketch: :mod:`generate.sheet` runs it and
+settles one sketch per cell through the same RunState.
+
 A failed sketch stays at its own index with a typed error; the others go on. Model calls are
 capped by a process-wide limiter per adapter, shared fairly among the runs in flight (a run whose
 calls hang does not hold the others back: see :mod:`generate.limiter`). When the consumer stops listening (the task is
@@ -40,7 +43,8 @@ from generate.quota import check_rate_limits, model_gate
 from generate.redact import redact_exception, redacts_exceptions
 from generate.run_state import RunState
 from generate.runs import create_run_dir, note_child
-from generate.types import GenerationConfig, GenerationResult
+from generate.sheet import Pace, plan_sheet, run_sheet_async, run_sheet_sync
+from generate.types import MAX_IMAGES, GenerationConfig, GenerationResult
 from prompt.variation import plan_variations
 
 __all__ = ["ImageGenerator"]
@@ -114,10 +118,16 @@ class ImageGenerator:
         # An adapter may report its lifecycle warnings from check_request too: each is said once.
         warnings = list(dict.fromkeys([*warnings, *getattr(adapter, "lifecycle_warnings", [])]))
         warnings += list(extra_warnings)
+        if config.sheet is not None and plan is not None:
+            raise ConfigError(
+                "sheet mode makes a first run only; a refine, vary or edit run makes one sketch per call",
+                field="sheet",
+            )
         if plan is not None and plan.variations is not None:
             variations = list(plan.variations)
         else:
-            variations = plan_variations(prompt_spec, config.num_images, config.seed, style=style)
+            most = config.num_images if config.sheet else MAX_IMAGES
+            variations = plan_variations(prompt_spec, config.num_images, config.seed, style=style, most=most)
         if plan is not None:
             warnings += plan.warnings
             note = plan.details.get("prompt_note")
@@ -141,18 +151,27 @@ class ImageGenerator:
             )
             for v in variations
         ]
-        if config.max_cost_usd is not None:  # refused before the run folder or any call exists
-            try:
+        sheet_plan = None
+        try:
+            if config.sheet is not None:
+                sheet_plan, requests, more = plan_sheet(
+                    adapter, config, prompt_spec.prompt_text, variations, requests
+                )
+                warnings += more
+            if config.max_cost_usd is not None:  # refused before the run folder or any call exists
                 check_cost(
-                    worst_case_cost(adapter, requests),
+                    # A sheet is one call, whatever its cell count.
+                    worst_case_cost(adapter, [sheet_plan.request] if sheet_plan else requests),
                     config.max_cost_usd,
-                    what=f"this run of {len(requests)} sketches",
+                    what=f"this {config.sheet} sheet of {len(requests)} sketches (one call)"
+                    if sheet_plan
+                    else f"this run of {len(requests)} sketches",
                     model=adapter.name,
                 )
-            except ConfigError:
-                if self._adapter is None:  # built here for this run: nobody else will close it
-                    adapter.close()
-                raise
+        except ConfigError:
+            if self._adapter is None:  # built here for this run: nobody else will close it
+                adapter.close()
+            raise
         chain = plan_chain(adapter, requests, config.request_options())
         for step in chain[1:]:
             warnings += list(step.warnings)
@@ -181,6 +200,7 @@ class ImageGenerator:
             warnings=warnings,
             iteration=plan.lineage() if plan is not None else None,
             chain=chain,
+            sheet_plan=sheet_plan,
         )
 
     def _limiter(self, state: RunState, step: ChainStep | None = None):
@@ -239,8 +259,11 @@ class ImageGenerator:
             deliver(state.started_event())
             n = len(state.requests)
             with ThreadPoolExecutor(max_workers=n, thread_name_prefix="sketchgen") as pool:
-                for i in range(n):
-                    pool.submit(self._sketch_sync, state, i, events.put)
+                if state.sheet_plan is not None:  # one call makes every sketch
+                    pool.submit(run_sheet_sync, state, self._sheet_pace(state), events.put)
+                else:
+                    for i in range(n):
+                        pool.submit(self._sketch_sync, state, i, events.put)
                 try:
                     remaining = n
                     while remaining:
@@ -411,6 +434,18 @@ class ImageGenerator:
                 ErrorCode.TIMEOUT, f"no answer within {request.timeout_s:.0f} s", retryable=True
             ) from None
 
+    def _sketch_tasks(self, state: RunState, indexes: Iterable[int], emit) -> list[asyncio.Task]:
+        """One task per sketch, or in sheet mode one task for the call that makes them all."""
+        if state.sheet_plan is not None:
+            call = functools.partial(self._call_model, state.adapter)
+            return [asyncio.create_task(run_sheet_async(state, self._sheet_pace(state), call, emit))]
+        return [asyncio.create_task(self._sketch_async(state, i, emit)) for i in indexes]
+
+    def _sheet_pace(self, state: RunState) -> Pace:
+        """The one call of a sheet is paced like any call of the run's own model."""
+        step = state.chain[0]
+        return Pace(self._limiter(state, step), self._gate(step), state.config.schedule_group or state.run_id)
+
     @staticmethod
     def _prepare_sheet_soon(state: RunState) -> asyncio.Task:
         """Draw the contact sheet's captions on a worker thread while the model calls are in flight."""
@@ -458,9 +493,7 @@ class ImageGenerator:
         tasks: list[asyncio.Task] = []
         try:
             emit(state.started_event())
-            tasks = [
-                asyncio.create_task(self._sketch_async(state, i, emit)) for i in range(len(state.requests))
-            ]
+            tasks = self._sketch_tasks(state, range(len(state.requests)), emit)
             tasks.append(self._prepare_sheet_soon(state))
             await asyncio.gather(*tasks)
             emit(await _settle(state))
@@ -523,8 +556,8 @@ class ImageGenerator:
             yield state.stamp(state.started_event())
             for name, details in stages:
                 yield state.stamp(state.stage_event(name, details))
-            tasks = [asyncio.create_task(self._sketch_async(state, i, events.put_nowait)) for i in wanted]
-            remaining = len(tasks)
+            tasks = self._sketch_tasks(state, wanted, events.put_nowait)
+            remaining = len(wanted)
             sheet = self._prepare_sheet_soon(state)
             tasks.append(sheet)  # so that _abandon cancels it too
             while remaining:

@@ -240,6 +240,11 @@ def _choose_path(parent: ParentSketch, adapter: ImageModelAdapter) -> tuple[str,
             f"the parent sketch was made by {parent.model or 'an unknown model'}, not {adapter.name}: a "
             "thought signature only counts for the model that made it, so the sketch is sent as an image to edit"
         )
+    if parent.record.get("sheet"):
+        return "edit", (
+            "the parent sketch is a cell of a sheet (the model's signature covers the whole sheet), so it "
+            "is sent as an image to edit"
+        )
     turn = parent.record.get("model_turn") or {}
     chosen = [p for p in turn.get("parts") or [] if p.get("chosen")]
     if not chosen or not chosen[0].get("thought_signature"):

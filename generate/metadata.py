@@ -221,6 +221,7 @@ def assemble_metadata(
             "max_attempts": config.max_attempts,
             "max_concurrency": config.max_concurrency,
             "enforce_grayscale": config.enforce_grayscale,
+            "sheet": getattr(config, "sheet", None),
         },
         "model": {"requested": config.model_name, "used": model_name, "reason": model_reason},
         "images": [r["file"] for r in records if r["status"] == "completed"],

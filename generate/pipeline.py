@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from generate.adapter import ImageModelAdapter, estimate_costs_of, families, get_adapter, input_load
 from generate.budget import BudgetExceeded, check_cost, not_a_flag, planned_worst_case
@@ -35,6 +35,7 @@ from generate.iterate import (
 )
 from generate.metadata import recorded_request_options
 from generate.redact import redact_exception, redacts_exceptions
+from generate.sheet_cut import SheetLayout
 from generate.types import MAX_TIMEOUT_S, GenerationConfig, GenerationResult, default_output_root
 from generate.validation import field_bounds, human_message
 from prompt.compiler import PromptCompiler
@@ -109,6 +110,11 @@ class RunRequest(BaseModel):
         allow_inf_nan=False,
         description="Refuse the run, before any call, if its worst-case cost in USD is over this (more than 0)",
     )
+    sheet: str | None = Field(
+        default=None,
+        description="One call for a grid of sketches, cut into one sketch per cell: 2x2, 3x2, 2x3 or 3x3 "
+        "(columns x rows; num_images is then the cell count)",
+    )
 
     @field_validator("model", mode="before")
     @classmethod
@@ -131,6 +137,11 @@ class RunRequest(BaseModel):
             where = ".".join(str(p) for p in err["loc"][:1]) or "request"
             label = (labels or {}).get(where, where)
             raise ConfigError(human_message(err, label, field_bounds(cls, where)), field=where) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sheet_count(cls, data: Any) -> Any:
+        return SheetLayout.drop_matching_count(data)
 
     @field_validator("timeout_s")
     @classmethod
@@ -226,7 +237,9 @@ class SketchPipeline:
         style = self.registry.get_style(request.style_id)
         timeout = {"timeout_s": request.timeout_s} if request.timeout_s is not None else {}
         config = GenerationConfig(
-            num_images=request.num_images or style.num_images,
+            # A sheet's cell count is its num_images; the style's default would not fit it.
+            num_images=request.num_images or (None if request.sheet else style.num_images),
+            sheet=request.sheet,
             resolution=request.resolution,
             aspect_ratio=request.aspect_ratio or style.aspect_ratio,
             image_size=request.image_size,
@@ -240,6 +253,11 @@ class SketchPipeline:
             max_cost_usd=request.max_cost_usd,
             **timeout,
         )
+        if request.sheet and request.image:
+            raise ConfigError(
+                "sheet mode draws new sketches; it cannot redraw an image (leave out sheet or image)",
+                field="sheet",
+            )
         image = check_image_file(request.image, field="image") if request.image else None
         for ref in request.references:  # named as the user wrote them
             check_image_file(ref, field="references")
@@ -258,6 +276,12 @@ class SketchPipeline:
                 aspect_ratio=config.aspect_ratio, image_size=config.image_size, num_references=0
             )
             adapter.check_options(**config.request_options())
+            if config.sheet:
+                adapter.check_sheet(
+                    SheetLayout.parse(config.sheet),
+                    aspect_ratio=config.aspect_ratio,
+                    image_size=config.image_size,
+                )
             cap = _reference_cap(adapter, 1 if image is not None else 0)
             if len(refs) > cap:
                 raise ConfigError(
@@ -274,7 +298,9 @@ class SketchPipeline:
                     check_cost(
                         worst,
                         config.max_cost_usd,
-                        what=f"this run of {config.num_images} sketches",
+                        what=f"this {config.sheet} sheet of {config.num_images} sketches (one call)"
+                        if config.sheet
+                        else f"this run of {config.num_images} sketches",
                         model=adapter.name,
                     )
                 except BudgetExceeded as exc:
@@ -595,7 +621,7 @@ class SketchPipeline:
         if it is not None and it.variations is not None:
             plan = list(it.variations)
         else:
-            plan = plan_variations(spec, n, prepared.config.seed, style=prepared.style)
+            plan = plan_variations(spec, n, prepared.config.seed, style=prepared.style, most=max(n, 6))
         # What each call would carry: the image(s) to edit, then the style references.
         it_refs = None if it is None or it.references is None else {Path(p) for p in it.references}
         hits = [h for h in retrieval.hits if it_refs is None or Path(h.path) in it_refs]
@@ -613,7 +639,7 @@ class SketchPipeline:
                 num_references=len(retrieval.hits),
                 input_images=extra_images,
                 input_text_chars=extra_chars,
-                num_images=n,
+                num_images=1 if prepared.config.sheet else n,  # a sheet is one call
                 conversation_model=prepared.adapter.name if multi_turn else None,
                 aspect_ratio=prepared.config.aspect_ratio,
             )
@@ -624,6 +650,7 @@ class SketchPipeline:
             "warnings": [*prepared.warnings, *getattr(prepared.adapter, "lifecycle_warnings", [])],
             "style_id": prepared.style.id,
             "num_images": n,
+            "sheet": _dry_run_sheet(prepared, spec, plan),
             "aspect_ratio": prepared.config.aspect_ratio,
             "image_size": prepared.config.image_size,
             "prompt_spec": spec.model_dump(mode="json"),
@@ -648,3 +675,13 @@ class SketchPipeline:
             "estimated_cost": costs,
             "iteration": it.lineage() if it is not None else None,
         }
+
+
+def _dry_run_sheet(prepared: PreparedRun, spec, plan) -> dict[str, Any] | None:
+    """A sheet run's one call: its layout and the exact prompt (checked like a real run)."""
+    if not prepared.config.sheet:
+        return None
+    from generate.sheet import sheet_prompt
+
+    layout = SheetLayout.parse(prepared.config.sheet)
+    return {"layout": layout.name, "calls": 1, "prompt": sheet_prompt(spec.prompt_text, plan, layout)}

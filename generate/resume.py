@@ -202,6 +202,13 @@ def prepare_resume(
             raise RunNotResumable(
                 f"run {run_id} is {status}; only {', '.join(RESUMABLE)} runs can be resumed"
             )
+        sheet = (meta.get("config") or {}).get("sheet")
+        if sheet:
+            # Its cells came from one image: one cell made again alone would not match the others.
+            raise RunNotResumable(
+                f"run {run_id} is a {sheet} sheet (every sketch from one call); it cannot be resumed "
+                "cell by cell: run it again"
+            )
         sketches = meta.get("sketches") or []
         if not sketches or not all(rec.get("prompt") for rec in sketches):
             raise RunNotResumable(f"run {run_id} does not record its sketches' prompts; it cannot be resumed")

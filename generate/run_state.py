@@ -87,6 +87,8 @@ class RunState:
     resumes: list[dict[str, Any]] = field(default_factory=list)
     # The models tried in order per sketch (generate.fallback.plan_chain); default: just ``adapter``.
     chain: list[ChainStep] = field(default_factory=list)
+    # Sheet mode (generate.sheet.SheetPlan): one call makes every sketch, one per cell of a grid.
+    sheet_plan: Any = None
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -371,6 +373,11 @@ class RunState:
             message=error.message,
         )
         return nxt, event
+
+    def annotate(self, index: int, **fields: Any) -> None:
+        """Set fields of a sketch's record before it settles (sheet mode: its cell and cost share)."""
+        with self._lock:
+            self.records[index].update(fields)
 
     def skipped_error(self, step: ChainStep | None = None) -> ModelCallError:
         """The error for a sketch not attempted because an earlier one proved the run (or, with

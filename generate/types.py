@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from generate.errors import ConfigError
+from generate.sheet_cut import SheetLayout
 
 __all__ = [
     "GenerationConfig",
@@ -142,9 +143,14 @@ class GenerationConfig:
 
     ``max_cost_usd``: a cap on the run's worst-case cost (see :mod:`generate.budget`); a run whose
     estimate is over it is refused before any call. ``None``: no cap.
+
+    ``sheet`` (``"2x2"``, ``"3x2"``, ``"2x3"``, ``"3x3"``: columns x rows) makes every sketch from one
+    call, one per cell of a grid (:mod:`generate.sheet`); ``num_images`` then defaults to the cell
+    count and must equal it when given (ConfigError, field ``num_images``). Whether the model and
+    size can hold the grid is checked when the run is prepared (field ``sheet``).
     """
 
-    num_images: int = 4
+    num_images: int | None = None  # None: 4, or with ``sheet`` the sheet's cell count
     resolution: tuple[int, int] | None = (1024, 1024)
     aspect_ratio: str | None = None
     image_size: str = "1K"
@@ -168,18 +174,33 @@ class GenerationConfig:
     # run instead of each taking a share of their own. None: the run is its own owner.
     schedule_group: str | None = None
     max_cost_usd: float | None = None
+    # Sheet mode: "2x2", "3x2", "2x3" or "3x3" (columns x rows): one call, one image holding that
+    # grid of variations, cut into one sketch per cell (see generate.sheet).
+    sheet: str | None = None
 
     def __post_init__(self) -> None:
         if self.min_images not in range(1, MIN_IMAGES + 1):
             raise ConfigError(f"min_images must be from 1 to {MIN_IMAGES}", field="min_images")
-        lo = self.min_images
+        lo, hi = self.min_images, MAX_IMAGES
+        if self.sheet is not None:
+            layout = SheetLayout.parse(self.sheet)
+            self.sheet = layout.name
+            if self.num_images is None:
+                self.num_images = layout.cells
+            elif self.num_images != layout.cells:
+                raise ConfigError(
+                    f"num_images {self.num_images!r} does not match sheet {layout.name} ({layout.cells} cells): "
+                    f"leave num_images out or set it to {layout.cells}",
+                    field="num_images",
+                )
+            lo = hi = layout.cells
+        elif self.num_images is None:
+            self.num_images = 4
         if isinstance(self.num_images, bool) or not isinstance(self.num_images, int):
+            raise ConfigError(f"num_images must be a whole number from {lo} to {hi}", field="num_images")
+        if not lo <= self.num_images <= hi:
             raise ConfigError(
-                f"num_images must be a whole number from {lo} to {MAX_IMAGES}", field="num_images"
-            )
-        if not lo <= self.num_images <= MAX_IMAGES:
-            raise ConfigError(
-                f"num_images must be from {lo} to {MAX_IMAGES}, got {self.num_images}",
+                f"num_images must be from {lo} to {hi}, got {self.num_images}",
                 field="num_images",
             )
         if self.resolution is not None:

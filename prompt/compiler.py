@@ -40,10 +40,13 @@ __all__ = [
     "asks_for_lettering",
     "DEFAULT_TOKEN_BUDGET",
     "TOKEN_BUDGET_ENV",
+    "ONE_SKETCH_RULE",
 ]
 
 logger = logging.getLogger(__name__)
 
+# The output rule sheet mode (generate.sheet) swaps for its grid.
+ONE_SKETCH_RULE = "a single image containing exactly one sketch: no grids, panels or sheets of variations"
 DEFAULT_TOKEN_BUDGET = 1200
 MIN_TOKEN_BUDGET = 256
 TOKEN_BUDGET_ENV = "SKETCHGEN_PROMPT_TOKEN_BUDGET"
@@ -317,7 +320,7 @@ class PromptCompiler:
             "OUTPUT\n"
             + bullets(
                 [
-                    "a single image containing exactly one sketch: no grids, panels or sheets of variations",
+                    ONE_SKETCH_RULE,
                     "plain, clean white background with nothing else on the page",
                     "grayscale only: dark pencil or ink lines on white, light gray tone at most",
                     extras,

@@ -108,10 +108,10 @@ EXAGGERATION_LEVELS: dict[str, str] = {
 _LEVEL_ORDER = ("subtle", "moderate", "bold")
 
 
-def _check_n(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or not MIN_SKETCHES <= n <= MAX_SKETCHES:
+def _check_n(n: object, most: int = MAX_SKETCHES) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not MIN_SKETCHES <= n <= most:
         raise ConfigError(
-            f"num_images must be a whole number from {MIN_SKETCHES} to {MAX_SKETCHES} (got {n!r})",
+            f"num_images must be a whole number from {MIN_SKETCHES} to {most} (got {n!r})",
             field="num_images",
         )
     return n
@@ -165,15 +165,22 @@ def variation_block(index: int, n: int, layout: str, exaggeration: str) -> str:
 
 
 def plan_variations(
-    spec: PromptSpec, n: int, seed: int | None = None, *, style: Style | None = None
+    spec: PromptSpec,
+    n: int,
+    seed: int | None = None,
+    *,
+    style: Style | None = None,
+    most: int = MAX_SKETCHES,
 ) -> list[SketchVariation]:
     """Plan ``n`` sketches (3-6) for ``spec``: distinct layouts, spread exaggeration, exact prompts.
+
+    ``most`` raises the upper bound (sheet mode plans up to 9 cells; the layout catalogue has 10).
 
     ``style`` supplies the optional ``layouts`` / ``exaggeration`` overrides; it must be the style the
     spec was compiled for. Same arguments, same plan. Raises ConfigError(field="num_images") for ``n``
     outside 3-6, ConfigError(field="seed") for a non-integer seed.
     """
-    n = _check_n(n)
+    n = _check_n(n, min(most, len(LAYOUTS)))
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ConfigError(f"seed must be an integer or None (got {seed!r})", field="seed")
     if style is not None and style.id != spec.style_id:

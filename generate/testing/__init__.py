@@ -13,6 +13,7 @@ a process of its own; ``python -m generate.testing`` runs one in a terminal.
 from generate.testing.fake_behaviors import Behavior, make_image
 from generate.testing.fake_gemini import FakeGeminiServer, RecordedRequest
 from generate.testing.fake_openai import FakeOpenAIServer, OpenAIBehavior, RecordedOpenAIRequest
+from generate.testing.fake_sheets import make_sheet
 from generate.testing.process import fake_gemini_process
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "RecordedRequest",
     "fake_gemini_process",
     "make_image",
+    "make_sheet",
 ]

@@ -24,6 +24,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from generate.testing.fake_sheets import make_sheet
+
 __all__ = [
     "Behavior",
     "make_image",
@@ -77,6 +79,9 @@ class Behavior:
     hang_s: float = 3600.0
     # raw: the 200 body (each SSE data: line when streaming), sent as given
     raw: str = ""
+    # sheet answers (a prompt that asks for "C columns by R rows"): faults in the drawn grid
+    sheet_bridge_row: int | None = None  # the drawing spills over every column gutter of this row
+    sheet_blank_cell: tuple[int, int] | None = None  # (row, col) left empty
 
     # ---- constructors ------------------------------------------------------------------
     @classmethod
@@ -240,6 +245,17 @@ class Behavior:
         JSON that is not a response object, e.g. ``"42"`` or ``"true"``, as a broken proxy sends."""
         return cls(kind="raw", raw=body, **kw)
 
+    @classmethod
+    def sheet_missing_gutter(cls, row: int = 0, **kw: Any) -> Behavior:
+        """A sheet whose column gutters are bridged in one ``row`` (0-based): that row's cells
+        cannot be separated. Other prompts get a normal image."""
+        return cls(kind="image", sheet_bridge_row=row, **kw)
+
+    @classmethod
+    def sheet_empty_cell(cls, row: int = 0, col: int = 0, **kw: Any) -> Behavior:
+        """A sheet with one cell left empty."""
+        return cls(kind="image", sheet_blank_cell=(row, col), **kw)
+
     def but(self, **changes: Any) -> Behavior:
         """A copy with some fields changed."""
         return replace(self, **changes)
@@ -376,7 +392,13 @@ def success_events(b: Behavior, ctx: dict[str, Any]) -> list[dict[str, Any]]:
         )
     if b.kind == "image":
         fmt = "JPEG" if b.jpeg_as_png else "PNG"
-        data = make_image(w, h, ctx["variant"], fmt, b.pad_to_bytes)
+        if ctx.get("sheet"):  # the prompt asked for a grid: draw one, with real gutters
+            cols, rows = ctx["sheet"]
+            data = make_sheet(
+                w, h, cols, rows, ctx["variant"], bridge_row=b.sheet_bridge_row, blank_cell=b.sheet_blank_cell
+            )
+        else:
+            data = make_image(w, h, ctx["variant"], fmt, b.pad_to_bytes)
         part: dict[str, Any] = {"inlineData": {"mimeType": "image/png", "data": _b64(data)}}
         signed(part, signature_bytes(ctx["response_id"]))
         if b.final_flagged_thought:

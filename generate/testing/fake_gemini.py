@@ -56,6 +56,7 @@ from generate.testing.fake_behaviors import (
     success_events,
 )
 from generate.testing.fake_records import RecordedRequest, ScriptRule, record_from, validate
+from generate.testing.fake_sheets import sheet_request
 from generate.testing.server_thread import FakeServer, abort_connection
 
 __all__ = ["FakeGeminiServer", "RecordedRequest", "Behavior"]
@@ -176,6 +177,7 @@ class FakeGeminiServer(FakeServer[RecordedRequest]):
             "variant": rec.seq,
             "google_search": rec.google_search,
             "search_topic": " ".join(rec.prompt.split()[:6]),
+            "sheet": sheet_request(rec.prompt),
         }
 
     def _record_batch(self, request: web.Request, model: str, body: dict | None, job: str) -> RecordedRequest:

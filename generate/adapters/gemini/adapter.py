@@ -77,6 +77,7 @@ from generate.adapters.gemini.wire import (
 )
 from generate.errors import ConfigError, CredentialsError
 from generate.redact import redact, redact_error, redact_exception, register_secret
+from generate.sheet_cut import check_cell_size
 
 __all__ = [
     "API_VERSION",
@@ -531,6 +532,24 @@ class NanoBananaAdapter(ImageModelAdapter):
             person_generation=person_generation,
             response_modalities=response_modalities,
         )
+
+    def check_sheet(self, layout: Any, *, aspect_ratio: str, image_size: str) -> list[str]:
+        """The catalog's recommended sheets for the size, and cells of at least MIN_CELL_PX a side."""
+        offered = self.entry.sheet_layouts.get(image_size, ())
+        if layout.name not in offered:
+            sizes = [f"{size}: {', '.join(names)}" for size, names in self.entry.sheet_layouts.items()]
+            raise ConfigError(
+                f"sheet {layout.name} is not offered by {self.entry.id} at image size {image_size}; "
+                f"it offers {'; '.join(sizes) or 'no sheets'}",
+                field="sheet",
+            )
+        check_cell_size(
+            layout,
+            self.entry.pixels(aspect_ratio, image_size),
+            model=self.entry.id,
+            where=f"{aspect_ratio} {image_size}",
+        )
+        return []
 
     def describe(self) -> dict[str, Any]:
         return {

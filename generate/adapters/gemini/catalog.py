@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from generate.adapter import Usage
 from generate.errors import ConfigError
+from generate.sheet_cut import SHEET_LAYOUTS
 
 __all__ = [
     "ModelEntry",
@@ -79,6 +80,8 @@ class ModelEntry(BaseModel):
     typical_thoughts_tokens: int = 0
     google_search: bool = False  # takes tools=[{google_search:{}}] (Grounding with Google Search)
     person_generation: bool = False  # takes imageConfig.personGeneration (Vertex AI only)
+    # Sheet mode: per image size, the grids ("2x2", "3x2", ...: columns x rows) recommended there.
+    sheet_layouts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     unconfirmed: tuple[str, ...] = ()
     notes: str = ""
     price_table_date: str = ""
@@ -94,6 +97,13 @@ class ModelEntry(BaseModel):
                 raise ValueError(f"{table} lacks sizes {sorted(missing)}")
         if self.default_image_size not in self.image_sizes:
             raise ValueError(f"default_image_size {self.default_image_size!r} not in image_sizes")
+        if set(self.sheet_layouts) - set(self.image_sizes):
+            raise ValueError(
+                f"sheet_layouts names sizes {sorted(set(self.sheet_layouts) - set(self.image_sizes))}"
+            )
+        unknown = {name for names in self.sheet_layouts.values() for name in names} - set(SHEET_LAYOUTS)
+        if unknown:
+            raise ValueError(f"sheet_layouts has unknown layouts {sorted(unknown)}")
         if self.pixels_1k and set(self.aspect_ratios) - set(self.pixels_1k):
             raise ValueError(
                 f"pixel table lacks ratios {sorted(set(self.aspect_ratios) - set(self.pixels_1k))}"
@@ -146,6 +156,7 @@ class ModelEntry(BaseModel):
             "thinking": self.thinking,
             "google_search": self.google_search,
             "person_generation": self.person_generation,
+            "sheet_layouts": {size: list(names) for size, names in self.sheet_layouts.items()},
             "unconfirmed": list(self.unconfirmed),
             "notes": self.notes,
         }

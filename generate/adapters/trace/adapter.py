@@ -17,6 +17,9 @@ Contract:
   gives identical PNG bytes; ``seed=None`` counts as 0;
 * output: PNG, mode "L", paper-white (255) background, dark lines, pixel size from the ratio/size table
   in :mod:`generate.adapters.trace.sketchify` (1K 1:1 = 1024x1024, 2K = twice that, ...);
+* a sheet request (``request.sheet``, sheet mode) is one page of traced cells, cell ``k`` from
+  reference ``k % len(...)`` with its own layout and exaggeration, laid out with white gutters
+  (:mod:`generate.adapters.trace.sheet`); any grid whose cells are at least 384 px a side;
 * no reference -> ``ModelCallError(NO_REFERENCE, fatal_for_run=True)`` whose message says how to add some;
   an unreadable reference -> ``ModelCallError(BAD_IMAGE)`` for that sketch only.
 
@@ -39,6 +42,7 @@ from generate.adapter import (
     ImageRequest,
     ModelImage,
 )
+from generate.adapters.trace.sheet import compose_sheet
 from generate.adapters.trace.sketchify import (
     ASPECT_RATIOS,
     EXAGGERATIONS,
@@ -49,6 +53,7 @@ from generate.adapters.trace.sketchify import (
     sketchify,
 )
 from generate.errors import ErrorCode, ModelCallError
+from generate.sheet_cut import check_cell_size
 
 __all__ = ["TraceAdapter", "TRACE_VERSION", "load_reference"]
 
@@ -96,6 +101,8 @@ class TraceAdapter(ImageModelAdapter):
                 f"trace cannot make {request.aspect_ratio} at {request.image_size}; it offers ratios "
                 f"{', '.join(ASPECT_RATIOS)} and sizes {', '.join(IMAGE_SIZES)}",
             ) from exc
+        if request.sheet is not None:
+            return self._sheet(request, size)
         if request.input_images:
             ref_path = Path(request.input_images[request.index % len(request.input_images)])
         else:
@@ -136,6 +143,41 @@ class TraceAdapter(ImageModelAdapter):
                 "size": list(size),
             },
         )
+
+    def _sheet(self, request: ImageRequest, size: tuple[int, int]) -> ModelImage:
+        """One page holding every cell of ``request.sheet``, each traced from its own reference."""
+        grid = request.sheet
+        refs = [Path(p) for p in request.reference_images]
+        seed = 0 if request.seed is None else int(request.seed)
+
+        def draw(k: int, cell_size: tuple[int, int]) -> Image.Image:
+            layout, exaggeration = grid.cells[k]
+            ref = load_reference(refs[k % len(refs)])
+            return sketchify(ref, cell_size, layout=layout, exaggeration=exaggeration, seed=seed, index=k)
+
+        page = compose_sheet(size, grid.cols, grid.rows, draw)
+        used = list(dict.fromkeys(refs[k % len(refs)] for k in range(len(grid.cells))))
+        return ModelImage(
+            data=png_bytes(page),
+            mime_type="image/png",
+            model="trace",
+            model_version=TRACE_VERSION,
+            text=f"traced a {grid.cols}x{grid.rows} sheet - a tracing aid, not text-to-image generation",
+            cost_usd=0.0,
+            references_sent=[{"name": p.name, "path": str(p), "sha256": _sha256(p)} for p in used],
+            seed_sent=seed,
+            extra={"sheet": f"{grid.cols}x{grid.rows}", "seed": seed, "size": list(size)},
+        )
+
+    def check_sheet(self, layout: Any, *, aspect_ratio: str, image_size: str) -> list[str]:
+        """Any grid whose cells are at least MIN_CELL_PX a side at this ratio and size (no
+        recommendation table: the page is composed, not drawn)."""
+        try:
+            pixels = pixel_size(aspect_ratio, image_size)
+        except ValueError:
+            pixels = None  # check_request refuses the ratio or size itself
+        check_cell_size(layout, pixels, model=self.name, where=f"{aspect_ratio} {image_size}")
+        return []
 
     async def agenerate(self, request: ImageRequest) -> ModelImage:
         """Same as :meth:`generate`, on a worker thread (the work is CPU-bound Pillow/numpy)."""
