@@ -47,6 +47,8 @@ log = logging.getLogger("sketchgen.catalog")
 CATALOG_NAME = ".catalog.sqlite3"
 FAVOURITE_MARKER = ".favourite"  # an empty file in a run folder: the run is starred
 SWEEP_INTERVAL_S = 30.0
+SWEEP_CHUNK = 250  # stats between the background sweep's pauses
+SWEEP_PAUSE_S = 0.005
 _SCHEMA_VERSION = 2
 _UNSETTLED = ("running", "interrupted")
 
@@ -216,18 +218,24 @@ class RunCatalog:
             if stale:
                 self._read_runs(sorted(stale))
 
-    def _changed_since_read(self) -> set[str]:
-        """The runs whose metadata.json is not the one last read (one stat per run)."""
+    def _changed_since_read(self, *, pause_s: float = 0.0) -> set[str]:
+        """The runs whose metadata.json is not the one last read (one stat per run).
+
+        ``pause_s``: sleep that long after every :data:`SWEEP_CHUNK` stats, so that a background
+        sweep of 100,000 runs hands the interpreter back to the queries it runs beside."""
         rows = self._db().execute("SELECT run_id, meta_mtime_ns, meta_size FROM runs").fetchall()
-        return {
-            row["run_id"]
-            for row in rows
-            if _meta_stat(self.root / row["run_id"]) != (row["meta_mtime_ns"], row["meta_size"])
-        }
+        changed = set()
+        for start in range(0, len(rows), SWEEP_CHUNK):
+            for row in rows[start : start + SWEEP_CHUNK]:
+                if _meta_stat(self.root / row["run_id"]) != (row["meta_mtime_ns"], row["meta_size"]):
+                    changed.add(row["run_id"])
+            if pause_s:
+                time.sleep(pause_s)
+        return changed
 
     def _sweep(self) -> None:
         try:
-            changed = self._changed_since_read()
+            changed = self._changed_since_read(pause_s=SWEEP_PAUSE_S)
             with self._stale_lock:
                 self._stale |= changed
         except (sqlite3.Error, OSError) as exc:
