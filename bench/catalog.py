@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -128,18 +129,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200, help="requests per query kind")
     parser.add_argument("--baseline-repeats", type=int, default=3)
     parser.add_argument("--dir", default=None, help="where to make the outputs folder (default: a temp dir)")
+    parser.add_argument(
+        "--keep",
+        default=None,
+        metavar="DIR",
+        help="make the runs in DIR and leave them there; a second run with the same DIR reuses them",
+    )
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+    place = contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory(dir=args.dir)
+    with place as tmp:
         root = Path(tmp) / "outputs"
-        root.mkdir()
         template = template_metadata(Path(tmp) / "template")
-        log(
-            f"writing {args.runs} synthetic runs in {root} ({len(json.dumps(template))} bytes of metadata each)"
-        )
-        t0 = time.perf_counter()
-        make_runs(root, args.runs, template)
-        write_s = time.perf_counter() - t0
+        write_s = None
+        if root.is_dir() and sum(1 for _ in root.iterdir()) >= args.runs:
+            log(f"reusing the runs in {root}")
+        else:
+            root.mkdir(parents=True)
+            log(
+                f"writing {args.runs} synthetic runs in {root} ({len(json.dumps(template))} bytes of metadata each)"
+            )
+            t0 = time.perf_counter()
+            make_runs(root, args.runs, template)
+            write_s = time.perf_counter() - t0
 
         log("building the catalog from the folders")
         t0 = time.perf_counter()
@@ -169,10 +181,14 @@ def main() -> None:
     worst_p99 = max(q["p99_ms"] for q in catalog.values())
     report = {
         "benchmark": "catalog",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_1m_at_end": round(os.getloadavg()[0], 1),
+        },
         "runs": args.runs,
         "metadata_bytes_per_run": len(json.dumps(template)),
-        "write_folders_s": round(write_s, 1),
+        "write_folders_s": None if write_s is None else round(write_s, 1),
         "build": {"seconds": round(build_s, 2), "runs_per_s": round(args.runs / build_s)},
         "queries": catalog,
         "baseline": {"what": "generate.runs.scan_runs, filter matching nothing", **baseline},
