@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import require_token
 from api.errors import error_response
@@ -31,7 +31,7 @@ from api.state import ServiceState, get_state
 from generate.batch import MAX_BATCH_ROWS, BatchInvalid, CsvText, prepare_batch
 from generate.batch_manifest import BatchNotFound, Manifest, ManifestDamaged, batches_root
 from generate.batch_run import arun_prepared
-from generate.budget import not_a_flag
+from generate.budget import CostCap
 from generate.errors import ConfigError
 from generate.run_lock import run_is_live
 from generate.spend import DailyBudgetReached
@@ -63,25 +63,13 @@ class BatchBody(BaseModel):
     defaults: dict[str, Any] = Field(
         default_factory=dict, description="Values for rows that leave a field out (e.g. model, num_images)."
     )
-    max_cost_usd: float | None = Field(
+    max_cost_usd: CostCap = Field(
         default=None,
         allow_inf_nan=False,
         description="The batch's cap in USD: no run starts once recorded spend plus the worst case of the "
         "runs in flight would pass it; the rest are skipped_budget.",
     )
     parallel: int = Field(default=4, ge=1, le=64, description="Runs of this batch in flight at once.")
-
-    @field_validator("max_cost_usd", mode="before")
-    @classmethod
-    def _cap_not_a_flag(cls, value: Any) -> Any:
-        return not_a_flag(value)
-
-    @field_validator("max_cost_usd")
-    @classmethod
-    def _cap_positive(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:
-            raise ValueError(f"must be more than 0 US dollars (got {value:g})")
-        return value
 
 
 class BatchAccepted(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from generate.budget import not_a_flag
+from generate.budget import CostCap
 from generate.sheet_cut import SheetLayout
 
 __all__ = [
@@ -150,7 +150,7 @@ class GenerateRequest(BaseModel):
         "retried); default: the service's $SKETCHGEN_TIMEOUT_S, else 180.",
         examples=[60],
     )
-    max_cost_usd: float | None = Field(
+    max_cost_usd: CostCap = Field(
         default=None,
         allow_inf_nan=False,
         description="A cap in USD (more than 0): a run whose worst-case cost estimate is over it is "
@@ -219,18 +219,6 @@ class GenerateRequest(BaseModel):
     def _timeout_positive(cls, value: float | None) -> float | None:
         if value is not None and value <= 0:
             raise ValueError(f"must be more than 0 seconds (got {value:g})")
-        return value
-
-    @field_validator("max_cost_usd", mode="before")
-    @classmethod
-    def _cap_not_a_flag(cls, value: Any) -> Any:
-        return not_a_flag(value)
-
-    @field_validator("max_cost_usd")
-    @classmethod
-    def _cap_positive(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:
-            raise ValueError(f"must be more than 0 US dollars (got {value:g})")
         return value
 
     @field_validator("resolution", mode="before")

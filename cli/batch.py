@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from cli.commands import FLAGS
 from cli.progress import LiveStatus
 from generate.events import RunCompleted, RunEvent, RunStarted, SketchCompleted, SketchFailed, SketchRetry
 from generate.redact import redact
@@ -64,19 +65,6 @@ class BatchStatus(LiveStatus):
         self.refresh()
 
 
-_LABELS = {
-    "style_id": "--style",
-    "num_images": "-n",
-    "model": "--model",
-    "aspect_ratio": "--aspect",
-    "image_size": "--size",
-    "resolution": "--resolution",
-    "seed": "--seed",
-    "top_k": "--top-k",
-    "timeout_s": "--timeout",
-}
-
-
 def _defaults(args) -> dict:
     return {
         "style_id": args.style,
@@ -120,7 +108,7 @@ def cmd_batch(args) -> int:
         args.file,
         defaults=_defaults(args),
         max_cost_usd=cap,
-        labels=_LABELS,
+        labels=FLAGS,
         resume=args.resume,
         parallel=args.parallel,
         batch_api=args.batch_api,

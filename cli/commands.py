@@ -48,7 +48,8 @@ def _err(text: str) -> None:
     print(redact(text), file=sys.stderr, flush=True)
 
 
-_FLAGS = {
+# How the CLI's user knows each request field (error lines name the flag, not the field).
+FLAGS = {
     "brief": "the brief",
     "style_id": "--style",
     "model": "--model",
@@ -98,7 +99,7 @@ def _request(args):
         "max_cost_usd": args.max_cost,
         "sheet": args.sheet,
     }
-    return RunRequest.parse(fields, labels=_FLAGS)
+    return RunRequest.parse(fields, labels=FLAGS)
 
 
 def cmd_generate(args) -> int:
@@ -125,7 +126,7 @@ def _iterate(args, kind: str) -> int:
         "model": args.model,
         "seed": args.seed,
     }
-    request = (VaryRequest if kind == "vary" else IterateRequest).parse(fields, labels=_FLAGS)
+    request = (VaryRequest if kind == "vary" else IterateRequest).parse(fields, labels=FLAGS)
     pipeline = SketchPipeline(output_dir=args.output_dir)
     prepared = pipeline.prepare_iteration(request)
     if args.dry_run:

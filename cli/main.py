@@ -42,7 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sketchgen", description="Grayscale, draw-over-ready concept sketches from a design brief."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show the library's log warnings too")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        parser_class=_Parser,
+        help="what to do (`sketchgen COMMAND --help`)",
+    )
 
     gen = sub.add_parser("generate", help="make 3-6 concept sketches for a brief")
     gen.add_argument("brief", help='what to sketch, e.g. "playful golf mascot"')
@@ -150,18 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
             it.add_argument("-n", "--num-images", type=int, default=4, help="1-6 variations (default 4)")
         it.add_argument("--model", default=None, help="default: the model that made the parent sketch")
         it.add_argument("--seed", type=int, default=None, help="default: the parent's seed")
-        it.add_argument("--output-dir", default=None, help="where the run folders are")
+        it.add_argument("--output-dir", default=None, help="where run folders are (default as for generate)")
         it.add_argument("--dry-run", action="store_true", help="show what would be sent and its cost")
         it.add_argument("--json", action="store_true", help="machine-readable output")
 
     idx = sub.add_parser("index", help="embed a folder of reference images for a style")
-    idx.add_argument("directory", type=Path)
+    idx.add_argument("directory", type=Path, help="the folder of reference images for the style")
     idx.add_argument("--style", required=True, help="style id the references belong to")
     idx.add_argument("--index-dir", default=None, help="default $SKETCHGEN_INDEX_DIR or ./.sketchgen/index")
     idx.add_argument(
         "--rebuild", action="store_true", help="re-embed everything (e.g. after changing the CLIP model)"
     )
-    idx.add_argument("--json", action="store_true")
+    idx.add_argument("--json", action="store_true", help="machine-readable output")
 
     weights = sub.add_parser(
         "weights", help="download the CLIP weights for retrieval into the Hugging Face cache (once)"
@@ -172,37 +178,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="instead, download a local diffusion model's weights (e.g. sdxl-scribble; needs sketchgen[local])",
     )
-    weights.add_argument("--json", action="store_true")
+    weights.add_argument("--json", action="store_true", help="machine-readable output")
 
     styles = sub.add_parser("styles", help="list the styles")
-    styles.add_argument("--json", action="store_true")
+    styles.add_argument("--json", action="store_true", help="machine-readable output")
     models = sub.add_parser(
         "models",
         help="list every model family with its availability, and its models with status and price per image",
     )
-    models.add_argument("--json", action="store_true")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
 
     runs = sub.add_parser("runs", help="list past runs, newest first")
-    runs.add_argument("--style", default=None)
-    runs.add_argument("--model", default=None)
+    runs.add_argument("--style", default=None, help="only runs of this style id")
+    runs.add_argument("--model", default=None, help="only runs of this model (an id or an alias)")
     runs.add_argument(
         "--status",
         default=None,
         choices=["complete", "partial", "failed", "cancelled", "running", "interrupted"],
+        help="only runs with this status",
     )
     runs.add_argument("--since", default=None, help="YYYY-MM-DD or ISO time")
     runs.add_argument("--until", default=None, help="YYYY-MM-DD or ISO time")
     runs.add_argument("--search", "-q", default=None, metavar="WORDS", help="words the brief must contain")
     runs.add_argument("--favourites", action="store_true", help="only starred runs")
-    runs.add_argument("--sort", default="newest", choices=["newest", "oldest", "cost"])
-    runs.add_argument("--limit", type=_whole_number, default=20)
+    runs.add_argument(
+        "--sort", default="newest", choices=["newest", "oldest", "cost"], help="order (default newest)"
+    )
+    runs.add_argument("--limit", type=_whole_number, default=20, help="show at most this many (default 20)")
     runs.add_argument("--offset", type=_whole_number, default=0, help="skip this many matching runs")
     runs.add_argument(
         "--reindex", action="store_true", help="rebuild the run catalog from the run folders, then list"
     )
-    runs.add_argument("--output-dir", default=None)
+    runs.add_argument("--output-dir", default=None, help="where run folders are (default as for generate)")
     runs.add_argument("--tree", action="store_true", help="show refinements under the run they came from")
-    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
 
     from cli.batch import add_batch_parser
 
@@ -224,14 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--json", action="store_true", help="machine-readable output")
 
     serve = sub.add_parser("serve", help="start the HTTP service and web page")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_whole_number, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_whole_number, default=8000, help="port to listen on (default 8000)")
 
     mcp = sub.add_parser("mcp", help="serve sketchgen's tools to MCP clients (stdio, or --http)")
     mcp.add_argument("--http", action="store_true", help="serve the streamable HTTP transport, not stdio")
-    mcp.add_argument("--host", default="127.0.0.1", help="with --http (default 127.0.0.1)")
-    mcp.add_argument("--port", type=_whole_number, default=8765, help="with --http (default 8765)")
-    mcp.add_argument("--output-dir", default=None, help="where run folders go (default as for generate)")
+    mcp.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on, with --http (default 127.0.0.1)"
+    )
+    mcp.add_argument(
+        "--port", type=_whole_number, default=8765, help="port to listen on, with --http (default 8765)"
+    )
+    mcp.add_argument("--output-dir", default=None, help="where run folders are (default as for generate)")
     return parser
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator
 
 from generate.adapter import ImageModelAdapter, ImageRequest
 from generate.errors import ConfigError
@@ -87,3 +89,15 @@ def not_a_flag(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError(f"must be a number of US dollars, not {str(value).lower()}")
     return value
+
+
+def positive_cap(value: float | None) -> float | None:
+    """A ``max_cost_usd`` refused when it is 0 or less: such a cap could never be met."""
+    if value is not None and value <= 0:
+        raise ValueError(f"must be more than 0 US dollars (got {value:g})")
+    return value
+
+
+CostCap = Annotated[float | None, BeforeValidator(not_a_flag), AfterValidator(positive_cap)]
+"""The type of every request model's ``max_cost_usd`` (run, batch, HTTP): a number of US dollars
+more than 0, or None; ``true``/``false`` refused. Declare it with ``Field(allow_inf_nan=False)``."""

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from generate.adapter import ImageModelAdapter, estimate_costs_of, families, get_adapter, input_load
-from generate.budget import BudgetExceeded, check_cost, not_a_flag, planned_worst_case
+from generate.budget import BudgetExceeded, CostCap, check_cost, planned_worst_case
 from generate.errors import ConfigError, CredentialsError
 from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
@@ -105,7 +105,7 @@ class RunRequest(BaseModel):
         max_length=MAX_USER_REFERENCES,
         description="Paths of extra reference images for this run, sent before what retrieval found",
     )
-    max_cost_usd: float | None = Field(
+    max_cost_usd: CostCap = Field(
         default=None,
         allow_inf_nan=False,
         description="Refuse the run, before any call, if its worst-case cost in USD is over this (more than 0)",
@@ -148,18 +148,6 @@ class RunRequest(BaseModel):
     def _timeout_positive(cls, value: float | None) -> float | None:
         if value is not None and value <= 0:  # a message of its own: "at most 3600 (got 0)" misleads
             raise ValueError(f"must be more than 0 seconds (got {value:g})")
-        return value
-
-    @field_validator("max_cost_usd", mode="before")
-    @classmethod
-    def _cap_not_a_flag(cls, value: Any) -> Any:
-        return not_a_flag(value)
-
-    @field_validator("max_cost_usd")
-    @classmethod
-    def _cap_positive(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:  # a cap of 0 or less could never be met
-            raise ValueError(f"must be more than 0 US dollars (got {value:g})")
         return value
 
     @field_validator("brief")

@@ -57,7 +57,7 @@ from generate.testing.fake_behaviors import (
 )
 from generate.testing.fake_records import RecordedRequest, ScriptRule, record_from, validate
 from generate.testing.fake_sheets import sheet_request
-from generate.testing.server_thread import FakeServer, abort_connection
+from generate.testing.server_thread import FakeServer
 
 __all__ = ["FakeGeminiServer", "RecordedRequest", "Behavior"]
 
@@ -255,19 +255,10 @@ class FakeGeminiServer(FakeServer[RecordedRequest]):
         data = json.dumps(payload).encode()
         if cut:  # a whole HTTP answer whose JSON stops halfway
             data = data[: len(data) // 2]
-        resp = web.StreamResponse(
-            status=status, headers={"Content-Type": "application/json; charset=UTF-8", **(headers or {})}
+        # A failed write turns the record into "aborted" (see _handle).
+        return await self._send_body(
+            request, rec, status, data, "application/json; charset=UTF-8", headers=headers, drop=drop
         )
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        if drop:
-            return await self._drop(request, rec, resp, data[: len(data) // 2])
-        # Recorded just before the last bytes go out, so a client never sees its answer before the
-        # record says so; a failed write turns it into "aborted" (see _handle).
-        self._finish(rec, "completed" if status == 200 else "error", status)
-        await resp.write(data)
-        await resp.write_eof()
-        return resp
 
     async def _send_sse(
         self,
@@ -311,13 +302,6 @@ class FakeGeminiServer(FakeServer[RecordedRequest]):
         await resp.write(data)
         await resp.write_eof()
         return resp
-
-    async def _drop(
-        self, request: web.Request, rec: RecordedRequest, resp: web.StreamResponse, partial: bytes
-    ) -> web.StreamResponse:
-        await resp.write(partial)
-        self._finish(rec, "dropped", resp.status)
-        abort_connection(request)
 
 
 def _api_key(request: web.Request) -> str:

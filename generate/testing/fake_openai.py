@@ -46,7 +46,7 @@ from PIL import Image
 
 from generate.adapters.openai.catalog import ModelEntry, load_catalog
 from generate.testing.fake_behaviors import make_image
-from generate.testing.server_thread import FakeServer, abort_connection
+from generate.testing.server_thread import FakeServer
 
 __all__ = ["FakeOpenAIServer", "OpenAIBehavior", "RecordedOpenAIRequest"]
 
@@ -451,17 +451,9 @@ class FakeOpenAIServer(FakeServer[RecordedOpenAIRequest]):
         headers: dict | None = None,
         drop: bool = False,
     ) -> web.StreamResponse:
-        resp = web.StreamResponse(
-            status=status, headers={"Content-Type": "application/json", **(headers or {})}
+        return await self._send_body(
+            request, rec, status, data, "application/json", headers=headers, drop=drop
         )
-        resp.content_length = len(data)
-        await resp.prepare(request)
-        if drop:
-            return await self._drop(request, rec, resp, data[: len(data) // 2])
-        self._finish(rec, "completed" if status == 200 else "error", status)
-        await resp.write(data)
-        await resp.write_eof()
-        return resp
 
     async def _send_sse(
         self, request: web.Request, rec: RecordedOpenAIRequest, events: list[tuple[str, dict]], drop: bool
@@ -479,13 +471,6 @@ class FakeOpenAIServer(FakeServer[RecordedOpenAIRequest]):
             await resp.write(data)
         await resp.write_eof()
         return resp
-
-    async def _drop(
-        self, request: web.Request, rec: RecordedOpenAIRequest, resp: web.StreamResponse, partial: bytes
-    ) -> web.StreamResponse:
-        await resp.write(partial)
-        self._finish(rec, "dropped", resp.status)
-        abort_connection(request)
 
 
 def _image_record(filename: str, content_type: str, data: bytes) -> dict[str, Any]:

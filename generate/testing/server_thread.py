@@ -90,6 +90,40 @@ class FakeServer(Generic[RecordT]):
     def _app(self) -> web.Application:
         raise NotImplementedError
 
+    def _finish(self, rec: RecordT, outcome: str, status: int | None) -> None:
+        raise NotImplementedError
+
+    async def _send_body(
+        self,
+        request: web.Request,
+        rec: RecordT,
+        status: int,
+        data: bytes,
+        content_type: str,
+        headers: dict | None = None,
+        drop: bool = False,
+    ) -> web.StreamResponse:
+        """Answer with ``data`` whole, or (``drop``) half of it and then a dropped connection. The
+        record is finished just before the last bytes go out, so a client never sees its answer
+        before the record says so."""
+        resp = web.StreamResponse(status=status, headers={"Content-Type": content_type, **(headers or {})})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        if drop:
+            return await self._drop(request, rec, resp, data[: len(data) // 2])
+        self._finish(rec, "completed" if status == 200 else "error", status)
+        await resp.write(data)
+        await resp.write_eof()
+        return resp
+
+    async def _drop(
+        self, request: web.Request, rec: RecordT, resp: web.StreamResponse, partial: bytes
+    ) -> web.StreamResponse:
+        """Send ``partial``, record the request ``dropped``, and close the socket mid-answer."""
+        await resp.write(partial)
+        self._finish(rec, "dropped", resp.status)
+        abort_connection(request)
+
     # ---- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> Self:
         return self.start()

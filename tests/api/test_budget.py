@@ -79,3 +79,17 @@ def test_a_bad_daily_budget_stops_start_up(monkeypatch, output_dir):
     monkeypatch.setenv("SKETCHGEN_DAILY_BUDGET_USD", "0")
     with pytest.raises(ConfigError, match="SKETCHGEN_DAILY_BUDGET_USD must be more than 0"):
         create_app(output_dir=output_dir)
+
+
+@pytest.mark.parametrize(("cap", "says"), [(0, "must be more than 0 US dollars (got 0)"), (True, "not true")])
+async def test_a_run_a_batch_and_the_library_refuse_a_bad_cap_in_the_same_words(client, cap, says):
+    from generate.errors import ConfigError
+    from generate.pipeline import RunRequest
+
+    for path, body in (("/generate", {"brief": "golf mascot"}), ("/batches", {"rows": [{"brief": "a"}]})):
+        r = await client.post(path, json={**body, "max_cost_usd": cap})
+        assert r.status_code == 422, (path, r.text)
+        assert says in r.text, (path, r.text)
+    with pytest.raises(ConfigError) as refused:
+        RunRequest.parse({"brief": "golf mascot", "max_cost_usd": cap})
+    assert refused.value.field == "max_cost_usd" and says in str(refused.value)

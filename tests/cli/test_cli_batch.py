@@ -189,3 +189,14 @@ def test_batch_api_killed_mid_poll_resumes_the_recorded_job_without_submitting_a
         manifest = json.loads(manifest_path.read_text())
         assert manifest["batch_api"]["job"] == job
         assert [r["status"] for r in manifest["rows"]] == ["complete"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "named", "field"), [(["-n", "9"], "-n", "num_images"), (["--top-k", "99"], "--top-k", "top_k")]
+)
+def test_a_bad_default_is_named_by_its_flag(tmp_path, capsys, flags, named, field):
+    out = tmp_path / "out"
+    assert main(["batch", str(_briefs(tmp_path)), "--model", "trace", *flags, "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{named} must" in err and field not in err, err
+    assert not (out / "batches").exists()
