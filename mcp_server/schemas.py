@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from generate.budget import CostCap
 from generate.iterate import MAX_INSTRUCTION_CHARS
 from generate.pipeline import MAX_BRIEF_CHARS
 
@@ -113,9 +114,10 @@ class _RunShape(BaseModel):
 
 
 class GenerateSketchesInput(_RunShape):
-    max_cost_usd: float | None = Field(
+    max_cost_usd: CostCap = Field(
         default=None,
-        ge=0,
+        gt=0,
+        allow_inf_nan=False,
         description="Refuse the call, before any model call, when the estimated cost is above this (USD).",
     )
 

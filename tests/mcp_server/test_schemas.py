@@ -85,3 +85,14 @@ def test_every_string_input_is_capped_or_an_enum():
             for branch in prop.get("anyOf", [prop]):
                 if branch.get("type") == "string":
                     assert "maxLength" in branch or "enum" in branch, (spec.name, name)
+
+
+@pytest.mark.parametrize("cap", [0, -1, True, "inf"])
+def test_a_cap_the_library_refuses_is_refused_by_the_tool_schema_too(cap):
+    """The same rule as a run, a batch and HTTP: more than 0 US dollars, a number, finite."""
+    from pydantic import ValidationError
+
+    from mcp_server.schemas import GenerateSketchesInput
+
+    with pytest.raises(ValidationError, match="max_cost_usd"):
+        GenerateSketchesInput(brief="playful golf mascot", max_cost_usd=cap)
