@@ -118,7 +118,18 @@ def sort_key(run_id: str) -> str:
 
 
 class CatalogUnavailable(Exception):
-    """The catalog file cannot be opened or written here; callers read the folders instead."""
+    """The catalog file cannot be opened or written here; callers read the folders instead.
+
+    ``broken``: the file is there but is no SQLite database (or a damaged one), so it can be
+    thrown away and built again from the folders."""
+
+    def __init__(self, message: str, *, broken: bool = False) -> None:
+        super().__init__(message)
+        self.broken = broken
+
+
+# A file that is not a database, or a damaged one: the catalog is rebuilt rather than given up on.
+_BROKEN_CODES = frozenset({sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT})
 
 
 class RunCatalog:
@@ -142,7 +153,9 @@ class RunCatalog:
                 elif int(version[0]) != _SCHEMA_VERSION:
                     raise CatalogUnavailable(f"catalog schema {version[0]} is not {_SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as exc:
-            raise CatalogUnavailable(str(exc)) from exc
+            self.close()
+            broken = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _BROKEN_CODES  # primary code
+            raise CatalogUnavailable(str(exc), broken=broken) from exc
         self.inode = _inode(self.path)
 
     # -- connections ------------------------------------------------------------------------------
@@ -544,6 +557,23 @@ _CATALOGS: dict[Path, RunCatalog | None] = {}
 _CATALOGS_LOCK = threading.Lock()
 
 
+def _open(root: Path) -> RunCatalog:
+    """The catalog of ``root``; a catalog file that is not a database (garbage, a damaged copy) is
+    removed and built again from the folders, which hold everything it knew (a favourite too)."""
+    try:
+        return RunCatalog(root)
+    except CatalogUnavailable as exc:
+        if not exc.broken:
+            raise
+        log.warning("run catalog in %s is unreadable (%s); rebuilding it from the run folders", root, exc)
+        for name in (CATALOG_NAME, CATALOG_NAME + "-wal", CATALOG_NAME + "-shm"):
+            try:
+                (root / name).unlink(missing_ok=True)
+            except OSError as gone:
+                raise CatalogUnavailable(f"cannot remove the unreadable {name}: {gone}") from gone
+        return RunCatalog(root)
+
+
 def catalog_for(root: Path | str) -> RunCatalog | None:
     """The catalog of the outputs folder ``root`` (one per folder per process), refreshed; None when
     the folder cannot hold one (then read the folders)."""
@@ -557,7 +587,7 @@ def catalog_for(root: Path | str) -> RunCatalog | None:
             del _CATALOGS[root]
         if root not in _CATALOGS:
             try:
-                _CATALOGS[root] = RunCatalog(root)
+                _CATALOGS[root] = _open(root)
             except CatalogUnavailable as exc:
                 log.warning("run catalog unavailable in %s (%s); reading the run folders instead", root, exc)
                 _CATALOGS[root] = None
@@ -585,5 +615,5 @@ def reindex(root: Path | str) -> int:
     with _CATALOGS_LOCK:
         catalog = _CATALOGS.get(root)
         if catalog is None or _inode(catalog.path) != catalog.inode:
-            catalog = _CATALOGS[root] = RunCatalog(root)  # CatalogUnavailable says why not
+            catalog = _CATALOGS[root] = _open(root)  # CatalogUnavailable says why not
     return catalog.rebuild()
