@@ -8,7 +8,9 @@
 "use strict";
 
 const PAGE_SIZE = 24;
+const WATCH_MS = 2000; // how often an opened run that another process is writing is read again
 const thumbs = [];
+let watchTimer = null;
 let searchTimer = null;
 let galleryRequest = 0;
 
@@ -195,8 +197,47 @@ function showDetails(run) {
   showLineage(run);
 }
 
+// What an opened run shows that changes while it is written (its status and each sketch's).
+function progressOf(run) {
+  return JSON.stringify([run.status, (run.sketches || []).map((s) => [s.index, s.status, s.file])]);
+}
+
+// A run still being written (by another process, or by a stream another tab started) is read
+// again every WATCH_MS while it stays open, so its sketches appear and its final status shows;
+// the gallery tile is brought up to date when it settles.
+function watchRun(run) {
+  clearTimeout(watchTimer);
+  if (run.status !== "running") return;
+  const seen = progressOf(run);
+  watchTimer = setTimeout(async () => {
+    if (state.runId !== run.run_id || state.controller) return; // another run opened meanwhile
+    let now;
+    try {
+      now = await getJSON(`/runs/${encodeURIComponent(run.run_id)}`);
+    } catch {
+      return watchRun(run); // a passing failure: try again at the next tick
+    }
+    if (state.runId !== run.run_id || state.controller) return;
+    if (progressOf(now) === seen) return watchRun(now);
+    showRun(now, false);
+    if (now.status !== "running") updateTile(now);
+  }, WATCH_MS);
+}
+
+function updateTile(run) {
+  const badge = document.querySelector(`#runs li.tile[data-run-id="${CSS.escape(run.run_id)}"] .badge`);
+  if (!badge) return;
+  const totals = run.totals || {};
+  const total = (run.config && run.config.num_images) || (run.sketches || []).length;
+  badge.className = `badge ${run.status}`;
+  badge.textContent = `${run.status} · ${totals.succeeded ?? 0}/${total}`;
+}
+
 async function openRun(runId) {
-  if (state.controller) return; // a run is streaming; finish or stop it first
+  if (state.controller) {
+    $("gallery-status").textContent = "A run is being made here: wait for it or stop it before opening another.";
+    return;
+  }
   let run;
   try {
     run = await getJSON(`/runs/${encodeURIComponent(runId)}`);
@@ -204,6 +245,10 @@ async function openRun(runId) {
     setStatus(`Could not open run ${runId}: ${err.message}`, true);
     return;
   }
+  showRun(run, true);
+}
+
+function showRun(run, scroll) {
   forgetBlobs();
   const sketches = run.sketches || [];
   const ratio = run.config && run.config.aspect_ratio;
@@ -232,7 +277,8 @@ async function openRun(runId) {
   resume.onclick = () => streamRun(`/runs/${encodeURIComponent(run.run_id)}/resume-stream`, {}, null);
   setRunActions(run.run_id, state.favourite, run.status);
   showDetails(run);
-  $("run-title").scrollIntoView({ behavior: "smooth", block: "start" });
+  watchRun(run);
+  if (scroll) $("run-title").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
 // ---- star, zip, delete ------------------------------------------------------------------------

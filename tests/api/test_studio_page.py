@@ -380,3 +380,32 @@ def test_phone_width_and_keyboard_alone(browser, live_server, output_dir, tmp_pa
     check_axe(phone, "phone run")
     context.close()
     assert not errors, errors
+
+
+def test_a_run_another_process_is_writing_shows_its_progress_then_its_status(page, live_server, output_dir):  # noqa: F811
+    from generate.run_lock import RunLock
+    from generate.runs import atomic_write_json
+
+    folder = make_run(output_dir, "20250102_090000", status="running", brief="owl still drawing", n=3)
+    meta = json.loads((folder / "metadata.json").read_text())
+    done = json.loads(json.dumps(meta))
+    meta["sketches"] = meta["sketches"][:1]
+    meta["totals"]["succeeded"] = 1
+    atomic_write_json(folder / "metadata.json", meta)
+    lock = RunLock(folder).acquire()  # its writer is alive
+    try:
+        server = live_server()
+        ready(page, server)
+        page.click("#runs li.tile .open-run")
+        page.wait_for_selector("#run-status:has-text('running')")
+        page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 1")
+        assert page.locator("#delete-run").is_hidden()
+
+        done["status"] = "complete"
+        atomic_write_json(folder / "metadata.json", done)
+    finally:
+        lock.release()
+    page.wait_for_selector("#run-status:has-text('complete')", timeout=15_000)
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    assert page.locator("#delete-run").is_visible()
+    assert page.inner_text("#runs li.tile .badge").startswith("complete · 3/3")
