@@ -49,6 +49,8 @@ FAVOURITE_MARKER = ".favourite"  # an empty file in a run folder: the run is sta
 SWEEP_INTERVAL_S = 30.0
 SWEEP_CHUNK = 250  # stats between the background sweep's pauses
 SWEEP_PAUSE_S = 0.005
+RETRY_S = 30.0  # a catalog that could not be opened (locked, not writable) is tried again after this
+_BUSY_TIMEOUT_S = 10.0  # how long a statement waits for another process's write to finish
 _SCHEMA_VERSION = 2
 _UNSETTLED = ("running", "interrupted")
 
@@ -162,7 +164,9 @@ class RunCatalog:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=True)
+            db = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
+            )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.row_factory = sqlite3.Row
@@ -554,6 +558,7 @@ def _insert(db, run_id: str, summary: dict[str, Any] | None, stat, favourite: bo
 
 
 _CATALOGS: dict[Path, RunCatalog | None] = {}
+_UNAVAILABLE_SINCE: dict[Path, float] = {}  # root -> when its catalog last failed to open (monotonic)
 _CATALOGS_LOCK = threading.Lock()
 
 
@@ -585,13 +590,21 @@ def catalog_for(root: Path | str) -> RunCatalog | None:
             # the catalog deleted to be rebuilt): start over on the file that is there now.
             known.close()
             del _CATALOGS[root]
-        if root not in _CATALOGS:
+        failed = _UNAVAILABLE_SINCE.get(root)
+        if _CATALOGS.get(root) is None and (failed is None or time.monotonic() - failed >= RETRY_S):
+            # Tried again now and then: a lock another process held, or a folder made writable,
+            # must not leave a long-lived service reading every folder for the rest of its life.
             try:
                 _CATALOGS[root] = _open(root)
+                _UNAVAILABLE_SINCE.pop(root, None)
             except CatalogUnavailable as exc:
-                log.warning("run catalog unavailable in %s (%s); reading the run folders instead", root, exc)
+                level = logging.WARNING if failed is None else logging.DEBUG  # said once is enough
+                log.log(
+                    level, "run catalog unavailable in %s (%s); reading the run folders instead", root, exc
+                )
                 _CATALOGS[root] = None
-        catalog = _CATALOGS[root]
+                _UNAVAILABLE_SINCE[root] = time.monotonic()
+        catalog = _CATALOGS.get(root)
     if catalog is not None:
         try:
             catalog.refresh()
@@ -616,4 +629,5 @@ def reindex(root: Path | str) -> int:
         catalog = _CATALOGS.get(root)
         if catalog is None or _inode(catalog.path) != catalog.inode:
             catalog = _CATALOGS[root] = _open(root)  # CatalogUnavailable says why not
+            _UNAVAILABLE_SINCE.pop(root, None)
     return catalog.rebuild()

@@ -271,3 +271,18 @@ def test_a_catalog_file_that_is_not_a_database_is_rebuilt_from_the_folders(histo
         "20261102_110000",
         "20261104_150000",
     }
+
+
+def test_a_catalog_locked_by_another_process_at_start_is_opened_once_the_lock_goes(history, monkeypatch):
+    monkeypatch.setattr(run_catalog, "_BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(run_catalog, "RETRY_S", 0.0)
+    other = sqlite3.connect(history / CATALOG_NAME, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process in the middle of a long write
+    try:
+        assert catalog_for(history) is None
+        assert len(list_runs(history, limit=100)) == 40  # meanwhile the folders answer
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert catalog_for(history) is not None
+    assert len(list_runs(history, text="owl", limit=100)) == 10
