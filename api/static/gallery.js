@@ -39,14 +39,6 @@ function fillFilterChoices() {
   fillSelect($("f-model"), [["", "Any model"], ...state.models.map((m) => [m.id, m.display_name || m.id])], model);
 }
 
-async function thumbURL(url) {
-  const response = await api(url);
-  if (!response.ok) throw new Error(await errorMessage(response));
-  const href = URL.createObjectURL(await response.blob());
-  thumbs.push(href);
-  return href;
-}
-
 function runTile(run) {
   const li = document.createElement("li");
   li.className = "tile";
@@ -64,7 +56,7 @@ function runTile(run) {
   open.addEventListener("click", () => openRun(run.run_id));
   const picture = run.contact_sheet_url || (run.image_urls || [])[0];
   if (picture) {
-    thumbURL(picture).then((href) => {
+    blobURL(picture, thumbs).then((href) => {
       const img = new Image();
       img.alt = `${run.contact_sheet_url ? "Contact sheet" : "First sketch"} of “${run.brief || run.run_id}”`;
       img.src = href;
