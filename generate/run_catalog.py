@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -110,6 +111,7 @@ SORTS = {
     "oldest": "sort_key ASC",
     "cost": "cost_usd DESC, sort_key DESC",
 }
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PRUNE = "DELETE FROM {table} WHERE id IN (SELECT id FROM runs WHERE run_id = ?)"
 
 
@@ -427,7 +429,9 @@ def fts_query(text: str) -> str:
     """A user's words as an FTS5 query: each word quoted (no operator can be injected), all required;
     a trailing ``*`` keeps its prefix meaning."""
     terms = []
-    for word in text.split():
+    # Control characters separate words, as the index's tokenizer takes them; a NUL left in would
+    # end the query string inside SQLite ("unterminated string").
+    for word in _CONTROL.sub(" ", text).split():
         prefix = word.endswith("*")
         word = word.rstrip("*").replace('"', '""')
         if word:
