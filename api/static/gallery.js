@@ -280,7 +280,7 @@ function starButton(extra, runId = state.runId, favourite = state.favourite) {
   button.className = `secondary star ${extra}`;
   button.dataset.runId = runId;
   paintStar(button, favourite);
-  button.addEventListener("click", () => toggleStar(button.dataset.runId, button.getAttribute("aria-pressed") !== "true"));
+  button.addEventListener("click", () => toggleStar(button.dataset.runId, button.getAttribute("aria-pressed") !== "true", button));
   return button;
 }
 
@@ -290,19 +290,24 @@ function paintStar(button, favourite) {
   button.setAttribute("aria-label", `${favourite ? "Unstar" : "Star"} run ${button.dataset.runId}`);
 }
 
-async function toggleStar(runId, favourite) {
+// The outcome is said next to the button pressed: under the gallery for a tile's star, in the opened
+// run's status line for its own stars (there only a failure is said: the button shows the rest).
+async function toggleStar(runId, favourite, button) {
+  const inGallery = Boolean(button && button.closest("#runs"));
   try {
     const response = await api(`/runs/${encodeURIComponent(runId)}/favourite`, {
       method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ favourite }),
     });
     if (!response.ok) throw new Error(await errorMessage(response));
   } catch (err) {
-    $("gallery-status").textContent = `Could not star run ${runId}: ${err.message}`;
+    const message = `Could not ${favourite ? "star" : "unstar"} run ${runId}: ${err.message}`;
+    if (inGallery) $("gallery-status").textContent = message;
+    else setStatus(message, true);
     return;
   }
   if (runId === state.runId) state.favourite = favourite;
   document.querySelectorAll("button.star").forEach((b) => { if (b.dataset.runId === runId) paintStar(b, favourite); });
-  $("gallery-status").textContent = `Run ${runId} ${favourite ? "starred" : "unstarred"}.`;
+  if (inGallery) $("gallery-status").textContent = `Run ${runId} ${favourite ? "starred" : "unstarred"}.`;
 }
 
 function setRunActions(runId, favourite = false, status = null) {

@@ -409,3 +409,25 @@ def test_a_run_another_process_is_writing_shows_its_progress_then_its_status(pag
     page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
     assert page.locator("#delete-run").is_visible()
     assert page.inner_text("#runs li.tile .badge").startswith("complete · 3/3")
+
+
+def test_a_star_that_fails_says_so_next_to_the_star_pressed(page, live_server, output_dir):  # noqa: F811
+    import shutil
+
+    opened = make_run(output_dir, "20250102_090000", brief="owl crest")
+    other = make_run(output_dir, "20250101_090000", brief="golf badge")
+    _real_pngs(opened)
+    server = live_server()
+    ready(page, server)
+    page.click("#runs li.tile[data-run-id='20250102_090000'] .open-run")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    shutil.rmtree(opened)  # removed by another process meanwhile
+    shutil.rmtree(other)
+
+    page.click("#star-run")
+    page.wait_for_selector("#run-status.failed:has-text('Could not star run 20250102_090000')")
+    assert "Could not" not in page.inner_text("#gallery-status")
+
+    page.click("#runs li.tile[data-run-id='20250101_090000'] button.star")
+    page.wait_for_selector("#gallery-status:has-text('Could not star run 20250101_090000')")
+    assert page.get_attribute("#star-run", "aria-pressed") == "false"
