@@ -191,6 +191,7 @@ def test_star_download_zip_and_delete_a_run(page, live_server, output_dir, tmp_p
     page.uncheck("#f-favourite")
 
     card = page.locator("#sketches .card.completed").first
+    held = page.evaluate("blobs.length")  # the opened run's images
     for label, name, magic in [("JPEG", "sketch_0.jpg", b"\xff\xd8\xff"), ("WebP", "sketch_0.webp", b"RIFF")]:
         with page.expect_download() as info:
             card.locator(f"button:text-is('{label}')").click()
@@ -206,6 +207,8 @@ def test_star_download_zip_and_delete_a_run(page, live_server, output_dir, tmp_p
     info.value.save_as(tmp_path / "run.zip")
     with zipfile.ZipFile(tmp_path / "run.zip") as archive:
         assert f"{gone}/metadata.json" in archive.namelist() and f"{gone}/sketch_2.png" in archive.namelist()
+    # Downloads are not kept in the page's memory with the run's images.
+    assert page.evaluate("blobs.length") == held
 
     # Delete asks first; Escape keeps the run and gives focus back to the button.
     page.focus("#delete-run")
