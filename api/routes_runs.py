@@ -101,13 +101,17 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> RunList:
+    from generate.run_catalog import fts_query
     from generate.runs import list_runs as library_list_runs
 
     lo, hi = _bound(since, "since", end=False), _bound(until, "until", end=True)
     if lo and hi and lo > hi:
         raise ConfigError("since must not be after until", field="since")
-    if q is not None and q.strip() and not q.replace("*", "").strip():
-        raise ConfigError("q must contain at least one word", field="q")
+    if q is not None and q.strip():
+        try:
+            fts_query(q)  # the words the search will use: none (only "*" or control characters) is an error
+        except ValueError:
+            raise ConfigError("q must contain at least one word", field="q") from None
     # One more than asked tells whether there is a next page without counting every run.
     raws = await run_in_threadpool(
         library_list_runs,

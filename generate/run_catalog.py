@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -49,6 +50,8 @@ FAVOURITE_MARKER = ".favourite"  # an empty file in a run folder: the run is sta
 SWEEP_INTERVAL_S = 30.0
 SWEEP_CHUNK = 250  # stats between the background sweep's pauses
 SWEEP_PAUSE_S = 0.005
+RETRY_S = 30.0  # a catalog that could not be opened (locked, not writable) is tried again after this
+_BUSY_TIMEOUT_S = 10.0  # how long a statement waits for another process's write to finish
 _SCHEMA_VERSION = 2
 _UNSETTLED = ("running", "interrupted")
 
@@ -108,6 +111,7 @@ SORTS = {
     "oldest": "sort_key ASC",
     "cost": "cost_usd DESC, sort_key DESC",
 }
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PRUNE = "DELETE FROM {table} WHERE id IN (SELECT id FROM runs WHERE run_id = ?)"
 
 
@@ -118,7 +122,18 @@ def sort_key(run_id: str) -> str:
 
 
 class CatalogUnavailable(Exception):
-    """The catalog file cannot be opened or written here; callers read the folders instead."""
+    """The catalog file cannot be opened or written here; callers read the folders instead.
+
+    ``broken``: the file is there but is no SQLite database (or a damaged one), so it can be
+    thrown away and built again from the folders."""
+
+    def __init__(self, message: str, *, broken: bool = False) -> None:
+        super().__init__(message)
+        self.broken = broken
+
+
+# A file that is not a database, or a damaged one: the catalog is rebuilt rather than given up on.
+_BROKEN_CODES = frozenset({sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT})
 
 
 class RunCatalog:
@@ -142,14 +157,18 @@ class RunCatalog:
                 elif int(version[0]) != _SCHEMA_VERSION:
                     raise CatalogUnavailable(f"catalog schema {version[0]} is not {_SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as exc:
-            raise CatalogUnavailable(str(exc)) from exc
+            self.close()
+            broken = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _BROKEN_CODES  # primary code
+            raise CatalogUnavailable(str(exc), broken=broken) from exc
         self.inode = _inode(self.path)
 
     # -- connections ------------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=True)
+            db = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
+            )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.row_factory = sqlite3.Row
@@ -410,7 +429,9 @@ def fts_query(text: str) -> str:
     """A user's words as an FTS5 query: each word quoted (no operator can be injected), all required;
     a trailing ``*`` keeps its prefix meaning."""
     terms = []
-    for word in text.split():
+    # Control characters separate words, as the index's tokenizer takes them; a NUL left in would
+    # end the query string inside SQLite ("unterminated string").
+    for word in _CONTROL.sub(" ", text).split():
         prefix = word.endswith("*")
         word = word.rstrip("*").replace('"', '""')
         if word:
@@ -541,7 +562,25 @@ def _insert(db, run_id: str, summary: dict[str, Any] | None, stat, favourite: bo
 
 
 _CATALOGS: dict[Path, RunCatalog | None] = {}
+_UNAVAILABLE_SINCE: dict[Path, float] = {}  # root -> when its catalog last failed to open (monotonic)
 _CATALOGS_LOCK = threading.Lock()
+
+
+def _open(root: Path) -> RunCatalog:
+    """The catalog of ``root``; a catalog file that is not a database (garbage, a damaged copy) is
+    removed and built again from the folders, which hold everything it knew (a favourite too)."""
+    try:
+        return RunCatalog(root)
+    except CatalogUnavailable as exc:
+        if not exc.broken:
+            raise
+        log.warning("run catalog in %s is unreadable (%s); rebuilding it from the run folders", root, exc)
+        for name in (CATALOG_NAME, CATALOG_NAME + "-wal", CATALOG_NAME + "-shm"):
+            try:
+                (root / name).unlink(missing_ok=True)
+            except OSError as gone:
+                raise CatalogUnavailable(f"cannot remove the unreadable {name}: {gone}") from gone
+        return RunCatalog(root)
 
 
 def catalog_for(root: Path | str) -> RunCatalog | None:
@@ -555,13 +594,21 @@ def catalog_for(root: Path | str) -> RunCatalog | None:
             # the catalog deleted to be rebuilt): start over on the file that is there now.
             known.close()
             del _CATALOGS[root]
-        if root not in _CATALOGS:
+        failed = _UNAVAILABLE_SINCE.get(root)
+        if _CATALOGS.get(root) is None and (failed is None or time.monotonic() - failed >= RETRY_S):
+            # Tried again now and then: a lock another process held, or a folder made writable,
+            # must not leave a long-lived service reading every folder for the rest of its life.
             try:
-                _CATALOGS[root] = RunCatalog(root)
+                _CATALOGS[root] = _open(root)
+                _UNAVAILABLE_SINCE.pop(root, None)
             except CatalogUnavailable as exc:
-                log.warning("run catalog unavailable in %s (%s); reading the run folders instead", root, exc)
+                level = logging.WARNING if failed is None else logging.DEBUG  # said once is enough
+                log.log(
+                    level, "run catalog unavailable in %s (%s); reading the run folders instead", root, exc
+                )
                 _CATALOGS[root] = None
-        catalog = _CATALOGS[root]
+                _UNAVAILABLE_SINCE[root] = time.monotonic()
+        catalog = _CATALOGS.get(root)
     if catalog is not None:
         try:
             catalog.refresh()
@@ -585,5 +632,6 @@ def reindex(root: Path | str) -> int:
     with _CATALOGS_LOCK:
         catalog = _CATALOGS.get(root)
         if catalog is None or _inode(catalog.path) != catalog.inode:
-            catalog = _CATALOGS[root] = RunCatalog(root)  # CatalogUnavailable says why not
+            catalog = _CATALOGS[root] = _open(root)  # CatalogUnavailable says why not
+            _UNAVAILABLE_SINCE.pop(root, None)
     return catalog.rebuild()

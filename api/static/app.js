@@ -228,10 +228,14 @@ function downloadGroup(url, href, file, index) {
 
 async function downloadAs(url, name) {
   try {
-    const link = Object.assign(document.createElement("a"), { href: await blobURL(url), download: name });
+    // Kept apart from the opened run's images and let go once the download has its bytes: a zip
+    // or a converted copy would otherwise stay in memory until another run opens.
+    const kept = [];
+    const link = Object.assign(document.createElement("a"), { href: await blobURL(url, kept), download: name });
     document.body.append(link);
     link.click();
     link.remove();
+    setTimeout(() => kept.forEach((href) => URL.revokeObjectURL(href)), 1000);
   } catch (err) {
     setStatus(`Could not download ${name}: ${err.message}`, true);
   }

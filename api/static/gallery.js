@@ -8,7 +8,9 @@
 "use strict";
 
 const PAGE_SIZE = 24;
+const WATCH_MS = 2000; // how often an opened run that another process is writing is read again
 const thumbs = [];
+let watchTimer = null;
 let searchTimer = null;
 let galleryRequest = 0;
 
@@ -37,14 +39,6 @@ function fillFilterChoices() {
   fillSelect($("f-model"), [["", "Any model"], ...state.models.map((m) => [m.id, m.display_name || m.id])], model);
 }
 
-async function thumbURL(url) {
-  const response = await api(url);
-  if (!response.ok) throw new Error(await errorMessage(response));
-  const href = URL.createObjectURL(await response.blob());
-  thumbs.push(href);
-  return href;
-}
-
 function runTile(run) {
   const li = document.createElement("li");
   li.className = "tile";
@@ -62,7 +56,7 @@ function runTile(run) {
   open.addEventListener("click", () => openRun(run.run_id));
   const picture = run.contact_sheet_url || (run.image_urls || [])[0];
   if (picture) {
-    thumbURL(picture).then((href) => {
+    blobURL(picture, thumbs).then((href) => {
       const img = new Image();
       img.alt = `${run.contact_sheet_url ? "Contact sheet" : "First sketch"} of “${run.brief || run.run_id}”`;
       img.src = href;
@@ -195,8 +189,47 @@ function showDetails(run) {
   showLineage(run);
 }
 
+// What an opened run shows that changes while it is written (its status and each sketch's).
+function progressOf(run) {
+  return JSON.stringify([run.status, (run.sketches || []).map((s) => [s.index, s.status, s.file])]);
+}
+
+// A run still being written (by another process, or by a stream another tab started) is read
+// again every WATCH_MS while it stays open, so its sketches appear and its final status shows;
+// the gallery tile is brought up to date when it settles.
+function watchRun(run) {
+  clearTimeout(watchTimer);
+  if (run.status !== "running") return;
+  const seen = progressOf(run);
+  watchTimer = setTimeout(async () => {
+    if (state.runId !== run.run_id || state.controller) return; // another run opened meanwhile
+    let now;
+    try {
+      now = await getJSON(`/runs/${encodeURIComponent(run.run_id)}`);
+    } catch {
+      return watchRun(run); // a passing failure: try again at the next tick
+    }
+    if (state.runId !== run.run_id || state.controller) return;
+    if (progressOf(now) === seen) return watchRun(now);
+    showRun(now, false);
+    if (now.status !== "running") updateTile(now);
+  }, WATCH_MS);
+}
+
+function updateTile(run) {
+  const badge = document.querySelector(`#runs li.tile[data-run-id="${CSS.escape(run.run_id)}"] .badge`);
+  if (!badge) return;
+  const totals = run.totals || {};
+  const total = (run.config && run.config.num_images) || (run.sketches || []).length;
+  badge.className = `badge ${run.status}`;
+  badge.textContent = `${run.status} · ${totals.succeeded ?? 0}/${total}`;
+}
+
 async function openRun(runId) {
-  if (state.controller) return; // a run is streaming; finish or stop it first
+  if (state.controller) {
+    $("gallery-status").textContent = "A run is being made here: wait for it or stop it before opening another.";
+    return;
+  }
   let run;
   try {
     run = await getJSON(`/runs/${encodeURIComponent(runId)}`);
@@ -204,6 +237,10 @@ async function openRun(runId) {
     setStatus(`Could not open run ${runId}: ${err.message}`, true);
     return;
   }
+  showRun(run, true);
+}
+
+function showRun(run, scroll) {
   forgetBlobs();
   const sketches = run.sketches || [];
   const ratio = run.config && run.config.aspect_ratio;
@@ -232,7 +269,8 @@ async function openRun(runId) {
   resume.onclick = () => streamRun(`/runs/${encodeURIComponent(run.run_id)}/resume-stream`, {}, null);
   setRunActions(run.run_id, state.favourite, run.status);
   showDetails(run);
-  $("run-title").scrollIntoView({ behavior: "smooth", block: "start" });
+  watchRun(run);
+  if (scroll) $("run-title").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
 // ---- star, zip, delete ------------------------------------------------------------------------
@@ -242,7 +280,7 @@ function starButton(extra, runId = state.runId, favourite = state.favourite) {
   button.className = `secondary star ${extra}`;
   button.dataset.runId = runId;
   paintStar(button, favourite);
-  button.addEventListener("click", () => toggleStar(button.dataset.runId, button.getAttribute("aria-pressed") !== "true"));
+  button.addEventListener("click", () => toggleStar(button.dataset.runId, button.getAttribute("aria-pressed") !== "true", button));
   return button;
 }
 
@@ -252,19 +290,24 @@ function paintStar(button, favourite) {
   button.setAttribute("aria-label", `${favourite ? "Unstar" : "Star"} run ${button.dataset.runId}`);
 }
 
-async function toggleStar(runId, favourite) {
+// The outcome is said next to the button pressed: under the gallery for a tile's star, in the opened
+// run's status line for its own stars (there only a failure is said: the button shows the rest).
+async function toggleStar(runId, favourite, button) {
+  const inGallery = Boolean(button && button.closest("#runs"));
   try {
     const response = await api(`/runs/${encodeURIComponent(runId)}/favourite`, {
       method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ favourite }),
     });
     if (!response.ok) throw new Error(await errorMessage(response));
   } catch (err) {
-    $("gallery-status").textContent = `Could not star run ${runId}: ${err.message}`;
+    const message = `Could not ${favourite ? "star" : "unstar"} run ${runId}: ${err.message}`;
+    if (inGallery) $("gallery-status").textContent = message;
+    else setStatus(message, true);
     return;
   }
   if (runId === state.runId) state.favourite = favourite;
   document.querySelectorAll("button.star").forEach((b) => { if (b.dataset.runId === runId) paintStar(b, favourite); });
-  $("gallery-status").textContent = `Run ${runId} ${favourite ? "starred" : "unstarred"}.`;
+  if (inGallery) $("gallery-status").textContent = `Run ${runId} ${favourite ? "starred" : "unstarred"}.`;
 }
 
 function setRunActions(runId, favourite = false, status = null) {

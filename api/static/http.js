@@ -65,11 +65,13 @@ function openDocs(event) {
   window.open(`/docs?token=${encodeURIComponent(token)}`, "_blank", "noopener");
 }
 
-async function blobURL(url) {
+// A blob: URL of a file fetched with the token, kept in `kept` (the opened run's by default) so it
+// is let go with the others it belongs to.
+async function blobURL(url, kept = blobs) {
   const response = await api(url);
   if (!response.ok) throw new Error(await errorMessage(response));
   const href = URL.createObjectURL(await response.blob());
-  blobs.push(href);
+  kept.push(href);
   return href;
 }
 

@@ -174,7 +174,7 @@ async function start() {
   $("more-runs").addEventListener("click", () => loadRuns(false));
   $("docs-link").addEventListener("click", openDocs);
   $("open-settings").addEventListener("click", editSettings);
-  $("star-run").addEventListener("click", () => toggleStar(state.runId, !state.favourite));
+  $("star-run").addEventListener("click", () => toggleStar(state.runId, !state.favourite, $("star-run")));
   $("archive-run").addEventListener("click", downloadArchive);
   $("delete-run").addEventListener("click", deleteRun);
   $("filters").addEventListener("submit", (event) => { event.preventDefault(); loadRuns(true); });

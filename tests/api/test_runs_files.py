@@ -273,3 +273,13 @@ async def test_runs_text_search_sort_and_favourites(client, output_dir):
     assert r.status_code == 422 and r.json()["field"] == "q"
     r = await client.get("/runs", params={"sort": "random"})
     assert r.status_code == 422
+
+
+async def test_runs_search_with_control_characters_is_an_answer_not_a_500(client, output_dir):
+    make_run(output_dir, "20250106_090000", brief="golfing bear badge")
+    make_run(output_dir, "20250107_090000", brief="playful golf mascot")
+    # A NUL (or a tab, a newline) pasted into the search box separates words, as in the briefs.
+    assert await _ids(client, q="golf\x00mascot") == ["20250107_090000"]
+    assert await _ids(client, q="golf\tmascot\n") == ["20250107_090000"]
+    r = await client.get("/runs", params={"q": "\x00\x01"})
+    assert r.status_code == 422 and r.json()["field"] == "q"

@@ -191,6 +191,7 @@ def test_star_download_zip_and_delete_a_run(page, live_server, output_dir, tmp_p
     page.uncheck("#f-favourite")
 
     card = page.locator("#sketches .card.completed").first
+    held = page.evaluate("blobs.length")  # the opened run's images
     for label, name, magic in [("JPEG", "sketch_0.jpg", b"\xff\xd8\xff"), ("WebP", "sketch_0.webp", b"RIFF")]:
         with page.expect_download() as info:
             card.locator(f"button:text-is('{label}')").click()
@@ -206,6 +207,8 @@ def test_star_download_zip_and_delete_a_run(page, live_server, output_dir, tmp_p
     info.value.save_as(tmp_path / "run.zip")
     with zipfile.ZipFile(tmp_path / "run.zip") as archive:
         assert f"{gone}/metadata.json" in archive.namelist() and f"{gone}/sketch_2.png" in archive.namelist()
+    # Downloads are not kept in the page's memory with the run's images.
+    assert page.evaluate("blobs.length") == held
 
     # Delete asks first; Escape keeps the run and gives focus back to the button.
     page.focus("#delete-run")
@@ -380,3 +383,54 @@ def test_phone_width_and_keyboard_alone(browser, live_server, output_dir, tmp_pa
     check_axe(phone, "phone run")
     context.close()
     assert not errors, errors
+
+
+def test_a_run_another_process_is_writing_shows_its_progress_then_its_status(page, live_server, output_dir):  # noqa: F811
+    from generate.run_lock import RunLock
+    from generate.runs import atomic_write_json
+
+    folder = make_run(output_dir, "20250102_090000", status="running", brief="owl still drawing", n=3)
+    meta = json.loads((folder / "metadata.json").read_text())
+    done = json.loads(json.dumps(meta))
+    meta["sketches"] = meta["sketches"][:1]
+    meta["totals"]["succeeded"] = 1
+    atomic_write_json(folder / "metadata.json", meta)
+    lock = RunLock(folder).acquire()  # its writer is alive
+    try:
+        server = live_server()
+        ready(page, server)
+        page.click("#runs li.tile .open-run")
+        page.wait_for_selector("#run-status:has-text('running')")
+        page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 1")
+        assert page.locator("#delete-run").is_hidden()
+
+        done["status"] = "complete"
+        atomic_write_json(folder / "metadata.json", done)
+    finally:
+        lock.release()
+    page.wait_for_selector("#run-status:has-text('complete')", timeout=15_000)
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    assert page.locator("#delete-run").is_visible()
+    assert page.inner_text("#runs li.tile .badge").startswith("complete · 3/3")
+
+
+def test_a_star_that_fails_says_so_next_to_the_star_pressed(page, live_server, output_dir):  # noqa: F811
+    import shutil
+
+    opened = make_run(output_dir, "20250102_090000", brief="owl crest")
+    other = make_run(output_dir, "20250101_090000", brief="golf badge")
+    _real_pngs(opened)
+    server = live_server()
+    ready(page, server)
+    page.click("#runs li.tile[data-run-id='20250102_090000'] .open-run")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    shutil.rmtree(opened)  # removed by another process meanwhile
+    shutil.rmtree(other)
+
+    page.click("#star-run")
+    page.wait_for_selector("#run-status.failed:has-text('Could not star run 20250102_090000')")
+    assert "Could not" not in page.inner_text("#gallery-status")
+
+    page.click("#runs li.tile[data-run-id='20250101_090000'] button.star")
+    page.wait_for_selector("#gallery-status:has-text('Could not star run 20250101_090000')")
+    assert page.get_attribute("#star-run", "aria-pressed") == "false"

@@ -247,3 +247,42 @@ def test_starring_is_kept_in_the_folder_and_survives_a_rebuild(history):
     assert starred == {"20261101_100000", "20261102_110000", "20261104_150000"}
     catalog_for(history).set_favourite("20261102_110000", False)
     assert "20261102_110000" not in {r["run_id"] for r in list_runs(history, favourite=True, limit=100)}
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated"])
+def test_a_catalog_file_that_is_not_a_database_is_rebuilt_from_the_folders(history, how):
+    assert len(list_runs(history, limit=100)) == 40
+    path = history / CATALOG_NAME
+    run_catalog.catalog_for(history).close()
+    cache = run_catalog._CATALOGS
+    cache.clear()  # as a fresh process finds it
+    for name in (CATALOG_NAME + "-wal", CATALOG_NAME + "-shm"):
+        (history / name).unlink(missing_ok=True)
+    if how == "garbage":
+        path.write_bytes(b"\x00\xffnot sqlite at all" * 200)
+    else:  # a real header, the rest cut off: a damaged copy
+        path.write_bytes(path.read_bytes()[:100] + b"\x00" * 4000)
+    assert catalog_for(history) is not None
+    assert len(list_runs(history, limit=100)) == 40
+    path.write_bytes(b"garbage again" * 300)
+    cache.clear()
+    assert reindex(history) == 40
+    assert {r["run_id"] for r in list_runs(history, favourite=True, limit=100)} == {
+        "20261102_110000",
+        "20261104_150000",
+    }
+
+
+def test_a_catalog_locked_by_another_process_at_start_is_opened_once_the_lock_goes(history, monkeypatch):
+    monkeypatch.setattr(run_catalog, "_BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(run_catalog, "RETRY_S", 0.0)
+    other = sqlite3.connect(history / CATALOG_NAME, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process in the middle of a long write
+    try:
+        assert catalog_for(history) is None
+        assert len(list_runs(history, limit=100)) == 40  # meanwhile the folders answer
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert catalog_for(history) is not None
+    assert len(list_runs(history, text="owl", limit=100)) == 10
