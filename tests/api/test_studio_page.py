@@ -241,6 +241,8 @@ def test_settings_are_kept_in_the_browser_and_applied(page, live_server, output_
     page.select_option("#s-count", "5")
     page.click("#settings-dialog button[value=ok]")
     assert page.evaluate("document.activeElement.id") == "open-settings"
+    # The dialog's close event (which saves) is a task of its own: wait for it, not a fixed time.
+    page.wait_for_function("localStorage.getItem('sketchgen.settings') !== null")
     saved = json.loads(page.evaluate("localStorage.getItem('sketchgen.settings')"))
     assert saved["style_id"] == "badge-emblem" and saved["model"] == "trace" and saved["num_images"] == "5"
 
