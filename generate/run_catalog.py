@@ -416,7 +416,11 @@ class RunCatalog:
                     tx.execute(f"DELETE FROM {table}")
                 tx.execute("DELETE FROM info WHERE key = 'root_mtime'")
         self.refresh(full=True)
-        return self._db().execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        db = self._db()
+        # The whole catalog has just gone through the write-ahead log: fold it into the file now,
+        # so the next readers do not look every page up in a log of hundreds of megabytes.
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
