@@ -41,6 +41,7 @@ __all__ = [
     "RUN_ID_PATTERN",
 ]
 
+_TOKEN = re.compile(r"[^\W_]+")  # a word as the catalog's full-text index splits briefs
 RUN_ID_PATTERN = re.compile(r"^\d{8}_\d{6}(?:_\d{1,4})?$")
 
 
@@ -289,7 +290,10 @@ def scan_runs(
 
     wanted_models = _model_names(model) if model else set()
     # Word matching as the catalog's full-text index does it: whole words, ``golf*`` a prefix.
-    terms = [(w.rstrip("*").lower(), w.endswith("*")) for w in (text or "").split() if w.rstrip("*")]
+    terms = []
+    for word in (text or "").split():
+        tokens = _TOKEN.findall(word.rstrip("*").lower())
+        terms += [(t, word.endswith("*") and i == len(tokens) - 1) for i, t in enumerate(tokens)]
     ids = _run_ids(root, newest_first=sort != "oldest")
     out: list[dict[str, Any]] = []
     skipped = 0
@@ -308,7 +312,7 @@ def scan_runs(
             continue
         if status and summary["status"] != status:
             continue
-        words = re.findall(r"\w+", (summary["brief"] or "").lower())
+        words = _TOKEN.findall((summary["brief"] or "").lower())
         if terms and not all(any(w.startswith(t) if p else w == t for w in words) for t, p in terms):
             continue
         summary["favourite"] = (root / run_id / FAVOURITE_MARKER).exists()

@@ -286,3 +286,22 @@ def test_a_catalog_locked_by_another_process_at_start_is_opened_once_the_lock_go
         other.close()
     assert catalog_for(history) is not None
     assert len(list_runs(history, text="owl", limit=100)) == 10
+
+
+def test_a_hyphenated_search_word_needs_each_of_its_parts(history):
+    write_run(history, "20261201_070000", brief="golf-club crest for the spring open")
+    got = [r["run_id"] for r in list_runs(history, text="golf-club")]
+    assert got == ["20261201_070000"]
+    assert got == [r["run_id"] for r in scan_runs(history, text="golf-club")]
+    assert [r["run_id"] for r in list_runs(history, text="golf-cl*")] == ["20261201_070000"]
+
+
+def test_a_catalog_of_another_schema_is_built_again(history):
+    assert len(list_runs(history, limit=100)) == 40
+    db = sqlite3.connect(history / CATALOG_NAME)
+    db.execute("UPDATE info SET value = '1' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    run_catalog._CATALOGS.clear()  # a new process, meeting the file an older sketchgen left
+    assert len(list_runs(history, limit=100)) == 40
+    assert catalog_for(history) is not None
