@@ -346,19 +346,6 @@ class RunCatalog:
         rows = self._db().execute(sql, [*args, int(limit), int(offset)]).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    def count(self, **filters: Any) -> int:
-        where, args = self._where(
-            filters.get("style"),
-            filters.get("models", ()),
-            filters.get("status"),
-            filters.get("lo"),
-            filters.get("hi"),
-            filters.get("text"),
-            filters.get("favourite"),
-            filters.get("parent"),
-        )
-        return self._db().execute(f"SELECT COUNT(*) FROM runs {where}", args).fetchone()[0]
-
     @staticmethod
     def _where(style, models, status, lo, hi, text, favourite, parent) -> tuple[str, list[Any]]:
         clauses, args = [], []
@@ -476,7 +463,7 @@ def _meta_stat(folder: Path) -> tuple[int, int] | None:
 
 def _read_folder(root: Path, run_id: str):
     """(run_id, summary or None, metadata stat or None, favourite) for one folder, as on disk now."""
-    from generate.runs import load_run, run_summary
+    from generate.runs import load_run, run_models, run_summary
 
     folder = root / run_id
     stat = _meta_stat(folder)
@@ -485,7 +472,7 @@ def _read_folder(root: Path, run_id: str):
     except KeyError:
         return run_id, None, stat, False
     summary = run_summary(meta)
-    summary["models"] = sorted(_models_of(summary, meta))
+    summary["models"] = sorted(run_models(summary, meta))
     summary["sketches"] = [
         {
             "index": img.get("index"),
@@ -500,12 +487,6 @@ def _read_folder(root: Path, run_id: str):
         if isinstance(img, dict)
     ]
     return run_id, summary, stat, (folder / FAVOURITE_MARKER).exists()
-
-
-def _models_of(summary: dict[str, Any], meta: dict[str, Any]) -> set[str]:
-    from generate.runs import run_models
-
-    return run_models(summary, meta)
 
 
 def _delete(db: sqlite3.Connection, run_id: str) -> None:

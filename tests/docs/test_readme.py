@@ -3,18 +3,13 @@ flag, every HTTP endpoint, and the layout's folders (a merge that adds one must 
 
 import argparse
 import re
-from pathlib import Path
 
 import pytest
 
 from cli.main import build_parser
+from tests.docs.code_vars import ROOT, SDK_VARS, code_vars
 
-ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-PACKAGES = ("generate", "api", "cli", "rag", "mcp_server", "prompt", "style")
-# Read by the SDKs sketchgen drives (google-genai, openai, huggingface_hub), not by name in our code.
-SDK_VARS = {"GOOGLE_CLOUD_LOCATION", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"}
-_VAR = re.compile(r"[\"'`]((?:SKETCHGEN|OPENAI|GEMINI|GOOGLE|HF)_[A-Z0-9_]+)[\"'`]")
 
 
 def _section(title: str) -> str:
@@ -23,21 +18,11 @@ def _section(title: str) -> str:
     return README[start : end if end != -1 else None]
 
 
-def _code_vars() -> set[str]:
-    found = set()
-    for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            if "testing" in path.parts:
-                continue  # the fake servers' own names, not settings
-            found |= set(_VAR.findall(path.read_text(encoding="utf-8")))
-    return found
-
-
 def test_configuration_table_names_every_variable_once():
     rows = [line for line in _section("Configuration").splitlines() if line.startswith("| `")]
     named = [v for row in rows for v in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split(" | ")[0])]
     assert sorted(v for v in set(named) if named.count(v) > 1) == []
-    assert sorted((_code_vars() | SDK_VARS) - set(named)) == [], "missing from the Configuration table"
+    assert sorted((code_vars() | SDK_VARS) - set(named)) == [], "missing from the Configuration table"
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
