@@ -34,6 +34,7 @@ from generate.batch_run import arun_prepared
 from generate.budget import CostCap
 from generate.errors import ConfigError
 from generate.run_lock import run_is_live
+from generate.runs import RUN_ID_PATTERN
 from generate.spend import DailyBudgetReached
 
 __all__ = ["router", "BatchBody"]
@@ -173,8 +174,15 @@ async def create_batch(body: BatchBody, state: ServiceState = Depends(get_state)
     responses={404: {"model": ErrorBody, "description": "No such batch"}, **_DAMAGED},
 )
 async def get_batch(batch_id: str, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+    root = batches_root(state.output_root())
+    # Whether it runs is asked before the manifest is read: a batch that ends between the two
+    # then reads as still running (the next poll sees it settled), never as a running manifest
+    # left by a process that is gone.
+    running = batch_id in _RUNNING or (
+        bool(RUN_ID_PATTERN.match(batch_id)) and await run_in_threadpool(run_is_live, root / batch_id)
+    )
     try:
-        manifest = await run_in_threadpool(Manifest.open, batches_root(state.output_root()), batch_id)
+        manifest = await run_in_threadpool(Manifest.open, root, batch_id)
     except BatchNotFound as exc:
         return error_response(404, str(exc), field="batch_id")
     except ManifestDamaged as exc:
@@ -182,7 +190,7 @@ async def get_batch(batch_id: str, state: ServiceState = Depends(get_state)) -> 
     data = without_server_paths(manifest.data)
     for row in data.get("rows", []):
         row["run_url"] = run_urls(row["run_id"])["run_url"] if row.get("run_id") else None
-    data["running"] = batch_id in _RUNNING or run_is_live(manifest.path.parent)
-    if data.get("status") == "running" and not data["running"]:
+    data["running"] = running
+    if data.get("status") == "running" and not running:
         data["status"] = "interrupted"  # its process is gone; posting the rows again resumes it
     return data

@@ -95,6 +95,35 @@ async def test_a_damaged_manifest_is_409_without_the_server_path(client, output_
         assert str(output_dir) not in r.text
 
 
+async def test_a_batch_ending_while_its_manifest_is_read_is_not_called_interrupted(
+    client, output_dir, monkeypatch
+):
+    """The poll reads a manifest written while the batch ran; the batch ends before the poll asks
+    whether it runs. That snapshot must read as running (the next poll sees it settled), never
+    as the manifest of a process that is gone."""
+    from api import routes_batches
+
+    body = {"rows": [{"brief": "golf mascot"}], "defaults": {"model": "trace"}}
+    first = (await client.post("/batches", json=body)).json()
+    await _settled(client, first["batch_id"])
+    batch_id = first["batch_id"]
+    real_open = routes_batches.Manifest.open
+
+    def read_while_it_ends(root, bid):
+        manifest = real_open(root, bid)
+        manifest.data["status"] = "running"  # the snapshot taken while it ran
+        routes_batches._RUNNING.pop(bid, None)  # ... and the batch ends just after
+        return manifest
+
+    monkeypatch.setitem(routes_batches._RUNNING, batch_id, object())  # running when the poll starts
+    monkeypatch.setattr(routes_batches.Manifest, "open", read_while_it_ends)
+    polled = (await client.get(first["url"])).json()
+    assert (polled["status"], polled["running"]) == ("running", True)
+    monkeypatch.setattr(routes_batches.Manifest, "open", real_open)
+    settled = (await client.get(first["url"])).json()
+    assert (settled["status"], settled["running"]) == ("complete", False)
+
+
 async def test_unknown_batch_is_404(client):
     assert (await client.get("/batches/20990101_000000")).status_code == 404
     assert (await client.get("/batches/..%2Fetc")).status_code == 404
