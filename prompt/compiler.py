@@ -29,6 +29,7 @@ import re
 import warnings
 from collections.abc import Callable, Sequence
 
+from generate.adapter import PromptParts
 from generate.errors import ConfigError
 from prompt.spec import PromptSpec
 from style.models import GLOBAL_NEGATIVE_RULES, GLOBAL_SKETCH_RULES, Style
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_TOKEN_BUDGET",
     "TOKEN_BUDGET_ENV",
     "ONE_SKETCH_RULE",
+    "prompt_parts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -121,6 +123,25 @@ def _subject_phrase(intent: str) -> str:
     """Strip a request lead-in ("please draw me a sketch of ...") and trailing punctuation."""
     phrase = _SKETCH_OF_RE.sub("", _LEAD_IN_RE.sub("", intent, count=1).strip(), count=1).strip()
     return phrase.rstrip(" .!?;:,") or intent
+
+
+def prompt_parts(spec: PromptSpec, style_name: str | None = None) -> PromptParts:
+    """The pieces of ``spec``'s prompt, for a model that builds its own short prompt from them.
+
+    The global sketch and avoid rules are left out (every model knows them; a short-prompt model
+    words them its own way); ``style_name`` is the style's display name (default: its id, spaced).
+    """
+    globals_first = tuple(spec.visual_rules[: len(GLOBAL_SKETCH_RULES)]) == GLOBAL_SKETCH_RULES
+    style_rules = spec.visual_rules[len(GLOBAL_SKETCH_RULES) :] if globals_first else spec.visual_rules
+    return PromptParts(
+        subject=_subject_phrase(spec.intent).removesuffix("…").rstrip(" ,;:"),
+        subject_terms=tuple(spec.subject_terms),
+        style_name=style_name or spec.style_id.replace("-", " "),
+        style_rules=tuple(style_rules),
+        negatives=tuple(r for r in spec.negative_constraints if r not in GLOBAL_NEGATIVE_RULES),
+        notes=tuple(spec.context_notes),
+        lettering=asks_for_lettering(spec.intent),
+    )
 
 
 def _trim_words(text: str, n_words: int) -> str:
