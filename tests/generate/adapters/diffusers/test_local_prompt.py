@@ -197,3 +197,27 @@ def test_the_spec_gives_its_subject_and_the_style_its_own_rules_only():
     assert parts.subject == "a playful golf mascot"
     assert parts.style_name == "Vintage Mascot" and parts.style_rules == tuple(style.visual_rules)
     assert parts.negatives == tuple(style.negative_rules) and not parts.lettering
+
+
+def test_a_resumed_sketch_is_sent_the_same_texts_as_its_first_try(pipeline_calls, tmp_path):
+    import asyncio
+
+    from generate.pipeline import SketchPipeline
+    from generate.resume import aresume, prepare_resume
+
+    result = SketchPipeline(output_dir=tmp_path).run(
+        {"brief": LONG_BRIEF, "model": "local:sdxl-scribble", "num_images": 3, "seed": 5}
+    )
+    folder = tmp_path / result.run_id
+    meta = json.loads((folder / "metadata.json").read_text())
+    first = meta["sketches"][1]["prompt_sent"]
+    meta["status"] = "running"  # as if its process had died while sketch 2 was drawn
+    lost = meta["sketches"][1]
+    (folder / lost["file"]).unlink()
+    lost.update(status="running", file=None)
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    pipeline_calls.clear()
+
+    again = asyncio.run(aresume(prepare_resume(result.run_id, tmp_path)))
+    assert again.status == "complete" and len(pipeline_calls) == 1
+    assert {name: pipeline_calls[0][1][name] for name in TEXTS} == first
