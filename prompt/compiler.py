@@ -56,6 +56,7 @@ COMPILER_NAME = "template-v1"
 # However long the style's rules, the brief keeps at least this much (~50 words) when trimmed.
 _MIN_BRIEF_TOKENS = 64
 
+_LETTERING_NOTE = "The brief asks for lettering"  # how the compiler's own context note starts
 _TYPOGRAPHY_RULE = GLOBAL_NEGATIVE_RULES[-1]  # "no typography, lettering or logos unless ..."
 _LETTERING_RE = re.compile(
     r"\b(text|lettering|lettered|letters?|typography|typographic|typeface|fonts?|wordmarks?|word mark|"
@@ -139,8 +140,9 @@ def prompt_parts(spec: PromptSpec, style_name: str | None = None) -> PromptParts
         style_name=style_name or spec.style_id.replace("-", " "),
         style_rules=tuple(style_rules),
         negatives=tuple(r for r in spec.negative_constraints if r not in GLOBAL_NEGATIVE_RULES),
-        notes=tuple(spec.context_notes),
-        lettering=asks_for_lettering(spec.intent),
+        # The compiler's lettering note is an instruction for Gemini; ``lettering`` carries it here.
+        notes=tuple(n for n in spec.context_notes if not n.startswith(_LETTERING_NOTE)),
+        lettering=asks_for_lettering(spec.brief),
     )
 
 
@@ -238,7 +240,7 @@ class PromptCompiler:
             negatives = [r for r in negatives if r == _TYPOGRAPHY_RULE or not _LETTERING_RE.search(r)]
             negatives.remove(_TYPOGRAPHY_RULE)
             note = (
-                "The brief asks for lettering, so the 'no typography' rule is lifted: draw only the "
+                f"{_LETTERING_NOTE}, so the 'no typography' rule is lifted: draw only the "
                 "requested lettering, as rough hand-drawn letterforms."
             )
             quoted = [a or b for a, b in _QUOTED_RE.findall(full_brief)]

@@ -122,28 +122,40 @@ def _short(phrase: str, most: int = 40) -> str:
     return phrase if len(phrase) <= most else phrase[: most - 1].rstrip() + "…"
 
 
+def _longest(n: int, fits: Callable[[int], bool]) -> int:
+    """The largest ``k`` in 1..n for which ``fits(k)`` holds (``fits`` shrinking with ``k``), else 1."""
+    lo, hi = 1, n
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def _fit(
     subject: str, required: Sequence[str], optional: Sequence[str], count: Counter, limit: int
 ) -> tuple[str, list[str], bool]:
-    """(text, optional phrases left out, subject cut): ``subject``, ``required``, then as many of
-    ``optional`` from the front as fit in ``limit`` tokens."""
+    """(text, phrases left out, whether the subject lost words): ``subject``, ``required``, then as
+    many of ``optional`` from the front as fit in ``limit`` tokens. The subject gives way to the
+    required phrases, cut at a word (by characters if its first word alone is too long)."""
 
     def text(head: str, rest: Sequence[str]) -> str:
         return _SEP.join(p for p in (head, *rest) if p)
 
-    words, cut = subject.split(), False
-    if count(text(subject, required)) > limit:
-        # The largest word count that still leaves room for the required phrases (at least one word).
-        lo, hi = 1, len(words) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if count(text(" ".join(words[:mid]), required)) <= limit:
-                lo = mid
-            else:
-                hi = mid - 1
-        subject, cut = " ".join(words[:lo]).rstrip(" ,;:"), True
+    cut = False
+    if subject and count(text(subject, required)) > limit:
+        words = subject.split()
+        subject = " ".join(
+            words[: _longest(len(words), lambda k: count(text(" ".join(words[:k]), required)) <= limit)]
+        )
+        if count(text(subject, required)) > limit:  # one giant "word" (a pasted URL, a hash)
+            whole = subject
+            subject = whole[: _longest(len(whole), lambda k: count(text(whole[:k], required)) <= limit)]
+        subject, cut = subject.rstrip(" ,;:"), True
     head = list(required)
-    while head and count(text(subject, head)) > limit:  # only when one word and the rest overflow
+    while head and count(text(subject, head)) > limit:  # the required phrases alone overflow
         head.pop()
     kept = len(optional)
     while kept and count(text(subject, [*head, *optional[:kept]])) > limit:

@@ -221,3 +221,34 @@ def test_a_resumed_sketch_is_sent_the_same_texts_as_its_first_try(pipeline_calls
     again = asyncio.run(aresume(prepare_resume(result.run_id, tmp_path)))
     assert again.status == "complete" and len(pipeline_calls) == 1
     assert {name: pipeline_calls[0][1][name] for name in TEXTS} == first
+
+
+def test_a_brief_asking_for_lettering_lifts_text_without_sending_gemini_instructions():
+    style = StyleRegistry().get_style("vintage-mascot")
+    spec = PromptCompiler().compile(
+        'a golf mascot with the words "Tee Time"', style, context="for the spring open"
+    )
+    parts = prompt_parts(spec, style.name)
+    assert parts.lettering and parts.subject == 'a golf mascot with the words "Tee Time"'
+    assert parts.notes == ("for the spring open",)  # the compiler's lettering note is Gemini's alone
+    assert any(n.startswith("The brief asks for lettering") for n in spec.context_notes)
+
+
+def test_one_giant_word_is_cut_by_characters_to_leave_room_for_the_variation():
+    request = ImageRequest(
+        index=0,
+        prompt="x" * 300,
+        aspect_ratio="1:1",
+        image_size="1K",
+        layout="side-profile",
+        exaggeration="bold",
+    )
+    characters = len  # one token per character: the 300-character "word" alone is over the window
+    texts = build_prompts(
+        request, negative="photo", count=characters, count_2=characters, limit=77, limit_2=77
+    )
+    assert texts.prompt.startswith("xxx") and texts.prompt.endswith(
+        "strict side profile view, bold caricature"
+    )
+    assert len(texts.prompt) <= 77 and len(texts.prompt_2) <= 77
+    assert texts.subject_cut == ("prompt", "prompt_2")
