@@ -224,7 +224,6 @@ class LocalDiffusionAdapter(ImageModelAdapter):
                 "conditioning": "reference lines" if source is not None else "none (text to image)",
                 "reference": str(source) if source is not None else None,
                 "weights": self.weights.kind,
-                "prompt_tokens": texts.tokens,
             },
         )
 

@@ -22,7 +22,9 @@ Each text is counted by its own encoder's tokenizer. The leading phrases are *re
 subject, and the layout and exaggeration in ``prompt``, the key sketch rules in ``prompt_2``): the
 subject gives way to them, cut at a word. The others are kept as the longest run from the front
 that fits, so what is dropped is always the least important end. Whatever did not fit is named
-in :meth:`SdxlPrompts.warnings`, and the texts are recorded as sent (``prompt_sent``).
+in :meth:`SdxlPrompts.warnings`, and the texts are recorded as sent (``prompt_sent``). An edit's
+note ("the image given is the subject") is not put in words: that image itself drives the
+ControlNet.
 
 Why not longer prompts through chunked embeddings (encoding 75-token windows and concatenating
 them, as some UIs do): SDXL's pooled embedding comes from the first window only, the UNet was
