@@ -159,14 +159,17 @@ class LocalDiffusionAdapter(ImageModelAdapter):
                 f"{self.name}: no reference image, so this sketch was drawn from the prompt alone"
             )
         count, count_2, limit, limit_2 = runtime.token_counters(loaded)
-        texts = build_prompts(
-            request,
-            negative=self.spec.negative_prompt,
-            count=count,
-            count_2=count_2,
-            limit=limit,
-            limit_2=limit_2,
-        )
+        # Under the pipeline's lock: a fast tokenizer used by two threads at once (here, and the
+        # pipeline's own call in another sketch) can fail with "Already borrowed".
+        with loaded.lock:
+            texts = build_prompts(
+                request,
+                negative=self.spec.negative_prompt,
+                count=count,
+                count_2=count_2,
+                limit=limit,
+                limit_2=limit_2,
+            )
         warnings += texts.warnings(self.name, min(limit, limit_2))
         every = max(1, self.steps // PREVIEWS_PER_SKETCH)
         sent = [0]
