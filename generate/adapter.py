@@ -151,6 +151,7 @@ class PromptParts:
     style_rules: tuple[str, ...] = ()  # the style's own visual rules (the global ones not repeated)
     negatives: tuple[str, ...] = ()  # the style's own avoid-list (the global rules not repeated)
     notes: tuple[str, ...] = ()  # context notes the brief came with
+    instruction: str = ""  # a refine or vary run's "what to change" (the designer's words)
     lettering: bool = False  # the brief asks for lettering: "no text" is lifted
 
 

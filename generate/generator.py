@@ -136,7 +136,8 @@ class ImageGenerator:
                 variations = [v.model_copy(update={"prompt": f"{v.prompt}\n\n{note}"}) for v in variations]
         # A history only goes to an adapter that can continue a conversation (the plan checked).
         history = tuple(plan.history) if plan is not None and adapter.capabilities.refinement else ()
-        parts = prompt_parts(prompt_spec, style.name)
+        instruction = ((plan.parent or {}).get("instruction") or "") if plan is not None else ""
+        parts = prompt_parts(prompt_spec, style.name, instruction=instruction)
         requests = [
             ImageRequest(
                 index=v.index,

@@ -284,4 +284,5 @@ def _recorded_parts(meta: dict[str, Any]) -> PromptParts | None:
         spec = PromptSpec.model_validate(meta.get("prompt_spec") or {})
     except ValidationError:
         return None
-    return prompt_parts(spec, (meta.get("style") or {}).get("name"))
+    instruction = (meta.get("parent") or {}).get("instruction") or ""
+    return prompt_parts(spec, (meta.get("style") or {}).get("name"), instruction=instruction)

@@ -126,11 +126,12 @@ def _subject_phrase(intent: str) -> str:
     return phrase.rstrip(" .!?;:,") or intent
 
 
-def prompt_parts(spec: PromptSpec, style_name: str | None = None) -> PromptParts:
+def prompt_parts(spec: PromptSpec, style_name: str | None = None, *, instruction: str = "") -> PromptParts:
     """The pieces of ``spec``'s prompt, for a model that builds its own short prompt from them.
 
     The global sketch and avoid rules are left out (every model knows them; a short-prompt model
-    words them its own way); ``style_name`` is the style's display name (default: its id, spaced).
+    words them its own way); ``style_name`` is the style's display name (default: its id, spaced);
+    ``instruction`` is a refine or vary run's "what to change".
     """
     globals_first = tuple(spec.visual_rules[: len(GLOBAL_SKETCH_RULES)]) == GLOBAL_SKETCH_RULES
     style_rules = spec.visual_rules[len(GLOBAL_SKETCH_RULES) :] if globals_first else spec.visual_rules
@@ -143,6 +144,7 @@ def prompt_parts(spec: PromptSpec, style_name: str | None = None) -> PromptParts
         # The compiler's lettering note is an instruction for Gemini; ``lettering`` carries it here.
         notes=tuple(n for n in spec.context_notes if not n.startswith(_LETTERING_NOTE)),
         lettering=asks_for_lettering(spec.brief),
+        instruction=" ".join(instruction.split()),
     )
 
 

@@ -7,11 +7,12 @@ instructions for Gemini, whose end (the sketch's layout and exaggeration) CLIP w
 So this family builds its own texts from :class:`~generate.adapter.PromptParts` and the sketch's
 variation, as comma-separated phrases in order of importance, one text per encoder:
 
-* ``prompt`` (``text_encoder``, CLIP ViT-L): the subject, the layout, the exaggeration, then the
-  key sketch rules and the rest of the layout and exaggeration wording;
+* ``prompt`` (``text_encoder``, CLIP ViT-L): the subject, the layout, the exaggeration, a refine
+  or vary run's instruction, then the key sketch rules and the rest of the layout and
+  exaggeration wording;
 * ``prompt_2`` (``text_encoder_2``, OpenCLIP ViT-bigG, which also gives SDXL's pooled embedding):
-  the subject, the key sketch rules, the style and its own rules, the other global sketch rules,
-  the brief's context notes;
+  the subject, the key sketch rules, the instruction, the style and its own rules, the other
+  global sketch rules, the brief's context notes;
 * ``negative_prompt`` = ``negative_prompt_2``: the model's avoid-words, then the style's own
   avoid-list ("no " dropped: a negative prompt names what to avoid). A rule with an "unless"
   ("no scary characters unless the brief asks for it") is not sent: a negative prompt cannot
@@ -196,14 +197,15 @@ def build_prompts(
         (f"{request.exaggeration} exaggeration",) if request.exaggeration else ()
     )
     variation = [*layout[:1], *level[:1]]
+    asked = [parts.instruction] if parts.instruction else []
     prompt, out_1, cut_1 = _fit(
-        parts.subject, variation, [*KEY_SKETCH_RULES, *layout[1:], *level[1:]], count, limit
+        parts.subject, variation, [*asked, *KEY_SKETCH_RULES, *layout[1:], *level[1:]], count, limit
     )
     style = [f"{parts.style_name} style"] if parts.style_name else []
     prompt_2, out_2, cut_2 = _fit(
         parts.subject,
         KEY_SKETCH_RULES,
-        [*style, *parts.style_rules, *MORE_SKETCH_RULES, *parts.notes],
+        [*asked, *style, *parts.style_rules, *MORE_SKETCH_RULES, *parts.notes],
         count_2,
         limit_2,
     )

@@ -252,3 +252,26 @@ def test_one_giant_word_is_cut_by_characters_to_leave_room_for_the_variation():
     )
     assert len(texts.prompt) <= 77 and len(texts.prompt_2) <= 77
     assert texts.subject_cut == ("prompt", "prompt_2")
+
+
+def test_a_local_refine_sends_the_designers_instruction_right_after_the_variation(pipeline_calls, tmp_path):
+    from generate.iterate import RefineRequest
+    from generate.pipeline import SketchPipeline
+
+    pipeline = SketchPipeline(output_dir=tmp_path)
+    parent = pipeline.run({"brief": "playful golf mascot", "model": "local:sdxl-scribble", "num_images": 3})
+    pipeline_calls.clear()
+    child = pipeline.refine(
+        RefineRequest(run_id=parent.run_id, index=1, instruction="a much bigger cap", num_images=1)
+    )
+    meta = json.loads(child.metadata_path.read_text())
+    assert child.status == "complete" and len(pipeline_calls) == 1
+    [rec] = meta["sketches"]
+    variation = rec["variation"]
+    head = (
+        f"playful golf mascot, {LAYOUT_PHRASES[variation['layout']][0]}, "
+        f"{EXAGGERATION_PHRASES[variation['exaggeration']][0]}, a much bigger cap"
+    )
+    assert rec["prompt_sent"]["prompt"].startswith(head)
+    assert "a much bigger cap" in rec["prompt_sent"]["prompt_2"]
+    assert pipeline_calls[0][1]["prompt"] == rec["prompt_sent"]["prompt"]
