@@ -19,6 +19,11 @@ variation, as comma-separated phrases in order of importance, one text per encod
   say "unless", and unconditional it would fight the brief that asks for it. "text" is dropped
   from the avoid-words when the brief asks for lettering.
 
+Why this split: the UNet attends to both encoders' tokens side by side, so each text adds 75
+tokens of room; the second encoder's pooled embedding also conditions the whole image, which suits
+the look (the sketch rules and the style), while the first carries this sketch's own composition.
+The subject leads both, so neither encoder describes a picture of something else.
+
 Each text is counted by its own encoder's tokenizer. The leading phrases are *required* (the
 subject, and the layout and exaggeration in ``prompt``, the key sketch rules in ``prompt_2``): the
 subject gives way to them, cut at a word. The others are kept as the longest run from the front
