@@ -34,6 +34,7 @@ __all__ = [
     "HistoryPart",
     "HistoryTurn",
     "ImageRequest",
+    "PromptParts",
     "SheetRequest",
     "ModelImage",
     "ModelPreview",
@@ -135,6 +136,26 @@ class SheetRequest:
 
 
 @dataclass(frozen=True)
+class PromptParts:
+    """The pieces a sketch's ``prompt`` was composed from, for models that cannot read all of it.
+
+    ``prompt`` is written for a model that reads long instructions (Gemini). A model with a short
+    text window (SDXL's CLIP encoders read 77 tokens) builds its own prompt from these instead,
+    most important first, and says what it left out. The generator fills it from the
+    :class:`~prompt.spec.PromptSpec` and the style; an adapter that reads ``prompt`` ignores it.
+    """
+
+    subject: str  # the brief's subject phrase ("playful golf mascot"), lead-ins stripped
+    subject_terms: tuple[str, ...] = ()
+    style_name: str = ""
+    style_rules: tuple[str, ...] = ()  # the style's own visual rules (the global ones not repeated)
+    negatives: tuple[str, ...] = ()  # the style's own avoid-list (the global rules not repeated)
+    notes: tuple[str, ...] = ()  # context notes the brief came with
+    instruction: str = ""  # a refine or vary run's "what to change" (the designer's words)
+    lettering: bool = False  # the brief asks for lettering: "no text" is lifted
+
+
+@dataclass(frozen=True)
 class ImageRequest:
     """One sketch to make. ``prompt`` is the exact, final prompt for this sketch.
 
@@ -160,6 +181,7 @@ class ImageRequest:
     input_images: tuple[Path, ...] = ()
     history: tuple[HistoryTurn, ...] = ()
     sheet: SheetRequest | None = None  # sheet mode: this one call draws a grid of sketches
+    prompt_parts: PromptParts | None = None  # what ``prompt`` was built from (None: a bare prompt)
 
 
 @dataclass
@@ -202,6 +224,9 @@ class ModelImage:
     references_sent: list[dict[str, Any]] | None = None
     grounding: dict[str, Any] | None = None  # Google Search grounding: {queries, sources, ...}
     seed_sent: int | None = None  # the seed the model was given (None: none was sent)
+    # The exact text(s) the model was given, by parameter name, when they are not ``request.prompt``
+    # (e.g. SDXL's {prompt, prompt_2, negative_prompt, negative_prompt_2}). None: the request's prompt.
+    prompt_sent: dict[str, str] | None = None
 
 
 @dataclass

@@ -45,6 +45,7 @@ from generate.run_state import RunState
 from generate.runs import create_run_dir, note_child
 from generate.sheet import Pace, plan_sheet, run_sheet_async, run_sheet_sync
 from generate.types import MAX_IMAGES, GenerationConfig, GenerationResult
+from prompt.compiler import prompt_parts
 from prompt.variation import plan_variations
 
 __all__ = ["ImageGenerator"]
@@ -135,6 +136,8 @@ class ImageGenerator:
                 variations = [v.model_copy(update={"prompt": f"{v.prompt}\n\n{note}"}) for v in variations]
         # A history only goes to an adapter that can continue a conversation (the plan checked).
         history = tuple(plan.history) if plan is not None and adapter.capabilities.refinement else ()
+        instruction = ((plan.parent or {}).get("instruction") or "") if plan is not None else ""
+        parts = prompt_parts(prompt_spec, style.name, instruction=instruction)
         requests = [
             ImageRequest(
                 index=v.index,
@@ -147,6 +150,7 @@ class ImageGenerator:
                 timeout_s=config.timeout_s,
                 input_images=inputs,
                 history=history,
+                prompt_parts=parts,
                 **config.request_options(),
             )
             for v in variations

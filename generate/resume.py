@@ -27,7 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from generate.adapter import ImageModelAdapter, ImageRequest, get_adapter
+from generate.adapter import ImageModelAdapter, ImageRequest, PromptParts, get_adapter
 from generate.errors import ConfigError
 from generate.events import RunEvent, drain
 from generate.generator import ImageGenerator
@@ -105,6 +105,7 @@ class PreparedResume:
             output_dir=self.root,
             **recorded_request_options(cfg),
         )
+        parts = _recorded_parts(meta)
         records, requests = [], []
         for rec in meta["sketches"]:
             rec = dict(rec)
@@ -126,6 +127,7 @@ class PreparedResume:
                     input_images=tuple(Path(p) for p in rec.get("input_images") or []),
                     history=tuple(history_turn(turn) for turn in rec.get("history") or []),
                     timeout_s=config.timeout_s,
+                    prompt_parts=parts,
                     **config.request_options(),
                 )
             )
@@ -269,3 +271,18 @@ async def aresume(
 def resume(run_id: str, root: Path | str | None = None, on_event=None) -> GenerationResult:
     """Blocking form: prepare and resume ``run_id``."""
     return asyncio.run(aresume(prepare_resume(run_id, root), on_event=on_event))
+
+
+def _recorded_parts(meta: dict[str, Any]) -> PromptParts | None:
+    """The prompt's pieces rebuilt from the recorded spec (None: a run recorded without a valid one)."""
+    from pydantic import ValidationError
+
+    from prompt.compiler import prompt_parts
+    from prompt.spec import PromptSpec
+
+    try:
+        spec = PromptSpec.model_validate(meta.get("prompt_spec") or {})
+    except ValidationError:
+        return None
+    instruction = (meta.get("parent") or {}).get("instruction") or ""
+    return prompt_parts(spec, (meta.get("style") or {}).get("name"), instruction=instruction)

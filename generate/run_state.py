@@ -258,6 +258,8 @@ class RunState:
                 extra={k: str(v) for k, v in image.extra.items()},
                 error=None,
             )
+            if image.prompt_sent is not None:  # the model read its own text(s), not ``prompt``
+                rec["prompt_sent"] = dict(image.prompt_sent)
         self.write_metadata()
         return SketchCompleted(
             run_id=self.run_id,

@@ -1,5 +1,9 @@
 """Brief -> PromptSpec (:class:`PromptCompiler`) and the per-sketch variation plan."""
 
+# The generate package imports the compiler, and the compiler imports generate's errors and
+# adapter types: generate is loaded first, whole, so that `from prompt.compiler import ...` as a
+# program's first import does not meet a half-loaded module.
+import generate  # noqa: F401  (isort: keep first)
 from prompt.compiler import (
     DEFAULT_TOKEN_BUDGET,
     TOKEN_BUDGET_ENV,

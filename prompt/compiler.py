@@ -29,6 +29,7 @@ import re
 import warnings
 from collections.abc import Callable, Sequence
 
+from generate.adapter import PromptParts
 from generate.errors import ConfigError
 from prompt.spec import PromptSpec
 from style.models import GLOBAL_NEGATIVE_RULES, GLOBAL_SKETCH_RULES, Style
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_TOKEN_BUDGET",
     "TOKEN_BUDGET_ENV",
     "ONE_SKETCH_RULE",
+    "prompt_parts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ COMPILER_NAME = "template-v1"
 # However long the style's rules, the brief keeps at least this much (~50 words) when trimmed.
 _MIN_BRIEF_TOKENS = 64
 
+_LETTERING_NOTE = "The brief asks for lettering"  # how the compiler's own context note starts
 _TYPOGRAPHY_RULE = GLOBAL_NEGATIVE_RULES[-1]  # "no typography, lettering or logos unless ..."
 _LETTERING_RE = re.compile(
     r"\b(text|lettering|lettered|letters?|typography|typographic|typeface|fonts?|wordmarks?|word mark|"
@@ -121,6 +124,28 @@ def _subject_phrase(intent: str) -> str:
     """Strip a request lead-in ("please draw me a sketch of ...") and trailing punctuation."""
     phrase = _SKETCH_OF_RE.sub("", _LEAD_IN_RE.sub("", intent, count=1).strip(), count=1).strip()
     return phrase.rstrip(" .!?;:,") or intent
+
+
+def prompt_parts(spec: PromptSpec, style_name: str | None = None, *, instruction: str = "") -> PromptParts:
+    """The pieces of ``spec``'s prompt, for a model that builds its own short prompt from them.
+
+    The global sketch and avoid rules are left out (every model knows them; a short-prompt model
+    words them its own way); ``style_name`` is the style's display name (default: its id, spaced);
+    ``instruction`` is a refine or vary run's "what to change".
+    """
+    globals_first = tuple(spec.visual_rules[: len(GLOBAL_SKETCH_RULES)]) == GLOBAL_SKETCH_RULES
+    style_rules = spec.visual_rules[len(GLOBAL_SKETCH_RULES) :] if globals_first else spec.visual_rules
+    return PromptParts(
+        subject=_subject_phrase(spec.intent).removesuffix("…").rstrip(" ,;:"),
+        subject_terms=tuple(spec.subject_terms),
+        style_name=style_name or spec.style_id.replace("-", " "),
+        style_rules=tuple(style_rules),
+        negatives=tuple(r for r in spec.negative_constraints if r not in GLOBAL_NEGATIVE_RULES),
+        # The compiler's lettering note is an instruction for Gemini; ``lettering`` carries it here.
+        notes=tuple(n for n in spec.context_notes if not n.startswith(_LETTERING_NOTE)),
+        lettering=asks_for_lettering(spec.brief),
+        instruction=" ".join(instruction.split()),
+    )
 
 
 def _trim_words(text: str, n_words: int) -> str:
@@ -217,7 +242,7 @@ class PromptCompiler:
             negatives = [r for r in negatives if r == _TYPOGRAPHY_RULE or not _LETTERING_RE.search(r)]
             negatives.remove(_TYPOGRAPHY_RULE)
             note = (
-                "The brief asks for lettering, so the 'no typography' rule is lifted: draw only the "
+                f"{_LETTERING_NOTE}, so the 'no typography' rule is lifted: draw only the "
                 "requested lettering, as rough hand-drawn letterforms."
             )
             quoted = [a or b for a, b in _QUOTED_RE.findall(full_brief)]

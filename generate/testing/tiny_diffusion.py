@@ -10,6 +10,7 @@ Needs the ``local`` extra; nothing is downloaded (the tokenizer's vocabulary is 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 __all__ = ["save_tiny_controlnet_pipeline", "tiny_hub_files", "TINY_EDGE"]
@@ -17,16 +18,52 @@ __all__ = ["save_tiny_controlnet_pipeline", "tiny_hub_files", "TINY_EDGE"]
 TINY_EDGE = 64  # the tiny model's native size in pixels (sample_size 32 x VAE scale 2)
 
 
+# Words the tiny tokenizer reads as one token each, as CLIP reads most English words; any other
+# word falls apart into letters (one token each), so a long unknown brief is long in tokens too.
+_BRIEF_WORDS = "a an the of for with and in on playful golf mascot club gopher cheerful friendly"
+
+
+def _known_words() -> list[str]:
+    """Every word of the texts the local family builds (its phrases, avoid-words, built-in styles)."""
+    from generate.adapters.diffusers import prompt
+    from generate.adapters.diffusers.catalog import MODELS
+    from style.registry import StyleRegistry
+
+    texts = [_BRIEF_WORDS, *prompt.KEY_SKETCH_RULES, *prompt.MORE_SKETCH_RULES]
+    texts += [p for phrases in prompt.LAYOUT_PHRASES.values() for p in phrases]
+    texts += [p for phrases in prompt.EXAGGERATION_PHRASES.values() for p in phrases]
+    texts += [spec.negative_prompt for spec in MODELS.values()]
+    for style in StyleRegistry().list_styles():
+        texts += [style.name, *style.visual_rules, *style.negative_rules]
+    return sorted({w for text in texts for w in re.findall(r"[a-z]+", text.lower())})
+
+
 def _tokenizer(folder: Path):
+    """A CLIP tokenizer 77 tokens long like SDXL's, whose small BPE vocabulary (trained here on
+    :func:`_known_words`) reads each of those words as one token and anything else letter by letter."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import CLIPTokenizer
 
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for ch in "abcdefghijklmnopqrstuvwxyz0123456789":
-        vocab[ch] = len(vocab)
-        vocab[ch + "</w>"] = len(vocab)
+    alphabet = list("abcdefghijklmnopqrstuvwxyz0123456789,.;:()'-")
+    bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
+    bpe.normalizer = normalizers.Lowercase()
+    bpe.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=100_000,  # room for every word whole
+        special_tokens=["<|startoftext|>", "<|endoftext|>"],
+        initial_alphabet=alphabet,
+        end_of_word_suffix="</w>",
+        show_progress=False,
+    )
+    bpe.train_from_iterator([" ".join(_known_words())], trainer)
+    model = json.loads(bpe.to_str())["model"]
+    vocab = model["vocab"]
+    for ch in alphabet:  # a one-letter word or a letter ending an unknown one
+        vocab.setdefault(ch + "</w>", len(vocab))
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    (folder / "merges.txt").write_text("\n".join(["#version: 0.2", *merges]) + "\n", encoding="utf-8")
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77), len(
         vocab
     )

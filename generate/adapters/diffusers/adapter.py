@@ -18,7 +18,11 @@ Contract of one call:
 * **Previews** (``astream``): a grayscale look at the latents every few steps (no VAE decode).
 * **Stopping**: cancelling ``agenerate`` / ``astream`` stops the pipeline at its next step;
   ``request.timeout_s`` is counted from when the pipeline is free (sketches run one at a time).
-* Cost 0. The prompt is cut by SDXL's text encoders at 77 tokens: a warning says so when it is longer.
+* **Prompt**: not ``request.prompt`` (a page written for Gemini; SDXL's CLIP encoders read 77 tokens)
+  but texts built from ``request.prompt_parts`` and the variation, subject and layout first
+  (:mod:`generate.adapters.diffusers.prompt`); ``prompt_sent`` records them, a warning names what
+  did not fit. Without ``prompt_parts``, ``request.prompt`` is taken as the subject.
+* Cost 0.
 """
 
 from __future__ import annotations
@@ -40,13 +44,13 @@ from generate.adapter import (
     ModelPreview,
 )
 from generate.adapters.diffusers.catalog import ASPECT_BUCKETS, IMAGE_SIZES, LocalModelSpec, WeightsLocation
+from generate.adapters.diffusers.prompt import build_prompts
 from generate.adapters.trace.adapter import load_reference
 from generate.adapters.trace.sketchify import png_bytes, sketchify
 from generate.errors import ConfigError, ErrorCode, ModelCallError
 
 __all__ = ["LocalDiffusionAdapter", "steps_from_env"]
 
-MAX_TOKENS = 77  # CLIP's context: SDXL's text encoders read no further
 STEPS_ENV = "SKETCHGEN_LOCAL_STEPS"
 PREVIEWS_PER_SKETCH = 4
 
@@ -154,11 +158,19 @@ class LocalDiffusionAdapter(ImageModelAdapter):
             warnings.append(
                 f"{self.name}: no reference image, so this sketch was drawn from the prompt alone"
             )
-        prompt, tokens = runtime.fit_prompt(loaded, request.prompt)
-        if tokens > MAX_TOKENS:
-            warnings.append(
-                f"the prompt is {tokens} tokens; {self.name}'s text encoders read only the first {MAX_TOKENS}"
+        count, count_2, limit, limit_2 = runtime.token_counters(loaded)
+        # Under the pipeline's lock: a fast tokenizer used by two threads at once (here, and the
+        # pipeline's own call in another sketch) can fail with "Already borrowed".
+        with loaded.lock:
+            texts = build_prompts(
+                request,
+                negative=self.spec.negative_prompt,
+                count=count,
+                count_2=count_2,
+                limit=limit,
+                limit_2=limit_2,
             )
+        warnings += texts.warnings(self.name, min(limit, limit_2))
         every = max(1, self.steps // PREVIEWS_PER_SKETCH)
         sent = [0]
 
@@ -170,7 +182,7 @@ class LocalDiffusionAdapter(ImageModelAdapter):
             image = runtime.run_pipeline(
                 loaded,
                 self.spec,
-                prompt=prompt,
+                texts=texts.kwargs(),
                 control=control,
                 size=size,
                 seed=seed,
@@ -207,6 +219,7 @@ class LocalDiffusionAdapter(ImageModelAdapter):
             warnings=warnings,
             references_sent=[_reference_record(source)] if source is not None else [],
             seed_sent=seed,
+            prompt_sent=texts.kwargs(),
             extra={
                 "device": loaded.device,
                 "steps": self.steps,

@@ -98,6 +98,8 @@ class LocalModelSpec:
         "text, watermark, signature, blurry, busy background"
     )
     note: str = ""
+    # What about this entry has not been checked against the hub itself (shown by `sketchgen models`).
+    unconfirmed: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -107,7 +109,18 @@ class LocalModelSpec:
 # Chosen for rough line-art concept sketches on one GPU: SDXL base with xinsir's scribble ControlNet,
 # trained on scribble, canny, HED, PiDiNet and lineart inputs of any line width, so the retrieved
 # reference's lines (as the trace model draws them) steer the composition. Apache-2.0 ControlNet,
-# CreativeML Open RAIL++-M base. File names unconfirmed until bench/local_gpu.py runs on a device.
+# CreativeML Open RAIL++-M base.
+#
+# File names, as checked (2026-12) without the hub itself (no network here): the base repo's fp16
+# files (model_index.json, scheduler/, tokenizer*/ vocab, merges and configs, text_encoder*/
+# model.fp16.safetensors, unet/ and vae/ diffusion_pytorch_model.fp16.safetensors) agree with
+# several independent public download lists of stabilityai/stable-diffusion-xl-base-1.0, and are
+# the names diffusers' own save_pretrained(variant="fp16") writes (tests/cli/test_weights_local.py
+# runs a tiny pipeline laid out this way); the ControlNet's diffusion_pytorch_model.safetensors is
+# the file public scripts fetch from xinsir/controlnet-scribble-sdxl-1.0/resolve/main/, and its
+# model card loads the repo with ControlNetModel.from_pretrained (so config.json is there). Sizes
+# are from those lists (base fp16 ~6.9 GB: UNet 5.1, text encoders 0.25 + 1.4, VAE 0.17; ControlNet
+# ~2.5 GB); ``unconfirmed`` says what only a real download settles.
 MODELS: dict[str, LocalModelSpec] = {
     "sdxl-scribble": LocalModelSpec(
         id="sdxl-scribble",
@@ -117,8 +130,14 @@ MODELS: dict[str, LocalModelSpec] = {
         controlnet_repo="xinsir/controlnet-scribble-sdxl-1.0",
         controlnet_files=("config.json", "diffusion_pytorch_model.safetensors"),
         variant="fp16",
-        download_gb=12.0,
+        download_gb=9.5,
         note="SDXL 1.0 guided by the retrieved reference's lines; runs on your GPU, free per image",
+        unconfirmed=(
+            "file names checked against public download lists and the model cards, not the hub's own listing",
+            "download size (about 9.5 GB) from those lists",
+            "no revision pinned: the repos' main branch is fetched",
+            "GPU memory and seconds per image: not yet measured (bench/local_gpu.py)",
+        ),
     ),
 }
 

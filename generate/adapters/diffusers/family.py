@@ -93,6 +93,7 @@ class LocalFamily(ModelFamily):
                 "person_generation": False,
                 "deterministic": True,
                 "notes": spec.note,
+                "unconfirmed": list(spec.unconfirmed),
             }
             for spec in MODELS.values()
         ]

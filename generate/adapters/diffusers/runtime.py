@@ -37,7 +37,7 @@ __all__ = [
     "load_pipeline",
     "pick_device",
     "pixel_size",
-    "fit_prompt",
+    "token_counters",
     "latents_preview",
     "run_pipeline",
 ]
@@ -143,18 +143,16 @@ def pixel_size(loaded: LoadedPipeline, aspect_ratio: str) -> tuple[int, int]:
     return max(q, round(width * scale / q) * q), max(q, round(height * scale / q) * q)
 
 
-def fit_prompt(loaded: LoadedPipeline, prompt: str) -> tuple[str, int]:
-    """(``prompt`` cut to what the text encoders read, its length in tokens before the cut).
+def token_counters(loaded: LoadedPipeline) -> tuple[Callable[[str], int], Callable[[str], int], int, int]:
+    """(count for ``text_encoder``, count for ``text_encoder_2``, their token windows), from the
+    pipeline's own tokenizers: a text's tokens with its start and end tokens, as the encoder reads it."""
+    first = loaded.pipe.tokenizer or loaded.pipe.tokenizer_2
+    second = loaded.pipe.tokenizer_2 or first
 
-    CLIP reads 77 tokens (start and end included); cutting here, on a token boundary, keeps
-    diffusers from logging the dropped text on every call, and the caller warns once per sketch.
-    """
-    tokenizer = loaded.pipe.tokenizer
-    ids = tokenizer(prompt, truncation=False, add_special_tokens=False, verbose=False).input_ids
-    room = tokenizer.model_max_length - 2
-    if len(ids) <= room:
-        return prompt, len(ids) + 2
-    return tokenizer.decode(ids[:room], skip_special_tokens=True), len(ids) + 2
+    def counter(tokenizer: Any) -> Callable[[str], int]:
+        return lambda text: len(tokenizer(text, truncation=False, verbose=False).input_ids)
+
+    return counter(first), counter(second), int(first.model_max_length), int(second.model_max_length)
 
 
 def latents_preview(latents: torch.Tensor) -> Image.Image:
@@ -174,7 +172,7 @@ def run_pipeline(
     loaded: LoadedPipeline,
     spec: LocalModelSpec,
     *,
-    prompt: str,
+    texts: dict[str, str],
     control: Image.Image | None,
     size: tuple[int, int],
     seed: int,
@@ -185,6 +183,9 @@ def run_pipeline(
     preview_every: int = 1,
 ) -> Image.Image:
     """One image (PIL) on ``loaded``: ControlNet-guided by ``control``, or plain text-to-image.
+
+    ``texts`` are the pipeline's text arguments (``prompt``, ``prompt_2``, ``negative_prompt``,
+    ``negative_prompt_2``), already fitted to the encoders (:mod:`generate.adapters.diffusers.prompt`).
 
     Raises :class:`Stopped` at the step after ``stop`` is set or ``timeout_s`` have passed since the
     pipeline was free (waiting for another sketch to finish does not count). ``on_preview(image, step)`` gets :func:`latents_preview` every ``preview_every`` steps.
@@ -201,8 +202,7 @@ def run_pipeline(
 
     width, height = size
     options: dict[str, Any] = {
-        "prompt": prompt,
-        "negative_prompt": spec.negative_prompt,
+        **texts,
         "width": width,
         "height": height,
         "num_inference_steps": steps,

@@ -111,3 +111,27 @@ def test_the_model_listing_says_available_once_the_weights_are_in_the_model_fold
     monkeypatch.setenv("SKETCHGEN_LOCAL_MODEL_DIR", str(tmp_path / "models"))
     availability = _local().availability()
     assert availability.available and availability.weights_present is True
+
+
+def test_the_catalog_names_the_weight_files_diffusers_loads_and_says_what_is_unconfirmed():
+    pytest.importorskip("diffusers")
+    from diffusers.utils import SAFETENSORS_WEIGHTS_NAME, _add_variant
+    from transformers.utils import SAFE_WEIGHTS_NAME
+
+    from generate.adapters.diffusers.catalog import MODELS
+
+    spec = MODELS["sdxl-scribble"]
+    assert spec.variant == "fp16"
+    for part, weights in (
+        ("text_encoder", SAFE_WEIGHTS_NAME),
+        ("text_encoder_2", SAFE_WEIGHTS_NAME),
+        ("unet", SAFETENSORS_WEIGHTS_NAME),
+        ("vae", SAFETENSORS_WEIGHTS_NAME),
+    ):
+        assert f"{part}/{_add_variant(weights, spec.variant)}" in spec.base_files, part
+        assert f"{part}/config.json" in spec.base_files
+    # The ControlNet repo has no fp16 variant files: its one weights file is loaded as it is.
+    assert spec.controlnet_files == ("config.json", SAFETENSORS_WEIGHTS_NAME)
+    [entry] = _local().models()
+    assert entry["unconfirmed"] == list(spec.unconfirmed)
+    assert any("revision" in item for item in spec.unconfirmed)
