@@ -96,14 +96,16 @@ function onStyleChange() {
   }
 }
 
+// A model's label in a select: its name and, when not plainly live, its stage. Short enough to be
+// read whole in the form's select at a phone's width; the price of the pick is the note below it.
 function modelLabel(m) {
-  const name = m.resolves_to ? `${m.display_name || m.id} (${m.resolves_to})` : m.display_name || m.id;
-  const prices = Object.values(m.price_per_image_usd || {});
-  const low = Math.min(...prices);
-  const from = prices.some((p) => p !== low) ? "from " : "";
-  const cost = m.network === false ? " · free, offline" : prices.length ? ` · ${from}$${low.toFixed(3)}/sketch` : "";
-  const stage = isRetired(m) ? " (retired)" : m.status && !["live", "ga"].includes(m.status) ? ` (${m.status})` : "";
-  return `${name}${stage}${cost}`;
+  const resolved = m.resolves_to ? findModel(m.resolves_to) : null;
+  const name = m.resolves_to ? `${m.display_name || m.id}: ${resolved ? resolved.display_name || resolved.id : m.resolves_to}`
+    : m.display_name || m.id;
+  const stage = isRetired(m) ? "retired" : m.status && !["live", "ga"].includes(m.status) ? m.status : "";
+  if (!stage) return name;
+  // "Nano Banana 2 (preview)" deprecated: "Nano Banana 2 (preview, deprecated)", one aside, not two.
+  return name.endsWith(")") ? `${name.slice(0, -1)}, ${stage})` : `${name} (${stage})`;
 }
 
 async function loadChoices() {
