@@ -9,8 +9,10 @@
 
 const PAGE_SIZE = 24;
 const WATCH_MS = 2000; // how often an opened run that another process is writing is read again
+const INDEXING_MS = 1500; // how often the gallery asks again while the run catalog is being built
 const thumbs = [];
 let watchTimer = null;
+let indexingTimer = null;
 let searchTimer = null;
 let galleryRequest = 0;
 
@@ -75,6 +77,7 @@ async function loadRuns(reset) {
     thumbs.splice(0).forEach((href) => URL.revokeObjectURL(href));
   }
   const ticket = ++galleryRequest;
+  clearTimeout(indexingTimer);
   $("gallery-status").textContent = "Loading…";
   let page;
   try {
@@ -89,8 +92,16 @@ async function loadRuns(reset) {
   if (reset) $("runs").replaceChildren();
   $("runs").append(...page.runs.map(runTile));
   const shown = $("runs").children.length;
-  $("gallery-status").textContent = shown ? `${shown} run${shown === 1 ? "" : "s"} shown${page.next_offset == null ? "" : ", more below"}.`
-    : "No runs match.";
+  const catalog = page.catalog || {};
+  if (catalog.building) {
+    // The service is building its history from the run folders: this list is the part built so
+    // far. Asked again until the build is done, then the full list replaces it.
+    $("gallery-status").textContent = `Indexing past runs… (${catalog.indexed ?? 0} so far)`;
+    indexingTimer = setTimeout(() => loadRuns(true), INDEXING_MS);
+  } else {
+    $("gallery-status").textContent = shown ? `${shown} run${shown === 1 ? "" : "s"} shown${page.next_offset == null ? "" : ", more below"}.`
+      : "No runs match.";
+  }
   state.runsOffset = page.next_offset == null ? state.runsOffset : page.next_offset;
   $("more-runs").hidden = page.next_offset == null;
 }

@@ -436,3 +436,31 @@ def test_a_star_that_fails_says_so_next_to_the_star_pressed(page, live_server, o
     page.click("#runs li.tile[data-run-id='20250101_090000'] button.star")
     page.wait_for_selector("#gallery-status:has-text('Could not star run 20250101_090000')")
     assert page.get_attribute("#star-run", "aria-pressed") == "false"
+
+
+def test_the_gallery_says_it_is_indexing_then_shows_every_run(page, live_server, many_runs, monkeypatch):  # noqa: F811
+    """While the catalog is rebuilt from the folders the gallery says so, with the count so far, and
+    shows the full history once the build is done, not a silently short list."""
+    import threading
+
+    from generate.run_catalog import reindex
+    from tests.generate.test_run_catalog_build import DEADLINE_S, HeldBuild
+
+    held = HeldBuild(monkeypatch)
+    builder = threading.Thread(target=reindex, args=(many_runs,))
+    builder.start()
+    try:
+        assert held.stored.wait(DEADLINE_S)
+        server = live_server()
+        page.goto(server.url + "/")
+        page.wait_for_selector("#gallery-status:has-text('Indexing past runs… (10 so far)')")
+        assert page.locator("#runs .tile").count() == 10
+        check_axe(page, "gallery indexing")
+    finally:
+        held.release()
+    builder.join(DEADLINE_S)
+    page.wait_for_function(
+        "document.querySelectorAll('#runs .tile').length === 24", timeout=DEADLINE_S * 1000
+    )
+    page.wait_for_selector("#gallery-status:has-text('24 runs shown, more below')")
+    assert tiles(page)[0] == "20250130_090000"
