@@ -160,7 +160,8 @@ class RunCatalog:
         self._stale_lock = threading.Lock()
         self._last_sweep = time.monotonic()  # a fresh catalog has just read everything it knows
         self._sweeping = False
-        self._building = False  # this process is building the catalog from the folders
+        self._building = False  # this process is building the catalog in several batches: readers may skip it
+        self._build_held = False  # this process holds the build lock
         try:
             self._db().executescript(_SCHEMA)  # executescript commits on its own: outside a transaction
             with self._write() as db:
@@ -217,7 +218,7 @@ class RunCatalog:
         another process builds it, nothing is read: the build will have every folder."""
         if self._building and not wait:
             return
-        if not self._building and self._built_elsewhere():
+        if not self._build_held and self._built_elsewhere():
             return
         with self._lock:
             self._refresh_locked(full=full)
@@ -226,32 +227,32 @@ class RunCatalog:
         return LOCKS_SUPPORTED and run_is_live(self.root, BUILD_LOCK_NAME)
 
     @contextmanager
-    def _build(self) -> Iterator[bool]:
-        """Hold the build lock (and say so to this process's readers) for a build from the folders;
-        yields False when another process holds it (it is building: leave the folders to it)."""
-        if self._building:  # a rebuild's own refresh
+    def _build(self, runs: int) -> Iterator[bool]:
+        """Hold the build lock for a build of ``runs`` folders; yields False when another process
+        holds it (it is building: leave the folders to it). A build of more than one batch is said to
+        this process's readers too, which then need not wait for it; a smaller one is waited for."""
+        if self._build_held:  # a rebuild's own refresh
             yield True
             return
         lock = RunLock(self.root, BUILD_LOCK_NAME)
-        self._building = True
         try:
-            try:
-                lock.acquire()
-            except RunLockedError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                lock.release()
+            lock.acquire()
+        except RunLockedError:
+            yield False
+            return
+        self._build_held = True
+        self._building = runs > _BATCH_RUNS
+        try:
+            yield True
         finally:
-            self._building = False
+            self._building = self._build_held = False
+            lock.release()
 
     def build_state(self) -> dict[str, Any]:
         """``{"building": bool, "indexed": n}``: whether the catalog is being built from the folders
         now (by this process or another), so that a list read from it may be short, and while it is,
         how many runs it holds so far (``indexed`` is None otherwise)."""
-        building = self._building or self._built_elsewhere()
+        building = self._building or (not self._build_held and self._built_elsewhere())
         indexed = self._db().execute("SELECT COUNT(*) FROM runs").fetchone()[0] if building else None
         return {"building": building, "indexed": indexed}
 
@@ -272,7 +273,7 @@ class RunCatalog:
                     for run_id in gone:
                         _delete(tx, run_id)
             if not known and new:  # an empty catalog: every folder is new, nothing to replace
-                with self._build() as mine:
+                with self._build(len(new)) as mine:
                     if not mine:  # another process is building it: its build reads every folder
                         with self._stale_lock:
                             self._stale |= stale
@@ -463,7 +464,10 @@ class RunCatalog:
         """Forget every row and read every folder again; returns the number of runs catalogued.
 
         :class:`CatalogUnavailable` when another process is building the catalog now."""
-        with self._lock, self._build() as mine:
+        from generate.runs import RUN_ID_PATTERN
+
+        folders = sum(1 for e in os.scandir(self.root) if RUN_ID_PATTERN.match(e.name))
+        with self._lock, self._build(folders) as mine:
             if not mine:
                 raise CatalogUnavailable("the run catalog is being built by another process; try again later")
             with self._write() as tx:

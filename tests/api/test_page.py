@@ -420,6 +420,7 @@ LABELLED_SELECTS = [
     "aspect_ratio",
     "image_size",
     "num_images",
+    "sheet",
     "f-style",
     "f-model",
     "f-status",
@@ -444,6 +445,8 @@ def test_no_select_cuts_its_label(browser, live_server, fake_gemini, monkeypatch
     auto = page.locator("#model option[value=auto]").inner_text()
     assert ("Trace" in auto) != keyed, auto
     assert page.locator("#model option:not([disabled])").count() >= 10
+    page.select_option("#image_size", "2K")
+    page.select_option("#sheet", "3x3")  # the count then reads "9 in one grid"
     cut = page.evaluate(_CUT_LABELS_JS, LABELLED_SELECTS)
     page.screenshot(path=f"/tmp/sketchgen-page-labels-{width}.png", full_page=True)
     context.close()

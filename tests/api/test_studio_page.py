@@ -464,3 +464,57 @@ def test_the_gallery_says_it_is_indexing_then_shows_every_run(page, live_server,
     )
     page.wait_for_selector("#gallery-status:has-text('24 runs shown, more below')")
     assert tiles(page)[0] == "20250130_090000"
+
+
+def _values(tab, selector: str) -> list[str]:
+    return tab.eval_on_selector_all(f"{selector} option", "os => os.map(o => o.value)")
+
+
+def test_a_grid_run_from_the_form_fills_its_cells(page, live_server, output_dir, tmp_path):  # noqa: F811
+    """Grid: the layouts the picked model offers at the picked size, its count instead of Sketches,
+    sent as ``sheet``; the cells arrive as sketches; a refusal is said next to the control."""
+    server = live_server()
+    ready(page, server)
+    page.select_option("#model", "trace")
+    page.select_option("#image_size", "1K")
+    assert _values(page, "#sheet") == ["", "2x2"]  # 3x3 at 1K: cells under 384 px
+    assert "larger size" in page.inner_text("#sheet-note")
+    page.select_option("#image_size", "2K")
+    assert _values(page, "#sheet") == ["", "2x2", "3x2", "2x3", "3x3"]
+    page.select_option("#model", "openai:gpt-image-2")  # draws one sketch per call
+    assert page.locator("#sheet").is_disabled() and "no grids" in page.inner_text("#sheet-note")
+    page.select_option("#model", "trace")
+    page.select_option("#image_size", "2K")
+    page.select_option("#num_images", "3")
+
+    page.focus("#num_images")  # the keyboard reaches it right after the count
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "sheet"
+    page.select_option("#sheet", "3x2")
+    assert page.locator("#num_images").is_disabled()
+    assert page.eval_on_selector("#num_images", "s => s.options[s.selectedIndex].text") == "6 in one grid"
+    check_axe(page, "grid picked")
+
+    page.fill("#brief", "playful golf mascot")
+    page.click("#generate")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 6")
+    page.wait_for_function("document.querySelector('#run-status').textContent.startsWith('complete: 6 of 6')")
+    assert "n6" in page.get_attribute("#sketches", "class")
+    run_id = page.inner_text("#run-title").removeprefix("Run ")
+    meta = json.loads((output_dir / run_id / "metadata.json").read_text())
+    assert meta["config"]["sheet"] == "3x2" and (output_dir / run_id / "sheet_01.png").exists()
+    assert [s["sheet"]["cell"] for s in meta["sketches"]] == [[r, c] for r in range(2) for c in range(3)]
+    shoot(page, tmp_path, "grid-run")
+
+    # A grid the service refuses at this ratio (cells under 384 px) is said next to the control.
+    page.select_option("#aspect_ratio", "21:9")
+    page.select_option("#image_size", "1K")
+    page.select_option("#sheet", "2x2")
+    page.click("#generate")
+    page.wait_for_selector("#sheet-error:not([hidden])")
+    assert "384" in page.inner_text("#sheet-error") and "2x2" in page.inner_text("#sheet-error")
+    assert page.locator("#sheet.invalid").count() == 1 and page.locator("#form-error").is_hidden()
+    check_axe(page, "grid refused")
+    page.select_option("#sheet", "")  # off again: the count picked before comes back
+    assert page.locator("#sheet-error").is_hidden() and page.locator("#num_images").is_enabled()
+    assert page.locator("#num_images").input_value() == "3"
