@@ -108,3 +108,22 @@ def test_a_build_by_another_process_is_said_and_left_to_it(history):
         other.release()
     assert catalog_state(history) == {"building": False, "indexed": None}
     assert len(list_runs(history, limit=100)) == 32
+
+
+def test_a_build_of_one_batch_is_waited_for_not_flagged(history, monkeypatch):
+    # 30 runs in batches of 50: one transaction, so there is no part to show; a reader waits (the
+    # first run made in an empty outputs folder used to flash "indexing, 0 so far" on the page).
+    held = HeldBuild(monkeypatch, batch=50)
+    filler = threading.Thread(target=list_runs, args=(history,))
+    filler.start()
+    try:
+        assert held.stored.wait(DEADLINE_S)
+        assert catalog_state(history) == {"building": False, "indexed": None}
+        seen: list[int] = []
+        reader = threading.Thread(target=lambda: seen.append(len(list_runs(history, limit=100, wait=False))))
+        reader.start()
+    finally:
+        held.release()
+    filler.join(DEADLINE_S)
+    reader.join(DEADLINE_S)
+    assert seen == [30]
