@@ -448,8 +448,13 @@ async function streamRun(path, body, count, ratio, title) {
     if (!response.ok) {
       let payload = {};
       try { payload = await response.json(); } catch (_) { /* not JSON */ }
+      // Refused before it started: nothing of the run shown before stays (its star, zip and
+      // delete would act on no run), and the reason is said by the field it names.
       $("sketches").replaceChildren();
-      setStatus("");
+      state.cards = [];
+      setRunActions(null);
+      $("run-title").textContent = "Not started";
+      setStatus("The run was not started: see the message in the form.", true);
       const retry = response.headers.get("Retry-After");
       const message = payload.message || response.statusText;
       showFormError(response.status === 429 && retry ? `${message} (try again in ${retry} s)` : message, payload.field);

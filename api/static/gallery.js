@@ -99,8 +99,9 @@ async function loadRuns(reset) {
     $("gallery-status").textContent = `Indexing past runs… (${catalog.indexed ?? 0} so far)`;
     indexingTimer = setTimeout(() => loadRuns(true), INDEXING_MS);
   } else {
+    const filtered = [...galleryQuery().keys()].some((k) => !["limit", "offset"].includes(k));
     $("gallery-status").textContent = shown ? `${shown} run${shown === 1 ? "" : "s"} shown${page.next_offset == null ? "" : ", more below"}.`
-      : "No runs match.";
+      : filtered ? "No runs match these filters." : "No runs yet: each run you make is kept here.";
   }
   state.runsOffset = page.next_offset == null ? state.runsOffset : page.next_offset;
   $("more-runs").hidden = page.next_offset == null;

@@ -518,3 +518,33 @@ def test_a_grid_run_from_the_form_fills_its_cells(page, live_server, output_dir,
     page.select_option("#sheet", "")  # off again: the count picked before comes back
     assert page.locator("#sheet-error").is_hidden() and page.locator("#num_images").is_enabled()
     assert page.locator("#num_images").input_value() == "3"
+
+
+def test_a_refused_run_leaves_nothing_of_the_run_before(page, live_server, output_dir):  # noqa: F811
+    """A new designer's walk: an empty history says so (not "no match"); a run the service refuses
+    after another was drawn does not keep that run's Star / zip / Delete under its "New run" title."""
+    server = live_server()
+    ready(page, server)
+    assert page.inner_text("#gallery-status").startswith("No runs yet")
+    page.select_option("#f-status", "failed")
+    page.wait_for_selector("#gallery-status:has-text('No runs match these filters')")
+    page.select_option("#f-status", "")
+    page.wait_for_selector("#gallery-status:has-text('No runs yet')")
+
+    page.select_option("#model", "trace")
+    page.fill("#brief", "playful golf mascot")
+    page.select_option("#num_images", "3")
+    page.click("#generate")
+    page.wait_for_selector("#delete-run:not([hidden])")
+    page.wait_for_selector("#cancel[hidden]", state="attached")
+
+    page.select_option("#aspect_ratio", "21:9")
+    page.select_option("#image_size", "1K")
+    page.select_option("#sheet", "2x2")  # cells under 384 px at 21:9: refused before any call
+    page.click("#generate")
+    page.wait_for_selector("#sheet-error:not([hidden])")
+    for action in ("#star-run", "#archive-run", "#delete-run", "#contact-sheet"):
+        assert page.locator(action).is_hidden(), action
+    assert page.inner_text("#run-title") == "Not started"
+    assert "not started" in page.inner_text("#run-status")
+    check_axe(page, "refused run")
