@@ -449,5 +449,8 @@ def test_no_select_cuts_its_label(browser, live_server, fake_gemini, monkeypatch
     page.select_option("#sheet", "3x3")  # the count then reads "9 in one grid"
     cut = page.evaluate(_CUT_LABELS_JS, LABELLED_SELECTS)
     page.screenshot(path=f"/tmp/sketchgen-page-labels-{width}.png", full_page=True)
+    page.click("#open-settings")  # the same model labels, in the narrower settings dialog
+    page.wait_for_selector("#settings-dialog[open]")
+    cut += page.evaluate(_CUT_LABELS_JS, ["s-style", "s-model", "s-size", "s-count"])
     context.close()
     assert cut == [], cut
