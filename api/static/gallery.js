@@ -262,7 +262,11 @@ function showRun(run, scroll) {
   makeCards(sketches.length, ratio);
   $("run-title").textContent = `Run ${run.run_id}`;
   const brief = run.prompt_spec && run.prompt_spec.brief;
-  setStatus(`${run.status} · ${run.style_id || ""} · ${(run.model && run.model.used) || ""}${brief ? ` · “${brief}”` : ""}`, run.status === "failed");
+  // A grid is one call: the service does not resume it cell by cell, so no Resume is offered.
+  const sheet = run.config && run.config.sheet;
+  const resumable = RESUMABLE.includes(run.status) && !sheet;
+  const why = sheet && RESUMABLE.includes(run.status) ? ` · a ${sheet} grid is not resumed cell by cell: run it again` : "";
+  setStatus(`${run.status} · ${run.style_id || ""} · ${(run.model && run.model.used) || ""}${brief ? ` · “${brief}”` : ""}${why}`, run.status === "failed");
   const base = `/runs/${encodeURIComponent(run.run_id)}/files`;
   for (const sketch of sketches) {
     const card = cardAt(sketch.index);
@@ -277,7 +281,7 @@ function showRun(run, scroll) {
   setRunLinks(hasSheet ? `${base}/contact_sheet.png` : null, `${base}/metadata.json`, run.run_id);
   // A run whose process died, or that failed or stopped part-way, can make its missing sketches.
   const resume = $("resume-run");
-  resume.hidden = !RESUMABLE.includes(run.status);
+  resume.hidden = !resumable;
   resume.onclick = () => streamRun(`/runs/${encodeURIComponent(run.run_id)}/resume-stream`, {}, null);
   setRunActions(run.run_id, state.favourite, run.status);
   showDetails(run);

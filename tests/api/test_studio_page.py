@@ -548,3 +548,25 @@ def test_a_refused_run_leaves_nothing_of_the_run_before(page, live_server, outpu
     assert page.inner_text("#run-title") == "Not started"
     assert "not started" in page.inner_text("#run-status")
     check_axe(page, "refused run")
+
+
+def test_a_grid_run_with_a_failed_cell_offers_no_resume(page, live_server, fake_gemini):  # noqa: F811
+    """The service does not resume a sheet run cell by cell: the page offers no Resume for one (it
+    used to, and the click was refused) and says to run it again."""
+    from generate.testing import Behavior
+
+    fake_gemini.set_default(Behavior.sheet_empty_cell(0, 1))
+    server = live_server()
+    made = httpx.post(
+        server.url + "/generate",
+        json={"brief": "playful golf mascot", "model": "nano-banana", "sheet": "2x2"},
+        timeout=120,
+    ).json()
+    assert made["status"] == "partial", made
+    ready(page, server)
+    page.locator("#runs li button.open-run").first.click()
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    assert page.locator("#sketches .card.failed").count() == 1
+    assert "sheet_cell_empty" in page.inner_text("#sketches .card.failed")
+    assert page.locator("#resume-run").is_hidden()
+    assert "2x2 grid is not resumed" in page.inner_text("#run-status")
