@@ -162,6 +162,7 @@ class RunCatalog:
         self._sweeping = False
         self._building = False  # this process is building the catalog in several batches: readers may skip it
         self._build_held = False  # this process holds the build lock
+        self._build_mutex = threading.Lock()  # the build lock and _build_held change together
         try:
             self._db().executescript(_SCHEMA)  # executescript commits on its own: outside a transaction
             with self._write() as db:
@@ -218,13 +219,16 @@ class RunCatalog:
         another process builds it, nothing is read: the build will have every folder."""
         if self._building and not wait:
             return
-        if not self._build_held and self._built_elsewhere():
+        if self._built_elsewhere():
             return
         with self._lock:
             self._refresh_locked(full=full)
 
     def _built_elsewhere(self) -> bool:
-        return LOCKS_SUPPORTED and run_is_live(self.root, BUILD_LOCK_NAME)
+        """Another process holds the build lock. Asked under the mutex that this process's own
+        builder takes and lets go of it under, so its build is never mistaken for another's."""
+        with self._build_mutex:
+            return not self._build_held and LOCKS_SUPPORTED and run_is_live(self.root, BUILD_LOCK_NAME)
 
     @contextmanager
     def _build(self, runs: int) -> Iterator[bool]:
@@ -235,24 +239,29 @@ class RunCatalog:
             yield True
             return
         lock = RunLock(self.root, BUILD_LOCK_NAME)
-        try:
-            lock.acquire()
-        except RunLockedError:
+        with self._build_mutex:
+            try:
+                lock.acquire()
+            except RunLockedError:
+                mine = False
+            else:
+                mine = self._build_held = True
+                self._building = runs > _BATCH_RUNS
+        if not mine:
             yield False
             return
-        self._build_held = True
-        self._building = runs > _BATCH_RUNS
         try:
             yield True
         finally:
-            self._building = self._build_held = False
-            lock.release()
+            with self._build_mutex:
+                self._building = self._build_held = False
+                lock.release()
 
     def build_state(self) -> dict[str, Any]:
         """``{"building": bool, "indexed": n}``: whether the catalog is being built from the folders
         now (by this process or another), so that a list read from it may be short, and while it is,
         how many runs it holds so far (``indexed`` is None otherwise)."""
-        building = self._building or (not self._build_held and self._built_elsewhere())
+        building = self._building or self._built_elsewhere()
         indexed = self._db().execute("SELECT COUNT(*) FROM runs").fetchone()[0] if building else None
         return {"building": building, "indexed": indexed}
 

@@ -127,3 +127,32 @@ def test_a_build_of_one_batch_is_waited_for_not_flagged(history, monkeypatch):
     filler.join(DEADLINE_S)
     reader.join(DEADLINE_S)
     assert seen == [30]
+
+
+def test_this_process_s_own_build_is_never_taken_for_another_process_s(history, monkeypatch):
+    # The builder holds the build lock a moment before it has said the build is its own: a reader
+    # then must wait for it, not leave the folders to "another process" and answer an empty list
+    # (the page's first load showed "$0.00 today" and no runs this way).
+    acquired, go = threading.Event(), threading.Event()
+
+    class SlowLock(RunLock):
+        def acquire(self):
+            got = super().acquire()
+            acquired.set()
+            assert go.wait(DEADLINE_S)
+            return got
+
+    monkeypatch.setattr(run_catalog, "RunLock", SlowLock)
+    filler = threading.Thread(target=list_runs, args=(history,))
+    filler.start()
+    try:
+        assert acquired.wait(DEADLINE_S)
+        seen: list[int] = []
+        reader = threading.Thread(target=lambda: seen.append(len(list_runs(history, limit=100))))
+        reader.start()
+        reader.join(0.5)  # a regression answers at once; the build's reader waits (either passes below)
+    finally:
+        go.set()
+    filler.join(DEADLINE_S)
+    reader.join(DEADLINE_S)
+    assert seen == [30]
