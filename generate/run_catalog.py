@@ -45,6 +45,7 @@ __all__ = [
     "CATALOG_NAME",
     "SWEEP_INTERVAL_S",
     "RunCatalog",
+    "building_catalog",
     "catalog_for",
     "catalog_state",
     "note_written",
@@ -211,14 +212,11 @@ class RunCatalog:
         with self._stale_lock:
             self._stale.add(run_id)
 
-    def refresh(self, *, full: bool = False, wait: bool = True) -> None:
+    def refresh(self, *, full: bool = False) -> None:
         """Bring the catalog in step with the folders (see the module docstring for what is read).
 
-        While this process builds the catalog, ``wait=False`` returns at once (the caller reads the
-        part built so far; :meth:`build_state` says so) and ``wait=True`` waits for the build. While
-        another process builds it, nothing is read: the build will have every folder."""
-        if self._building and not wait:
-            return
+        While this process builds the catalog this waits for the build; while another process
+        builds it, nothing is read: the build will have every folder."""
         if self._built_elsewhere():
             return
         with self._lock:
@@ -651,10 +649,9 @@ def _open(root: Path) -> RunCatalog:
         return RunCatalog(root)
 
 
-def catalog_for(root: Path | str, *, wait: bool = True) -> RunCatalog | None:
+def catalog_for(root: Path | str) -> RunCatalog | None:
     """The catalog of the outputs folder ``root`` (one per folder per process), refreshed; None when
-    the folder cannot hold one (then read the folders). ``wait=False``: a build this process is
-    running is not waited for (see :meth:`RunCatalog.refresh`)."""
+    the folder cannot hold one (then read the folders)."""
     root = Path(root).resolve()
     with _CATALOGS_LOCK:
         known = _CATALOGS.get(root)
@@ -680,11 +677,18 @@ def catalog_for(root: Path | str, *, wait: bool = True) -> RunCatalog | None:
         catalog = _CATALOGS.get(root)
     if catalog is not None:
         try:
-            catalog.refresh(wait=wait)
+            catalog.refresh()
         except (sqlite3.Error, OSError) as exc:
             log.warning("run catalog in %s could not be refreshed (%s); reading the run folders", root, exc)
             return None
     return catalog
+
+
+def building_catalog(root: Path | str) -> RunCatalog | None:
+    """The catalog of ``root`` while this process builds it in several batches (then a query reads
+    the part built so far, without waiting for the rest); None otherwise."""
+    catalog = _CATALOGS.get(Path(root).resolve())
+    return catalog if catalog is not None and catalog._building else None
 
 
 def catalog_state(root: Path | str) -> dict[str, Any] | None:

@@ -232,7 +232,7 @@ def list_runs(
     while this process is building the catalog from the folders, answer from the part built so far
     instead of waiting (:func:`generate.run_catalog.catalog_state` says whether it is building).
     """
-    from generate.run_catalog import SORTS, catalog_for, fts_query
+    from generate.run_catalog import SORTS, building_catalog, catalog_for, fts_query
 
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; use one of: {', '.join(SORTS)}")
@@ -244,7 +244,7 @@ def list_runs(
     if not root.is_dir():
         return []
     lo, hi = _parse_bound(since, end=False), _parse_bound(until, end=True)
-    catalog = catalog_for(root, wait=wait)
+    catalog = (None if wait else building_catalog(root)) or catalog_for(root)
     if catalog is not None:
         return catalog.query(
             style=style,
