@@ -101,7 +101,7 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> RunList:
-    from generate.run_catalog import fts_query
+    from generate.run_catalog import catalog_state, fts_query
     from generate.runs import list_runs as library_list_runs
 
     lo, hi = _bound(since, "since", end=False), _bound(until, "until", end=True)
@@ -112,10 +112,14 @@ async def list_runs(
             fts_query(q)  # the words the search will use: none (only "*" or control characters) is an error
         except ValueError:
             raise ConfigError("q must contain at least one word", field="q") from None
+    # A build of the catalog from the folders is not waited for: the list says it may be short. Asked
+    # before and after the query, so a build that starts or ends meanwhile is never missed.
+    root = state.output_root()
+    before = await run_in_threadpool(catalog_state, root)
     # One more than asked tells whether there is a next page without counting every run.
     raws = await run_in_threadpool(
         library_list_runs,
-        state.output_root(),
+        root,
         style=style,
         model=model,
         status=status,
@@ -126,10 +130,18 @@ async def list_runs(
         sort=sort,
         limit=limit + 1,
         offset=offset,
+        wait=False,
     )
+    after = await run_in_threadpool(catalog_state, root)
+    if after is not None and before is not None and before["building"] and not after["building"]:
+        after = {"building": True, "indexed": before["indexed"]}  # the list was read before it ended
     runs = [_summary(raw) for raw in raws[:limit]]
     return RunList(
-        runs=runs, limit=limit, offset=offset, next_offset=offset + limit if len(raws) > limit else None
+        runs=runs,
+        limit=limit,
+        offset=offset,
+        next_offset=offset + limit if len(raws) > limit else None,
+        catalog=after,
     )
 
 

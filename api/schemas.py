@@ -419,11 +419,22 @@ class RunSummary(BaseModel):
     contact_sheet_url: str | None = None
 
 
+class CatalogState(BaseModel):
+    building: bool = Field(
+        description="The run catalog is being built from the run folders now: the list may be short."
+    )
+    indexed: int | None = Field(default=None, description="While building: the runs catalogued so far.")
+
+
 class RunList(BaseModel):
     runs: list[RunSummary]
     limit: int
     offset: int
     next_offset: int | None = Field(description="Pass as offset for the next page; null on the last page.")
+    catalog: CatalogState | None = Field(
+        default=None,
+        description="The run catalog's state; null where the run folders are read instead of a catalog.",
+    )
 
 
 class RunFile(BaseModel):

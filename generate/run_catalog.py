@@ -17,6 +17,12 @@ How it keeps in step, cheaply, before every query (:meth:`RunCatalog.refresh`):
 
 When the outputs folder cannot hold the file (read-only) the history falls back to reading the
 folders, as before the catalog existed.
+
+Building it from the folders (the first fill of an empty catalog, or :meth:`RunCatalog.rebuild`)
+commits a batch of runs at a time, so a reader meanwhile sees part of the history: the builder
+holds an advisory lock (``<root>/.catalog.building``, as a run's ``.lock``) for the build's life, and
+:meth:`RunCatalog.build_state` tells readers, in this process or another, that the list is partial.
+Another process's build is left to it (this process reads what it has committed so far).
 """
 
 from __future__ import annotations
@@ -28,17 +34,20 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from generate.run_lock import run_is_live
+from generate.run_lock import LOCKS_SUPPORTED, RunLock, RunLockedError, run_is_live
 
 __all__ = [
     "CATALOG_NAME",
     "SWEEP_INTERVAL_S",
     "RunCatalog",
+    "building_catalog",
     "catalog_for",
+    "catalog_state",
     "note_written",
     "reindex",
 ]
@@ -46,10 +55,12 @@ __all__ = [
 log = logging.getLogger("sketchgen.catalog")
 
 CATALOG_NAME = ".catalog.sqlite3"
+BUILD_LOCK_NAME = ".catalog.building"  # held (flock) by the process building the catalog from the folders
 FAVOURITE_MARKER = ".favourite"  # an empty file in a run folder: the run is starred
 SWEEP_INTERVAL_S = 30.0
 SWEEP_CHUNK = 250  # stats between the background sweep's pauses
 SWEEP_PAUSE_S = 0.005
+_BATCH_RUNS = 500  # runs read and committed per transaction
 RETRY_S = 30.0  # a catalog that could not be opened (locked, not writable) is tried again after this
 _BUSY_TIMEOUT_S = 10.0  # how long a statement waits for another process's write to finish
 _SCHEMA_VERSION = 3
@@ -150,6 +161,9 @@ class RunCatalog:
         self._stale_lock = threading.Lock()
         self._last_sweep = time.monotonic()  # a fresh catalog has just read everything it knows
         self._sweeping = False
+        self._building = False  # this process is building the catalog in several batches: readers may skip it
+        self._build_held = False  # this process holds the build lock
+        self._build_mutex = threading.Lock()  # the build lock and _build_held change together
         try:
             self._db().executescript(_SCHEMA)  # executescript commits on its own: outside a transaction
             with self._write() as db:
@@ -199,47 +213,101 @@ class RunCatalog:
             self._stale.add(run_id)
 
     def refresh(self, *, full: bool = False) -> None:
-        """Bring the catalog in step with the folders (see the module docstring for what is read)."""
+        """Bring the catalog in step with the folders (see the module docstring for what is read).
+
+        While this process builds the catalog this waits for the build; while another process
+        builds it, nothing is read: the build will have every folder."""
+        if self._built_elsewhere():
+            return
+        with self._lock:
+            self._refresh_locked(full=full)
+
+    def _built_elsewhere(self) -> bool:
+        """Another process holds the build lock. Asked under the mutex that this process's own
+        builder takes and lets go of it under, so its build is never mistaken for another's."""
+        with self._build_mutex:
+            return not self._build_held and LOCKS_SUPPORTED and run_is_live(self.root, BUILD_LOCK_NAME)
+
+    @contextmanager
+    def _build(self, runs: int) -> Iterator[bool]:
+        """Hold the build lock for a build of ``runs`` folders; yields False when another process
+        holds it (it is building: leave the folders to it). A build of more than one batch is said to
+        this process's readers too, which then need not wait for it; a smaller one is waited for."""
+        if self._build_held:  # a rebuild's own refresh
+            yield True
+            return
+        lock = RunLock(self.root, BUILD_LOCK_NAME)
+        with self._build_mutex:
+            try:
+                lock.acquire()
+            except RunLockedError:
+                mine = False
+            else:
+                mine = self._build_held = True
+                self._building = runs > _BATCH_RUNS
+        if not mine:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with self._build_mutex:
+                self._building = self._build_held = False
+                lock.release()
+
+    def build_state(self) -> dict[str, Any]:
+        """``{"building": bool, "indexed": n}``: whether the catalog is being built from the folders
+        now (by this process or another), so that a list read from it may be short, and while it is,
+        how many runs it holds so far (``indexed`` is None otherwise)."""
+        building = self._building or self._built_elsewhere()
+        indexed = self._db().execute("SELECT COUNT(*) FROM runs").fetchone()[0] if building else None
+        return {"building": building, "indexed": indexed}
+
+    def _refresh_locked(self, *, full: bool = False) -> None:
         from generate.runs import RUN_ID_PATTERN
 
-        with self._lock:
-            db = self._db()
-            root_mtime = _mtime_ns(self.root)
-            known_mtime = db.execute("SELECT value FROM info WHERE key = 'root_mtime'").fetchone()
-            with self._stale_lock:
-                stale, self._stale = self._stale, set()
-            if full or known_mtime is None or int(known_mtime[0]) != root_mtime:
-                on_disk = {e.name for e in os.scandir(self.root) if RUN_ID_PATTERN.match(e.name)}
-                known = {r[0] for r in db.execute("SELECT run_id FROM runs UNION SELECT run_id FROM pending")}
-                gone, new = known - on_disk, on_disk - known
-                if gone:
-                    with self._write() as tx:
-                        for run_id in gone:
-                            _delete(tx, run_id)
-                if not known:  # an empty catalog: every folder is new, nothing to replace
-                    self._read_runs(sorted(new), fresh=True)
-                else:
-                    stale |= new
+        db = self._db()
+        root_mtime = _mtime_ns(self.root)
+        known_mtime = db.execute("SELECT value FROM info WHERE key = 'root_mtime'").fetchone()
+        with self._stale_lock:
+            stale, self._stale = self._stale, set()
+        if full or known_mtime is None or int(known_mtime[0]) != root_mtime:
+            on_disk = {e.name for e in os.scandir(self.root) if RUN_ID_PATTERN.match(e.name)}
+            known = {r[0] for r in db.execute("SELECT run_id FROM runs UNION SELECT run_id FROM pending")}
+            gone, new = known - on_disk, on_disk - known
+            if gone:
                 with self._write() as tx:
-                    tx.execute("INSERT OR REPLACE INTO info VALUES ('root_mtime', ?)", (str(root_mtime),))
-            unsettled = db.execute(
-                "SELECT run_id, status, meta_mtime_ns, meta_size FROM runs WHERE status IN (?, ?)"
-                " UNION ALL SELECT run_id, '', meta_mtime_ns, meta_size FROM pending",
-                _UNSETTLED,
-            ).fetchall()
-            for row in unsettled:
-                if row["status"] == "running" and not run_is_live(self.root / row["run_id"]):
-                    stale.add(row["run_id"])
-                elif _meta_stat(self.root / row["run_id"]) != (row["meta_mtime_ns"], row["meta_size"]):
-                    stale.add(row["run_id"])
-            if full:
-                stale |= self._changed_since_read()
-            elif time.monotonic() - self._last_sweep >= SWEEP_INTERVAL_S and not self._sweeping:
-                # Off the query's path: a pass of stats over every run takes a while at 100,000.
-                self._sweeping = True
-                threading.Thread(target=self._sweep, name="sketchgen-catalog-sweep", daemon=True).start()
-            if stale:
-                self._read_runs(sorted(stale))
+                    for run_id in gone:
+                        _delete(tx, run_id)
+            if not known and new:  # an empty catalog: every folder is new, nothing to replace
+                with self._build(len(new)) as mine:
+                    if not mine:  # another process is building it: its build reads every folder
+                        with self._stale_lock:
+                            self._stale |= stale
+                        return
+                    self._read_runs(sorted(new), fresh=True)
+            elif known:
+                stale |= new
+            with self._write() as tx:
+                tx.execute("INSERT OR REPLACE INTO info VALUES ('root_mtime', ?)", (str(root_mtime),))
+        unsettled = db.execute(
+            "SELECT run_id, status, meta_mtime_ns, meta_size FROM runs WHERE status IN (?, ?)"
+            " UNION ALL SELECT run_id, '', meta_mtime_ns, meta_size FROM pending",
+            _UNSETTLED,
+        ).fetchall()
+        for row in unsettled:
+            if row["status"] == "running" and not run_is_live(self.root / row["run_id"]):
+                stale.add(row["run_id"])
+            elif _meta_stat(self.root / row["run_id"]) != (row["meta_mtime_ns"], row["meta_size"]):
+                stale.add(row["run_id"])
+        if full:
+            stale |= self._changed_since_read()
+        elif time.monotonic() - self._last_sweep >= SWEEP_INTERVAL_S and not self._sweeping:
+            # Off the query's path: a pass of stats over every run takes a while at 100,000.
+            self._sweeping = True
+            threading.Thread(target=self._sweep, name="sketchgen-catalog-sweep", daemon=True).start()
+        if stale:
+            self._read_runs(sorted(stale))
 
     def _changed_since_read(self, *, pause_s: float = 0.0) -> set[str]:
         """The runs whose metadata.json is not the one last read (one stat per run).
@@ -274,7 +342,7 @@ class RunCatalog:
         batch: list[tuple[str, dict[str, Any] | None, tuple[int, int] | None, bool]] = []
         for run_id in run_ids:
             batch.append(_read_folder(self.root, run_id))
-            if len(batch) >= 500:
+            if len(batch) >= _BATCH_RUNS:
                 self._store(batch, fresh=fresh)
                 batch = []
         if batch:
@@ -400,13 +468,20 @@ class RunCatalog:
         return {name or "unknown": float(total) for name, total in rows}
 
     def rebuild(self) -> int:
-        """Forget every row and read every folder again; returns the number of runs catalogued."""
-        with self._lock:
+        """Forget every row and read every folder again; returns the number of runs catalogued.
+
+        :class:`CatalogUnavailable` when another process is building the catalog now."""
+        from generate.runs import RUN_ID_PATTERN
+
+        folders = sum(1 for e in os.scandir(self.root) if RUN_ID_PATTERN.match(e.name))
+        with self._lock, self._build(folders) as mine:
+            if not mine:
+                raise CatalogUnavailable("the run catalog is being built by another process; try again later")
             with self._write() as tx:
                 for table in ("runs", "pending", "run_models", "sketches", "briefs"):
                     tx.execute(f"DELETE FROM {table}")
                 tx.execute("DELETE FROM info WHERE key = 'root_mtime'")
-        self.refresh(full=True)
+            self._refresh_locked(full=True)
         db = self._db()
         # The whole catalog has just gone through the write-ahead log: fold it into the file now,
         # so the next readers do not look every page up in a log of hundreds of megabytes.
@@ -607,6 +682,26 @@ def catalog_for(root: Path | str) -> RunCatalog | None:
             log.warning("run catalog in %s could not be refreshed (%s); reading the run folders", root, exc)
             return None
     return catalog
+
+
+def building_catalog(root: Path | str) -> RunCatalog | None:
+    """The catalog of ``root`` while this process builds it in several batches (then a query reads
+    the part built so far, without waiting for the rest); None otherwise."""
+    catalog = _CATALOGS.get(Path(root).resolve())
+    return catalog if catalog is not None and catalog._building else None
+
+
+def catalog_state(root: Path | str) -> dict[str, Any] | None:
+    """:meth:`RunCatalog.build_state` of the catalog this process keeps for ``root``; None when it keeps
+    none (not opened yet, or the folders are read instead)."""
+    catalog = _CATALOGS.get(Path(root).resolve())
+    if catalog is None:
+        return None
+    try:
+        return catalog.build_state()
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("run catalog in %s could not be read (%s)", root, exc)
+        return None
 
 
 def note_written(folder: Path) -> None:

@@ -36,10 +36,14 @@ class RunLockedError(RuntimeError):
 
 
 class RunLock:
-    """The exclusive lock of one run folder, held from :meth:`acquire` until :meth:`release`."""
+    """The exclusive lock of one run folder, held from :meth:`acquire` until :meth:`release`.
 
-    def __init__(self, folder: Path) -> None:
+    ``name``: the lock file's name in ``folder`` (another one for another kind of work, such as the
+    run catalog's build in the outputs folder)."""
+
+    def __init__(self, folder: Path, name: str = LOCK_NAME) -> None:
         self.folder = Path(folder)
+        self.name = name
         self._fd: int | None = None
 
     @property
@@ -50,7 +54,7 @@ class RunLock:
         """Take the lock without waiting; :class:`RunLockedError` if someone holds it."""
         if fcntl is None or self._fd is not None:
             return self
-        path = self.folder / LOCK_NAME
+        path = self.folder / self.name
         while True:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
@@ -84,7 +88,7 @@ class RunLock:
         try:
             # Unlinked while still held, so a reader never takes a lock on a file about to vanish
             # and then mistakes a finishing run for a dead one (readers re-read metadata anyway).
-            (self.folder / LOCK_NAME).unlink(missing_ok=True)
+            (self.folder / self.name).unlink(missing_ok=True)
         finally:
             os.close(fd)
 
@@ -97,12 +101,13 @@ def _same_file(fd: int, path: Path) -> bool:
     return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
-def run_is_live(folder: Path) -> bool:
-    """True if a live process holds the run's lock (or if locks are not supported here)."""
+def run_is_live(folder: Path, name: str = LOCK_NAME) -> bool:
+    """True if a live process holds the run's lock (``name``: another lock file of the folder), or
+    if locks are not supported here."""
     if fcntl is None:
         return True
     try:
-        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY)
+        fd = os.open(Path(folder) / name, os.O_RDONLY)
     except FileNotFoundError:
         return False  # settled (lock removed) or never locked: nobody is writing it
     except OSError:

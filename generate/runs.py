@@ -220,6 +220,7 @@ def list_runs(
     sort: str = "newest",
     limit: int = 50,
     offset: int = 0,
+    wait: bool = True,
 ) -> list[dict[str, Any]]:
     """Past runs as summary dicts (newest first unless ``sort`` says ``oldest`` or ``cost``).
 
@@ -227,9 +228,11 @@ def list_runs(
     of the catalog id it names, and that id finds runs requested as ``nano-banana``. ``text``
     searches the briefs (every word must appear; ``golf*`` matches a prefix). ``favourite`` keeps
     only starred (True) or unstarred (False) runs. Answered by the run catalog
-    (:mod:`generate.run_catalog`); where it cannot be kept, by reading the folders.
+    (:mod:`generate.run_catalog`); where it cannot be kept, by reading the folders. ``wait=False``:
+    while this process is building the catalog from the folders, answer from the part built so far
+    instead of waiting (:func:`generate.run_catalog.catalog_state` says whether it is building).
     """
-    from generate.run_catalog import SORTS, catalog_for, fts_query
+    from generate.run_catalog import SORTS, building_catalog, catalog_for, fts_query
 
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; use one of: {', '.join(SORTS)}")
@@ -241,7 +244,7 @@ def list_runs(
     if not root.is_dir():
         return []
     lo, hi = _parse_bound(since, end=False), _parse_bound(until, end=True)
-    catalog = catalog_for(root)
+    catalog = (None if wait else building_catalog(root)) or catalog_for(root)
     if catalog is not None:
         return catalog.query(
             style=style,

@@ -65,18 +65,78 @@ function refreshModelOptions() {
     if (control.disabled && control.type === "checkbox") control.checked = false;
     else if (control.disabled) control.value = "";
   }
+  refreshSheetOptions();
+}
+
+// ---- sheet mode: several sketches from one call ------------------------------------------------
+// The grids the picked model offers at the picked size (its catalog's sheet_layouts; a model with
+// none makes no sheets). A grid sets the count (its cells), so the Sketches select says that count
+// and is not sent; the service still checks the cell size at the ratio and says why it refuses.
+const GRID_COUNT = "grid";
+
+function sheetCells(layout) {
+  const [cols, rows] = String(layout).split("x").map(Number);
+  return cols * rows;
+}
+
+function refreshSheetOptions() {
+  const caps = effectiveModel($("model").value) || {};
+  const offered = caps.sheet_layouts || {};
+  const size = $("image_size").value;
+  const layouts = offered[size] || [];
+  const want = $("sheet").value;
+  fillSelect($("sheet"), [["", "Off"], ...layouts.map((l) => [l, l])],
+    layouts.includes(want) ? want : "");
+  $("sheet").disabled = !layouts.length;
+  const sizes = Object.keys(offered).filter((s) => offered[s].length);
+  let note = "";
+  if (!sizes.length) note = "This model draws one sketch per call: no grids.";
+  else if (!layouts.length) note = `No grid at ${size}: this model makes grids at ${sizes.join(", ")}.`;
+  else if (layouts.length < new Set(Object.values(offered).flat()).size) {
+    note = `More grids at a larger size (${sizes.filter((s) => s !== size).join(", ")}).`;
+  }
+  $("sheet-note").textContent = note;
+  onSheetChange();
+}
+
+function onSheetChange() {
+  const layout = $("sheet").value;
+  const count = $("num_images");
+  const own = count.querySelector(`option[value="${GRID_COUNT}"]`);
+  if (layout) {
+    const label = `${sheetCells(layout)} in one grid`;
+    if (own) own.textContent = label;
+    else count.append(new Option(label, GRID_COUNT));
+    if (count.value !== GRID_COUNT) count.dataset.before = count.value;
+    count.value = GRID_COUNT;
+    count.disabled = true;
+  } else {
+    if (own) own.remove();
+    if (count.disabled) count.value = count.dataset.before || "4";
+    count.disabled = false;
+  }
+  $("sheet-error").hidden = true;
+  $("sheet").classList.remove("invalid");
   refreshPrice();
+}
+
+// The sketches a run makes: the grid's cells, or the count picked.
+function sketchCount() {
+  return $("sheet").value ? sheetCells($("sheet").value) : Number($("num_images").value);
 }
 
 // The price of what is picked: the chosen size's per-image price times the count.
 function refreshPrice() {
   const model = effectiveModel($("model").value);
   const count = Number($("num_images").value);
+  const layout = $("sheet").value;
   let text = "";
   if (model && model.network === false) text = "Free: runs offline, no model is called.";
   else if (model) {
     const per = (model.price_per_image_usd || {})[$("image_size").value];
-    if (per !== undefined) {
+    if (per !== undefined && layout) {
+      text = `About $${per.toFixed(3)} for one ${layout} grid of ${sheetCells(layout)} sketches, one call at ${$("image_size").value} (${model.id}).`;
+    } else if (per !== undefined) {
       const each = `$${per.toFixed(3)} per sketch at ${$("image_size").value}`;
       text = `About ${each}, $${(per * count).toFixed(3)} for ${count} (${model.id}).`;
     }
@@ -87,7 +147,7 @@ function refreshPrice() {
 function onStyleChange() {
   const style = currentStyle();
   $("style-description").textContent = style ? style.description : "";
-  if (style) {
+  if (style && !$("sheet").value) {
     $("num_images").value = String(style.num_images);
     refreshPrice();
     if ([...$("aspect_ratio").options].some((o) => o.value === style.aspect_ratio)) {
@@ -96,14 +156,16 @@ function onStyleChange() {
   }
 }
 
+// A model's label in a select: its name and, when not plainly live, its stage. Short enough to be
+// read whole in the form's select at a phone's width; the price of the pick is the note below it.
 function modelLabel(m) {
-  const name = m.resolves_to ? `${m.display_name || m.id} (${m.resolves_to})` : m.display_name || m.id;
-  const prices = Object.values(m.price_per_image_usd || {});
-  const low = Math.min(...prices);
-  const from = prices.some((p) => p !== low) ? "from " : "";
-  const cost = m.network === false ? " · free, offline" : prices.length ? ` · ${from}$${low.toFixed(3)}/sketch` : "";
-  const stage = isRetired(m) ? " (retired)" : m.status && !["live", "ga"].includes(m.status) ? ` (${m.status})` : "";
-  return `${name}${stage}${cost}`;
+  const resolved = m.resolves_to ? findModel(m.resolves_to) : null;
+  const name = m.resolves_to ? `${m.display_name || m.id}: ${resolved ? resolved.display_name || resolved.id : m.resolves_to}`
+    : m.display_name || m.id;
+  const stage = isRetired(m) ? "retired" : m.status && !["live", "ga"].includes(m.status) ? m.status : "";
+  if (!stage) return name;
+  // "Nano Banana 2 (preview)" deprecated: "Nano Banana 2 (preview, deprecated)", one aside, not two.
+  return name.endsWith(")") ? `${name.slice(0, -1)}, ${stage})` : `${name} (${stage})`;
 }
 
 async function loadChoices() {
@@ -118,12 +180,15 @@ async function loadChoices() {
 
 function clearFieldErrors() {
   document.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
-  $("form-error").hidden = true;
+  document.querySelectorAll("#form-error, .field-error").forEach((el) => { el.hidden = true; });
 }
 
+// A refusal is said next to the field it names where the field has its own line (#<field>-error),
+// else above the Generate button.
 function showFormError(message, field) {
-  $("form-error").textContent = message;
-  $("form-error").hidden = false;
+  const line = (field && $(`${field}-error`)) || $("form-error");
+  line.textContent = message;
+  line.hidden = false;
   const input = field && document.querySelector(`#brief-form [name="${field}"]`);
   if (input) {
     input.classList.add("invalid");
@@ -274,7 +339,7 @@ async function iterate(kind, runId, index) {
     if (!instruction) return;
     body = { instruction: instruction.trim(), num_images: 1, previews: true };
   } else {
-    body = { num_images: Number($("num_images").value) || 4, previews: true };
+    body = { num_images: Number($("num_images").value) || Number($("num_images").dataset.before) || 4, previews: true };
   }
   const path = `/runs/${encodeURIComponent(runId)}/sketches/${index}/${kind}-stream`;
   const what = kind === "refine" ? `Refining sketch ${index + 1} of ${runId}` : `More like sketch ${index + 1} of ${runId}`;
@@ -345,12 +410,15 @@ async function generate(event) {
   clearFieldErrors();
   const brief = $("brief").value.trim();
   if (!brief) return showFormError("Type a brief first.", "brief");
+  const sheet = $("sheet").value;
   const body = {
-    brief, style_id: $("style_id").value, num_images: Number($("num_images").value), model: $("model").value,
+    brief, style_id: $("style_id").value, model: $("model").value,
     aspect_ratio: $("aspect_ratio").value, image_size: $("image_size").value, previews: true,
+    // A grid's count is its cells: the service takes the layout alone.
+    ...(sheet ? { sheet } : { num_images: Number($("num_images").value) }),
     ...requestOptions(), ...uploadFields(),
   };
-  await streamRun("/generate-stream", body, body.num_images, body.aspect_ratio, "New run");
+  await streamRun("/generate-stream", body, sketchCount(), body.aspect_ratio, sheet ? `New ${sheet} grid` : "New run");
 }
 
 // A run's events (POST /generate-stream, an iteration's stream, POST /runs/{id}/resume-stream) into
@@ -380,8 +448,13 @@ async function streamRun(path, body, count, ratio, title) {
     if (!response.ok) {
       let payload = {};
       try { payload = await response.json(); } catch (_) { /* not JSON */ }
+      // Refused before it started: nothing of the run shown before stays (its star, zip and
+      // delete would act on no run), and the reason is said by the field it names.
       $("sketches").replaceChildren();
-      setStatus("");
+      state.cards = [];
+      setRunActions(null);
+      $("run-title").textContent = "Not started";
+      setStatus("The run was not started: see the message in the form.", true);
       const retry = response.headers.get("Retry-After");
       const message = payload.message || response.statusText;
       showFormError(response.status === 429 && retry ? `${message} (try again in ${retry} s)` : message, payload.field);

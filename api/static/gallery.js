@@ -9,8 +9,10 @@
 
 const PAGE_SIZE = 24;
 const WATCH_MS = 2000; // how often an opened run that another process is writing is read again
+const INDEXING_MS = 1500; // how often the gallery asks again while the run catalog is being built
 const thumbs = [];
 let watchTimer = null;
+let indexingTimer = null;
 let searchTimer = null;
 let galleryRequest = 0;
 
@@ -75,6 +77,7 @@ async function loadRuns(reset) {
     thumbs.splice(0).forEach((href) => URL.revokeObjectURL(href));
   }
   const ticket = ++galleryRequest;
+  clearTimeout(indexingTimer);
   $("gallery-status").textContent = "Loading…";
   let page;
   try {
@@ -89,8 +92,17 @@ async function loadRuns(reset) {
   if (reset) $("runs").replaceChildren();
   $("runs").append(...page.runs.map(runTile));
   const shown = $("runs").children.length;
-  $("gallery-status").textContent = shown ? `${shown} run${shown === 1 ? "" : "s"} shown${page.next_offset == null ? "" : ", more below"}.`
-    : "No runs match.";
+  const catalog = page.catalog || {};
+  if (catalog.building) {
+    // The service is building its history from the run folders: this list is the part built so
+    // far. Asked again until the build is done, then the full list replaces it.
+    $("gallery-status").textContent = `Indexing past runs… (${catalog.indexed ?? 0} so far)`;
+    indexingTimer = setTimeout(() => loadRuns(true), INDEXING_MS);
+  } else {
+    const filtered = [...galleryQuery().keys()].some((k) => !["limit", "offset"].includes(k));
+    $("gallery-status").textContent = shown ? `${shown} run${shown === 1 ? "" : "s"} shown${page.next_offset == null ? "" : ", more below"}.`
+      : filtered ? "No runs match these filters." : "No runs yet: each run you make is kept here.";
+  }
   state.runsOffset = page.next_offset == null ? state.runsOffset : page.next_offset;
   $("more-runs").hidden = page.next_offset == null;
 }
@@ -250,7 +262,11 @@ function showRun(run, scroll) {
   makeCards(sketches.length, ratio);
   $("run-title").textContent = `Run ${run.run_id}`;
   const brief = run.prompt_spec && run.prompt_spec.brief;
-  setStatus(`${run.status} · ${run.style_id || ""} · ${(run.model && run.model.used) || ""}${brief ? ` · “${brief}”` : ""}`, run.status === "failed");
+  // A grid is one call: the service does not resume it cell by cell, so no Resume is offered.
+  const sheet = run.config && run.config.sheet;
+  const resumable = RESUMABLE.includes(run.status) && !sheet;
+  const why = sheet && RESUMABLE.includes(run.status) ? ` · a ${sheet} grid is not resumed cell by cell: run it again` : "";
+  setStatus(`${run.status} · ${run.style_id || ""} · ${(run.model && run.model.used) || ""}${brief ? ` · “${brief}”` : ""}${why}`, run.status === "failed");
   const base = `/runs/${encodeURIComponent(run.run_id)}/files`;
   for (const sketch of sketches) {
     const card = cardAt(sketch.index);
@@ -265,7 +281,7 @@ function showRun(run, scroll) {
   setRunLinks(hasSheet ? `${base}/contact_sheet.png` : null, `${base}/metadata.json`, run.run_id);
   // A run whose process died, or that failed or stopped part-way, can make its missing sketches.
   const resume = $("resume-run");
-  resume.hidden = !RESUMABLE.includes(run.status);
+  resume.hidden = !resumable;
   resume.onclick = () => streamRun(`/runs/${encodeURIComponent(run.run_id)}/resume-stream`, {}, null);
   setRunActions(run.run_id, state.favourite, run.status);
   showDetails(run);

@@ -43,11 +43,15 @@ function applySettings() {
   const offer = (id, value) => {
     if (value && [...$(id).options].some((o) => o.value === value && !o.disabled)) $(id).value = value;
   };
+  // The defaults are a count of single sketches: a grid picked before is let go.
+  $("sheet").value = "";
+  onSheetChange();
   offer("style_id", saved.style_id);
   onStyleChange();
   offer("model", saved.model);
   refreshModelOptions();
   offer("image_size", saved.image_size);
+  refreshSheetOptions();
   offer("num_images", saved.num_images);
   refreshPrice();
 }
@@ -57,7 +61,7 @@ async function editSettings() {
   fillSelect($("s-style"), state.styles.map((s) => [s.id, s.name]), saved.style_id || $("style_id").value);
   fillSelect($("s-model"), state.models.map((m) => [m.id, modelLabel(m), isRetired(m)]), saved.model || $("model").value);
   $("s-size").value = saved.image_size || $("image_size").value || "1K";
-  $("s-count").value = saved.num_images || $("num_images").value;
+  $("s-count").value = saved.num_images || $("num_images").dataset.before || $("num_images").value;
   const answer = await openDialog($("settings-dialog"), $("open-settings"));
   if (answer === "ok") {
     localStorage.setItem(SETTINGS_KEY, JSON.stringify({
@@ -166,7 +170,9 @@ async function start() {
   $("brief").addEventListener("input", () => { $("brief-count").textContent = String($("brief").value.length); });
   $("style_id").addEventListener("change", onStyleChange);
   $("model").addEventListener("change", refreshModelOptions);
-  $("image_size").addEventListener("change", refreshPrice);
+  $("image_size").addEventListener("change", refreshSheetOptions);
+  $("sheet").addEventListener("change", onSheetChange);
+  $("aspect_ratio").addEventListener("change", () => { $("sheet-error").hidden = true; $("sheet").classList.remove("invalid"); });
   $("num_images").addEventListener("change", refreshPrice);
   $("brief-form").addEventListener("submit", generate);
   $("cancel").addEventListener("click", () => state.controller && state.controller.abort());

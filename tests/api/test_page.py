@@ -208,7 +208,9 @@ def test_automatic_with_credentials_offers_the_resolved_models_sizes_and_prices(
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("#model").input_value() == "auto"
-    assert entry.id in page.locator("#model option[value=auto]").inner_text()  # says what it will use
+    # Says what it will use: the model's name in the label, its id in the price note.
+    assert entry.display_name in page.locator("#model option[value=auto]").inner_text()
+    assert f"({entry.id})" in page.inner_text("#price-note")
 
     sizes = page.eval_on_selector_all("#image_size option", "os => os.map(o => o.value)")
     ratios = page.eval_on_selector_all("#aspect_ratio option", "os => os.map(o => o.value)")
@@ -385,3 +387,70 @@ def test_a_finished_run_fits_a_phone_and_a_laptop_with_a_token(browser, live_ser
     problems = page.evaluate(_OVERFLOW_JS)
     context.close()
     assert problems == [], problems
+
+
+# Every pickable option of a select, picked in turn: its label's rendered width (the select's own
+# font, measured on a canvas) against the room the select leaves for it (its width less its padding,
+# where the page draws the arrow). A label wider than that is cut off in the closed select.
+_CUT_LABELS_JS = """(ids) => {
+  const out = [];
+  const ctx = document.createElement('canvas').getContext('2d');
+  for (const id of ids) {
+    const select = document.getElementById(id);
+    const css = getComputedStyle(select);
+    ctx.font = `${css.fontStyle} ${css.fontWeight} ${css.fontSize} ${css.fontFamily}`;
+    const room = select.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight);
+    const before = select.value;
+    for (const option of select.options) {
+      if (option.disabled) continue;
+      select.value = option.value;
+      const text = select.options[select.selectedIndex].text;
+      const width = ctx.measureText(text).width;
+      if (width > room) out.push(`#${id} "${text}" needs ${Math.ceil(width)}px, has ${Math.floor(room)}px`);
+    }
+    select.value = before;
+    if (select.scrollWidth > select.clientWidth) out.push(`#${id} overflows its box`);
+  }
+  return out;
+}"""
+
+LABELLED_SELECTS = [
+    "style_id",
+    "model",
+    "aspect_ratio",
+    "image_size",
+    "num_images",
+    "sheet",
+    "f-style",
+    "f-model",
+    "f-status",
+    "f-sort",
+]
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("keyed", [False, True], ids=["offline", "gemini"])
+def test_no_select_cuts_its_label(browser, live_server, fake_gemini, monkeypatch, width, keyed):
+    """The model select's labels ("Automatic: Trace (offline)", "SDXL + scribble ControlNet
+    (local)", ...) and every other select's are read whole when picked, at a phone's width and a
+    laptop's; with no key "auto" is trace, with one it is Nano Banana."""
+    if not keyed:
+        for name in fake_gemini.env():
+            monkeypatch.delenv(name, raising=False)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    server = live_server()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    auto = page.locator("#model option[value=auto]").inner_text()
+    assert ("Trace" in auto) != keyed, auto
+    assert page.locator("#model option:not([disabled])").count() >= 10
+    page.select_option("#image_size", "2K")
+    page.select_option("#sheet", "3x3")  # the count then reads "9 in one grid"
+    cut = page.evaluate(_CUT_LABELS_JS, LABELLED_SELECTS)
+    page.screenshot(path=f"/tmp/sketchgen-page-labels-{width}.png", full_page=True)
+    page.click("#open-settings")  # the same model labels, in the narrower settings dialog
+    page.wait_for_selector("#settings-dialog[open]")
+    cut += page.evaluate(_CUT_LABELS_JS, ["s-style", "s-model", "s-size", "s-count"])
+    context.close()
+    assert cut == [], cut

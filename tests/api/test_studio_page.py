@@ -436,3 +436,137 @@ def test_a_star_that_fails_says_so_next_to_the_star_pressed(page, live_server, o
     page.click("#runs li.tile[data-run-id='20250101_090000'] button.star")
     page.wait_for_selector("#gallery-status:has-text('Could not star run 20250101_090000')")
     assert page.get_attribute("#star-run", "aria-pressed") == "false"
+
+
+def test_the_gallery_says_it_is_indexing_then_shows_every_run(page, live_server, many_runs, monkeypatch):  # noqa: F811
+    """While the catalog is rebuilt from the folders the gallery says so, with the count so far, and
+    shows the full history once the build is done, not a silently short list."""
+    import threading
+
+    from generate.run_catalog import reindex
+    from tests.generate.test_run_catalog_build import DEADLINE_S, HeldBuild
+
+    held = HeldBuild(monkeypatch)
+    builder = threading.Thread(target=reindex, args=(many_runs,))
+    builder.start()
+    try:
+        assert held.stored.wait(DEADLINE_S)
+        server = live_server()
+        page.goto(server.url + "/")
+        page.wait_for_selector("#gallery-status:has-text('Indexing past runs… (10 so far)')")
+        assert page.locator("#runs .tile").count() == 10
+        check_axe(page, "gallery indexing")
+    finally:
+        held.release()
+    builder.join(DEADLINE_S)
+    page.wait_for_function(
+        "document.querySelectorAll('#runs .tile').length === 24", timeout=DEADLINE_S * 1000
+    )
+    page.wait_for_selector("#gallery-status:has-text('24 runs shown, more below')")
+    assert tiles(page)[0] == "20250130_090000"
+
+
+def _values(tab, selector: str) -> list[str]:
+    return tab.eval_on_selector_all(f"{selector} option", "os => os.map(o => o.value)")
+
+
+def test_a_grid_run_from_the_form_fills_its_cells(page, live_server, output_dir, tmp_path):  # noqa: F811
+    """Grid: the layouts the picked model offers at the picked size, its count instead of Sketches,
+    sent as ``sheet``; the cells arrive as sketches; a refusal is said next to the control."""
+    server = live_server()
+    ready(page, server)
+    page.select_option("#model", "trace")
+    page.select_option("#image_size", "1K")
+    assert _values(page, "#sheet") == ["", "2x2"]  # 3x3 at 1K: cells under 384 px
+    assert "larger size" in page.inner_text("#sheet-note")
+    page.select_option("#image_size", "2K")
+    assert _values(page, "#sheet") == ["", "2x2", "3x2", "2x3", "3x3"]
+    page.select_option("#model", "openai:gpt-image-2")  # draws one sketch per call
+    assert page.locator("#sheet").is_disabled() and "no grids" in page.inner_text("#sheet-note")
+    page.select_option("#model", "trace")
+    page.select_option("#image_size", "2K")
+    page.select_option("#num_images", "3")
+
+    page.focus("#num_images")  # the keyboard reaches it right after the count
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "sheet"
+    page.select_option("#sheet", "3x2")
+    assert page.locator("#num_images").is_disabled()
+    assert page.eval_on_selector("#num_images", "s => s.options[s.selectedIndex].text") == "6 in one grid"
+    check_axe(page, "grid picked")
+
+    page.fill("#brief", "playful golf mascot")
+    page.click("#generate")
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 6")
+    page.wait_for_function("document.querySelector('#run-status').textContent.startsWith('complete: 6 of 6')")
+    assert "n6" in page.get_attribute("#sketches", "class")
+    run_id = page.inner_text("#run-title").removeprefix("Run ")
+    meta = json.loads((output_dir / run_id / "metadata.json").read_text())
+    assert meta["config"]["sheet"] == "3x2" and (output_dir / run_id / "sheet_01.png").exists()
+    assert [s["sheet"]["cell"] for s in meta["sketches"]] == [[r, c] for r in range(2) for c in range(3)]
+    shoot(page, tmp_path, "grid-run")
+
+    # A grid the service refuses at this ratio (cells under 384 px) is said next to the control.
+    page.select_option("#aspect_ratio", "21:9")
+    page.select_option("#image_size", "1K")
+    page.select_option("#sheet", "2x2")
+    page.click("#generate")
+    page.wait_for_selector("#sheet-error:not([hidden])")
+    assert "384" in page.inner_text("#sheet-error") and "2x2" in page.inner_text("#sheet-error")
+    assert page.locator("#sheet.invalid").count() == 1 and page.locator("#form-error").is_hidden()
+    check_axe(page, "grid refused")
+    page.select_option("#sheet", "")  # off again: the count picked before comes back
+    assert page.locator("#sheet-error").is_hidden() and page.locator("#num_images").is_enabled()
+    assert page.locator("#num_images").input_value() == "3"
+
+
+def test_a_refused_run_leaves_nothing_of_the_run_before(page, live_server, output_dir):  # noqa: F811
+    """A new designer's walk: an empty history says so (not "no match"); a run the service refuses
+    after another was drawn does not keep that run's Star / zip / Delete under its "New run" title."""
+    server = live_server()
+    ready(page, server)
+    assert page.inner_text("#gallery-status").startswith("No runs yet")
+    page.select_option("#f-status", "failed")
+    page.wait_for_selector("#gallery-status:has-text('No runs match these filters')")
+    page.select_option("#f-status", "")
+    page.wait_for_selector("#gallery-status:has-text('No runs yet')")
+
+    page.select_option("#model", "trace")
+    page.fill("#brief", "playful golf mascot")
+    page.select_option("#num_images", "3")
+    page.click("#generate")
+    page.wait_for_selector("#delete-run:not([hidden])")
+    page.wait_for_selector("#cancel[hidden]", state="attached")
+
+    page.select_option("#aspect_ratio", "21:9")
+    page.select_option("#image_size", "1K")
+    page.select_option("#sheet", "2x2")  # cells under 384 px at 21:9: refused before any call
+    page.click("#generate")
+    page.wait_for_selector("#sheet-error:not([hidden])")
+    for action in ("#star-run", "#archive-run", "#delete-run", "#contact-sheet"):
+        assert page.locator(action).is_hidden(), action
+    assert page.inner_text("#run-title") == "Not started"
+    assert "not started" in page.inner_text("#run-status")
+    check_axe(page, "refused run")
+
+
+def test_a_grid_run_with_a_failed_cell_offers_no_resume(page, live_server, fake_gemini):  # noqa: F811
+    """The service does not resume a sheet run cell by cell: the page offers no Resume for one (it
+    used to, and the click was refused) and says to run it again."""
+    from generate.testing import Behavior
+
+    fake_gemini.set_default(Behavior.sheet_empty_cell(0, 1))
+    server = live_server()
+    made = httpx.post(
+        server.url + "/generate",
+        json={"brief": "playful golf mascot", "model": "nano-banana", "sheet": "2x2"},
+        timeout=120,
+    ).json()
+    assert made["status"] == "partial", made
+    ready(page, server)
+    page.locator("#runs li button.open-run").first.click()
+    page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
+    assert page.locator("#sketches .card.failed").count() == 1
+    assert "sheet_cell_empty" in page.inner_text("#sketches .card.failed")
+    assert page.locator("#resume-run").is_hidden()
+    assert "2x2 grid is not resumed" in page.inner_text("#run-status")

@@ -231,6 +231,15 @@ def test_the_model_listing_names_each_models_sheets():
 
     pro = next(m for m in list_models() if m.get("id") == "gemini-3-pro-image")
     assert pro["sheet_layouts"]["1K"] == ["2x2"] and "3x3" in pro["sheet_layouts"]["2K"]
+    # trace lists the sheets its own check takes at each size (square): 3x3 only from 2K.
+    trace = next(m for m in list_models() if m.get("id") == "trace")
+    assert trace["sheet_layouts"] == {
+        "1K": ["2x2"],
+        "2K": ["2x2", "3x2", "2x3", "3x3"],
+        "4K": ["2x2", "3x2", "2x3", "3x3"],
+    }
+    other = next(m for m in list_models() if m.get("id") == "openai:gpt-image-2")
+    assert not other.get("sheet_layouts")  # makes no sheets: none offered
 
 
 def test_refining_a_sheet_cell_edits_that_cell_alone(fake, tmp_path):

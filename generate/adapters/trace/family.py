@@ -23,6 +23,24 @@ def _adapter(**options: Any) -> ImageModelAdapter:
     return TraceAdapter(**options)
 
 
+def _sheet_layouts(adapter: ImageModelAdapter) -> dict[str, list[str]]:
+    """The sheets the adapter's own check takes at each size for a square image (as a Gemini
+    catalog's ``sheet_layouts``, which ignore the ratio too); at a narrow ratio a layout whose cells
+    would be too small is still refused at the request, saying why."""
+    from generate.errors import ConfigError
+    from generate.sheet_cut import SHEET_LAYOUTS, SheetLayout
+
+    offered: dict[str, list[str]] = {}
+    for size in adapter.capabilities.image_sizes:
+        for name in SHEET_LAYOUTS:
+            try:
+                adapter.check_sheet(SheetLayout.parse(name), aspect_ratio="1:1", image_size=size)
+            except ConfigError:
+                continue
+            offered.setdefault(size, []).append(name)
+    return offered
+
+
 class TraceFamily(ModelFamily):
     name = "trace"
     display_name = "Trace (offline)"
@@ -39,7 +57,8 @@ class TraceFamily(ModelFamily):
         return Availability(True, "offline: needs no key, no network, no weights")
 
     def models(self) -> list[dict[str, Any]]:
-        caps = _adapter().capabilities
+        adapter = _adapter()
+        caps = adapter.capabilities
         return [
             {
                 "id": "trace",
@@ -53,6 +72,7 @@ class TraceFamily(ModelFamily):
                 "network": False,
                 "google_search": "google_search" in caps.request_options,
                 "person_generation": "person_generation" in caps.request_options,
+                "sheet_layouts": _sheet_layouts(adapter),
                 "notes": _NOTES,
             }
         ]
