@@ -1,8 +1,9 @@
 """Exception handlers: every error the API produces has the :class:`api.schemas.ErrorBody` shape.
 
 * Request validation (FastAPI) and the library's ``ConfigError`` -> 422, ``field`` naming the culprit
-  (``num_images``, ``style_id``, ``aspect_ratio``...), so a client can point at the right input; a
-  body that is not JSON, not an object, or absent is 422 with ``field: "body"``.
+  (``num_images``, ``style_id``, ``aspect_ratio``...), so a client can point at the right input, and
+  each ``detail`` item's ``loc`` saying where it was (``["query", "since"]``, ``["body", "brief"]``,
+  ``["path", ...]``); a body that is not JSON, not an object, or absent is 422 with ``field: "body"``.
 * ``Overloaded`` -> 429 with ``Retry-After``.
 * The daily budget spent (``DailyBudgetReached``) -> 429 with ``code: budget_exceeded`` and
   ``Retry-After`` (seconds to 00:00 UTC).
@@ -134,15 +135,27 @@ async def _on_request_validation(request: Request, exc: RequestValidationError) 
     )
 
 
-async def _on_pydantic_validation(_: Request, exc: ValidationError) -> JSONResponse:
-    return _validation_response(validation_items(list(exc.errors(include_url=False))))
+def _source_of(request: Request, field: str | None) -> str:
+    """Where the input named ``field`` came from: ``path``, ``query`` or ``body``. A request with no
+    body (GET, HEAD, DELETE) has only its path and query to be wrong."""
+    if field is not None and field in request.path_params:
+        return "path"
+    if (field is not None and field in request.query_params) or request.method in ("GET", "HEAD", "DELETE"):
+        return "query"
+    return "body"
 
 
-async def _on_config_error(_: Request, exc: ConfigError) -> JSONResponse:
+async def _on_pydantic_validation(request: Request, exc: ValidationError) -> JSONResponse:
+    errors = list(exc.errors(include_url=False))
+    return _validation_response(validation_items(errors, source=_source_of(request, None)))
+
+
+async def _on_config_error(request: Request, exc: ConfigError) -> JSONResponse:
     if isinstance(exc, StyleError) and getattr(exc, "field", None) not in ("style_id",):
         return error_response(500, f"the service's style files are broken: {exc}")
     field = getattr(exc, "field", None)
-    item = {"loc": ["body", field] if field else ["body"], "msg": str(exc), "type": "config_error"}
+    source = _source_of(request, field)
+    item = {"loc": [source, field] if field else [source], "msg": str(exc), "type": "config_error"}
     return error_response(422, str(exc), field=field, detail=[item])
 
 
