@@ -22,7 +22,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.auth import require_token, require_token_or_query
-from api.schemas import ErrorBody, GenerateQuery, GenerateRequest, GenerateResponse, SketchError, SketchOut
+from api.schemas import (
+    AUTH_RESPONSES,
+    ErrorBody,
+    GenerateQuery,
+    GenerateRequest,
+    GenerateResponse,
+    SketchError,
+    SketchOut,
+    not_found_responses,
+)
 from api.sse import RunEventStream, RunHandle, run_urls
 from api.state import ServiceState, get_state
 from generate.inputs import UploadClaims
@@ -42,7 +51,7 @@ __all__ = [
 router = APIRouter(tags=["generate"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "API token missing or wrong"},
+    **AUTH_RESPONSES,
     422: {"model": ErrorBody, "description": "Invalid input; `field` names it"},
     429: {
         "model": ErrorBody,
@@ -253,7 +262,7 @@ async def generate(
 
 _RESUME_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    404: {"model": ErrorBody, "description": "No such run"},
+    **not_found_responses("run"),
     409: {"model": ErrorBody, "description": "The run is still running, or complete: nothing to resume"},
 }
 
