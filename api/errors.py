@@ -5,6 +5,8 @@
   each ``detail`` item's ``loc`` saying where it was (``["query", "since"]``, ``["body", "brief"]``,
   ``["path", ...]``); a body that is not JSON, not an object, or absent is 422 with ``field: "body"``.
 * ``Overloaded`` -> 429 with ``Retry-After``.
+* The uploads folder full (``UploadsFull``, ``SKETCHGEN_UPLOADS_MAX_MB``) -> 507 with
+  ``code: uploads_full``, ``field`` naming the upload.
 * The daily budget spent (``DailyBudgetReached``) -> 429 with ``code: budget_exceeded`` and
   ``Retry-After`` (seconds to 00:00 UTC).
 * Resuming: an unknown run (``RunNotFound``) -> 404; a running or complete one
@@ -31,6 +33,7 @@ from generate.errors import ConfigError, StyleError
 from generate.redact import redact_value
 from generate.resume import RunNotFound, RunNotResumable
 from generate.spend import DailyBudgetReached
+from generate.uploads import UploadsFull
 from generate.validation import field_bounds, human_message
 
 __all__ = [
@@ -177,6 +180,10 @@ async def _on_budget_reached(_: Request, exc: DailyBudgetReached) -> JSONRespons
     )
 
 
+async def _on_uploads_full(_: Request, exc: UploadsFull) -> JSONResponse:
+    return error_response(507, str(exc), field=exc.field, code=exc.code)
+
+
 async def _on_http_exception(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 400 and message == "There was an error parsing the body":
@@ -194,4 +201,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RunNotResumable, _on_run_not_resumable)
     app.add_exception_handler(Overloaded, _on_overloaded)
     app.add_exception_handler(DailyBudgetReached, _on_budget_reached)
+    app.add_exception_handler(UploadsFull, _on_uploads_full)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
