@@ -96,6 +96,7 @@ class RunState:
         self._t0 = time.perf_counter()
         self._sheet: Any = None  # the ContactSheet, built on first use (see prepare_contact_sheet)
         self._sheet_lock = threading.Lock()
+        self._charged: dict[int, float] = {}  # billed to a sketch since its last retry entry
         self._rngs = [random.Random(f"{self.config.seed}:{i}") for i in range(len(self.requests))]
         if not self.chain:
             self.chain = [ChainStep(self.adapter, list(self.requests))]
@@ -181,11 +182,16 @@ class RunState:
         everything billed for it, every attempt of the run and of its resumes, so the run's totals,
         ``sketchgen spend`` and the daily budget count a billed failure too.
         """
-        if error.cost_usd <= 0:
+        self.add_cost(index, error.cost_usd)
+
+    def add_cost(self, index: int, usd: float) -> None:
+        """Add ``usd`` billed to sketch ``index``'s ``cost_usd`` (a failed call, or a sheet cell's share)."""
+        if usd <= 0:
             return
         with self._lock:
             rec = self.records[index]
-            rec["cost_usd"] = round((rec.get("cost_usd") or 0.0) + error.cost_usd, 6)
+            rec["cost_usd"] = round((rec.get("cost_usd") or 0.0) + usd, 6)
+            self._charged[index] = round(self._charged.get(index, 0.0) + usd, 6)
 
     def retry_delay(self, index: int, error: ModelCallError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None to give up on this sketch."""
@@ -210,7 +216,7 @@ class RunState:
                     "code": error.code,
                     "message": error.message,
                     "delay_s": round(delay, 3),
-                    "cost_usd": round(error.cost_usd, 6),
+                    "cost_usd": self._charged.pop(index, 0.0),  # what this sketch was billed for it
                 }
             )
             self.records[index]["status"] = "retrying"
