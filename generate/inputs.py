@@ -25,7 +25,15 @@ from PIL import Image
 from generate.errors import ConfigError
 from generate.postprocess import MIME_SUFFIX, sniff_mime
 from generate.runs import atomic_write_bytes
-from generate.uploads import UPLOADS_DIR, UploadsFull, sweep_uploads, uploads_bytes
+from generate.uploads import (
+    UPLOADS_DIR,
+    UploadsFull,
+    expired_uploads,
+    referenced_uploads,
+    remove_unused,
+    sweep_uploads,
+    uploads_bytes,
+)
 
 __all__ = [
     "MAX_INPUT_BYTES",
@@ -167,10 +175,15 @@ class UploadClaims:
         return path
 
     def sweep(self, root: Path | str, retention_hours: float) -> list[Path]:
-        """Remove the expired uploads under ``root`` (:func:`generate.uploads.sweep_uploads`), never
-        one a request holds, and never while a save is between finding a file and claiming it."""
+        """Remove the expired uploads under ``root`` (see :mod:`generate.uploads`), never one a
+        request holds. The runs are read with uploads going on; the files are removed under the
+        lock saves take, each checked again, so one saved meanwhile (young again) stays."""
+        old = expired_uploads(root, retention_hours)
+        if not old:
+            return []
+        used = referenced_uploads(root)
         with self._lock:
-            return self._sweep(root, retention_hours)
+            return remove_unused(old, used, retention_hours, keep=list(self._held))
 
     def _sweep(self, root: Path | str, retention_hours: float) -> list[Path]:
         return sweep_uploads(root, retention_hours, keep=list(self._held))

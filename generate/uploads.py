@@ -7,7 +7,8 @@
   running run counts too; the seconds between a request saving its upload and its run starting are
   covered by the age rule (saving touches the file, so a re-uploaded old image is young again) and
   by ``keep`` (the uploads requests being prepared hold). :meth:`generate.inputs.UploadClaims.sweep`
-  runs a sweep under the lock its saves take, so an upload saved again is never removed under it.
+  reads the runs without holding up uploads, then removes under the lock its saves take, checking
+  each file's age again, so an upload saved meanwhile is never removed under its request.
 * :func:`sweep_uploads` removes the uploads that no run references, no request holds, and that
   were last saved more than ``SKETCHGEN_UPLOAD_RETENTION_HOURS`` ago (default 24). The service runs
   it at start, then every :func:`sweep_interval_s`, and before refusing an upload for space.
@@ -38,6 +39,8 @@ __all__ = [
     "sweep_interval_s",
     "referenced_uploads",
     "uploads_bytes",
+    "expired_uploads",
+    "remove_unused",
     "sweep_uploads",
 ]
 
@@ -94,19 +97,31 @@ def sweep_interval_s(retention_hours: float) -> float:
 
 
 def referenced_uploads(root: Path | str) -> set[str]:
-    """The names of the uploads that some run folder under ``root`` refers to."""
+    """The names of the uploads that some run folder under ``root`` refers to.
+
+    A run's names are read again only when its metadata.json changed (a finished run's never
+    does), so a periodic sweep of a large history reads each run once per process."""
     names: set[str] = set()
     try:
         folders = [p for p in Path(root).iterdir() if RUN_ID_PATTERN.match(p.name)]
     except OSError:
         return names
     for folder in folders:
+        path = folder / "metadata.json"
         try:
-            text = (folder / "metadata.json").read_text(encoding="utf-8", errors="replace")
+            stat = path.stat()
+            key = (stat.st_mtime_ns, stat.st_size)
+            cached = _REFERENCES.get(path)
+            if cached is None or cached[0] != key:
+                text = path.read_text(encoding="utf-8", errors="replace")
+                cached = _REFERENCES[path] = (key, frozenset(_UPLOAD_NAME.findall(text)))
         except OSError:
             continue  # a folder being created has no metadata yet; its upload is young
-        names.update(_UPLOAD_NAME.findall(text))
+        names.update(cached[1])
     return names
+
+
+_REFERENCES: dict[Path, tuple[tuple[int, int], frozenset[str]]] = {}
 
 
 def _uploads(root: Path | str) -> list[os.DirEntry]:
@@ -128,27 +143,34 @@ def uploads_bytes(root: Path | str) -> int:
     return total
 
 
-def sweep_uploads(
-    root: Path | str, retention_hours: float, *, keep: Collection[Path] = (), now: float | None = None
+def _expired(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime < cutoff
+    except OSError:
+        return False
+
+
+def expired_uploads(root: Path | str, retention_hours: float, *, now: float | None = None) -> list[Path]:
+    """The uploads under ``root`` last saved more than ``retention_hours`` ago (referenced or not)."""
+    cutoff = (time.time() if now is None else now) - retention_hours * 3600
+    return [Path(e.path) for e in _uploads(root) if _expired(Path(e.path), cutoff)]
+
+
+def remove_unused(
+    candidates: Collection[Path],
+    used: Collection[str],
+    retention_hours: float,
+    *,
+    keep: Collection[Path] = (),
+    now: float | None = None,
 ) -> list[Path]:
-    """Remove the uploads under ``root`` last saved more than ``retention_hours`` ago that no run
-    references and that are not in ``keep``; returns the removed paths. Never raises."""
-    now = time.time() if now is None else now
-    cutoff = now - retention_hours * 3600
+    """Remove each of ``candidates`` that no run uses (``used``: names), is not in ``keep`` and is
+    still expired (saved again since it was listed, it is young again); returns the removed paths."""
+    cutoff = (time.time() if now is None else now) - retention_hours * 3600
     held = {Path(p).name for p in keep}
-    old = []
-    for entry in _uploads(root):
-        try:
-            if entry.stat(follow_symlinks=False).st_mtime < cutoff and entry.name not in held:
-                old.append(Path(entry.path))
-        except OSError:
-            continue
-    if not old:
-        return []  # the common case: no run metadata to read
-    used = referenced_uploads(root)
     removed = []
-    for path in old:
-        if path.name in used:
+    for path in candidates:
+        if path.name in used or path.name in held or not _expired(path, cutoff):
             continue
         try:
             path.unlink()
@@ -159,3 +181,14 @@ def sweep_uploads(
     if removed:
         log.info("removed %d upload(s) no run uses, older than %g h", len(removed), retention_hours)
     return removed
+
+
+def sweep_uploads(
+    root: Path | str, retention_hours: float, *, keep: Collection[Path] = (), now: float | None = None
+) -> list[Path]:
+    """Remove the uploads under ``root`` last saved more than ``retention_hours`` ago that no run
+    references and that are not in ``keep``; returns the removed paths. Never raises."""
+    old = expired_uploads(root, retention_hours, now=now)
+    if not old:
+        return []  # the common case: no run metadata to read
+    return remove_unused(old, referenced_uploads(root), retention_hours, keep=keep, now=now)

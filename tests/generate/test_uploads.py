@@ -14,7 +14,10 @@ from generate.errors import ConfigError
 from generate.inputs import UploadClaims, save_upload
 from generate.uploads import (
     UploadsFull,
+    expired_uploads,
     max_bytes_from_env,
+    referenced_uploads,
+    remove_unused,
     retention_hours_from_env,
     sweep_uploads,
     uploads_bytes,
@@ -56,6 +59,28 @@ def test_a_sweep_removes_only_old_uploads_no_run_refers_to_and_no_request_holds(
     assert not orphan.exists()
     assert used.exists() and ref.exists() and young.exists() and held.exists()
     assert sweep_uploads(tmp_path, 24, keep=[held]) == []
+
+
+def test_a_run_that_comes_to_name_an_old_upload_keeps_it(tmp_path):
+    path, _ = save_upload(_png(15), tmp_path, field="image")
+    _age(path, 2 * DAY)
+    _run_referring_to(tmp_path, "20260101_120000", tmp_path / "elsewhere.png")
+    assert referenced_uploads(tmp_path) == set()  # read once, and remembered
+    meta = tmp_path / "20260101_120000" / "metadata.json"
+    doc = json.loads(meta.read_text())
+    doc["sketches"][0]["references"] = [str(path)]  # e.g. the run was edited, or resumed with it
+    meta.write_text(json.dumps(doc))
+    assert sweep_uploads(tmp_path, 24) == [] and path.exists()
+
+
+def test_an_upload_sent_again_while_a_sweep_reads_the_runs_stays(tmp_path):
+    data = _png(25)
+    path, _ = save_upload(data, tmp_path, field="image")
+    _age(path, 2 * DAY)
+    listed = expired_uploads(tmp_path, 24)
+    assert listed == [path]
+    save_upload(data, tmp_path, field="image")  # a request sends it meanwhile: young again
+    assert remove_unused(listed, set(), 24) == [] and path.exists()
 
 
 def test_sending_an_upload_again_renews_its_time(tmp_path):
