@@ -1,9 +1,12 @@
 """Exception handlers: every error the API produces has the :class:`api.schemas.ErrorBody` shape.
 
 * Request validation (FastAPI) and the library's ``ConfigError`` -> 422, ``field`` naming the culprit
-  (``num_images``, ``style_id``, ``aspect_ratio``...), so a client can point at the right input; a
-  body that is not JSON, not an object, or absent is 422 with ``field: "body"``.
+  (``num_images``, ``style_id``, ``aspect_ratio``...), so a client can point at the right input, and
+  each ``detail`` item's ``loc`` saying where it was (``["query", "since"]``, ``["body", "brief"]``,
+  ``["path", ...]``); a body that is not JSON, not an object, or absent is 422 with ``field: "body"``.
 * ``Overloaded`` -> 429 with ``Retry-After``.
+* The uploads folder full (``UploadsFull``, ``SKETCHGEN_UPLOADS_MAX_MB``) -> 507 with
+  ``code: uploads_full``, ``field`` naming the upload.
 * The daily budget spent (``DailyBudgetReached``) -> 429 with ``code: budget_exceeded`` and
   ``Retry-After`` (seconds to 00:00 UTC).
 * Resuming: an unknown run (``RunNotFound``) -> 404; a running or complete one
@@ -30,6 +33,7 @@ from generate.errors import ConfigError, StyleError
 from generate.redact import redact_value
 from generate.resume import RunNotFound, RunNotResumable
 from generate.spend import DailyBudgetReached
+from generate.uploads import UploadsFull
 from generate.validation import field_bounds, human_message
 
 __all__ = [
@@ -134,15 +138,27 @@ async def _on_request_validation(request: Request, exc: RequestValidationError) 
     )
 
 
-async def _on_pydantic_validation(_: Request, exc: ValidationError) -> JSONResponse:
-    return _validation_response(validation_items(list(exc.errors(include_url=False))))
+def _source_of(request: Request, field: str | None) -> str:
+    """Where the input named ``field`` came from: ``path``, ``query`` or ``body``. A request with no
+    body (GET, HEAD, DELETE) has only its path and query to be wrong."""
+    if field is not None and field in request.path_params:
+        return "path"
+    if (field is not None and field in request.query_params) or request.method in ("GET", "HEAD", "DELETE"):
+        return "query"
+    return "body"
 
 
-async def _on_config_error(_: Request, exc: ConfigError) -> JSONResponse:
+async def _on_pydantic_validation(request: Request, exc: ValidationError) -> JSONResponse:
+    errors = list(exc.errors(include_url=False))
+    return _validation_response(validation_items(errors, source=_source_of(request, None)))
+
+
+async def _on_config_error(request: Request, exc: ConfigError) -> JSONResponse:
     if isinstance(exc, StyleError) and getattr(exc, "field", None) not in ("style_id",):
         return error_response(500, f"the service's style files are broken: {exc}")
     field = getattr(exc, "field", None)
-    item = {"loc": ["body", field] if field else ["body"], "msg": str(exc), "type": "config_error"}
+    source = _source_of(request, field)
+    item = {"loc": [source, field] if field else [source], "msg": str(exc), "type": "config_error"}
     return error_response(422, str(exc), field=field, detail=[item])
 
 
@@ -164,6 +180,10 @@ async def _on_budget_reached(_: Request, exc: DailyBudgetReached) -> JSONRespons
     )
 
 
+async def _on_uploads_full(_: Request, exc: UploadsFull) -> JSONResponse:
+    return error_response(507, str(exc), field=exc.field, code=exc.code)
+
+
 async def _on_http_exception(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 400 and message == "There was an error parsing the body":
@@ -181,4 +201,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RunNotResumable, _on_run_not_resumable)
     app.add_exception_handler(Overloaded, _on_overloaded)
     app.add_exception_handler(DailyBudgetReached, _on_budget_reached)
+    app.add_exception_handler(UploadsFull, _on_uploads_full)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)

@@ -14,12 +14,17 @@ Endpoints (see each route's docstring and the OpenAPI schema):
 * ``GET /`` and ``GET /static/{name}``: the page (plain HTML/CSS/JS, no build step).
 
 Configuration: ``SKETCHGEN_API_TOKEN``, ``SKETCHGEN_MAX_RUNS``, ``SKETCHGEN_MAX_BODY_BYTES``,
-``SKETCHGEN_OUTPUT_DIR`` (see :mod:`api.state`). No ``BaseHTTPMiddleware`` anywhere: it breaks
+``SKETCHGEN_OUTPUT_DIR``, the uploads' retention and cap (see :mod:`api.state`). The app's lifespan
+sweeps the expired uploads at start and then periodically (:func:`_sweep_uploads_forever`). No ``BaseHTTPMiddleware`` anywhere: it breaks
 disconnect detection for streams; auth is a dependency, the body cap plain ASGI (:mod:`api.limits`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -37,14 +42,18 @@ from api.routes_batches import router as batches_router
 from api.routes_catalog import health_router
 from api.routes_catalog import router as catalog_router
 from api.routes_generate import router as generate_router
+from api.routes_generate import sweep_uploads
 from api.routes_iterate import router as iterate_router
 from api.routes_runs import router as runs_router
 from api.routes_studio import router as studio_router
 from api.state import ServiceSettings, ServiceState
 from generate.redact import install_log_redaction, register_secret
 from generate.types import check_environment
+from generate.uploads import sweep_interval_s
 
 __all__ = ["create_app", "app", "STATIC_DIR"]
+
+log = logging.getLogger("sketchgen.api")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _STATIC_FILES = {
@@ -77,6 +86,28 @@ Turn a design brief and a house style into 3-6 grayscale, draw-over-ready concep
 * Invalid input is answered 422 with a body whose `field` names it, before any paid call; with
   `SKETCHGEN_MAX_RUNS` runs in flight a new one is answered 429 with `Retry-After`.
 """
+
+
+async def _sweep_uploads_forever(state: ServiceState) -> None:
+    """Sweep the expired uploads now, then every :func:`generate.uploads.sweep_interval_s`."""
+    interval = sweep_interval_s(state.settings.upload_retention_hours)
+    while True:
+        try:
+            await asyncio.to_thread(sweep_uploads, state)
+        except Exception as exc:  # a sweep that fails is tried again; it must never stop the service
+            log.warning("uploads not swept: %s", exc)
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    sweeper = asyncio.create_task(_sweep_uploads_forever(app.state.sketchgen))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
 
 
 def create_app(
@@ -114,6 +145,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     register_secret(config.api_token)
     # uvicorn has configured its handlers by the time it imports the app: every line they (and the

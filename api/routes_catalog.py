@@ -9,17 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import require_token
-from api.schemas import ErrorBody, Health, ModelOut, StyleOut
+from api.schemas import AUTH_RESPONSES, Health, ModelOut, StyleOut, not_found_responses
 from api.state import ServiceState, get_state
 
 __all__ = ["router", "health_router", "style_out"]
 
 router = APIRouter(dependencies=[Depends(require_token)])
 health_router = APIRouter(tags=["service"])
-
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "API token missing or wrong"}
-}
 
 
 def style_out(style: Any) -> StyleOut:
@@ -45,7 +41,11 @@ def style_out(style: Any) -> StyleOut:
 
 
 @router.get(
-    "/styles", tags=["styles"], summary="Every house style", response_model=list[StyleOut], responses=_AUTH
+    "/styles",
+    tags=["styles"],
+    summary="Every house style",
+    response_model=list[StyleOut],
+    responses=AUTH_RESPONSES,
 )
 async def list_styles(state: Annotated[ServiceState, Depends(get_state)]) -> list[StyleOut]:
     registry = state.get_registry()
@@ -58,7 +58,7 @@ async def list_styles(state: Annotated[ServiceState, Depends(get_state)]) -> lis
     tags=["styles"],
     summary="One house style",
     response_model=StyleOut,
-    responses={**_AUTH, 404: {"model": ErrorBody, "description": "No such style"}},
+    responses=not_found_responses("style"),
 )
 async def get_style(style_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> StyleOut:
     registry = state.get_registry()
@@ -70,7 +70,11 @@ async def get_style(style_id: str, state: Annotated[ServiceState, Depends(get_st
 
 
 @router.get(
-    "/models", tags=["models"], summary="Selectable models", response_model=list[ModelOut], responses=_AUTH
+    "/models",
+    tags=["models"],
+    summary="Selectable models",
+    response_model=list[ModelOut],
+    responses=AUTH_RESPONSES,
 )
 async def list_models() -> list[ModelOut]:
     from generate.models import list_models as library_list_models

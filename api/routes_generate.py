@@ -22,7 +22,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.auth import require_token, require_token_or_query
-from api.schemas import ErrorBody, GenerateQuery, GenerateRequest, GenerateResponse, SketchError, SketchOut
+from api.schemas import (
+    AUTH_RESPONSES,
+    ErrorBody,
+    GenerateQuery,
+    GenerateRequest,
+    GenerateResponse,
+    SketchError,
+    SketchOut,
+    not_found_responses,
+)
 from api.sse import RunEventStream, RunHandle, run_urls
 from api.state import ServiceState, get_state
 from generate.inputs import UploadClaims
@@ -42,7 +51,7 @@ __all__ = [
 router = APIRouter(tags=["generate"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "API token missing or wrong"},
+    **AUTH_RESPONSES,
     422: {"model": ErrorBody, "description": "Invalid input; `field` names it"},
     429: {
         "model": ErrorBody,
@@ -57,6 +66,12 @@ _STREAM_DOC = (
     "written; `url` downloads it), `sketch.failed`, `run.completed` (`metadata_url`, "
     "`contact_sheet_url`). Closing the connection cancels the run's pending model calls."
 )
+_UPLOADS_FULL: dict[int | str, dict[str, Any]] = {
+    507: {
+        "model": ErrorBody,
+        "description": "`code: uploads_full`: the service's uploads are at `SKETCHGEN_UPLOADS_MAX_MB`",
+    }
+}
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     200: {
@@ -89,7 +104,14 @@ def save_uploads(state: ServiceState, body: GenerateRequest) -> tuple[Any, tuple
     claimed: list = []
 
     def keep(data: bytes, field: str):
-        path = UPLOADS.save(data, state.output_root(), field=field)
+        settings = state.settings
+        path = UPLOADS.save(
+            data,
+            state.output_root(),
+            field=field,
+            max_total_bytes=settings.uploads_max_bytes,
+            retention_hours=settings.upload_retention_hours,
+        )
         claimed.append(path)
         return path
 
@@ -107,6 +129,11 @@ UPLOADS = UploadClaims()  # one per process: requests of every app share the fil
 
 def _settle(paths, *, accepted: bool) -> None:
     UPLOADS.settle(paths, accepted=accepted)
+
+
+def sweep_uploads(state: ServiceState) -> list:
+    """Remove the app's expired uploads (blocking; see :mod:`generate.uploads`)."""
+    return UPLOADS.sweep(state.output_root(), state.settings.upload_retention_hours)
 
 
 async def prepare_run(state: ServiceState, validate) -> tuple[Any, Any, Any]:
@@ -179,7 +206,7 @@ async def _start_stream(state: ServiceState, body: GenerateRequest) -> RunEventS
     "/generate-stream",
     summary="Run and stream its events (SSE)",
     response_class=Response,
-    responses=STREAM_RESPONSES,
+    responses={**STREAM_RESPONSES, **_UPLOADS_FULL},
     dependencies=[Depends(require_token)],
 )
 async def generate_stream_post(
@@ -242,7 +269,7 @@ async def _answer_when_done(work, request: Request, state: ServiceState, slot) -
     "/generate",
     summary="Run and return the result as JSON",
     response_model=GenerateResponse,
-    responses=ERRORS,
+    responses={**ERRORS, **_UPLOADS_FULL},
     dependencies=[Depends(require_token)],
 )
 async def generate(
@@ -253,7 +280,7 @@ async def generate(
 
 _RESUME_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    404: {"model": ErrorBody, "description": "No such run"},
+    **not_found_responses("run"),
     409: {"model": ErrorBody, "description": "The run is still running, or complete: nothing to resume"},
 }
 

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from api.auth import require_token
 from api.routes_generate import ERRORS, STREAM_RESPONSES, prepare_run, run_to_response, start_stream
-from api.schemas import ErrorBody, GenerateResponse, RefineBody, VaryBody
+from api.schemas import GenerateResponse, RefineBody, VaryBody, not_found_responses
 from api.state import ServiceState, get_state
 from generate.errors import ConfigError
 
@@ -24,10 +24,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["iterate"], dependencies=[Depends(require_token)])
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    404: {"model": ErrorBody, "description": "No such run"},
-}
+_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, **not_found_responses("run")}
 RunId = Annotated[str, Path(max_length=40, description="The parent run")]
 Index = Annotated[int, Path(ge=0, le=63, description="Which sketch of the parent run (0-based)")]
 

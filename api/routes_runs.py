@@ -22,7 +22,7 @@ from api.files import (
     resolve_run_dir,
     resolve_run_file,
 )
-from api.schemas import ErrorBody, RunDetail, RunFile, RunList, RunSummary
+from api.schemas import RunDetail, RunFile, RunList, RunSummary, not_found_responses
 from api.sse import run_urls, without_server_paths
 from api.state import ServiceState, get_state
 from generate.errors import ConfigError
@@ -31,10 +31,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(require_token)])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "API token missing or wrong"},
-    404: {"model": ErrorBody, "description": "No such run or file"},
-}
+_NOT_FOUND = not_found_responses("run or file")
 _STATUSES = ("complete", "partial", "failed", "cancelled", "running", "interrupted")
 
 

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.concurrency import run_in_threadpool
@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import require_token
 from api.files import resolve_run_dir
-from api.schemas import ErrorBody
+from api.schemas import ErrorBody, not_found_responses
 from api.state import ServiceState, get_state
 from generate.run_lock import RunLock, RunLockedError
 
@@ -34,13 +34,7 @@ __all__ = ["router", "archive_members"]
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(require_token)])
 
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "API token missing or wrong"},
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    **_AUTH,
-    404: {"model": ErrorBody, "description": "No such run"},
-}
+_NOT_FOUND = not_found_responses("run")
 TRASH_PREFIX = ".trash-"  # hidden, so no history reader takes it for a run while it is removed
 _CHUNK = 256 * 1024
 

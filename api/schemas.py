@@ -31,6 +31,8 @@ __all__ = [
     "GenerateResponse",
     "ErrorBody",
     "ErrorItem",
+    "AUTH_RESPONSES",
+    "not_found_responses",
     "StyleOut",
     "ModelOut",
     "RunSummary",
@@ -359,6 +361,17 @@ class ErrorBody(BaseModel):
     code: str | None = Field(
         default=None, description="A machine-readable reason where one helps: `budget_exceeded`."
     )
+
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "API token missing or wrong"},
+}
+"""The OpenAPI ``responses`` of an endpoint behind ``SKETCHGEN_API_TOKEN``."""
+
+
+def not_found_responses(what: str) -> dict[int | str, dict[str, Any]]:
+    """:data:`AUTH_RESPONSES` plus the 404 of an endpoint that names a ``what`` ("run", "style")."""
+    return {**AUTH_RESPONSES, 404: {"model": ErrorBody, "description": f"No such {what}"}}
 
 
 class StyleOut(BaseModel):

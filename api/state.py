@@ -12,6 +12,9 @@ Settings come from ``create_app(...)`` arguments first, then the environment:
 * ``SKETCHGEN_DAILY_BUDGET_USD`` (default: none): once the runs recorded today (UTC) have cost
   this much, every request that would start runs is answered 429 with ``code: budget_exceeded``
   and ``Retry-After`` up to 00:00 UTC (see :class:`generate.spend.DailySpend`).
+* ``SKETCHGEN_UPLOAD_RETENTION_HOURS`` (default 24) and ``SKETCHGEN_UPLOADS_MAX_MB`` (default 1024):
+  uploads no run refers to are removed once that old; the uploads folder holds at most that much
+  (an upload past it is answered 507 ``uploads_full``). See :mod:`generate.uploads`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from starlette.requests import HTTPConnection
 
 from generate.errors import ConfigError
 from generate.spend import DailySpend, daily_budget_from_env
+from generate.uploads import (
+    DEFAULT_MAX_MB,
+    DEFAULT_RETENTION_HOURS,
+    max_bytes_from_env,
+    retention_hours_from_env,
+)
 
 __all__ = ["ServiceSettings", "RunSlots", "ServiceState", "Overloaded", "get_state"]
 
@@ -62,6 +71,8 @@ class ServiceSettings:
     # How long a cancelled run may take to cancel its calls and record itself before we stop waiting.
     cancel_grace_s: float = 10.0
     daily_budget_usd: float | None = None
+    upload_retention_hours: float = DEFAULT_RETENTION_HOURS
+    uploads_max_bytes: int = DEFAULT_MAX_MB * 2**20
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServiceSettings:
@@ -70,6 +81,8 @@ class ServiceSettings:
             "max_runs": _env_int("SKETCHGEN_MAX_RUNS", DEFAULT_MAX_RUNS),
             "max_body_bytes": _env_int("SKETCHGEN_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1024),
             "daily_budget_usd": daily_budget_from_env(),
+            "upload_retention_hours": retention_hours_from_env(),
+            "uploads_max_bytes": max_bytes_from_env(),
         }
         out = os.environ.get("SKETCHGEN_OUTPUT_DIR", "").strip()
         if out:

@@ -2,11 +2,14 @@
 
 What "worst case" counts, for a run of N sketches: the adapter's own ``estimate_cost`` of each of
 the N calls as they will be sent (image price + prompt + references + any history, at the
-catalog's price), summed. Retries are *not* counted: the errors the generator retries (429, 5xx,
-dropped connections, blocked or image-less answers) are not billed by the Gemini API ("You will not
-be charged for blocked images"; a refused request has no usage). The one case the estimate does not
-cover is a call that our client timed out while the server went on and finished it; that is rare
-and bounded by one extra image per timed-out attempt.
+catalog's price), summed. Retries are *not* counted: most errors the generator retries (429, 5xx,
+dropped connections, blocked answers) are not billed by the Gemini API ("You will not be charged
+for blocked images"; a refused request has no usage). An image-less answer (``NO_IMAGE``,
+``IMAGE_OTHER``) still bills its prompt and thinking tokens, well below an image's price; it is not
+in the worst case, but the run records it in the sketch's ``cost_usd`` (see
+:meth:`generate.run_state.RunState.charge`), so recorded spend and the daily budget count it. The
+other case the estimate does not cover is a call that our client timed out while the server went on
+and finished it; that is rare and bounded by one extra image per timed-out attempt.
 
 The estimate is computed twice, and the second is never above the first:
 

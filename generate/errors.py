@@ -89,6 +89,10 @@ class ModelCallError(Exception):
     ``retryable``: the generator may try again (after ``retry_after_s`` if the server said so).
     ``fatal_for_run``: no point trying the other sketches either (bad key, unknown model); the
     generator still records every sketch, it just does not start new calls.
+    ``cost_usd``: what the failed call was billed, as far as its answer tells (a response that
+    came back without a usable image still bills its prompt and thinking tokens); 0 when no
+    answer came back or the API says it does not charge (a blocked image). The run adds it to the
+    sketch's cost, so a billed failure is counted in the run's totals and the daily budget.
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class ModelCallError(Exception):
         http_status: int | None = None,
         fatal_for_run: bool = False,
         details: dict | None = None,
+        cost_usd: float = 0.0,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -112,6 +117,7 @@ class ModelCallError(Exception):
         self.http_status = http_status
         self.fatal_for_run = fatal_for_run
         self.details = details or {}
+        self.cost_usd = cost_usd
 
     def to_dict(self) -> dict:
         return {

@@ -343,6 +343,7 @@ class ImageGenerator:
                     return state.complete(index, image, time.perf_counter() - started, attempt)
                 except ModelCallError as err:
                     error = err
+                    state.charge(index, error)  # a billed failure is the sketch's cost too
                     self._settle_error(gate, error)  # before the slot goes to the next caller
             finally:
                 limiter.release(owner=owner)
@@ -409,6 +410,7 @@ class ImageGenerator:
                     return await asyncio.shield(finishing)
                 except ModelCallError as err:
                     error = err
+                    state.charge(index, error)  # a billed failure is the sketch's cost too
                     self._settle_error(gate, error)  # before the slot goes to the next caller
             delay = state.retry_delay(index, error, attempt)
             if delay is None:

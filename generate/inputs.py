@@ -6,13 +6,15 @@ decompression-bomb limit before any pixel is decoded (Pillow's ``MAX_IMAGE_PIXEL
 ``DecompressionBombError``). Every failure is a one-line :class:`ConfigError` naming the field.
 :func:`save_upload` keeps an uploaded image under the output root, named by its hash, so a run can
 refer to it by path (the same upload twice is one file); :class:`UploadClaims` lets a service take
-back the upload of a refused request without deleting a file another request shares.
+back the upload of a refused request without deleting a file another request shares, caps the
+uploads' total size and sweeps the expired ones (the retention rules are :mod:`generate.uploads`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 import warnings
 from dataclasses import dataclass
@@ -23,6 +25,15 @@ from PIL import Image
 from generate.errors import ConfigError
 from generate.postprocess import MIME_SUFFIX, sniff_mime
 from generate.runs import atomic_write_bytes
+from generate.uploads import (
+    UPLOADS_DIR,
+    UploadsFull,
+    expired_uploads,
+    referenced_uploads,
+    remove_unused,
+    sweep_uploads,
+    uploads_bytes,
+)
 
 __all__ = [
     "MAX_INPUT_BYTES",
@@ -37,7 +48,6 @@ __all__ = [
 
 MAX_INPUT_BYTES = 20 * 1024 * 1024  # a phone photo is 3-8 MB; Gemini inlines ~7 MB per file at most
 MAX_INPUT_PIXELS = 50_000_000  # ~7000x7000; far above any sketch, far below a bomb
-UPLOADS_DIR = "uploads"
 _ACCEPTED = ("image/png", "image/jpeg", "image/webp")
 
 
@@ -96,17 +106,30 @@ def check_image_file(path: Path | str, *, field: str) -> CheckedImage:
     return check_image_bytes(data, field=field, name=str(path))
 
 
-def save_upload(data: bytes, root: Path | str, *, field: str) -> tuple[Path, bool]:
+def save_upload(
+    data: bytes, root: Path | str, *, field: str, max_total_bytes: int | None = None
+) -> tuple[Path, bool]:
     """Check an uploaded image and keep it as ``<root>/uploads/<sha256>.<ext>``.
 
-    Returns (the path, whether this call wrote it). Nothing is written for a bad image.
+    Returns (the path, whether this call wrote it). Nothing is written for a bad image, nor
+    (:class:`generate.uploads.UploadsFull`) for a new one that would take the folder past
+    ``max_total_bytes``. An upload already kept is not written again, but its time is renewed: the
+    retention counts from the last time it was saved.
     """
     checked = check_image_bytes(data, field=field, name=f"the uploaded {field}")
     folder = Path(root) / UPLOADS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{checked.sha256}{MIME_SUFFIX[checked.mime_type]}"
     if path.is_file():
+        try:
+            os.utime(path)
+        except OSError:
+            pass  # a read-only folder keeps its uploads; retention is the only thing lost
         return path.resolve(), False
+    if max_total_bytes is not None:
+        used = uploads_bytes(root)
+        if used + len(data) > max_total_bytes:
+            raise UploadsFull(used, len(data), max_total_bytes, field=field)
     atomic_write_bytes(path, data)
     return path.resolve(), True
 
@@ -126,13 +149,44 @@ class UploadClaims:
         self._lock = threading.Lock()
         self._held: dict[Path, list] = {}  # path -> [requests holding it, keep it]
 
-    def save(self, data: bytes, root: Path | str, *, field: str) -> Path:
-        """:func:`save_upload`, claimed for the calling request (settle it with :meth:`settle`)."""
+    def save(
+        self,
+        data: bytes,
+        root: Path | str,
+        *,
+        field: str,
+        max_total_bytes: int | None = None,
+        retention_hours: float | None = None,
+    ) -> Path:
+        """:func:`save_upload`, claimed for the calling request (settle it with :meth:`settle`).
+
+        With ``max_total_bytes``, a new upload that does not fit first has the uploads expired
+        after ``retention_hours`` swept, then is refused with ``UploadsFull`` if it still does not.
+        """
         with self._lock:
-            path, new = save_upload(data, root, field=field)
+            try:
+                path, new = save_upload(data, root, field=field, max_total_bytes=max_total_bytes)
+            except UploadsFull:
+                if retention_hours is None or not self._sweep(root, retention_hours):
+                    raise
+                path, new = save_upload(data, root, field=field, max_total_bytes=max_total_bytes)
             entry = self._held.setdefault(path, [0, not new])
             entry[0] += 1
         return path
+
+    def sweep(self, root: Path | str, retention_hours: float) -> list[Path]:
+        """Remove the expired uploads under ``root`` (see :mod:`generate.uploads`), never one a
+        request holds. The runs are read with uploads going on; the files are removed under the
+        lock saves take, each checked again, so one saved meanwhile (young again) stays."""
+        old = expired_uploads(root, retention_hours)
+        if not old:
+            return []
+        used = referenced_uploads(root)
+        with self._lock:
+            return remove_unused(old, used, retention_hours, keep=list(self._held))
+
+    def _sweep(self, root: Path | str, retention_hours: float) -> list[Path]:
+        return sweep_uploads(root, retention_hours, keep=list(self._held))
 
     def settle(self, paths, *, accepted: bool) -> None:
         """Release one request's claims (each path once per :meth:`save`)."""

@@ -7,7 +7,13 @@ the model that made the run (its catalog id, never "auto") and its request optio
 (``response_modalities``, ``google_search``, ``person_generation``). The sketches already written stand as
 they are; metadata.json is rewritten atomically as each new sketch settles (the same
 :class:`generate.run_state.RunState` a new run uses), and the attempt is recorded in the run's
-``resumes`` list: ``{at, sketches, model, previous_status, status, cost_usd}``.
+``resumes`` list: ``{at, sketches, model, previous_status, status, cost_usd}`` (``cost_usd``: what
+that resume was billed).
+
+Money is never forgotten: a remade sketch keeps what its earlier attempts were billed (a failed
+answer that still billed prompt and thinking tokens, or a sketch made and paid for whose file was
+then lost) as ``prior_cost_usd``, and its ``cost_usd`` is that plus what the resume bills, so the
+run's ``totals.cost_usd``, ``sketchgen spend``, the daily budget and the run catalog count both.
 
 Missing means: any sketch whose status is not ``completed``, or whose file is not there. A refine,
 vary or edit run resumes the same way: each sketch's recorded input images and earlier turns are
@@ -112,7 +118,17 @@ class PreparedResume:
             if rec["index"] in self.indexes:
                 if rec.get("error"):
                     rec.setdefault("earlier_errors", []).append(rec["error"])
-                rec.update(status="pending", file=None, error=None, attempts=0, retries=[], cost_usd=0.0)
+                # What it was billed so far stays its cost: a resume adds to it, never forgets it.
+                prior = round(float(rec.get("cost_usd") or 0.0), 6)
+                rec.update(
+                    status="pending",
+                    file=None,
+                    error=None,
+                    attempts=0,
+                    retries=[],
+                    cost_usd=prior,
+                    prior_cost_usd=prior,
+                )
             records.append(rec)
             var = rec.get("variation") or {}
             requests.append(

@@ -96,6 +96,7 @@ class RunState:
         self._t0 = time.perf_counter()
         self._sheet: Any = None  # the ContactSheet, built on first use (see prepare_contact_sheet)
         self._sheet_lock = threading.Lock()
+        self._charged: dict[int, float] = {}  # billed to a sketch since its last retry entry
         self._rngs = [random.Random(f"{self.config.seed}:{i}") for i in range(len(self.requests))]
         if not self.chain:
             self.chain = [ChainStep(self.adapter, list(self.requests))]
@@ -174,6 +175,24 @@ class RunState:
             rec["status"] = "running"
             rec["attempts"] = attempt
 
+    def charge(self, index: int, error: ModelCallError) -> None:
+        """Add what a failed attempt was billed (``error.cost_usd``) to sketch ``index``'s cost.
+
+        Called once per failed call, where the generator catches it: a sketch's ``cost_usd`` is
+        everything billed for it, every attempt of the run and of its resumes, so the run's totals,
+        ``sketchgen spend`` and the daily budget count a billed failure too.
+        """
+        self.add_cost(index, error.cost_usd)
+
+    def add_cost(self, index: int, usd: float) -> None:
+        """Add ``usd`` billed to sketch ``index``'s ``cost_usd`` (a failed call, or a sheet cell's share)."""
+        if usd <= 0:
+            return
+        with self._lock:
+            rec = self.records[index]
+            rec["cost_usd"] = round((rec.get("cost_usd") or 0.0) + usd, 6)
+            self._charged[index] = round(self._charged.get(index, 0.0) + usd, 6)
+
     def retry_delay(self, index: int, error: ModelCallError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None to give up on this sketch."""
         if not error.retryable or attempt >= self.config.max_attempts or self.cancel_event.is_set():
@@ -197,6 +216,7 @@ class RunState:
                     "code": error.code,
                     "message": error.message,
                     "delay_s": round(delay, 3),
+                    "cost_usd": self._charged.pop(index, 0.0),  # what this sketch was billed for it
                 }
             )
             self.records[index]["status"] = "retrying"
@@ -217,9 +237,13 @@ class RunState:
 
         Raises ModelCallError(bad_image) if the bytes do not decode; nothing is recorded then.
         """
-        processed = process_image(
-            image.data, resolution=self.config.resolution, enforce_grayscale=self.config.enforce_grayscale
-        )
+        try:
+            processed = process_image(
+                image.data, resolution=self.config.resolution, enforce_grayscale=self.config.enforce_grayscale
+            )
+        except ModelCallError as err:  # the image was paid for even though it is unusable
+            err.cost_usd += image.cost_usd
+            raise
         name = f"sketch_{index}.png"
         # Atomic now; made durable once, when the run settles (finish()), off the per-sketch path.
         atomic_write_bytes(self.out_dir / name, processed.png, durable=False)
@@ -227,6 +251,7 @@ class RunState:
         self._place_in_sheet(index, processed.preview)
         with self._lock:
             rec = self.records[index]
+            cost = round((rec.get("cost_usd") or 0.0) + image.cost_usd, 6)  # + earlier billed attempts
             rec.update(
                 status="completed",
                 file=name,
@@ -238,7 +263,7 @@ class RunState:
                 response_id=image.response_id,
                 finish_reason=image.finish_reason,
                 usage=image.usage.to_dict(),
-                cost_usd=round(image.cost_usd, 6),
+                cost_usd=cost,
                 model_text=image.text,
                 thought_signature=image.thought_signature,
                 model_turn=model_turn,
@@ -269,7 +294,7 @@ class RunState:
             path=str(self.out_dir / name),
             variation=dict(self.records[index]["variation"]),
             latency_s=round(latency_s, 3),
-            cost_usd=round(image.cost_usd, 6),
+            cost_usd=cost,
             attempts=attempts,
             width=processed.width,
             height=processed.height,
@@ -534,9 +559,11 @@ class RunState:
             self.warnings.append(f"contact sheet not written: {exc}")
 
     def _resume_cost(self) -> float:
+        """What this resume was billed: its sketches' cost beyond what they had cost before it."""
         with self._lock:
             indexes = set(self.resumes[-1].get("sketches", []))
-            return total_cost([r for r in self.records if r["index"] in indexes])
+            spent = [r for r in self.records if r["index"] in indexes]
+            return round(total_cost(spent) - sum(r.get("prior_cost_usd") or 0.0 for r in spent), 6)
 
     def total_cost(self) -> float:
         with self._lock:

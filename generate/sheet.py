@@ -151,6 +151,7 @@ def _sheet_sync(state, pace: Pace, emit) -> None:
                     image = state.adapter.generate(replace(state.sheet_plan.request, attempt=attempt))
                 except ModelCallError as err:
                     error = err
+                    _charge(state, error)
                     _spent(pace.gate, error)
                 else:
                     for outcome in settle_sheet(state, image, time.perf_counter() - started, attempt):
@@ -196,6 +197,7 @@ async def _sheet_async(state, pace: Pace, call_model, emit) -> None:
                     image = await call_model(state, replace(state.sheet_plan.request, attempt=attempt), emit)
                 except ModelCallError as err:
                     error = err
+                    _charge(state, error)
                     _spent(pace.gate, error)
                 else:
                     latency = time.perf_counter() - started
@@ -216,6 +218,13 @@ async def _sheet_async(state, pace: Pace, call_model, emit) -> None:
 
 def _indexes(state) -> list[int]:
     return [rec["index"] for rec in state.records]
+
+
+def _charge(state, error: ModelCallError) -> None:
+    """A billed failed sheet call: each cell bears its share, as each cell does of a made sheet."""
+    indexes = _indexes(state)
+    for index, share in zip(indexes, _shares(error.cost_usd, len(indexes)), strict=True):
+        state.add_cost(index, share)
 
 
 def _mark_running(state, attempt: int) -> None:
@@ -296,11 +305,11 @@ def settle_sheet(state, image: ModelImage, latency_s: float, attempts: int) -> l
                 "box": list(cell.box) if cell is not None and cell.ok else None,
                 "source": source,
             },
-            cost_usd=costs[k],
             usage=usages[k].to_dict(),
         )
         if cell is None or not cell.ok:
             failure = error or ModelCallError(cell.code, cell.message, retryable=False)
+            state.add_cost(index, costs[k])  # the sheet was paid for, this cell of it too
             outcomes.append(state.fail(index, failure, attempts))
             continue
         crop = sheet.crop(cell.box)
@@ -315,7 +324,8 @@ def settle_sheet(state, image: ModelImage, latency_s: float, attempts: int) -> l
             model_parts=[],
         )
         try:
-            outcomes.append(state.complete(index, part, latency_s, attempts))
+            outcomes.append(state.complete(index, part, latency_s, attempts))  # adds the cell's cost
         except ModelCallError as err:
+            state.charge(index, err)  # its share, though the cell is unusable
             outcomes.append(state.fail(index, err, attempts))
     return outcomes

@@ -155,11 +155,7 @@ class FakeGeminiServer(FakeServer[RecordedRequest]):
 
     def _record(self, request: web.Request, body: Any) -> RecordedRequest:
         rec = record_from(request, body)
-        with self._cond:
-            rec.seq = len(self._requests)
-            self._requests.append(rec)
-            self._cond.notify_all()
-        return rec
+        return self._keep(rec)
 
     def _context(self, rec: RecordedRequest) -> dict[str, Any]:
         entry = self.models[rec.model]
@@ -184,11 +180,7 @@ class FakeGeminiServer(FakeServer[RecordedRequest]):
         """Record one request of batch job ``job`` as a unary call of ``model`` would be."""
         rec = record_from(request, body, spec=f"{model}:generateContent")
         rec.batch = job
-        with self._cond:
-            rec.seq = len(self._requests)
-            self._requests.append(rec)
-            self._cond.notify_all()
-        return rec
+        return self._keep(rec)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

@@ -343,11 +343,7 @@ class FakeOpenAIServer(FakeServer[RecordedOpenAIRequest]):
             images=images,
             authorized=auth.startswith("Bearer ") and len(auth) > len("Bearer "),
         )
-        with self._cond:
-            rec.seq = len(self._requests)
-            self._requests.append(rec)
-            self._cond.notify_all()
-        return rec
+        return self._keep(rec)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         rec = await self._record(request)

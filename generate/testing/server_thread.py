@@ -76,8 +76,8 @@ class AppThread:
 
 
 class FakeServer(Generic[RecordT]):
-    """Base of the fake API servers: a subclass builds its routes in :meth:`_app`, appends each
-    request's record to ``_requests`` and calls ``_cond.notify_all()`` under ``_cond``."""
+    """Base of the fake API servers: a subclass builds its routes in :meth:`_app` and hands each
+    request's record to :meth:`_keep`."""
 
     default: Any
 
@@ -89,6 +89,14 @@ class FakeServer(Generic[RecordT]):
 
     def _app(self) -> web.Application:
         raise NotImplementedError
+
+    def _keep(self, rec: RecordT) -> RecordT:
+        """Record ``rec`` as the next request (its ``seq`` is its place) and wake every waiter."""
+        with self._cond:
+            rec.seq = len(self._requests)  # type: ignore[attr-defined]
+            self._requests.append(rec)
+            self._cond.notify_all()
+        return rec
 
     def _finish(self, rec: RecordT, outcome: str, status: int | None) -> None:
         raise NotImplementedError

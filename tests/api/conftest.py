@@ -10,18 +10,15 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from api.main import create_app
 from generate.testing import FakeGeminiServer
+from tests.uvicorn_thread import UvicornThread
 
 FAST_MODEL = "nano-banana"
 
@@ -52,44 +49,14 @@ async def client(app):
         yield c
 
 
-class LiveServer:
-    """uvicorn serving ``app`` from a background thread on a free 127.0.0.1 port."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._sock = sock
-        self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
-
-
 @pytest.fixture
 def live_server(output_dir):
-    """Factory: ``live_server(**create_app_kwargs)`` -> a started :class:`LiveServer`."""
-    servers: list[LiveServer] = []
+    """Factory: ``live_server(**create_app_kwargs)`` -> a started :class:`UvicornThread`."""
+    servers: list[UvicornThread] = []
 
-    def start(**kwargs) -> LiveServer:
+    def start(**kwargs) -> UvicornThread:
         kwargs.setdefault("output_dir", output_dir)
-        server = LiveServer(create_app(**kwargs)).__enter__()
+        server = UvicornThread(create_app(**kwargs), lifespan="off").__enter__()
         servers.append(server)
         return server
 

@@ -80,3 +80,27 @@ async def test_a_negative_seed_is_a_seed_as_gemini_and_the_library_take_it(clien
     assert run["status"] == "complete"
     meta = (await client.get(f"/runs/{run['run_id']}")).json()
     assert meta["config"]["seed"] == -5
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/runs?since=not-a-date", "since"),  # refused by the library (ConfigError)
+        ("/runs?since=2026-01-02&until=2026-01-01", "since"),
+        ("/runs?q=%21%21", "q"),
+        ("/runs?limit=abc", "limit"),  # refused by FastAPI's own validation
+        ("/generate-stream?brief=golf&num_images=9", "num_images"),
+    ],
+)
+async def test_a_bad_query_parameter_is_located_in_the_query(client, url, field):
+    r = await client.get(url)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == field
+    assert body["detail"][0]["loc"] == ["query", field]
+
+
+async def test_a_bad_body_field_is_still_located_in_the_body(client):
+    r = await client.post("/generate", json={"brief": "golf", "style_id": "no-such-style"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "style_id"]

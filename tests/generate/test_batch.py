@@ -556,3 +556,33 @@ def test_a_row_that_alone_could_pass_the_batchs_cap_is_a_problem_before_any_call
     )
     batch.close()
     assert len(batch.rows) == 3 and fake.count == 0
+
+
+def test_a_resumed_rows_cost_counts_its_billed_failure_too(tmp_path, monkeypatch):
+    with FakeGeminiServer() as fake:
+        for k, v in fake.env().items():
+            monkeypatch.setenv(k, v)
+        # Row 2's second sketch gets image-less answers (billed: prompt and thought tokens) every attempt.
+        fake.script(
+            match=lambda r: "coffee cup" in r.prompt.lower() and "sketch 2 of 3" in r.prompt.lower(),
+            then=Behavior.no_image(),
+        )
+        path = _csv(tmp_path, "brief\ncoffee cup logo\n")
+        pipeline = SketchPipeline(output_dir=tmp_path / "out")
+        first = pipeline.run_batch(path, defaults={"model": "nano-banana-pro", "num_images": 3})
+        assert [r.status for r in first.rows] == ["partial"]
+        before = first.rows[0].cost_usd
+        meta = json.loads((tmp_path / "out" / first.rows[0].run_id / "metadata.json").read_text())
+        billed = next(r["cost_usd"] for r in meta["sketches"] if r["status"] == "failed")
+        assert billed > 0 and before == meta["totals"]["cost_usd"]
+        fake.reset()
+        again = pipeline.run_batch(path, defaults={"model": "nano-banana-pro", "num_images": 3})
+    assert [r.status for r in again.rows] == ["complete"] and fake.count == 1
+    meta = json.loads((tmp_path / "out" / again.rows[0].run_id / "metadata.json").read_text())
+    remade = next(r for r in meta["sketches"] if r.get("prior_cost_usd"))
+    assert remade["prior_cost_usd"] == billed
+    assert (
+        again.rows[0].cost_usd == meta["totals"]["cost_usd"] == round(before + remade["cost_usd"] - billed, 6)
+    )
+    assert again.rows[0].cost_usd > before
+    assert _manifest(again)["totals"]["cost_usd"] == again.rows[0].cost_usd

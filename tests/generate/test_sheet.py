@@ -326,3 +326,17 @@ def test_a_spent_daily_quota_fails_every_cell_at_once(fake, mode, tmp_path):
     assert result.status == "failed" and fake.count == 1  # not retried into a wall
     assert {ev.code for ev in outcomes(events)} == {ErrorCode.QUOTA_EXHAUSTED}
     assert sorted(ev.index for ev in outcomes(events)) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_billed_failed_sheet_call_is_shared_by_the_cells_and_counted(fake, mode, tmp_path):
+    fake.script(Behavior.no_image())  # the first call bills its prompt and thought tokens, no image
+    result, _ = run_in_mode(mode, sheet_config(mode, tmp_path, image_size="2K"))
+    assert result.status == "complete" and fake.count == 2
+    meta = json.loads(result.metadata_path.read_text())
+    shares = [r["retries"][0]["cost_usd"] for r in meta["sketches"]]  # each cell's share of the failed call
+    assert max(shares) - min(shares) < 1.5e-6 and min(shares) > 0
+    failed = sum(shares)
+    made = sum(r["cost_usd"] for r in meta["sketches"]) - failed
+    assert made == pytest.approx(0.134, abs=0.02)  # one Pro 2K image, as the sheet test above
+    assert math.isclose(meta["totals"]["cost_usd"], made + failed, abs_tol=1e-6)

@@ -11,21 +11,18 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import sys
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from mcp import ClientSession
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from generate.testing import FakeGeminiServer
 from mcp_server import SketchTools, create_server, http_app
+from tests.uvicorn_thread import UvicornThread
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,42 +73,16 @@ def stdio_session(output_dir, tmp_path):
     return connect
 
 
-class HttpServer:
-    """uvicorn serving the MCP HTTP app from a thread, on a free port (lifespan on: the SDK's
-    session manager starts there)."""
-
-    def __init__(self, app) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._sock = sock
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-
-    def __enter__(self) -> HttpServer:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
-
-
 @pytest.fixture
 def http_server(output_dir, monkeypatch):
     """``with http_server(token) as server``: ``server.url`` is the MCP endpoint."""
 
-    def start(token: str | None = None) -> HttpServer:
+    def start(token: str | None = None) -> UvicornThread:
         if token is not None:
             monkeypatch.setenv("SKETCHGEN_API_TOKEN", token)
-        return HttpServer(http_app(output_dir))
+        return UvicornThread(
+            http_app(output_dir), path="/mcp"
+        )  # lifespan on: the SDK's session manager starts there
 
     return start
 

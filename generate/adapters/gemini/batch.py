@@ -453,6 +453,7 @@ class GeminiBatchClient:
             image = parse_response(response, self.entry, request)
         except ModelCallError as err:
             err.message = f"in batch job {name}: {err.message}"
+            err.cost_usd = round(err.cost_usd * self.entry.batch_price_factor, 6)
             return err
         standard = image.cost_usd
         image.cost_usd = round(standard * self.entry.batch_price_factor, 6)

@@ -414,6 +414,26 @@ def _log_model_status(status: Any, model_id: str) -> dict | None:
 
 
 def _finalize(c: _Collected, entry: ModelEntry, request: ImageRequest | None) -> ModelImage:
+    try:
+        return _final_image(c, entry, request)
+    except ModelCallError as err:
+        err.cost_usd = _failed_answer_cost(err, c, entry)
+        raise
+
+
+def _failed_answer_cost(err: ModelCallError, c: _Collected, entry: ModelEntry) -> float:
+    """What an answer without a usable image was billed, from its ``usageMetadata`` at the catalog's
+    rates (docs/gemini-api-facts.md §8): its prompt, text and thinking tokens, and the image's
+    tokens when image bytes came back that do not decode. A blocked image or prompt costs nothing:
+    "You will not be charged for blocked images" (the API's own finishMessage)."""
+    if err.code in (ErrorCode.BLOCKED_OUTPUT, ErrorCode.BLOCKED_PROMPT):
+        return 0.0
+    return cost_usd(
+        entry, usage_from_metadata(c.usage_metadata, image_returned=err.code == ErrorCode.BAD_IMAGE)
+    )
+
+
+def _final_image(c: _Collected, entry: ModelEntry, request: ImageRequest | None) -> ModelImage:
     if c.block_reason is not None and not c.had_candidates:
         message = f"the prompt was blocked ({c.block_reason})" + (
             f": {c.block_message}" if c.block_message else ""
