@@ -50,12 +50,14 @@ from generate.run_lock import LOCKS_SUPPORTED, RunLock, RunLockedError, run_is_l
 __all__ = [
     "CATALOG_NAME",
     "SWEEP_INTERVAL_S",
+    "RACY_NS",
     "RunCatalog",
     "building_catalog",
     "catalog_for",
     "catalog_state",
     "note_written",
     "reindex",
+    "stat_vouches",
 ]
 
 log = logging.getLogger("sketchgen.catalog")
@@ -283,7 +285,7 @@ class RunCatalog:
             stale, self._stale = self._stale, set()
         if full or known_mtime is None or int(known_mtime[0]) != root_mtime:
             on_disk = {e.name for e in os.scandir(self.root) if RUN_ID_PATTERN.match(e.name)}
-            if not _vouches(root_mtime):
+            if not stat_vouches(root_mtime):
                 # A folder made later in this same tick would leave the mtime as it is.
                 root_mtime = -1
             known = {r[0] for r in db.execute("SELECT run_id FROM runs UNION SELECT run_id FROM pending")}
@@ -541,9 +543,10 @@ def _mtime_ns(path: Path) -> int:
         return 0
 
 
-def _vouches(mtime_ns: int | None) -> bool:
+def stat_vouches(mtime_ns: int | None) -> bool:
     """Whether a stat showing ``mtime_ns``, taken just before the read it stands for, tells a
-    later change from what was read (the filesystem's clock has ticked since; see RACY_NS)."""
+    later change from what was read (the filesystem's clock has ticked since; see RACY_NS).
+    A cache keyed on mtimes keeps a read only when this is true."""
     return mtime_ns is not None and _now_ns() - mtime_ns >= RACY_NS
 
 
@@ -565,7 +568,7 @@ def _read_folder(root: Path, run_id: str):
         meta = load_run(run_id, root)
     except KeyError:
         meta = None
-    if stat is not None and not _vouches(stat[0]):
+    if stat is not None and not stat_vouches(stat[0]):
         stat = (None, stat[1])  # never equal to a stat taken later: read again at the next check
     if meta is None:
         return run_id, None, stat, False
