@@ -155,7 +155,7 @@ async def _succeeded(c) -> int:
     return runs[0]["succeeded"] if runs else 0
 
 
-async def _eventually(probe, expected, within_s: float = 10.0) -> bool:
+async def _eventually(probe, expected, within_s: float = 60.0) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     while loop.time() < deadline:

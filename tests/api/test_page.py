@@ -299,7 +299,7 @@ def test_iterate_buttons_are_disabled_while_a_run_streams(page, live_server, fak
         button = first.locator(f"button.{kind}")
         assert button.is_disabled() and "finish" in (button.get_attribute("title") or "")
     page.screenshot(path="/tmp/sketchgen-page-streaming.png")
-    page.wait_for_selector("#cancel[hidden]", state="attached", timeout=20000)
+    page.wait_for_selector("#cancel[hidden]", state="attached", timeout=60_000)
     assert first.locator("button.vary").is_enabled() and first.locator("button.refine").is_enabled()
     assert all(b.is_enabled() for b in page.locator("#sketches button.vary").all())
 

@@ -410,7 +410,7 @@ def test_a_run_another_process_is_writing_shows_its_progress_then_its_status(pag
         atomic_write_json(folder / "metadata.json", done)
     finally:
         lock.release()
-    page.wait_for_selector("#run-status:has-text('complete')", timeout=15_000)
+    page.wait_for_selector("#run-status:has-text('complete')", timeout=60_000)
     page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
     assert page.locator("#delete-run").is_visible()
     assert page.inner_text("#runs li.tile .badge").startswith("complete · 3/3")

@@ -517,7 +517,8 @@ def test_a_large_batchs_gathered_changes_are_written_by_the_timer(tmp_path, monk
     batch.close()
     monkeypatch.setattr(Manifest, "COALESCE_S", 0.01)
     batch.manifest.update_row(7, status="running")
-    for _ in range(500):  # without a call to save(): the timer thread writes it
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # without a call to save(): the timer thread writes it
         if json.loads(batch.manifest.path.read_text())["rows"][6]["status"] == "running":
             break
         time.sleep(0.02)

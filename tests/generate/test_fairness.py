@@ -47,7 +47,7 @@ async def test_a_run_completes_while_another_runs_calls_hang(fake, tmp_path):
         )
 
     run_a = run("alpha golf mascot")
-    assert await asyncio.to_thread(fake.wait_for_requests, 2, 10)  # A holds both slots
+    assert await asyncio.to_thread(fake.wait_for_requests, 2)  # A holds both slots
     run_b = run("bravo golf mascot")
     done, _ = await asyncio.wait({run_b}, timeout=60)  # a bound for a broken scheduler, not a timing
     try:

@@ -214,11 +214,11 @@ async def test_a_client_that_goes_away_is_recorded_as_aborted(fake_gemini):
                 headers=KEY,
             )
         )
-        assert await asyncio.to_thread(fake_gemini.wait_for_requests, 1, 10)
+        assert await asyncio.to_thread(fake_gemini.wait_for_requests, 1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert await asyncio.to_thread(fake_gemini.wait_for, lambda f: f.aborted_count == 1, 10)
+    assert await asyncio.to_thread(fake_gemini.wait_for, lambda f: f.aborted_count == 1)
     rec = fake_gemini.requests[0]
     assert rec.outcome == "aborted" and rec.finished is not None
 
