@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from api.main import create_app
-from tests.generate.spend_helpers import recorded_run
+from tests.generate.spend_helpers import freeze_now, recorded_run
 
 
 async def _settled(client, batch_id, wait_s=60.0):
@@ -141,11 +140,12 @@ async def test_posting_the_same_rows_again_resumes_that_batch(client):
 
 async def test_batches_need_the_token_and_respect_the_daily_budget(output_dir, monkeypatch):
     monkeypatch.setenv("SKETCHGEN_DAILY_BUDGET_USD", "1")
+    now = freeze_now(monkeypatch)  # "today" is one UTC day throughout
     app = create_app(output_dir=output_dir, api_token="s3cret-token")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sketchgen") as c:
         body = {"rows": [{"brief": "golf mascot"}], "defaults": {"model": "trace"}}
         assert (await c.post("/batches", json=body)).status_code == 401
         assert (await c.get("/batches/20990101_000000")).status_code == 401
-        recorded_run(output_dir, datetime.now(UTC), 2.0)
+        recorded_run(output_dir, now, 2.0)
         r = await c.post("/batches", json=body, headers={"Authorization": "Bearer s3cret-token"})
         assert r.status_code == 429 and r.json()["code"] == "budget_exceeded"

@@ -310,10 +310,11 @@ def test_a_dropped_image_is_picked(page, live_server, tmp_path):  # noqa: F811
     page.wait_for_selector("#picked li:has-text('To redraw: dropped.png')")
 
 
-def test_spend_shows_today_and_this_month(page, live_server, output_dir):  # noqa: F811
-    from datetime import UTC, datetime
+def test_spend_shows_today_and_this_month(page, live_server, output_dir, monkeypatch):  # noqa: F811
+    from tests.generate.spend_helpers import freeze_now
 
-    run_id = datetime.now(UTC).astimezone().strftime("%Y%m%d_%H%M%S")  # a run started just now
+    now = freeze_now(monkeypatch)  # the page loads seconds later: on the same UTC day
+    run_id = now.astimezone().strftime("%Y%m%d_%H%M%S")  # a run started just now
     folder = make_run(output_dir, run_id, model="gemini-3-pro-image")
     meta = json.loads((folder / "metadata.json").read_text())
     meta["totals"]["cost_usd"] = 0.268
