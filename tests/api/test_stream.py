@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import httpx
 
@@ -58,9 +59,10 @@ async def test_get_stream_for_eventsource(live_server, fake_gemini, output_dir):
 
 
 async def test_each_sketch_arrives_as_soon_as_its_file_is_written(live_server, fake_gemini, output_dir):
-    # Sketch 1 answers at once; the others take seconds longer.
+    # Sketch 1 answers at once; the others are held in flight until sketch 1's event was checked.
+    release = threading.Event()
     fake_gemini.script(Behavior.ok(latency=0.0), match="Sketch 1 of 3")
-    fake_gemini.set_default(Behavior.ok(latency=2.5))
+    fake_gemini.set_default(Behavior.ok(held_until=release))
     server = live_server()
     seen: list[tuple[str, dict]] = []
     checked = False
@@ -78,6 +80,7 @@ async def test_each_sketch_arrives_as_soon_as_its_file_is_written(live_server, f
                     assert data["index"] == 0
                     assert await asyncio.to_thread((output_dir / data["run_id"] / data["file"]).is_file)
                     assert (await c.get(data["url"])).status_code == 200
+                    release.set()
     assert checked
     assert seen[-1][0] == "run.completed" and seen[-1][1]["succeeded"] == 3
 

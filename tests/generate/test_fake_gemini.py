@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import threading
 
 import aiohttp
 import httpx
@@ -202,6 +203,18 @@ def test_jpeg_labelled_png_and_large_images(fake_gemini):
 
 def test_wait_for_requests_times_out_with_false(fake_gemini):
     assert fake_gemini.wait_for_requests(1, timeout=0.05) is False
+
+
+async def test_a_held_call_stays_in_flight_until_its_event_is_set(fake_gemini):
+    release = threading.Event()
+    fake_gemini.set_default(Behavior.ok(held_until=release))
+    answer = asyncio.create_task(asyncio.to_thread(_post, fake_gemini))
+    assert await asyncio.to_thread(fake_gemini.wait_for_requests, 1)
+    await asyncio.sleep(0.2)  # a while in flight (a slow machine only makes it longer)
+    assert not answer.done() and fake_gemini.requests[0].outcome == "pending"
+    release.set()
+    resp = await answer
+    assert resp.status_code == 200 and fake_gemini.requests[0].outcome == "completed"
 
 
 async def test_a_client_that_goes_away_is_recorded_as_aborted(fake_gemini):
