@@ -232,7 +232,9 @@ def test_streaming_unpacks_as_index_path_error(run_inputs, tmp_path):
 
 
 def test_stream_yields_each_sketch_as_soon_as_written(run_inputs, tmp_path):
-    script = {0: [("sleep", 0.05)], 1: [("sleep", 1.0)], 2: [("sleep", 1.0)]}
+    # Sketches 1 and 2 take an hour (cancelled when the stream is closed), not a second that a
+    # loaded machine writing sketch 0 could outlast.
+    script = {0: [("sleep", 0.05)], 1: [("sleep", 3600)], 2: [("sleep", 3600)]}
     config = GenerationConfig(num_images=3, output_dir=tmp_path)
     gen = ImageGenerator(adapter=ScriptedAdapter(script))
 
