@@ -52,6 +52,7 @@ def test_swagger_ui_renders_in_a_browser_with_no_internet(live_server):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"])
         try:
             context = browser.new_context()
+            context.set_default_timeout(60_000)  # a bound for a hang, not a timing
             outside: list[str] = []
 
             def only_local(route):

@@ -32,6 +32,11 @@ pytestmark = [
 ]
 
 
+# How long a wait for the page may take before it fails: a bound for a page that never gets there,
+# not a timing (Playwright's default 30 s is tight for Chromium on a loaded CI machine).
+WAIT_MS = 60_000
+
+
 @pytest.fixture
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -46,6 +51,7 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -376,6 +382,7 @@ def test_a_finished_run_fits_a_phone_and_a_laptop_with_a_token(browser, live_ser
     """Every card's buttons stay inside their card and nothing scrolls sideways, at a phone's width
     and at a laptop's, on a service with a token (the first-use flow: the token, then a run)."""
     context = browser.new_context(viewport={"width": width, "height": 900})
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     server = live_server(api_token="page-token-123")
     page.goto(server.url + "/")

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from generate.run_catalog import CATALOG_NAME
-from tests.api.test_page import CHROMIUM, browser, page  # noqa: F401 - the page fixtures, shared
+from tests.api.test_page import CHROMIUM, WAIT_MS, browser, page  # noqa: F401 - the page fixtures, shared
 from tests.api.test_runs_files import make_run
 
 pytestmark = [
@@ -327,6 +327,7 @@ def test_spend_shows_today_and_this_month(page, live_server, output_dir, monkeyp
 
 def test_phone_width_and_keyboard_alone(browser, live_server, output_dir, tmp_path):  # noqa: F811
     context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(WAIT_MS)
     phone = context.new_page()
     errors: list[str] = []
     phone.on("pageerror", lambda exc: errors.append(str(exc)))
