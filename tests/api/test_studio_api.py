@@ -7,7 +7,7 @@ import io
 import json
 import os
 import zipfile
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -241,3 +241,12 @@ async def test_spend_without_a_catalog_reads_the_folders(client, output_dir, mon
 async def test_spend_with_no_runs_is_zero(client):
     body = (await client.get("/spend")).json()
     assert body["today_usd"] == 0 and body["month_usd"] == 0 and body["by_model"] == {}
+
+
+async def test_spend_in_the_last_second_of_a_month_counts_that_day_and_month(client, output_dir, monkeypatch):
+    last = freeze_now(monkeypatch, datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC))
+    _costed(output_dir, _run_id_at(last), 0.25, "gemini-3-pro-image")
+    _costed(output_dir, _run_id_at(last + timedelta(seconds=2)), 4.0, "gemini-3-pro-image")  # December
+    body = (await client.get("/spend")).json()
+    assert (body["day"], body["month"]) == ("2026-11-30", "2026-11")
+    assert body["today_usd"] == pytest.approx(0.25) and body["month_usd"] == pytest.approx(0.25)
