@@ -42,7 +42,6 @@ __all__ = ["router", "BatchBody"]
 router = APIRouter(tags=["batches"], dependencies=[Depends(require_token)])
 log = logging.getLogger("sketchgen.api")
 _SERVER_PATHS = frozenset({"image", "references"})
-_RUNNING: dict[str, asyncio.Task] = {}  # batch id -> its task, in this process
 
 
 class BatchBody(BaseModel):
@@ -93,8 +92,9 @@ def _gate(state: ServiceState):
     return gate
 
 
-def _done(batch_id: str, task: asyncio.Task) -> None:
-    _RUNNING.pop(batch_id, None)
+def _done(running: dict[str, asyncio.Task], batch_id: str, task: asyncio.Task) -> None:
+    if running.get(batch_id) is task:
+        del running[batch_id]
     if not task.cancelled() and task.exception() is not None:
         log.error("batch %s stopped: %s", batch_id, task.exception())
 
@@ -150,7 +150,7 @@ async def create_batch(body: BatchBody, state: ServiceState = Depends(get_state)
     except ManifestDamaged as exc:
         return _damaged(exc)
     url = f"/batches/{batch.batch_id}"
-    if batch.batch_id in _RUNNING:  # the same rows posted again while they run: that batch
+    if batch.batch_id in state.batches:  # the same rows posted again while they run: that batch
         await run_in_threadpool(batch.close)
         return BatchAccepted(
             batch_id=batch.batch_id,
@@ -161,8 +161,8 @@ async def create_batch(body: BatchBody, state: ServiceState = Depends(get_state)
             url=url,
         )
     task = asyncio.create_task(arun_prepared(batch, gate=_gate(state)))
-    _RUNNING[batch.batch_id] = task
-    task.add_done_callback(functools.partial(_done, batch.batch_id))
+    state.batches[batch.batch_id] = task
+    task.add_done_callback(functools.partial(_done, state.batches, batch.batch_id))
     return BatchAccepted(
         batch_id=batch.batch_id, status="running", rows=len(batch.rows), resumed=batch.resumed, url=url
     )
@@ -178,7 +178,7 @@ async def get_batch(batch_id: str, state: ServiceState = Depends(get_state)) -> 
     # Whether it runs is asked before the manifest is read: a batch that ends between the two
     # then reads as still running (the next poll sees it settled), never as a running manifest
     # left by a process that is gone.
-    running = batch_id in _RUNNING or (
+    running = batch_id in state.batches or (
         bool(RUN_ID_PATTERN.match(batch_id)) and await run_in_threadpool(run_is_live, root / batch_id)
     )
     try:

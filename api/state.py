@@ -153,6 +153,10 @@ class ServiceState:
     registry: Any = None
     slots: RunSlots = field(init=False)
     spend: DailySpend = field(init=False)
+    # Batch id -> the asyncio task running it, for the batches this service started. Per service,
+    # not per process: batch ids are times, so two services over two output folders (or two test
+    # apps in one process) can hold the same id for different batches.
+    batches: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -15,6 +15,12 @@ How it keeps in step, cheaply, before every query (:meth:`RunCatalog.refresh`):
 * everything else is checked against its metadata.json's mtime and size at most every
   :data:`SWEEP_INTERVAL_S` seconds (a settled run resumed by another process), in one pass of stats.
 
+An mtime is only as fine as its filesystem's clock tick: a folder made, or a metadata.json rewritten
+to the same size, within the tick of the stat that was read cannot be told from what was read. So a
+stat read less than :data:`RACY_NS` after the mtime it shows is not kept (git's "racily clean"
+entries): the root's listing, or that run's file, is read again at the next check, until its mtime
+is old enough to vouch for what was read.
+
 When the outputs folder cannot hold the file (read-only) the history falls back to reading the
 folders, as before the catalog existed.
 
@@ -44,12 +50,14 @@ from generate.run_lock import LOCKS_SUPPORTED, RunLock, RunLockedError, run_is_l
 __all__ = [
     "CATALOG_NAME",
     "SWEEP_INTERVAL_S",
+    "RACY_NS",
     "RunCatalog",
     "building_catalog",
     "catalog_for",
     "catalog_state",
     "note_written",
     "reindex",
+    "stat_vouches",
 ]
 
 log = logging.getLogger("sketchgen.catalog")
@@ -65,6 +73,10 @@ RETRY_S = 30.0  # a catalog that could not be opened (locked, not writable) is t
 _BUSY_TIMEOUT_S = 10.0  # how long a statement waits for another process's write to finish
 _SCHEMA_VERSION = 3
 _UNSETTLED = ("running", "interrupted")
+# How long after its mtime a stat can vouch for a file or folder: FAT's mtimes tick every 2 s, most
+# others (ext4, XFS, tmpfs, APFS) every few milliseconds at most.
+RACY_NS = 2_000_000_000
+_now_ns = time.time_ns  # the wall clock that filesystems stamp mtimes with
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT);
@@ -273,6 +285,9 @@ class RunCatalog:
             stale, self._stale = self._stale, set()
         if full or known_mtime is None or int(known_mtime[0]) != root_mtime:
             on_disk = {e.name for e in os.scandir(self.root) if RUN_ID_PATTERN.match(e.name)}
+            if not stat_vouches(root_mtime):
+                # A folder made later in this same tick would leave the mtime as it is.
+                root_mtime = -1
             known = {r[0] for r in db.execute("SELECT run_id FROM runs UNION SELECT run_id FROM pending")}
             gone, new = known - on_disk, on_disk - known
             if gone:
@@ -528,6 +543,13 @@ def _mtime_ns(path: Path) -> int:
         return 0
 
 
+def stat_vouches(mtime_ns: int | None) -> bool:
+    """Whether a stat showing ``mtime_ns``, taken just before the read it stands for, tells a
+    later change from what was read (the filesystem's clock has ticked since; see RACY_NS).
+    A cache keyed on mtimes keeps a read only when this is true."""
+    return mtime_ns is not None and _now_ns() - mtime_ns >= RACY_NS
+
+
 def _meta_stat(folder: Path) -> tuple[int, int] | None:
     try:
         st = (folder / "metadata.json").stat()
@@ -541,10 +563,14 @@ def _read_folder(root: Path, run_id: str):
     from generate.runs import load_run, run_models, run_summary
 
     folder = root / run_id
-    stat = _meta_stat(folder)
+    stat = _meta_stat(folder)  # before the read: a change after it shows as a stat that differs
     try:
         meta = load_run(run_id, root)
     except KeyError:
+        meta = None
+    if stat is not None and not stat_vouches(stat[0]):
+        stat = (None, stat[1])  # never equal to a stat taken later: read again at the next check
+    if meta is None:
         return run_id, None, stat, False
     summary = run_summary(meta)
     summary["models"] = sorted(run_models(summary, meta))

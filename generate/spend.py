@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from generate.errors import ConfigError, SketchgenError
+from generate.run_catalog import stat_vouches
 from generate.runs import RUN_ID_PATTERN, list_runs
 from generate.types import default_output_root
 
@@ -135,12 +136,14 @@ class DailySpend:
 
     Only the run folders whose name (their local start time) can fall on today's UTC day are looked
     at, and a run's metadata is read again only when its file changed (a finished run's never
-    does): a check costs one directory listing and a ``stat`` per run of the day.
+    does): a check costs one directory listing and a ``stat`` per run of the day. A read made
+    within the mtime tick of the file's last write is not cached (see
+    :func:`generate.run_catalog.stat_vouches`): a rewrite in that same tick leaves the stat as is.
     """
 
     def __init__(self, root: Path | str | None = None) -> None:
         self._root = Path(root) if root is not None else None
-        self._cache: dict[str, tuple[int, date | None, float]] = {}
+        self._cache: dict[str, tuple[tuple[int, int], date | None, float]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -171,11 +174,12 @@ class DailySpend:
     def _cost_of(self, run_id: str) -> tuple[date | None, float]:
         path = self.root / run_id / "metadata.json"
         try:
-            mtime = path.stat().st_mtime_ns
+            st = path.stat()
         except OSError:
             return None, 0.0
+        version = (st.st_mtime_ns, st.st_size)
         cached = self._cache.get(run_id)
-        if cached is not None and cached[0] == mtime:
+        if cached is not None and cached[0] == version:
             return cached[1], cached[2]
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))
@@ -183,7 +187,10 @@ class DailySpend:
             cost = float((meta.get("totals") or {}).get("cost_usd") or 0.0)
         except (OSError, ValueError, TypeError, AttributeError):
             return None, 0.0  # a half-copied folder: counted once it reads
-        self._cache[run_id] = (mtime, run_day, cost)
+        if stat_vouches(st.st_mtime_ns):
+            self._cache[run_id] = (version, run_day, cost)
+        else:
+            self._cache.pop(run_id, None)
         return run_day, cost
 
     def check(self, budget_usd: float | None, now: datetime | None = None) -> None:

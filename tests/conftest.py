@@ -37,7 +37,21 @@ _ISOLATED = (
     "SKETCHGEN_DAILY_BUDGET_USD",
     "SKETCHGEN_RATE_LIMITS",
     "SKETCHGEN_PROMPT_TOKEN_BUDGET",
+    "SKETCHGEN_DEBUG",
+    "SKETCHGEN_LOCAL_DEVICE",
+    "SKETCHGEN_LOCAL_MODEL_DIR",
+    "SKETCHGEN_LOCAL_OFFLOAD",
+    "SKETCHGEN_LOCAL_STEPS",
+    "GOOGLE_GENAI_USE_ENTERPRISE",
+    "HF_ENDPOINT",
+    "SKETCHGEN_UPLOADS_MAX_MB",
+    "SKETCHGEN_UPLOAD_RETENTION_HOURS",
 )
+# Set by the suite rather than removed (below).
+SET_BY_THE_SUITE = ("SKETCHGEN_OUTPUT_DIR", "SKETCHGEN_INDEX_DIR", "HF_HUB_OFFLINE")
+# Left as the machine has them: they only say where weights are looked for, the suite never
+# fetches any (HF_HUB_OFFLINE), and the tests that read a cache point these at their own folder.
+LEFT_AS_IS = ("HF_HOME", "HF_HUB_CACHE")
 
 # Nothing in the suite may reach a hub for weights.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -54,8 +68,14 @@ def _isolated_env(monkeypatch, tmp_path):
     from generate.quota import reset_gates
 
     reset_gates()
+    before = dict(os.environ)
     yield
     reset_gates()
+    if os.environ != before:
+        # What a test put in the environment by hand (a .env file loaded by an in-process
+        # `main()`, os.environ.update(fake.env())) goes with it, as monkeypatch's changes do.
+        os.environ.clear()
+        os.environ.update(before)
 
 
 @pytest.fixture

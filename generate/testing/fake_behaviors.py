@@ -48,6 +48,9 @@ class Behavior:
     kind: str = "image"  # image | text_only | finish | prompt_blocked | http_error | hang | drop
     #                      | truncated | echo_key | raw
     latency: float | None = None
+    # Answer only once this event is set (after the latency): the test, not a race against the
+    # clock, decides how long the call stays in flight. A client that leaves meanwhile aborts it.
+    held_until: threading.Event | None = None
     gap_s: float = 0.0  # pause between SSE events (e.g. previews well before the final image)
     # image answers
     thought_images: int = 0

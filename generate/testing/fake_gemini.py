@@ -209,6 +209,10 @@ class FakeGeminiServer(FakeServer[RecordedRequest]):
         latency = self.latency if b.latency is None else b.latency
         if latency > 0:
             await asyncio.sleep(latency)
+        # A threading.Event, set from the test's thread: polled rather than waited on in a worker
+        # thread, so that a client leaving meanwhile cancels the wait with the handler.
+        while b.held_until is not None and not b.held_until.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
         if b.kind == "hang":
             await asyncio.sleep(b.hang_s)
             b = Behavior.ok()

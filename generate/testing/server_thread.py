@@ -165,8 +165,11 @@ class FakeServer(Generic[RecordT]):
         with self._cond:
             self.default = behavior
 
-    def wait_for(self, predicate: Callable[[Self], bool], timeout: float = 10.0) -> bool:
-        """Block until ``predicate(self)`` holds (re-checked on every request event); False on timeout."""
+    def wait_for(self, predicate: Callable[[Self], bool], timeout: float = 60.0) -> bool:
+        """Block until ``predicate(self)`` holds (re-checked on every request event); False on timeout.
+
+        The default bound is generous on purpose: it is only reached when something is wrong, and
+        a loaded CI machine can take seconds to let a client's threads run."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while not predicate(self):
@@ -176,7 +179,7 @@ class FakeServer(Generic[RecordT]):
                 self._cond.wait(remaining)
             return True
 
-    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
+    def wait_for_requests(self, n: int, timeout: float = 60.0) -> bool:
         """Block until at least ``n`` requests have arrived; False on timeout."""
         return self.wait_for(lambda s: len(s._requests) >= n, timeout)
 

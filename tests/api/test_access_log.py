@@ -24,33 +24,44 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _start(command: list[str], tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    """The server started and answering, and its base URL. The free port is only free when it is
+    picked: if another process takes it before the server binds it, the server exits, and it is
+    started again on another port (twice at most)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
+    env.update(SKETCHGEN_API_TOKEN=TOKEN, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    for _ in range(3):
+        port = _free_port()
+        argv = [a.replace("PORT", str(port)) for a in command]
+        proc = subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while proc.poll() is None:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    return proc, base
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"the server did not start: {proc.communicate()[1]}")
+            time.sleep(0.2)
+        err = proc.communicate()[1]
+    raise AssertionError(f"the server exited before answering, three times; the last said: {err}")
+
+
 def _serve(command: list[str], tmp_path: Path) -> tuple[str, str]:
     """Start the server, make requests that carry the token in every documented and undocumented
     way, stop it, and return its (stdout, stderr)."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
-    env.update(SKETCHGEN_API_TOKEN=TOKEN, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    argv = [a.replace("PORT", str(port)) for a in command]
-    proc = subprocess.Popen(
-        [sys.executable, *argv],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    proc, base = _start(command, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
         with httpx.Client(base_url=base, timeout=10) as http:
             # The documented EventSource form, refused here for its bad input (422) after auth passed.
             assert http.get(f"/generate-stream?brief=golf&num_images=99&token={TOKEN}").status_code == 422

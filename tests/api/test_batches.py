@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from api.main import create_app
-from tests.generate.spend_helpers import recorded_run
+from tests.generate.spend_helpers import freeze_now, recorded_run
 
 
 async def _settled(client, batch_id, wait_s=60.0):
@@ -96,7 +95,7 @@ async def test_a_damaged_manifest_is_409_without_the_server_path(client, output_
 
 
 async def test_a_batch_ending_while_its_manifest_is_read_is_not_called_interrupted(
-    client, output_dir, monkeypatch
+    app, client, output_dir, monkeypatch
 ):
     """The poll reads a manifest written while the batch ran; the batch ends before the poll asks
     whether it runs. That snapshot must read as running (the next poll sees it settled), never
@@ -112,10 +111,11 @@ async def test_a_batch_ending_while_its_manifest_is_read_is_not_called_interrupt
     def read_while_it_ends(root, bid):
         manifest = real_open(root, bid)
         manifest.data["status"] = "running"  # the snapshot taken while it ran
-        routes_batches._RUNNING.pop(bid, None)  # ... and the batch ends just after
+        running.pop(bid, None)  # ... and the batch ends just after
         return manifest
 
-    monkeypatch.setitem(routes_batches._RUNNING, batch_id, object())  # running when the poll starts
+    running = app.state.sketchgen.batches
+    monkeypatch.setitem(running, batch_id, object())  # running when the poll starts
     monkeypatch.setattr(routes_batches.Manifest, "open", read_while_it_ends)
     polled = (await client.get(first["url"])).json()
     assert (polled["status"], polled["running"]) == ("running", True)
@@ -141,11 +141,40 @@ async def test_posting_the_same_rows_again_resumes_that_batch(client):
 
 async def test_batches_need_the_token_and_respect_the_daily_budget(output_dir, monkeypatch):
     monkeypatch.setenv("SKETCHGEN_DAILY_BUDGET_USD", "1")
+    now = freeze_now(monkeypatch)  # "today" is one UTC day throughout
     app = create_app(output_dir=output_dir, api_token="s3cret-token")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sketchgen") as c:
         body = {"rows": [{"brief": "golf mascot"}], "defaults": {"model": "trace"}}
         assert (await c.post("/batches", json=body)).status_code == 401
         assert (await c.get("/batches/20990101_000000")).status_code == 401
-        recorded_run(output_dir, datetime.now(UTC), 2.0)
+        recorded_run(output_dir, now, 2.0)
         r = await c.post("/batches", json=body, headers={"Authorization": "Bearer s3cret-token"})
         assert r.status_code == 429 and r.json()["code"] == "budget_exceeded"
+
+
+async def test_a_batch_running_in_one_service_is_not_running_in_another(
+    app, client, fake_gemini, output_dir, tmp_path
+):
+    """Batch ids are times: another service in the same process (another output folder) can hold
+    a batch of the very id this one runs. Its copy, written by no live process, is interrupted."""
+    import shutil
+
+    from generate.testing import Behavior
+
+    fake_gemini.set_default(Behavior.hang(60))
+    hung = {"rows": [{"brief": "golf mascot"}], "defaults": {"model": "nano-banana"}}
+    batch_id = (await client.post("/batches", json=hung)).json()["batch_id"]
+    running = app.state.sketchgen.batches
+    try:
+        assert await asyncio.to_thread(fake_gemini.wait_for_requests, 1)  # its run is under way
+        other_root = tmp_path / "other-outputs"
+        shutil.copytree(output_dir / "batches" / batch_id, other_root / "batches" / batch_id)
+        other = create_app(output_dir=other_root)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://o") as c:
+            copy = (await c.get(f"/batches/{batch_id}")).json()
+        assert (copy["status"], copy["running"]) == ("interrupted", False)
+        assert (await client.get(f"/batches/{batch_id}")).json()["running"] is True
+    finally:
+        for task in list(running.values()):
+            task.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 import httpx
 import pytest
 
 from api.main import create_app
-from tests.generate.spend_helpers import recorded_run
+from generate import spend
+from tests.generate.spend_helpers import freeze_now, recorded_run
 
 
 async def test_a_run_over_its_cap_is_422_before_any_call(client, fake_gemini, output_dir):
@@ -39,8 +40,9 @@ async def test_a_cap_json_cannot_hold_as_a_number_is_422_for_a_run_and_a_batch(c
 
 @pytest.fixture
 async def spent(output_dir, monkeypatch):
-    """A service with a $1 daily budget and $1.20 recorded today; a trace run for refine/resume."""
+    """A service with a $1 daily budget (its clock stopped: "today" is one day throughout)."""
     monkeypatch.setenv("SKETCHGEN_DAILY_BUDGET_USD", "1")
+    freeze_now(monkeypatch)
     app = create_app(output_dir=output_dir)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sketchgen") as c:
         yield c
@@ -50,7 +52,7 @@ async def test_daily_budget_reached_refuses_every_run_route(spent, fake_gemini, 
     first = await spent.post("/generate", json={"brief": "golf mascot", "model": "trace", "num_images": 3})
     assert first.status_code == 200  # nothing spent yet
     run_id = first.json()["run_id"]
-    recorded_run(output_dir, datetime.now(UTC), 1.2)
+    recorded_run(output_dir, spend.datetime.now(UTC), 1.2)  # at the frozen now
     calls = [
         ("POST", "/generate", {"brief": "golf mascot"}),
         ("POST", "/generate-stream", {"brief": "golf mascot"}),
@@ -68,7 +70,7 @@ async def test_daily_budget_reached_refuses_every_run_route(spent, fake_gemini, 
 
 
 async def test_under_the_daily_budget_runs_go_ahead(spent, output_dir):
-    recorded_run(output_dir, datetime.now(UTC), 0.5)
+    recorded_run(output_dir, spend.datetime.now(UTC), 0.5)
     r = await spent.post("/generate", json={"brief": "golf mascot", "model": "trace", "num_images": 3})
     assert r.status_code == 200, r.text
 

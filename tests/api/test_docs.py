@@ -52,6 +52,7 @@ def test_swagger_ui_renders_in_a_browser_with_no_internet(live_server):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"])
         try:
             context = browser.new_context()
+            context.set_default_timeout(60_000)  # a bound for a hang, not a timing
             outside: list[str] = []
 
             def only_local(route):
@@ -63,12 +64,12 @@ def test_swagger_ui_renders_in_a_browser_with_no_internet(live_server):
             context.route("**/*", only_local)
             page = context.new_page()
             page.goto(server.url + "/docs")
-            page.wait_for_selector(".opblock", timeout=15_000)  # the operations rendered
+            page.wait_for_selector(".opblock", timeout=60_000)  # the operations rendered
             assert page.locator(".opblock").count() >= 5
             assert "/generate" in page.inner_text("body")
             assert outside == []
             page.goto(server.url + "/redoc")
-            page.wait_for_selector("text=/generate", timeout=15_000)
+            page.wait_for_selector("text=/generate", timeout=60_000)
             # ReDoc's bundle links its maker's logo from their CDN: the page's CSP keeps the browser
             # from even asking for it.
             assert outside == []

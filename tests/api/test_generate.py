@@ -155,7 +155,7 @@ async def _succeeded(c) -> int:
     return runs[0]["succeeded"] if runs else 0
 
 
-async def _eventually(probe, expected, within_s: float = 10.0) -> bool:
+async def _eventually(probe, expected, within_s: float = 60.0) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     while loop.time() < deadline:
@@ -212,9 +212,10 @@ async def test_a_bad_timeout_is_422_naming_the_field(client, fake_gemini, bad):
 
 async def test_the_request_timeout_applies_to_each_call(client, fake_gemini):
     fake_gemini.script(Behavior.hang(), match="Sketch 2 of 3")
-    body = {"brief": "playful golf mascot", "num_images": 3, "model": "nano-banana", "timeout_s": 1.5}
+    # 4.5 s: the sketches that answer stay clear of it on a loaded machine.
+    body = {"brief": "playful golf mascot", "num_images": 3, "model": "nano-banana", "timeout_s": 4.5}
     r = await client.post("/generate", json=body)
     assert r.status_code == 200, r.text
     sketches = r.json()["sketches"]
     assert [s["status"] for s in sketches] == ["completed"] * 3 and sketches[1]["attempts"] == 2
-    assert {req.headers.get("x-server-timeout") for req in fake_gemini.requests} == {"2"}
+    assert {req.headers.get("x-server-timeout") for req in fake_gemini.requests} == {"5"}

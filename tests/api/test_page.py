@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,11 @@ pytestmark = [
 ]
 
 
+# How long a wait for the page may take before it fails: a bound for a page that never gets there,
+# not a timing (Playwright's default 30 s is tight for Chromium on a loaded CI machine).
+WAIT_MS = 60_000
+
+
 @pytest.fixture
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -45,6 +51,7 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -54,9 +61,10 @@ def page(browser):
 
 
 def test_designer_generates_watches_downloads_and_reopens(page, live_server, fake_gemini, tmp_path):
-    # Sketch 1 is quick and the rest take a while, so placeholders visibly fill in one by one.
+    # Sketch 1 is quick and the rest are held until it was seen, so placeholders fill in one by one.
+    release = threading.Event()
     fake_gemini.script(Behavior.ok(latency=0.0), match="Sketch 1 of 4")
-    fake_gemini.set_default(Behavior.ok(latency=2.0))
+    fake_gemini.set_default(Behavior.ok(held_until=release))
     server = live_server()
 
     page.goto(server.url + "/")
@@ -79,6 +87,7 @@ def test_designer_generates_watches_downloads_and_reopens(page, live_server, fak
     page.wait_for_selector("#sketches .card.completed img")
     assert page.locator("#sketches .card").count() == 4
     assert page.locator("#sketches .card.pending").count() >= 1
+    release.set()
     page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 4")
     page.wait_for_selector("#contact-sheet:not([hidden])")
     assert "complete: 4 of 4" in page.inner_text("#run-status")
@@ -282,10 +291,11 @@ def test_designer_refines_and_varies_a_sketch(page, live_server, fake_gemini, ou
 
 
 def test_iterate_buttons_are_disabled_while_a_run_streams(page, live_server, fake_gemini):
-    # Sketch 1 is drawn while the others take long: its Refine / More like this cannot start a run
-    # yet, and say so instead of doing nothing when clicked.
+    # Sketch 1 is drawn while the others are held in flight: its Refine / More like this cannot start
+    # a run yet, and say so instead of doing nothing when clicked.
+    release = threading.Event()
     fake_gemini.script(Behavior.ok(latency=0.0), match="Sketch 1 of 3")
-    fake_gemini.set_default(Behavior.ok(latency=3.0))
+    fake_gemini.set_default(Behavior.ok(held_until=release))
     server = live_server()
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-ready=true]")
@@ -299,7 +309,8 @@ def test_iterate_buttons_are_disabled_while_a_run_streams(page, live_server, fak
         button = first.locator(f"button.{kind}")
         assert button.is_disabled() and "finish" in (button.get_attribute("title") or "")
     page.screenshot(path="/tmp/sketchgen-page-streaming.png")
-    page.wait_for_selector("#cancel[hidden]", state="attached", timeout=20000)
+    release.set()
+    page.wait_for_selector("#cancel[hidden]", state="attached", timeout=60_000)
     assert first.locator("button.vary").is_enabled() and first.locator("button.refine").is_enabled()
     assert all(b.is_enabled() for b in page.locator("#sketches button.vary").all())
 
@@ -371,6 +382,7 @@ def test_a_finished_run_fits_a_phone_and_a_laptop_with_a_token(browser, live_ser
     """Every card's buttons stay inside their card and nothing scrolls sideways, at a phone's width
     and at a laptop's, on a service with a token (the first-use flow: the token, then a run)."""
     context = browser.new_context(viewport={"width": width, "height": 900})
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     server = live_server(api_token="page-token-123")
     page.goto(server.url + "/")

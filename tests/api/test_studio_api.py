@@ -16,6 +16,7 @@ from generate.run_lock import RunLock
 from generate.runs import atomic_write_json
 from tests.api.asgi_helpers import http_scope, receive_once
 from tests.api.test_runs_files import make_run
+from tests.generate.spend_helpers import freeze_now
 
 
 async def _ids(client, **params):
@@ -199,9 +200,9 @@ def _run_id_at(moment: datetime, n: int = 0) -> str:
     return moment.astimezone().strftime("%Y%m%d_%H%M%S") + (f"_{n}" if n else "")
 
 
-async def test_spend_today_this_month_and_by_model(client, output_dir):
+async def test_spend_today_this_month_and_by_model(client, output_dir, monkeypatch):
     # UTC days and months, as `sketchgen spend` and the daily budget count them.
-    now = datetime.now(UTC)
+    now = freeze_now(monkeypatch)
     _costed(output_dir, _run_id_at(now, 2), 0.25, "gemini-3-pro-image")
     _costed(output_dir, _run_id_at(now, 3), 0.5, "gemini-2.5-flash-image")
     _costed(output_dir, _run_id_at(now, 4), 0.0, "trace")
@@ -229,7 +230,7 @@ async def test_spend_without_a_catalog_reads_the_folders(client, output_dir, mon
     import generate.run_catalog
 
     monkeypatch.setattr(generate.run_catalog, "catalog_for", lambda root: None)  # read-only outputs
-    now = datetime.now(UTC)
+    now = freeze_now(monkeypatch)
     _costed(output_dir, _run_id_at(now, 2), 0.25, "gemini-3-pro-image")
     _costed(output_dir, "20000101_000001", 9.0, "gemini-3-pro-image")
     body = (await client.get("/spend")).json()
@@ -240,3 +241,12 @@ async def test_spend_without_a_catalog_reads_the_folders(client, output_dir, mon
 async def test_spend_with_no_runs_is_zero(client):
     body = (await client.get("/spend")).json()
     assert body["today_usd"] == 0 and body["month_usd"] == 0 and body["by_model"] == {}
+
+
+async def test_spend_in_the_last_second_of_a_month_counts_that_day_and_month(client, output_dir, monkeypatch):
+    last = freeze_now(monkeypatch, datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC))
+    _costed(output_dir, _run_id_at(last), 0.25, "gemini-3-pro-image")
+    _costed(output_dir, _run_id_at(last + timedelta(seconds=2)), 4.0, "gemini-3-pro-image")  # December
+    body = (await client.get("/spend")).json()
+    assert (body["day"], body["month"]) == ("2026-11-30", "2026-11")
+    assert body["today_usd"] == pytest.approx(0.25) and body["month_usd"] == pytest.approx(0.25)

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from generate.run_catalog import CATALOG_NAME
-from tests.api.test_page import CHROMIUM, browser, page  # noqa: F401 - the page fixtures, shared
+from tests.api.test_page import CHROMIUM, WAIT_MS, browser, page  # noqa: F401 - the page fixtures, shared
 from tests.api.test_runs_files import make_run
 
 pytestmark = [
@@ -310,10 +310,11 @@ def test_a_dropped_image_is_picked(page, live_server, tmp_path):  # noqa: F811
     page.wait_for_selector("#picked li:has-text('To redraw: dropped.png')")
 
 
-def test_spend_shows_today_and_this_month(page, live_server, output_dir):  # noqa: F811
-    from datetime import UTC, datetime
+def test_spend_shows_today_and_this_month(page, live_server, output_dir, monkeypatch):  # noqa: F811
+    from tests.generate.spend_helpers import freeze_now
 
-    run_id = datetime.now(UTC).astimezone().strftime("%Y%m%d_%H%M%S")  # a run started just now
+    now = freeze_now(monkeypatch)  # the page loads seconds later: on the same UTC day
+    run_id = now.astimezone().strftime("%Y%m%d_%H%M%S")  # a run started just now
     folder = make_run(output_dir, run_id, model="gemini-3-pro-image")
     meta = json.loads((folder / "metadata.json").read_text())
     meta["totals"]["cost_usd"] = 0.268
@@ -326,6 +327,7 @@ def test_spend_shows_today_and_this_month(page, live_server, output_dir):  # noq
 
 def test_phone_width_and_keyboard_alone(browser, live_server, output_dir, tmp_path):  # noqa: F811
     context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(WAIT_MS)
     phone = context.new_page()
     errors: list[str] = []
     phone.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -410,7 +412,7 @@ def test_a_run_another_process_is_writing_shows_its_progress_then_its_status(pag
         atomic_write_json(folder / "metadata.json", done)
     finally:
         lock.release()
-    page.wait_for_selector("#run-status:has-text('complete')", timeout=15_000)
+    page.wait_for_selector("#run-status:has-text('complete')", timeout=60_000)
     page.wait_for_function("document.querySelectorAll('#sketches .card.completed img').length === 3")
     assert page.locator("#delete-run").is_visible()
     assert page.inner_text("#runs li.tile .badge").startswith("complete · 3/3")

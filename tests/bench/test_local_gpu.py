@@ -16,6 +16,7 @@ pytest.importorskip("diffusers", reason="the local extra is not installed: pip i
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "local_gpu.py"
 
 
+@pytest.mark.timeout(900)  # past its own subprocess bound (600 s), which fails with the script's output
 def test_the_gpu_check_runs_end_to_end_on_the_tiny_model_on_the_cpu(tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(

@@ -48,7 +48,7 @@ def test_ctrl_c_aborts_pending_calls_and_records_the_run_cancelled(tmp_path):
                 if "[1/4]" in line:
                     break
                 assert time.monotonic() < deadline, "no sketch finished"
-            assert fake.wait_for_requests(4, timeout=10)
+            assert fake.wait_for_requests(4)
             proc.send_signal(signal.SIGINT)
             try:
                 code = proc.wait(timeout=60)
@@ -60,7 +60,7 @@ def test_ctrl_c_aborts_pending_calls_and_records_the_run_cancelled(tmp_path):
             if proc.poll() is None:
                 proc.kill()
         assert code == 130
-        assert fake.wait_for(lambda f: f.aborted_count == 3, timeout=10)
+        assert fake.wait_for(lambda f: f.aborted_count == 3)
 
     run = next(tmp_path.iterdir())
     meta = json.loads((run / "metadata.json").read_text())
@@ -124,7 +124,7 @@ def test_a_killed_run_is_interrupted_everywhere_and_resumes_into_its_folder(tmp_
                 if "[1/4]" in line:
                     break
                 assert time.monotonic() < deadline, "no sketch finished"
-            assert fake.wait_for_requests(4, timeout=10)
+            assert fake.wait_for_requests(4)
             run = next(tmp_path.iterdir())
             # While the process lives, its run is running (another process reads it)...
             assert main(["runs", "--output-dir", str(tmp_path), "--json"]) == 0

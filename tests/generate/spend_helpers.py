@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -37,3 +37,22 @@ def recorded_run(
     }
     (folder / "metadata.json").write_text(json.dumps(meta))
     return run_id
+
+
+def freeze_now(monkeypatch, moment: datetime | None = None) -> datetime:
+    """Make ``moment`` (default: now) the instant the library's daily budget and the service's
+    ``GET /spend`` take as now, and return it. A test that records a run "today" and then asks for
+    today's spend cannot straddle 00:00 UTC, or the end of a month, between the two."""
+    import api.routes_studio
+    import generate.spend
+
+    moment = moment or datetime.now(UTC)
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return moment.astimezone(tz) if tz is not None else moment.astimezone().replace(tzinfo=None)
+
+    for module in (generate.spend, api.routes_studio):
+        monkeypatch.setattr(module, "datetime", Frozen)
+    return moment

@@ -33,6 +33,10 @@ class CountingAdapter(ImageModelAdapter):
         )
         self.in_flight = self.peak = 0
         self.lock = threading.Lock()
+        # An uncapped adapter's calls are held until all three are in flight (a slow machine may
+        # start them far apart); a capped one's are held a while, long enough to overlap were the
+        # cap not kept.
+        self.overlap = cap or 3
 
     def _enter(self) -> None:
         with self.lock:
@@ -46,7 +50,10 @@ class CountingAdapter(ImageModelAdapter):
     def generate(self, request):
         self._enter()
         try:
-            time.sleep(0.2)  # long enough for uncapped calls to overlap
+            time.sleep(0.2)
+            deadline = time.monotonic() + 60
+            while self.peak < self.overlap and time.monotonic() < deadline:
+                time.sleep(0.01)
         finally:
             self._leave()
         return ModelImage(data=_png(), mime_type="image/png", model=self.name)
@@ -55,6 +62,9 @@ class CountingAdapter(ImageModelAdapter):
         self._enter()
         try:
             await asyncio.sleep(0.2)
+            deadline = time.monotonic() + 60
+            while self.peak < self.overlap and time.monotonic() < deadline:  # noqa: ASYNC110 - a plain counter
+                await asyncio.sleep(0.01)
         finally:
             self._leave()
         return ModelImage(data=_png(), mime_type="image/png", model=self.name)

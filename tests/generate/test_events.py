@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 
 import pytest
 
@@ -27,7 +27,7 @@ async def test_drain_hands_on_every_event_and_closes_the_stream_when_cancelled()
 
     seen: list[int] = []
     task = asyncio.create_task(drain(events(), lambda ev: seen.append(ev.seq)))
-    await asyncio.wait_for(second_sent.wait(), 5)
+    await asyncio.wait_for(second_sent.wait(), 60)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert task.cancelled() and closed.is_set()
@@ -49,15 +49,31 @@ async def test_drain_without_a_listener_runs_the_stream_to_its_end():
 def test_seq_follows_the_order_events_are_delivered_in(mode, fake, tmp_path, monkeypatch):
     """A sketch's event is built on a worker thread; when sketch 0's thread is slow to hand its
     finished event on, sketch 1's arrives first, and the seq numbers must still run 1, 2, 3, ..."""
-    original = RunState.complete
+    original_complete, original_stamp = RunState.complete, RunState.stamp
+    zero_built, others_delivered = threading.Event(), threading.Event()
+    delivered: set[int] = set()
 
-    def slow_for_the_first(self, index, *args, **kwargs):
-        event = original(self, index, *args, **kwargs)
-        if index == 0:
-            time.sleep(0.4)  # built first, delivered last
+    def stamp(self, event):
+        event = original_stamp(self, event)
+        if isinstance(event, SketchCompleted) and event.index != 0:
+            delivered.add(event.index)
+            if len(delivered) == len(self.requests) - 1:
+                others_delivered.set()
         return event
 
-    monkeypatch.setattr(RunState, "complete", slow_for_the_first)
+    def zero_built_first_delivered_last(self, index, *args, **kwargs):
+        # The interleaving is made, not hoped for from a sleep: sketch 0's event is built before
+        # any other, and handed on only once every other sketch's event has been delivered.
+        if index != 0:
+            assert zero_built.wait(60), "sketch 0 was never built"
+        event = original_complete(self, index, *args, **kwargs)
+        if index == 0:
+            zero_built.set()
+            assert others_delivered.wait(60), "the other sketches were never delivered"
+        return event
+
+    monkeypatch.setattr(RunState, "stamp", stamp)
+    monkeypatch.setattr(RunState, "complete", zero_built_first_delivered_last)
     result, events = run_in_mode(mode, gemini_config(mode, tmp_path))
     assert result.status == "complete"
     completed = [e.index for e in events if isinstance(e, SketchCompleted)]

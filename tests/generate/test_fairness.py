@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
 from generate import GenerationConfig, ImageGenerator
+from generate.limiter import shared_limiter
 from generate.testing import Behavior, FakeGeminiServer
 from prompt.compiler import PromptCompiler
 from style.registry import StyleRegistry
@@ -25,11 +27,12 @@ def _alpha_hangs(r) -> bool:
 
 
 async def test_a_run_completes_while_another_runs_calls_hang(fake, tmp_path):
-    """Cap 2. Run A: sketches 1 and 3 hang, sketch 2 answers after 1.5 s. Run B queues while A holds
-    both slots. When A's sketch 2 ends, FIFO would hand the slot to A's sketch 3 (which hangs too),
+    """Cap 2. Run A: sketches 1 and 3 hang, sketch 2 answers once run B queues while A holds both
+    slots. When A's sketch 2 ends, FIFO would hand the slot to A's sketch 3 (which hangs too),
     leaving B behind two hung calls until they time out; fair rotation hands it to B."""
+    queued = threading.Event()  # B's three sketches wait behind A's third (not a latency to race)
     fake.script(match=_alpha_hangs, then=Behavior.hang())
-    fake.script(match=lambda r: "alpha" in r.prompt, then=Behavior.ok(latency=1.5))
+    fake.script(match=lambda r: "alpha" in r.prompt, then=Behavior.ok(held_until=queued))
     style = StyleRegistry().get_style("vintage-mascot")
 
     def run(brief: str) -> asyncio.Task:
@@ -47,8 +50,15 @@ async def test_a_run_completes_while_another_runs_calls_hang(fake, tmp_path):
         )
 
     run_a = run("alpha golf mascot")
-    assert await asyncio.to_thread(fake.wait_for_requests, 2, 10)  # A holds both slots
+    assert await asyncio.to_thread(fake.wait_for_requests, 2)  # A holds both slots
+    slots = shared_limiter(fake.requests[0].model, 2)  # the model's slots, shared by both runs
     run_b = run("bravo golf mascot")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while slots.waiting < 4:  # noqa: ASYNC110 - a plain counter of the limiter's
+        assert loop.time() < deadline, "run B never queued"
+        await asyncio.sleep(0.01)
+    queued.set()
     done, _ = await asyncio.wait({run_b}, timeout=60)  # a bound for a broken scheduler, not a timing
     try:
         assert run_b in done, "run B waited behind run A's hung calls"

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import threading
 
 import aiohttp
 import httpx
@@ -204,6 +205,18 @@ def test_wait_for_requests_times_out_with_false(fake_gemini):
     assert fake_gemini.wait_for_requests(1, timeout=0.05) is False
 
 
+async def test_a_held_call_stays_in_flight_until_its_event_is_set(fake_gemini):
+    release = threading.Event()
+    fake_gemini.set_default(Behavior.ok(held_until=release))
+    answer = asyncio.create_task(asyncio.to_thread(_post, fake_gemini))
+    assert await asyncio.to_thread(fake_gemini.wait_for_requests, 1)
+    await asyncio.sleep(0.2)  # a while in flight (a slow machine only makes it longer)
+    assert not answer.done() and fake_gemini.requests[0].outcome == "pending"
+    release.set()
+    resp = await answer
+    assert resp.status_code == 200 and fake_gemini.requests[0].outcome == "completed"
+
+
 async def test_a_client_that_goes_away_is_recorded_as_aborted(fake_gemini):
     fake_gemini.set_default(Behavior.ok(latency=30))
     async with aiohttp.ClientSession() as session:
@@ -214,11 +227,11 @@ async def test_a_client_that_goes_away_is_recorded_as_aborted(fake_gemini):
                 headers=KEY,
             )
         )
-        assert await asyncio.to_thread(fake_gemini.wait_for_requests, 1, 10)
+        assert await asyncio.to_thread(fake_gemini.wait_for_requests, 1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert await asyncio.to_thread(fake_gemini.wait_for, lambda f: f.aborted_count == 1, 10)
+    assert await asyncio.to_thread(fake_gemini.wait_for, lambda f: f.aborted_count == 1)
     rec = fake_gemini.requests[0]
     assert rec.outcome == "aborted" and rec.finished is not None
 

@@ -156,7 +156,7 @@ def test_closing_the_stream_aborts_pending_calls_upstream(fake, tmp_path):
         await stream.aclose()
 
     asyncio.run(leave_after_first())
-    assert fake.wait_for(lambda f: f.aborted_count == 2, timeout=10)
+    assert fake.wait_for(lambda f: f.aborted_count == 2)
     assert gen.last_result.status == "cancelled"
     assert Path(gen.last_result.images[0]).exists()
 

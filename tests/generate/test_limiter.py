@@ -66,7 +66,7 @@ def test_cancelled_waiter_does_not_leak_a_slot():
         except asyncio.CancelledError:
             pass
         # The slot must be free again: a new acquire succeeds at once.
-        await asyncio.wait_for(limiter.aacquire(), timeout=1)
+        await asyncio.wait_for(limiter.aacquire(), timeout=30)  # a bound for a hang, not a timing
         limiter.release()
 
     asyncio.run(main())
@@ -81,7 +81,7 @@ def test_sync_acquire_gives_up_when_cancelled():
     t = threading.Thread(target=lambda: result.append(limiter.acquire(cancel=cancel)))
     t.start()
     cancel.set()
-    t.join(timeout=2)
+    t.join(timeout=30)
     assert result == [False]
     limiter.release()
     assert limiter.in_use == 0
@@ -137,6 +137,6 @@ def test_threads_are_served_fairly_too():
     while limiter.waiting < 2:
         time.sleep(0.001)
     limiter.release(owner="a")  # a held 1 -> 0, b holds 0: the earlier-seen owner "a" goes first
-    first.join(5)
-    second.join(5)
+    first.join(30)
+    second.join(30)
     assert order == ["a", "b"] and limiter.in_use == 0 and limiter.held_by("a") == 0

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -194,11 +195,12 @@ def test_a_settled_run_changed_by_another_process_is_caught_by_the_sweep(history
     meta["status"] = "partial"  # e.g. resumed elsewhere; no notice reaches this process
     atomic_write_json(folder / "metadata.json", meta)
     monkeypatch.setattr(run_catalog, "SWEEP_INTERVAL_S", 0.0)
-    for _ in range(200):  # the sweep runs off the query's path; give it a bounded while
+    deadline = time.monotonic() + 60
+    while True:  # the sweep runs off the query's path; give it a bounded while
         row = list_runs(history, since="2026-11-01", until="2026-11-01", sort="oldest", limit=1)[0]
-        if row["status"] == "partial":
+        if row["status"] == "partial" or time.monotonic() > deadline:
             break
-        __import__("time").sleep(0.05)
+        time.sleep(0.05)
     assert row["status"] == "partial"
 
 
@@ -305,3 +307,49 @@ def test_a_catalog_of_another_schema_is_built_again(history):
     run_catalog._CATALOGS.clear()  # a new process, meeting the file an older sketchgen left
     assert len(list_runs(history, limit=100)) == 40
     assert catalog_for(history) is not None
+
+
+def _within_one_tick(path, mtime_ns):
+    """Give ``path`` the mtime ``mtime_ns`` again: as a change within the same tick of a coarse
+    filesystem clock leaves it (FAT ticks every 2 s; a busy ext4 within a few ms)."""
+    import os
+
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def test_a_folder_made_in_the_same_mtime_tick_as_the_last_listing_is_still_found(history, monkeypatch):
+    tick = 1_790_000_000_000_000_000
+    assert len(list_runs(history, limit=100)) == 40  # the catalog's own files are made in the root
+    _within_one_tick(history, tick)  # a change in the root, in the tick just before a query
+    monkeypatch.setattr(run_catalog, "_now_ns", lambda: tick + 1_000_000)  # the query, 1 ms later
+    assert len(list_runs(history, limit=100)) == 40
+    # Another process makes a folder in that same tick: the root's mtime does not move.
+    write_run(history, "20261201_090000", brief="lighthouse keeper mug")
+    _within_one_tick(history, tick)
+    assert list_runs(history, limit=1)[0]["run_id"] == "20261201_090000"
+    # Once the clock has moved on, the listing is trusted again and still finds what is there.
+    monkeypatch.setattr(run_catalog, "_now_ns", lambda: tick + run_catalog.RACY_NS)
+    assert len(list_runs(history, limit=100)) == 41
+    assert list_runs(history, limit=1)[0]["run_id"] == "20261201_090000"
+
+
+def test_a_running_run_rewritten_to_the_same_size_in_the_same_tick_is_read_again(history, monkeypatch):
+    tick = 1_790_000_000_000_000_000
+    folder = history / "20261201_080000"
+    folder.mkdir()
+    with open(folder / LOCK_NAME, "w") as lock:  # its writer, another process, is alive
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        write_run(history, "20261201_080000", status="running")
+        meta_path = folder / "metadata.json"
+        meta = json.loads(meta_path.read_text())
+        meta["totals"]["succeeded"] = 1
+        atomic_write_json(meta_path, meta)
+        _within_one_tick(meta_path, tick)
+        monkeypatch.setattr(run_catalog, "_now_ns", lambda: tick + 1_000_000)
+        assert list_runs(history, limit=1)[0]["succeeded"] == 1
+        size = meta_path.stat().st_size
+        meta["totals"]["succeeded"] = 2  # the next sketch done: a file of the very same size
+        atomic_write_json(meta_path, meta)
+        _within_one_tick(meta_path, tick)
+        assert meta_path.stat().st_size == size
+        assert list_runs(history, limit=1)[0]["succeeded"] == 2

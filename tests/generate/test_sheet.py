@@ -221,7 +221,7 @@ def test_leaving_the_stream_aborts_the_sheet_call_and_records_every_cell_cancell
             await listener
 
     asyncio.run(leave_once_the_call_is_out())
-    assert fake.wait_for(lambda f: f.aborted_count == 1, timeout=10) and fake.count == 1
+    assert fake.wait_for(lambda f: f.aborted_count == 1) and fake.count == 1
     assert gen.last_result.status == "cancelled"
     assert [s.status for s in gen.last_result.sketches] == ["cancelled"] * 4
 

@@ -83,6 +83,29 @@ def test_daily_spend_counts_today_only_and_sees_a_run_grow(tmp_path):
     assert spend.today(now) == pytest.approx(0.75)
 
 
+def test_daily_spend_sees_a_rewrite_in_the_same_mtime_tick_as_its_last_read(tmp_path, monkeypatch):
+    import os
+
+    import generate.run_catalog as run_catalog
+
+    now = datetime.now(UTC)
+    run_id = recorded_run(tmp_path, now, 0.25)
+    meta_path = tmp_path / run_id / "metadata.json"
+    tick = meta_path.stat().st_mtime_ns
+    monkeypatch.setattr(run_catalog, "_now_ns", lambda: tick + 1_000_000)  # read 1 ms after the write
+    spend = DailySpend(tmp_path)
+    assert spend.today(now) == pytest.approx(0.25)
+    meta = json.loads(meta_path.read_text())
+    meta["totals"]["cost_usd"] = 0.75  # a sketch more settled, written within the same tick
+    meta_path.write_text(json.dumps(meta))
+    os.utime(meta_path, ns=(tick, tick))
+    assert spend.today(now) == pytest.approx(0.75)
+    # Once its mtime is old enough to vouch for a read, the read is kept (and still right).
+    monkeypatch.setattr(run_catalog, "_now_ns", lambda: tick + run_catalog.RACY_NS)
+    assert spend.today(now) == pytest.approx(0.75)
+    assert spend.today(now) == pytest.approx(0.75)
+
+
 def test_daily_budget_reached_says_so_with_time_to_midnight(tmp_path):
     now = datetime.now(UTC)
     recorded_run(tmp_path, now, 1.0)

@@ -7,7 +7,7 @@ import asyncio
 from generate.testing import Behavior
 
 
-async def eventually(probe, within_s: float = 15.0) -> bool:
+async def eventually(probe, within_s: float = 60.0) -> bool:
     """Whether the blocking ``probe()`` turns true within ``within_s`` (polled in a thread)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
@@ -36,5 +36,5 @@ async def start_half_hung_run(session, fake) -> asyncio.Task:
             progress_callback=on_progress,
         )
     )
-    await asyncio.wait_for(settled.wait(), 30)
+    await asyncio.wait_for(settled.wait(), 60)
     return call

@@ -81,10 +81,16 @@ def _stop(proc: subprocess.Popen) -> str:
 
 
 async def test_sketchgen_mcp_http_serves_with_the_token(tmp_path):
-    port = _free_port()
     token = "cli-mcp-token-0123456789"
+    for attempt in range(3):  # a free port is only free when picked: another process may take it
+        port = _free_port()
+        try:
+            proc = await asyncio.to_thread(_start, tmp_path, port, token)
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     url = f"http://127.0.0.1:{port}/mcp"
-    proc = await asyncio.to_thread(_start, tmp_path, port, token)
     try:
         async with httpx.AsyncClient(timeout=10) as raw:
             assert (await raw.post(url, json={})).status_code == 401

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 
 import numpy as np
 import pytest
@@ -132,15 +131,14 @@ def no_weights_anywhere(tmp_path, monkeypatch):
 
 
 def test_no_weights_fails_fast_without_touching_the_network(no_weights_anywhere):
-    started = time.monotonic()
     with pytest.raises(EmbedderUnavailableError) as info:
         load_embedder_from_env()
-    elapsed = time.monotonic() - started
     message = str(info.value)
     assert "ViT-B-32" in message and "laion2b_s34b_b79k" in message and "`sketchgen weights`" in message
     assert "\n" not in message
-    assert no_weights_anywhere == []  # no connection was even attempted
-    assert elapsed < 5.0  # generous: it is a file-system check, not a minute of hub retries
+    # No connection was even attempted, so no minute of hub retries either (a bound on the time
+    # taken would fail on a loaded machine importing open_clip for the first time).
+    assert no_weights_anywhere == []
 
 
 def test_missing_checkpoint_file_fails_fast(no_weights_anywhere, tmp_path, monkeypatch):

@@ -243,18 +243,18 @@ async def test_a_hung_server_is_a_retryable_timeout(pro, gemini_env, mode):
     with pytest.raises(ModelCallError) as info:
         await _run(pro, _request(timeout_s=0.5), mode)
     assert info.value.code == ErrorCode.TIMEOUT and info.value.retryable
-    assert await asyncio.to_thread(gemini_env.wait_for, lambda f: f.aborted_count == 1, 10)
+    assert await asyncio.to_thread(gemini_env.wait_for, lambda f: f.aborted_count == 1)
     await pro.aclose()
 
 
 async def test_cancelling_agenerate_aborts_the_request_on_the_server(pro, gemini_env):
     gemini_env.set_default(Behavior.ok(latency=30))
     task = asyncio.create_task(pro.agenerate(_request()))
-    assert await asyncio.to_thread(gemini_env.wait_for_requests, 1, 10)
+    assert await asyncio.to_thread(gemini_env.wait_for_requests, 1)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await asyncio.to_thread(gemini_env.wait_for, lambda f: f.aborted_count == 1, 10)
+    assert await asyncio.to_thread(gemini_env.wait_for, lambda f: f.aborted_count == 1)
     await pro.aclose()
 
 
@@ -264,7 +264,7 @@ async def test_closing_a_stream_early_aborts_the_request(pro, gemini_env):
     first = await anext(stream)
     assert isinstance(first, ModelPreview)
     await stream.aclose()  # the consumer stops listening after the first preview
-    assert await asyncio.to_thread(gemini_env.wait_for, lambda f: f.aborted_count == 1, 10)
+    assert await asyncio.to_thread(gemini_env.wait_for, lambda f: f.aborted_count == 1)
     assert gemini_env.count == 1
     await pro.aclose()
 

@@ -287,7 +287,7 @@ def test_a_consumer_that_stops_listening_cancels_the_pending_calls(fake_openai, 
             await task
 
     asyncio.run(listen_then_leave())
-    assert fake_openai.wait_for(lambda f: all(r.outcome == "aborted" for r in f.requests), timeout=10)
+    assert fake_openai.wait_for(lambda f: all(r.outcome == "aborted" for r in f.requests))
     assert fake_openai.count == 3
 
 
