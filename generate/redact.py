@@ -237,6 +237,7 @@ LIBRARY_LOGGERS = (
     "sketchgen.catalog",
     "sketchgen.api",
     "sketchgen.mcp",
+    "sketchgen.uploads",
     "generate",
     "generate.adapters.gemini.adapter",
     "generate.adapters.gemini.wire",
