@@ -139,3 +139,29 @@ def test_an_image_less_answer_bills_its_prompt_and_thought_tokens_at_the_catalog
     assert rec["retries"][0]["cost_usd"] == failed > 0
     made = cost_usd(entry, Usage(**rec["usage"]))
     assert rec["cost_usd"] == round(failed + made, 6)
+
+
+def test_a_resume_counts_on_the_day_it_ran_not_the_runs_start_day(fake, tmp_path):
+    from datetime import UTC, timedelta
+
+    fake.script(*[Behavior.no_image()] * 4, match=_one_sketch())
+    failed = SketchPipeline(output_dir=tmp_path).run(
+        RunRequest(brief="golf mascot", model="nano-banana-pro", num_images=3)
+    )
+    folder = tmp_path / failed.run_id
+    before = _meta(folder)
+    started = datetime.now(UTC) - timedelta(days=3)  # as if the run had been made three days ago
+    before["timestamp"] = started.astimezone().isoformat(timespec="seconds")
+    (folder / "metadata.json").write_text(json.dumps(before))
+
+    _resume(failed.run_id, tmp_path)
+    after = _meta(folder)
+    entry = after["resumes"][-1]
+    resumed_on = datetime.fromisoformat(entry["at"]).astimezone(UTC).date().isoformat()
+    assert entry["cost_usd"] > 0
+    days = {g["key"]: g["cost_usd"] for g in summarize_spend(tmp_path)["groups"]}
+    assert days == {started.date().isoformat(): before["totals"]["cost_usd"], resumed_on: entry["cost_usd"]}
+    on_that_day = datetime.fromisoformat(entry["at"])
+    assert DailySpend(tmp_path).today(on_that_day) == entry["cost_usd"]
+    catalog = catalog_for(tmp_path)
+    assert catalog is not None and catalog.spend(resumed_on, resumed_on) == entry["cost_usd"]
