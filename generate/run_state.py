@@ -332,6 +332,7 @@ class RunState:
             carried = getattr(error, "references_sent", None)  # set by adapters that know
             if carried is not None:
                 rec["references_sent"] = carried
+            cost = rec.get("cost_usd") or 0.0  # every billed attempt, charged as each failed
         self.write_metadata()
         return SketchFailed(
             run_id=self.run_id,
@@ -345,6 +346,7 @@ class RunState:
             variation=dict(self.records[index]["variation"]),
             model=self.records[index]["model"],
             fallbacks=[dict(f) for f in self.records[index]["fallbacks"]],
+            cost_usd=cost,
         )
 
     def fall_back(
