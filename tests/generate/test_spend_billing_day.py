@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from generate.run_catalog import catalog_for, note_written
+from generate.run_catalog import CATALOG_NAME, catalog_for, note_written
 from generate.spend import DailyBudgetReached, DailySpend, billed_days, summarize_spend
 from tests.generate.spend_helpers import recorded_run, resumed
 
@@ -52,6 +52,7 @@ def test_a_run_resumed_today_counts_only_the_resume_today(tmp_path):
 
 def test_the_daily_budget_sees_a_resume_of_an_old_run(tmp_path):
     run_id = recorded_run(tmp_path, TODAY - timedelta(days=20), 3.0)
+    _catalog(tmp_path)  # the history made the catalog: the budget asks it, not the folders
     spend = DailySpend(tmp_path)
     spend.check(1.0, TODAY)  # nothing billed today yet
     resumed(tmp_path, run_id, TODAY, 1.5)
@@ -106,3 +107,9 @@ def test_billed_days_of_a_run_without_cost_keeps_its_start_day():
     meta = {"timestamp": "2026-03-01T10:00:00+00:00", "totals": {"cost_usd": 0.0}}
     assert billed_days(meta) == {"2026-03-01": 0.0}
     assert billed_days({"totals": {"cost_usd": 1.0}}) == {}  # no start day: not counted, as before
+
+
+def test_the_daily_budget_never_builds_the_catalog(tmp_path):
+    recorded_run(tmp_path, TODAY, 0.25)
+    assert DailySpend(tmp_path).today(TODAY) == pytest.approx(0.25)
+    assert not (tmp_path / CATALOG_NAME).exists()  # a first build can take minutes at 100,000 runs
