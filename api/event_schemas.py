@@ -103,6 +103,11 @@ class SketchFailedEvent(_Event):
     variation: dict[str, Any] = Field(default_factory=dict)
     model: str = Field(default="", description="The last model tried.")
     fallbacks: list[dict[str, Any]] = Field(default_factory=list)
+    cost_usd: float = Field(
+        default=0.0,
+        description="What the sketch was billed, every attempt: usually 0; more for an answer without "
+        "an image that still billed its prompt and thinking tokens.",
+    )
 
 
 class RunCompletedEvent(_Event):

@@ -63,7 +63,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 _STREAM_DOC = (
     "Server-Sent Events, one per library event, each with `id: <run_id>:<seq>`: `run.started`, "
     "`stage`, `sketch.preview`, `sketch.retry`, `sketch.fallback`, `sketch.completed` (sent as soon as the file is "
-    "written; `url` downloads it), `sketch.failed`, `run.completed` (`metadata_url`, "
+    "written; `url` downloads it), `sketch.failed` (`cost_usd`: what the sketch was billed, usually 0), "
+    "`run.completed` (`metadata_url`, "
     "`contact_sheet_url`). Closing the connection cancels the run's pending model calls."
 )
 _UPLOADS_FULL: dict[int | str, dict[str, Any]] = {

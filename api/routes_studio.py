@@ -205,31 +205,21 @@ async def put_favourite(
     return Favourite(favourite=body.favourite)
 
 
-def _local_stamp(moment: datetime) -> str:
-    """The run-id time prefix (local time, ``YYYYMMDD_HHMMSS``) of an aware moment."""
-    return moment.astimezone().strftime("%Y%m%d_%H%M%S")
-
-
-def _last_stamp(end: datetime) -> str:
-    """The inclusive upper run-id bound before ``end``: its last second ("~" sorts after "_N")."""
-    return _local_stamp(end - timedelta(seconds=1)) + "~"
-
-
 def _spend(root: Path, now: datetime) -> Spend:
-    """Days and months are UTC, as ``sketchgen spend`` and the daily budget count them; run ids are
-    local times, so the UTC bounds are turned into local run-id prefixes for the catalog."""
+    """Days and months are UTC days of billing, as ``sketchgen spend`` and the daily budget count
+    them (a resume counts on the day it ran, the rest of a run on its start day)."""
     from generate.run_catalog import catalog_for
 
     now = now.astimezone(UTC)
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
-    next_day = day + timedelta(days=1)
     next_month = (month + timedelta(days=32)).replace(day=1)
     catalog = catalog_for(root)
     if catalog is not None:
-        today = catalog.spend(_local_stamp(day), _last_stamp(next_day))
-        this_month = catalog.spend(_local_stamp(month), _last_stamp(next_month))
-        by_model = catalog.spend_by_model(_local_stamp(month), _last_stamp(next_month))
+        first, last = month.date().isoformat(), (next_month - timedelta(days=1)).date().isoformat()
+        today = catalog.spend(day.date().isoformat(), day.date().isoformat())
+        this_month = catalog.spend(first, last)
+        by_model = catalog.spend_by_model(first, last)
     else:  # no catalog (read-only outputs): the library's own sums, from the folders
         from generate.spend import DailySpend, summarize_spend
 

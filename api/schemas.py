@@ -426,6 +426,11 @@ class RunSummary(BaseModel):
     failed: int = 0
     cancelled: int = 0
     cost_usd: float = 0.0
+    billed: dict[str, float] = Field(
+        default_factory=dict,
+        description="What the run was billed on each UTC day (YYYY-MM-DD: USD): its start day, and the "
+        "day of each resume that billed anything. Spend and the daily budget count it so.",
+    )
     favourite: bool = False
     url: str = Field(description="GET this for the run's metadata.")
     image_urls: list[str] = Field(default_factory=list)

@@ -220,7 +220,8 @@ def _run_with_progress(
             )
         elif isinstance(ev, SketchFailed):
             done += 1
-            show(f"  [{done}/{total}] sketch {ev.index} FAILED: {ev.code}: {ev.message}")
+            billed = f"  (billed ${ev.cost_usd:.4f})" if ev.cost_usd > 0 else ""
+            show(f"  [{done}/{total}] sketch {ev.index} FAILED: {ev.code}: {ev.message}{billed}")
         elif isinstance(ev, SketchFallback):
             show(f"  sketch {ev.index}: {ev.reason} on {ev.from_model}, trying {ev.to_model}")
         elif isinstance(ev, SketchRetry):

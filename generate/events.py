@@ -134,6 +134,9 @@ class SketchFailed(RunEvent):
     variation: dict[str, Any] = field(default_factory=dict)
     model: str = ""  # the last model tried
     fallbacks: list[dict[str, Any]] = field(default_factory=list)
+    # What the sketch was billed, every attempt (its metadata ``cost_usd``): usually 0, more for an
+    # image-less answer that still billed its prompt and thinking tokens.
+    cost_usd: float = 0.0
 
     def __iter__(self):  # (index, image_path, error)
         from generate.errors import ModelCallError

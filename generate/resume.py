@@ -7,8 +7,10 @@ the model that made the run (its catalog id, never "auto") and its request optio
 (``response_modalities``, ``google_search``, ``person_generation``). The sketches already written stand as
 they are; metadata.json is rewritten atomically as each new sketch settles (the same
 :class:`generate.run_state.RunState` a new run uses), and the attempt is recorded in the run's
-``resumes`` list: ``{at, sketches, model, previous_status, status, cost_usd}`` (``cost_usd``: what
-that resume was billed).
+``resumes`` list: ``{at, sketches, model, previous_status, status, cost_usd}`` (``at``: when it
+started, local time with its offset; ``cost_usd``: what that resume was billed, rewritten as each
+sketch settles). Spend is dated by them (:func:`generate.spend.billed_days`): a resume counts on
+the UTC day of its ``at``, not the run's start day.
 
 Money is never forgotten: a remade sketch keeps what its earlier attempts were billed (a failed
 answer that still billed prompt and thinking tokens, or a sketch made and paid for whose file was

@@ -71,7 +71,7 @@ SWEEP_PAUSE_S = 0.005
 _BATCH_RUNS = 500  # runs read and committed per transaction
 RETRY_S = 30.0  # a catalog that could not be opened (locked, not writable) is tried again after this
 _BUSY_TIMEOUT_S = 10.0  # how long a statement waits for another process's write to finish
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 _UNSETTLED = ("running", "interrupted")
 # How long after its mtime a stat can vouch for a file or folder: FAT's mtimes tick every 2 s, most
 # others (ext4, XFS, tmpfs, APFS) every few milliseconds at most.
@@ -124,6 +124,13 @@ CREATE TABLE IF NOT EXISTS sketches (
     exaggeration TEXT,
     cost_usd REAL,
     PRIMARY KEY (id, idx)
+) WITHOUT ROWID;
+-- What each run was billed on each UTC day (the start day, and each resume's): spend by day.
+CREATE TABLE IF NOT EXISTS charges (
+    day TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    PRIMARY KEY (day, id)
 ) WITHOUT ROWID;
 -- rowid = runs.id. Rowids only, no positions (detail=none): the history asks "all these words",
 -- never a phrase, and an AND of two words over 100,000 briefs takes half the time.
@@ -468,19 +475,36 @@ class RunCatalog:
         rows = self._db().execute("SELECT summary FROM runs ORDER BY sort_key")
         return [json.loads(r[0]) for r in rows]
 
+    @staticmethod
+    def _days(lo: str | None, hi: str | None) -> tuple[str, list[str]]:
+        clauses = [c for c, v in (("c.day >= ?", lo), ("c.day <= ?", hi)) if v]
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", [v for v in (lo, hi) if v]
+
     def spend(self, lo: str | None = None, hi: str | None = None) -> float:
-        """Recorded cost of the runs made between two run-id time prefixes (inclusive)."""
-        where, args = self._where(None, (), None, lo, hi, None, None, None)
-        return float(self._db().execute(f"SELECT TOTAL(cost_usd) FROM runs {where}", args).fetchone()[0])
+        """Recorded cost billed between two UTC days (``YYYY-MM-DD``, inclusive): each run's start
+        day and each resume's day count what was billed on them (:func:`generate.spend.billed_days`)."""
+        where, args = self._days(lo, hi)
+        return float(
+            self._db().execute(f"SELECT TOTAL(c.cost_usd) FROM charges c {where}", args).fetchone()[0]
+        )
 
     def spend_by_model(self, lo: str | None = None, hi: str | None = None) -> dict[str, float]:
         """:meth:`spend` per model (the run's recorded model; runs that cost nothing left out)."""
-        where, args = self._where(None, (), None, lo, hi, None, None, None)
-        where = f"{where} AND cost_usd > 0" if where else "WHERE cost_usd > 0"
+        where, args = self._days(lo, hi)
+        where = f"{where} AND c.cost_usd > 0" if where else "WHERE c.cost_usd > 0"
         rows = self._db().execute(
-            f"SELECT COALESCE(model, ''), TOTAL(cost_usd) FROM runs {where} GROUP BY 1 ORDER BY 2 DESC", args
+            "SELECT COALESCE(r.model, ''), TOTAL(c.cost_usd) FROM charges c JOIN runs r ON r.id = c.id"
+            f" {where} GROUP BY 1 ORDER BY 2 DESC",
+            args,
         )
         return {name or "unknown": float(total) for name, total in rows}
+
+    def billed_on(self, day: str) -> list[str]:
+        """The runs billed anything on UTC day ``day`` (``YYYY-MM-DD``): started or resumed then."""
+        rows = self._db().execute(
+            "SELECT r.run_id FROM charges c JOIN runs r ON r.id = c.id WHERE c.day = ?", (day,)
+        )
+        return [r[0] for r in rows]
 
     def rebuild(self) -> int:
         """Forget every row and read every folder again; returns the number of runs catalogued.
@@ -591,7 +615,7 @@ def _read_folder(root: Path, run_id: str):
 
 
 def _delete(db: sqlite3.Connection, run_id: str) -> None:
-    for table in ("run_models", "sketches"):
+    for table in ("run_models", "sketches", "charges"):
         db.execute(_PRUNE.format(table=table), (run_id,))
     db.execute("DELETE FROM briefs WHERE rowid IN (SELECT id FROM runs WHERE run_id = ?)", (run_id,))
     db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
@@ -605,6 +629,7 @@ def _insert(db, run_id: str, summary: dict[str, Any] | None, stat, favourite: bo
         return
     sketches = summary.pop("sketches", [])
     models = summary.pop("models", [])
+    billed = summary.get("billed") or {}
     summary["favourite"] = favourite
     parent = (summary.get("parent") or {}).get("run_id")
     cursor = db.execute(
@@ -633,6 +658,9 @@ def _insert(db, run_id: str, summary: dict[str, Any] | None, stat, favourite: bo
     )
     row_id = cursor.lastrowid
     db.executemany("INSERT OR IGNORE INTO run_models VALUES (?, ?)", [(m, row_id) for m in models])
+    db.executemany(
+        "INSERT OR REPLACE INTO charges VALUES (?, ?, ?)", [(d, row_id, float(c)) for d, c in billed.items()]
+    )
     db.executemany(
         "INSERT OR REPLACE INTO sketches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [

@@ -332,6 +332,7 @@ class RunState:
             carried = getattr(error, "references_sent", None)  # set by adapters that know
             if carried is not None:
                 rec["references_sent"] = carried
+            cost = rec.get("cost_usd") or 0.0  # every billed attempt, charged as each failed
         self.write_metadata()
         return SketchFailed(
             run_id=self.run_id,
@@ -345,6 +346,7 @@ class RunState:
             variation=dict(self.records[index]["variation"]),
             model=self.records[index]["model"],
             fallbacks=[dict(f) for f in self.records[index]["fallbacks"]],
+            cost_usd=cost,
         )
 
     def fall_back(
@@ -565,6 +567,15 @@ class RunState:
             spent = [r for r in self.records if r["index"] in indexes]
             return round(total_cost(spent) - sum(r.get("prior_cost_usd") or 0.0 for r in spent), 6)
 
+    def _dated_resumes(self) -> list[dict[str, Any]]:
+        """The ``resumes`` list as it stands; this resume's ``cost_usd`` kept current at every write,
+        so spend dated by billing (:func:`generate.spend.billed_days`) counts a resume that was
+        interrupted, or is still running, on its own day."""
+        resumes = [dict(r) for r in self.resumes]
+        if resumes:
+            resumes[-1]["cost_usd"] = self._resume_cost()
+        return resumes
+
     def total_cost(self) -> float:
         with self._lock:
             return total_cost(self.records)
@@ -589,7 +600,7 @@ class RunState:
             warnings=self.warnings,
             wall_s=time.perf_counter() - self._t0,
             iteration=self.iteration,
-            resumes=[dict(r) for r in self.resumes],
+            resumes=self._dated_resumes(),
             deterministic=self.adapter.capabilities.deterministic,
         )
         if len(self.chain) > 1:  # a fallback chain: which models, and which are out of this run

@@ -235,6 +235,8 @@ class SketchTools:
             elif isinstance(event, SketchCompleted | SketchFailed):
                 settled += 1
                 what = "completed" if isinstance(event, SketchCompleted) else f"failed ({event.code})"
+                if isinstance(event, SketchFailed) and event.cost_usd > 0:
+                    what += f", billed ${event.cost_usd:.4f}"
                 updates.put_nowait((settled, total, f"sketch {event.index} {what}"))
 
         async def send_progress() -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import httpx
 import pytest
 
 from api.main import create_app
 from generate import spend
-from tests.generate.spend_helpers import freeze_now, recorded_run
+from generate.run_catalog import note_written
+from tests.generate.spend_helpers import freeze_now, recorded_run, resumed
 
 
 async def test_a_run_over_its_cap_is_422_before_any_call(client, fake_gemini, output_dir):
@@ -95,3 +96,14 @@ async def test_a_run_a_batch_and_the_library_refuse_a_bad_cap_in_the_same_words(
     with pytest.raises(ConfigError) as refused:
         RunRequest.parse({"brief": "golf mascot", "max_cost_usd": cap})
     assert refused.value.field == "max_cost_usd" and says in str(refused.value)
+
+
+async def test_a_resume_of_an_old_run_today_counts_against_the_daily_budget(spent, output_dir):
+    now = spend.datetime.now(UTC)  # the frozen now
+    old = recorded_run(output_dir, now - timedelta(days=3), 5.0)  # that day's, not today's
+    request = {"brief": "golf mascot", "model": "trace", "num_images": 3}
+    assert (await spent.post("/generate", json=request)).status_code == 200
+    resumed(output_dir, old, now, 1.25)
+    note_written(output_dir / old)  # as this service's own resume does
+    r = await spent.post("/generate", json=request)
+    assert r.status_code == 429 and "$1.2500 recorded today" in r.json()["message"]

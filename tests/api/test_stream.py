@@ -95,7 +95,22 @@ async def test_failed_sketch_event_carries_the_reason(live_server, fake_gemini):
     failed = [e["data"] for e in events if e["event"] == "sketch.failed"]
     assert len(failed) == 1 and failed[0]["index"] == 2
     assert failed[0]["code"] == "blocked_output" and failed[0]["message"] and "retryable" in failed[0]
+    assert failed[0]["cost_usd"] == 0  # a blocked image is not billed
     assert events[-1]["data"]["status"] == "partial"
+
+
+async def test_failed_sketch_event_says_what_a_billed_answer_cost(live_server, fake_gemini):
+    # Pro thinks on every call: an answer without an image still bills its prompt and thought tokens.
+    fake_gemini.script(Behavior.no_image(), match="Sketch 3 of 3", then=Behavior.no_image())
+    server = live_server()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+        r = await c.post(
+            "/generate-stream", json={"brief": "golf mascot", "num_images": 3, "model": "nano-banana-pro"}
+        )
+        events = parse_sse(r.text)
+        (failed,) = [e["data"] for e in events if e["event"] == "sketch.failed"]
+        meta = (await c.get(events[-1]["data"]["metadata_url"])).json()
+    assert failed["cost_usd"] > 0 and failed["cost_usd"] == meta["sketches"][2]["cost_usd"]
 
 
 async def test_disconnect_after_first_sketch_aborts_the_rest(live_server, fake_gemini, output_dir):

@@ -16,7 +16,7 @@ from generate.run_lock import RunLock
 from generate.runs import atomic_write_json
 from tests.api.asgi_helpers import http_scope, receive_once
 from tests.api.test_runs_files import make_run
-from tests.generate.spend_helpers import freeze_now
+from tests.generate.spend_helpers import freeze_now, recorded_run, resumed
 
 
 async def _ids(client, **params):
@@ -250,3 +250,14 @@ async def test_spend_in_the_last_second_of_a_month_counts_that_day_and_month(cli
     body = (await client.get("/spend")).json()
     assert (body["day"], body["month"]) == ("2026-11-30", "2026-11")
     assert body["today_usd"] == pytest.approx(0.25) and body["month_usd"] == pytest.approx(0.25)
+
+
+async def test_spend_counts_a_resume_on_the_day_it_ran(client, output_dir, monkeypatch):
+    now = freeze_now(monkeypatch, datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    run_id = recorded_run(output_dir, datetime(2026, 11, 30, 22, 0, tzinfo=UTC), 0.5, model="m-pro")
+    resumed(output_dir, run_id, now - timedelta(hours=1), 0.25)
+    body = (await client.get("/spend")).json()
+    assert body["today_usd"] == pytest.approx(0.25) and body["month_usd"] == pytest.approx(0.25)
+    assert body["by_model"] == pytest.approx({"m-pro": 0.25})
+    (run,) = (await client.get("/runs")).json()["runs"]
+    assert run["billed"] == {"2026-11-30": 0.5, "2026-12-01": 0.25}

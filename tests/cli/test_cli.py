@@ -340,3 +340,21 @@ def test_runs_search_and_reindex_from_the_folders(tmp_path):
     assert [r["run_id"] for r in json.loads(proc.stdout)] == ["20250105_090000"]
     proc = _sketchgen("runs", "--search", "*", "--output-dir", str(out), cwd=tmp_path)
     assert proc.returncode == 2 and "--search needs at least one word" in proc.stderr
+
+
+def test_a_failed_sketch_line_says_what_it_was_billed(tmp_path, monkeypatch, capsys):
+    from generate.testing import Behavior
+
+    with FakeGeminiServer() as fake:
+        for k, v in fake.env().items():
+            monkeypatch.setenv(k, v)
+        # Pro thinks on every call: an answer without an image still bills its prompt and thinking.
+        fake.script(Behavior.no_image(), match="Sketch 2 of 3", then=Behavior.no_image())
+        fake.script(Behavior.image_safety(), match="Sketch 3 of 3", then=Behavior.image_safety())
+        args = ["generate", "golf mascot", "-n", "3", "--model", "nano-banana-pro"]
+        main([*args, "--output-dir", str(tmp_path)])
+    out = capsys.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if "FAILED" in line]
+    (billed,) = [line for line in lines if "sketch 1 FAILED" in line]
+    (blocked,) = [line for line in lines if "sketch 2 FAILED" in line]
+    assert "(billed $0." in billed and "billed" not in blocked

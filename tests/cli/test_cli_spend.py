@@ -9,7 +9,7 @@ import pytest
 
 from cli.main import main
 from generate.testing import FakeGeminiServer
-from tests.generate.spend_helpers import recorded_run
+from tests.generate.spend_helpers import recorded_run, resumed
 
 
 def test_spend_sums_by_model_as_text_and_json(tmp_path, capsys):
@@ -21,6 +21,20 @@ def test_spend_sums_by_model_as_text_and_json(tmp_path, capsys):
     assert main(["spend", "--since", "2026-03-02", "--json", "--output-dir", str(tmp_path)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["total_usd"] == 0.25 and summary["groups"][0]["key"] == "2026-03-02"
+
+
+def test_spend_by_day_counts_a_resume_on_the_day_it_ran(tmp_path, capsys):
+    run_id = recorded_run(tmp_path, datetime(2026, 3, 1, 23, 0, tzinfo=UTC), 0.5)
+    resumed(tmp_path, run_id, datetime(2026, 3, 2, 8, 0, tzinfo=UTC), 0.125)
+    assert main(["spend", "--json", "--output-dir", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [(g["key"], g["cost_usd"]) for g in summary["groups"]] == [
+        ("2026-03-01", 0.5),
+        ("2026-03-02", 0.125),
+    ]
+    assert summary["total_usd"] == 0.625 and summary["runs"] == 1
+    assert main(["spend", "--since", "2026-03-02", "--json", "--output-dir", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["total_usd"] == 0.125
 
 
 def test_spend_bad_date_is_one_line_exit_2(tmp_path, capsys):

@@ -56,3 +56,16 @@ def freeze_now(monkeypatch, moment: datetime | None = None) -> datetime:
     for module in (generate.spend, api.routes_studio):
         monkeypatch.setattr(module, "datetime", Frozen)
     return moment
+
+
+def resumed(root: Path, run_id: str, when: datetime, cost: float, **entry) -> None:
+    """Record a resume of ``run_id`` made at ``when`` (aware) that billed ``cost``, as a resume does:
+    one more ``resumes[]`` entry, and the run's total grown by it. ``entry`` overrides its fields
+    (``at=None`` or ``cost_usd=None`` drops them, as metadata from before they were recorded)."""
+    path = root / run_id / "metadata.json"
+    meta = json.loads(path.read_text())
+    record = {"at": when.astimezone().isoformat(timespec="seconds"), "sketches": [0], "cost_usd": cost}
+    record.update(model=meta["model"]["used"], previous_status="partial", status="complete", **entry)
+    meta.setdefault("resumes", []).append({k: v for k, v in record.items() if v is not None})
+    meta["totals"]["cost_usd"] = round(meta["totals"]["cost_usd"] + cost, 6)
+    path.write_text(json.dumps(meta))

@@ -10,7 +10,7 @@ from datetime import datetime
 from generate.adapter import Usage
 from generate.adapters.gemini.catalog import cost_usd, resolve_model
 from generate.pipeline import RunRequest, SketchPipeline
-from generate.resume import aresume, prepare_resume
+from generate.resume import aresume, astream_resume, prepare_resume
 from generate.run_catalog import catalog_for
 from generate.spend import DailySpend, summarize_spend
 from generate.testing import Behavior
@@ -139,3 +139,56 @@ def test_an_image_less_answer_bills_its_prompt_and_thought_tokens_at_the_catalog
     assert rec["retries"][0]["cost_usd"] == failed > 0
     made = cost_usd(entry, Usage(**rec["usage"]))
     assert rec["cost_usd"] == round(failed + made, 6)
+
+
+def test_a_resume_counts_on_the_day_it_ran_not_the_runs_start_day(fake, tmp_path):
+    from datetime import UTC, timedelta
+
+    fake.script(*[Behavior.no_image()] * 4, match=_one_sketch())
+    failed = SketchPipeline(output_dir=tmp_path).run(
+        RunRequest(brief="golf mascot", model="nano-banana-pro", num_images=3)
+    )
+    folder = tmp_path / failed.run_id
+    before = _meta(folder)
+    started = datetime.now(UTC) - timedelta(days=3)  # as if the run had been made three days ago
+    before["timestamp"] = started.astimezone().isoformat(timespec="seconds")
+    (folder / "metadata.json").write_text(json.dumps(before))
+
+    _resume(failed.run_id, tmp_path)
+    after = _meta(folder)
+    entry = after["resumes"][-1]
+    resumed_on = datetime.fromisoformat(entry["at"]).astimezone(UTC).date().isoformat()
+    assert entry["cost_usd"] > 0
+    days = {g["key"]: g["cost_usd"] for g in summarize_spend(tmp_path)["groups"]}
+    assert days == {started.date().isoformat(): before["totals"]["cost_usd"], resumed_on: entry["cost_usd"]}
+    on_that_day = datetime.fromisoformat(entry["at"])
+    assert DailySpend(tmp_path).today(on_that_day) == entry["cost_usd"]
+    catalog = catalog_for(tmp_path)
+    assert catalog is not None and catalog.spend(resumed_on, resumed_on) == entry["cost_usd"]
+
+
+def test_a_resume_records_what_it_billed_as_each_sketch_settles(fake, tmp_path):
+    """A resume that dies part-way still says what it billed, so its day counts it."""
+    fake.script(*[Behavior.no_image()] * 8, match=lambda rec: "Sketch 1 of 3" not in rec.prompt)
+    failed = SketchPipeline(output_dir=tmp_path).run(
+        RunRequest(brief="golf mascot", model="nano-banana-pro", num_images=3)
+    )
+    folder = tmp_path / failed.run_id
+    assert failed.status == "partial"
+    fake.script(Behavior.hang(), match="Sketch 3 of 3")  # the resume cannot settle while we look
+
+    async def first_sketch_of_the_resume() -> dict:
+        stream = astream_resume(prepare_resume(failed.run_id, tmp_path))
+        try:
+            async for event in stream:
+                if event.event == "sketch.completed":
+                    return _meta(folder)  # as it stands on disk with the resume still running
+        finally:
+            await stream.aclose()  # cancels the hung call
+        raise AssertionError("no sketch was remade")
+
+    during = asyncio.run(first_sketch_of_the_resume())
+    assert during["status"] == "running"
+    made = during["sketches"][1]
+    assert made["status"] == "completed"
+    assert during["resumes"][-1]["cost_usd"] == round(made["cost_usd"] - made["prior_cost_usd"], 6) > 0

@@ -160,6 +160,29 @@ async def test_a_partial_run_is_a_result_with_the_failure_at_its_index(connect, 
         assert run.sketches[1].error.code == "blocked_output"
 
 
+async def test_a_billed_failure_says_what_it_cost_in_progress_and_result(connect, fake, output_dir):
+    async with connect() as client:
+        # Pro thinks on every call: an answer without an image still bills its prompt and thinking.
+        fake.script(Behavior.no_image(), match="Sketch 2 of 3", then=Behavior.no_image())
+        messages: list[str] = []
+
+        async def on_progress(done, total, message):
+            messages.append(message)
+
+        result = await client.call_tool(
+            "generate_sketches",
+            {"brief": "golf mascot", "model": "nano-banana-pro", "num_images": 3},
+            progress_callback=on_progress,
+        )
+        run = RunOut.model_validate(result.structured_content)
+        failed = run.sketches[1]
+        assert failed.status == "failed" and failed.cost_usd > 0
+        assert failed.cost_usd == load_run(run.run_id, output_dir)["sketches"][1]["cost_usd"]
+        (line,) = [m for m in messages if m.startswith("sketch 1 failed")]
+        assert f"billed ${failed.cost_usd:.4f}" in line
+        assert not [m for m in messages if "completed" in m and "billed" in m]
+
+
 async def test_rate_limited_after_the_retries_is_a_retryable_tool_error(connect, fake, output_dir):
     async with connect() as client:
         fake.set_default(Behavior.rate_limited(retry_delay_s=0.01))
