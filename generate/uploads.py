@@ -86,8 +86,9 @@ def retention_hours_from_env() -> float:
 
 
 def max_bytes_from_env() -> int:
-    """``SKETCHGEN_UPLOADS_MAX_MB`` in bytes: the most the uploads folder may hold (default 1024 MiB)."""
-    return int(_env_number("SKETCHGEN_UPLOADS_MAX_MB", DEFAULT_MAX_MB) * 2**20)
+    """``SKETCHGEN_UPLOADS_MAX_MB`` in bytes: the most the uploads folder may hold (default 1024 MiB).
+    A cap past what any disk holds (``1e308``) is no cap, not an overflow at start."""
+    return int(min(_env_number("SKETCHGEN_UPLOADS_MAX_MB", DEFAULT_MAX_MB) * 2**20, 2.0**62))
 
 
 def sweep_interval_s(retention_hours: float) -> float:

@@ -142,3 +142,12 @@ def test_the_settings_default_to_a_day_and_a_gibibyte(monkeypatch):
     assert retention_hours_from_env() == 24.0 and max_bytes_from_env() == 2**30
     monkeypatch.setenv("SKETCHGEN_UPLOAD_RETENTION_HOURS", "0.5")
     assert retention_hours_from_env() == 0.5
+
+
+def test_a_huge_cap_means_no_cap_rather_than_a_crash(monkeypatch, tmp_path):
+    """1e308 MiB is a finite number above 0, as the variable asks, but not an int of bytes."""
+    monkeypatch.setenv("SKETCHGEN_UPLOADS_MAX_MB", "1e308")
+    cap = max_bytes_from_env()
+    assert isinstance(cap, int) and cap >= 2**62
+    path, new = save_upload(_png(60), tmp_path, field="image", max_total_bytes=cap)
+    assert new and path.exists()
