@@ -23,7 +23,7 @@ from typing import Any
 
 from generate.errors import ConfigError, SketchgenError
 from generate.run_catalog import CATALOG_NAME, building_catalog, catalog_for, catalog_state, stat_vouches
-from generate.runs import RUN_ID_PATTERN, list_runs
+from generate.runs import RUN_ID_PATTERN, list_runs, scan_runs
 from generate.types import default_output_root
 
 __all__ = [
@@ -113,7 +113,7 @@ def summarize_spend(
     first = parse_day(since)
     groups: dict[str, dict[str, Any]] = {}
     total, runs, sketches = 0.0, 0, 0
-    for run in list_runs(root, limit=sys.maxsize):
+    for run in _every_run(root):
         billed = run.get("billed")
         if not isinstance(billed, dict):  # a summary from before spend was dated by billing
             billed = billed_days(run)
@@ -146,6 +146,16 @@ def summarize_spend(
         "sketches": sketches,
         "groups": order,
     }
+
+
+def _every_run(root: Path | str | None) -> list[dict[str, Any]]:
+    """Every run's summary: from the run catalog, or from the folders while another process is
+    rebuilding it (its rows are partial until it ends; this process's own build is waited for)."""
+    runs = list_runs(root, limit=sys.maxsize)
+    root = Path(root) if root is not None else default_output_root()
+    if (catalog_state(root) or {}).get("building"):
+        return scan_runs(root, limit=sys.maxsize)
+    return runs
 
 
 class DailyBudgetReached(SketchgenError):
