@@ -11,7 +11,8 @@
   each file's age again, so an upload saved meanwhile is never removed under its request.
 * :func:`sweep_uploads` removes the uploads that no run references, no request holds, and that
   were last saved more than ``SKETCHGEN_UPLOAD_RETENTION_HOURS`` ago (default 24). The service runs
-  it at start, then every :func:`sweep_interval_s`, and before refusing an upload for space.
+  it at start, then every :func:`sweep_interval_s`, and before refusing an upload for space. The
+  temp file of a write that never ended (its process died) goes once that old too.
 * ``SKETCHGEN_UPLOADS_MAX_MB`` (default 1024) caps the folder's total size: an upload that would
   pass it is refused with :class:`UploadsFull` (the HTTP API answers 507, ``code: uploads_full``).
 """
@@ -125,12 +126,23 @@ def referenced_uploads(root: Path | str) -> set[str]:
 _REFERENCES: dict[Path, tuple[tuple[int, int], frozenset[str]]] = {}
 
 
-def _uploads(root: Path | str) -> list[os.DirEntry]:
+def _uploads(root: Path | str, *, temp: bool = False) -> list[os.DirEntry]:
+    """The upload files (plain files, no links); with ``temp``, the temp files of writes too."""
     try:
         with os.scandir(Path(root) / UPLOADS_DIR) as entries:
-            return [e for e in entries if e.is_file(follow_symlinks=False) and not e.name.startswith(".")]
+            return [
+                e
+                for e in entries
+                if e.is_file(follow_symlinks=False)
+                and (not e.name.startswith(".") or temp and _TEMP.match(e.name))
+            ]
     except OSError:
         return []
+
+
+# The temp file of an upload's atomic write (generate.runs.atomic_write_bytes): one older than the
+# retention is left by a process that died mid-write, and nothing else would ever remove it.
+_TEMP = re.compile(r"^\.[0-9a-f]{64}\.(?:png|jpg|jpeg|webp)\.\d+\.\d+\.tmp$")
 
 
 def uploads_bytes(root: Path | str) -> int:
@@ -152,9 +164,10 @@ def _expired(path: Path, cutoff: float) -> bool:
 
 
 def expired_uploads(root: Path | str, retention_hours: float, *, now: float | None = None) -> list[Path]:
-    """The uploads under ``root`` last saved more than ``retention_hours`` ago (referenced or not)."""
+    """The uploads under ``root`` last saved more than ``retention_hours`` ago (referenced or not),
+    and the temp files that writes which never ended left as long ago."""
     cutoff = (time.time() if now is None else now) - retention_hours * 3600
-    return [Path(e.path) for e in _uploads(root) if _expired(Path(e.path), cutoff)]
+    return [Path(e.path) for e in _uploads(root, temp=True) if _expired(Path(e.path), cutoff)]
 
 
 def remove_unused(

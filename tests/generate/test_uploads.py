@@ -151,3 +151,19 @@ def test_a_huge_cap_means_no_cap_rather_than_a_crash(monkeypatch, tmp_path):
     assert isinstance(cap, int) and cap >= 2**62
     path, new = save_upload(_png(60), tmp_path, field="image", max_total_bytes=cap)
     assert new and path.exists()
+
+
+def test_a_write_that_never_ended_is_swept_once_old_and_one_in_flight_is_not(tmp_path):
+    """A process killed while writing an upload leaves its temp file (not counted, never read):
+    the sweep takes it once it is older than the retention, as it would the upload."""
+    kept = save_upload(_png(70), tmp_path, field="image")[0]
+    dead = kept.with_name(f".{'a' * 64}.png.4242.139872.tmp")
+    dead.write_bytes(b"\x89PNG half")
+    _age(dead, 2 * DAY)
+    in_flight = kept.with_name(f".{'b' * 64}.png.4243.139873.tmp")
+    in_flight.write_bytes(b"\x89PNG half")
+    other = kept.with_name(".notes")  # not ours: never touched
+    other.write_text("x")
+    _age(other, 2 * DAY)
+    assert sweep_uploads(tmp_path, 24) == [dead]
+    assert not dead.exists() and in_flight.exists() and other.exists() and kept.exists()
