@@ -2,8 +2,9 @@
 :func:`generate.inputs.save_upload`): what may go, and how much may be kept.
 
 * An upload is **referenced** while any run folder's ``metadata.json`` names it (a sketch's
-  ``input_images`` or ``references``, an earlier turn, anything): a resume, refine or vary sends it
-  again, so it is never removed, however old. A run writes its metadata when it starts, so a
+  ``input_images`` or ``references``, an earlier turn, anything), or any batch's ``manifest.json``
+  (its defaults, for rows not started yet): a resume, refine or vary sends it again, so it is never
+  removed, however old. A run writes its metadata when it starts, so a
   running run counts too; the seconds between a request saving its upload and its run starting are
   covered by the age rule (saving touches the file, so a re-uploaded old image is young again) and
   by ``keep`` (the uploads requests being prepared hold). :meth:`generate.inputs.UploadClaims.sweep`
@@ -27,6 +28,7 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
+from generate.batch_manifest import BATCHES_DIR
 from generate.errors import ConfigError, SketchgenError
 from generate.runs import RUN_ID_PATTERN
 
@@ -99,17 +101,21 @@ def sweep_interval_s(retention_hours: float) -> float:
 
 
 def referenced_uploads(root: Path | str) -> set[str]:
-    """The names of the uploads that some run folder under ``root`` refers to.
+    """The names of the uploads that some run folder (or batch manifest) under ``root`` refers to.
 
     A run's names are read again only when its metadata.json changed (a finished run's never
     does), so a periodic sweep of a large history reads each run once per process."""
     names: set[str] = set()
     try:
-        folders = [p for p in Path(root).iterdir() if RUN_ID_PATTERN.match(p.name)]
+        files = [p / "metadata.json" for p in Path(root).iterdir() if RUN_ID_PATTERN.match(p.name)]
     except OSError:
         return names
-    for folder in folders:
-        path = folder / "metadata.json"
+    try:  # a batch's manifest: its defaults' images, for the rows whose runs have not started yet
+        batches = Path(root) / BATCHES_DIR
+        files += [p / "manifest.json" for p in batches.iterdir() if RUN_ID_PATTERN.match(p.name)]
+    except OSError:
+        pass  # no batches
+    for path in files:
         try:
             stat = path.stat()
             key = (stat.st_mtime_ns, stat.st_size)

@@ -167,3 +167,21 @@ def test_a_write_that_never_ended_is_swept_once_old_and_one_in_flight_is_not(tmp
     _age(other, 2 * DAY)
     assert sweep_uploads(tmp_path, 24) == [dead]
     assert not dead.exists() and in_flight.exists() and other.exists() and kept.exists()
+
+
+def test_a_batch_whose_defaults_name_an_old_upload_keeps_it(tmp_path):
+    """A batch's rows that have not started have no run folder yet: its manifest names the image."""
+    named, orphan = (save_upload(_png(s), tmp_path, field="image")[0] for s in (80, 90))
+    for path in (named, orphan):
+        _age(path, 2 * DAY)
+    folder = tmp_path / "batches" / "20260101_120000"
+    folder.mkdir(parents=True)
+    manifest = {
+        "batch_id": folder.name,
+        "defaults": {"image": str(named)},
+        "rows": [{"row": 1, "run_id": None}],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert referenced_uploads(tmp_path) == {named.name}
+    assert sweep_uploads(tmp_path, 24) == [orphan]
+    assert named.exists()
