@@ -208,13 +208,15 @@ async def put_favourite(
 def _spend(root: Path, now: datetime) -> Spend:
     """Days and months are UTC days of billing, as ``sketchgen spend`` and the daily budget count
     them (a resume counts on the day it ran, the rest of a run on its start day)."""
-    from generate.run_catalog import catalog_for
+    from generate.run_catalog import catalog_for, catalog_state
 
     now = now.astimezone(UTC)
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
     next_month = (month + timedelta(days=32)).replace(day=1)
     catalog = catalog_for(root)
+    if catalog is not None and (catalog_state(root) or {}).get("building"):
+        catalog = None  # another process is rebuilding it: its rows are partial until it ends
     if catalog is not None:
         first, last = month.date().isoformat(), (next_month - timedelta(days=1)).date().isoformat()
         today = catalog.spend(day.date().isoformat(), day.date().isoformat())

@@ -43,6 +43,7 @@ from generate.metadata import history_turn, recorded_request_options
 from generate.run_lock import RunLock, RunLockedError
 from generate.run_state import RunState
 from generate.runs import load_run, run_dir, run_file
+from generate.spend import recorded_usd
 from generate.types import GenerationConfig, GenerationResult
 
 __all__ = [
@@ -121,7 +122,7 @@ class PreparedResume:
                 if rec.get("error"):
                     rec.setdefault("earlier_errors", []).append(rec["error"])
                 # What it was billed so far stays its cost: a resume adds to it, never forgets it.
-                prior = round(float(rec.get("cost_usd") or 0.0), 6)
+                prior = round(recorded_usd(rec.get("cost_usd")), 6)  # a damaged record: nothing
                 rec.update(
                     status="pending",
                     file=None,

@@ -517,7 +517,7 @@ class RunCatalog:
             if not mine:
                 raise CatalogUnavailable("the run catalog is being built by another process; try again later")
             with self._write() as tx:
-                for table in ("runs", "pending", "run_models", "sketches", "briefs"):
+                for table in ("runs", "pending", "run_models", "sketches", "charges", "briefs"):
                     tx.execute(f"DELETE FROM {table}")
                 tx.execute("DELETE FROM info WHERE key = 'root_mtime'")
             self._refresh_locked(full=True)

@@ -171,7 +171,7 @@ def load_run(run_id: str, root: Path | str | None = None) -> dict[str, Any]:
 def run_summary(meta: dict[str, Any]) -> dict[str, Any]:
     """The history's view of one run's metadata (what ``list_runs`` returns per run); ``billed`` is
     what it was billed on each UTC day (:func:`generate.spend.billed_days`)."""
-    from generate.spend import billed_days
+    from generate.spend import billed_days, recorded_usd
 
     totals = meta.get("totals", {})
     config = meta.get("config", {})
@@ -186,7 +186,7 @@ def run_summary(meta: dict[str, Any]) -> dict[str, Any]:
         "succeeded": totals.get("succeeded", 0),
         "failed": totals.get("failed", 0),
         "cancelled": totals.get("cancelled", 0),
-        "cost_usd": totals.get("cost_usd", 0.0),
+        "cost_usd": recorded_usd(totals.get("cost_usd")),
         "billed": billed_days(meta),
         "images": meta.get("images", []),
         "contact_sheet": meta.get("contact_sheet"),

@@ -13,6 +13,7 @@ swapped in beneath it; :class:`DailySpend` is the service's cached view of today
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 
 from generate.errors import ConfigError, SketchgenError
 from generate.run_catalog import CATALOG_NAME, building_catalog, catalog_for, catalog_state, stat_vouches
-from generate.runs import RUN_ID_PATTERN, list_runs
+from generate.runs import RUN_ID_PATTERN, list_runs, scan_runs
 from generate.types import default_output_root
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "parse_day",
     "utc_day",
     "billed_days",
+    "recorded_usd",
     "DailySpend",
     "DailyBudgetReached",
     "daily_budget_from_env",
@@ -62,6 +64,14 @@ def utc_day(timestamp: str | None) -> date | None:
     return moment.astimezone(UTC).date()
 
 
+def recorded_usd(value: Any) -> float:
+    """A cost as metadata records it, in dollars: a finite number of at least 0, else 0.0 (a
+    hand-edited or damaged record counts nothing rather than taking the history or spend down)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0
+    return max(float(value), 0.0)
+
+
 def billed_days(meta: dict[str, Any]) -> dict[str, float]:
     """What a run's metadata says it was billed on each UTC day: ``{"YYYY-MM-DD": usd}``, days in order.
 
@@ -71,11 +81,12 @@ def billed_days(meta: dict[str, Any]) -> dict[str, float]:
     on its start day, as it did. A run without a readable ``timestamp`` has no start day.
     """
     totals = meta.get("totals") if isinstance(meta.get("totals"), dict) else {}
-    rest = float(totals.get("cost_usd") or 0.0)
+    rest = recorded_usd(totals.get("cost_usd"))
     days: dict[str, float] = {}
-    for entry in meta.get("resumes") or []:
-        cost = entry.get("cost_usd") if isinstance(entry, dict) else None
-        day = utc_day(entry.get("at")) if isinstance(cost, int | float) and cost > 0 else None
+    resumes = meta.get("resumes")
+    for entry in resumes if isinstance(resumes, list) else []:
+        cost = recorded_usd(entry.get("cost_usd")) if isinstance(entry, dict) else 0.0
+        day = utc_day(entry.get("at")) if cost > 0 else None
         if day is not None:
             days[day.isoformat()] = days.get(day.isoformat(), 0.0) + cost
             rest -= cost
@@ -102,7 +113,7 @@ def summarize_spend(
     first = parse_day(since)
     groups: dict[str, dict[str, Any]] = {}
     total, runs, sketches = 0.0, 0, 0
-    for run in list_runs(root, limit=sys.maxsize):
+    for run in _every_run(root):
         billed = run.get("billed")
         if not isinstance(billed, dict):  # a summary from before spend was dated by billing
             billed = billed_days(run)
@@ -135,6 +146,16 @@ def summarize_spend(
         "sketches": sketches,
         "groups": order,
     }
+
+
+def _every_run(root: Path | str | None) -> list[dict[str, Any]]:
+    """Every run's summary: from the run catalog, or from the folders while another process is
+    rebuilding it (its rows are partial until it ends; this process's own build is waited for)."""
+    runs = list_runs(root, limit=sys.maxsize)
+    root = Path(root) if root is not None else default_output_root()
+    if (catalog_state(root) or {}).get("building"):
+        return scan_runs(root, limit=sys.maxsize)
+    return runs
 
 
 class DailyBudgetReached(SketchgenError):

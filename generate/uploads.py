@@ -2,8 +2,9 @@
 :func:`generate.inputs.save_upload`): what may go, and how much may be kept.
 
 * An upload is **referenced** while any run folder's ``metadata.json`` names it (a sketch's
-  ``input_images`` or ``references``, an earlier turn, anything): a resume, refine or vary sends it
-  again, so it is never removed, however old. A run writes its metadata when it starts, so a
+  ``input_images`` or ``references``, an earlier turn, anything), or any batch's ``manifest.json``
+  (its defaults, for rows not started yet): a resume, refine or vary sends it again, so it is never
+  removed, however old. A run writes its metadata when it starts, so a
   running run counts too; the seconds between a request saving its upload and its run starting are
   covered by the age rule (saving touches the file, so a re-uploaded old image is young again) and
   by ``keep`` (the uploads requests being prepared hold). :meth:`generate.inputs.UploadClaims.sweep`
@@ -11,7 +12,8 @@
   each file's age again, so an upload saved meanwhile is never removed under its request.
 * :func:`sweep_uploads` removes the uploads that no run references, no request holds, and that
   were last saved more than ``SKETCHGEN_UPLOAD_RETENTION_HOURS`` ago (default 24). The service runs
-  it at start, then every :func:`sweep_interval_s`, and before refusing an upload for space.
+  it at start, then every :func:`sweep_interval_s`, and before refusing an upload for space. The
+  temp file of a write that never ended (its process died) goes once that old too.
 * ``SKETCHGEN_UPLOADS_MAX_MB`` (default 1024) caps the folder's total size: an upload that would
   pass it is refused with :class:`UploadsFull` (the HTTP API answers 507, ``code: uploads_full``).
 """
@@ -26,6 +28,7 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
+from generate.batch_manifest import BATCHES_DIR
 from generate.errors import ConfigError, SketchgenError
 from generate.runs import RUN_ID_PATTERN
 
@@ -86,8 +89,9 @@ def retention_hours_from_env() -> float:
 
 
 def max_bytes_from_env() -> int:
-    """``SKETCHGEN_UPLOADS_MAX_MB`` in bytes: the most the uploads folder may hold (default 1024 MiB)."""
-    return int(_env_number("SKETCHGEN_UPLOADS_MAX_MB", DEFAULT_MAX_MB) * 2**20)
+    """``SKETCHGEN_UPLOADS_MAX_MB`` in bytes: the most the uploads folder may hold (default 1024 MiB).
+    A cap past what any disk holds (``1e308``) is no cap, not an overflow at start."""
+    return int(min(_env_number("SKETCHGEN_UPLOADS_MAX_MB", DEFAULT_MAX_MB) * 2**20, 2.0**62))
 
 
 def sweep_interval_s(retention_hours: float) -> float:
@@ -97,17 +101,21 @@ def sweep_interval_s(retention_hours: float) -> float:
 
 
 def referenced_uploads(root: Path | str) -> set[str]:
-    """The names of the uploads that some run folder under ``root`` refers to.
+    """The names of the uploads that some run folder (or batch manifest) under ``root`` refers to.
 
     A run's names are read again only when its metadata.json changed (a finished run's never
     does), so a periodic sweep of a large history reads each run once per process."""
     names: set[str] = set()
     try:
-        folders = [p for p in Path(root).iterdir() if RUN_ID_PATTERN.match(p.name)]
+        files = [p / "metadata.json" for p in Path(root).iterdir() if RUN_ID_PATTERN.match(p.name)]
     except OSError:
         return names
-    for folder in folders:
-        path = folder / "metadata.json"
+    try:  # a batch's manifest: its defaults' images, for the rows whose runs have not started yet
+        batches = Path(root) / BATCHES_DIR
+        files += [p / "manifest.json" for p in batches.iterdir() if RUN_ID_PATTERN.match(p.name)]
+    except OSError:
+        pass  # no batches
+    for path in files:
         try:
             stat = path.stat()
             key = (stat.st_mtime_ns, stat.st_size)
@@ -124,12 +132,23 @@ def referenced_uploads(root: Path | str) -> set[str]:
 _REFERENCES: dict[Path, tuple[tuple[int, int], frozenset[str]]] = {}
 
 
-def _uploads(root: Path | str) -> list[os.DirEntry]:
+def _uploads(root: Path | str, *, temp: bool = False) -> list[os.DirEntry]:
+    """The upload files (plain files, no links); with ``temp``, the temp files of writes too."""
     try:
         with os.scandir(Path(root) / UPLOADS_DIR) as entries:
-            return [e for e in entries if e.is_file(follow_symlinks=False) and not e.name.startswith(".")]
+            return [
+                e
+                for e in entries
+                if e.is_file(follow_symlinks=False)
+                and (not e.name.startswith(".") or temp and _TEMP.match(e.name))
+            ]
     except OSError:
         return []
+
+
+# The temp file of an upload's atomic write (generate.runs.atomic_write_bytes): one older than the
+# retention is left by a process that died mid-write, and nothing else would ever remove it.
+_TEMP = re.compile(r"^\.[0-9a-f]{64}\.(?:png|jpg|jpeg|webp)\.\d+\.\d+\.tmp$")
 
 
 def uploads_bytes(root: Path | str) -> int:
@@ -151,9 +170,10 @@ def _expired(path: Path, cutoff: float) -> bool:
 
 
 def expired_uploads(root: Path | str, retention_hours: float, *, now: float | None = None) -> list[Path]:
-    """The uploads under ``root`` last saved more than ``retention_hours`` ago (referenced or not)."""
+    """The uploads under ``root`` last saved more than ``retention_hours`` ago (referenced or not),
+    and the temp files that writes which never ended left as long ago."""
     cutoff = (time.time() if now is None else now) - retention_hours * 3600
-    return [Path(e.path) for e in _uploads(root) if _expired(Path(e.path), cutoff)]
+    return [Path(e.path) for e in _uploads(root, temp=True) if _expired(Path(e.path), cutoff)]
 
 
 def remove_unused(

@@ -261,3 +261,34 @@ async def test_spend_counts_a_resume_on_the_day_it_ran(client, output_dir, monke
     assert body["by_model"] == pytest.approx({"m-pro": 0.25})
     (run,) = (await client.get("/runs")).json()["runs"]
     assert run["billed"] == {"2026-11-30": 0.5, "2026-12-01": 0.25}
+
+
+async def test_spend_while_another_process_rebuilds_the_catalog_reads_the_folders(
+    client, output_dir, monkeypatch
+):
+    """A rebuild elsewhere (``sketchgen reindex`` beside the service) empties the catalog and fills
+    it again: its rows are partial until it ends, so GET /spend answers as the daily budget does,
+    from the folders, instead of from a part of the runs."""
+    import sqlite3
+
+    from generate.run_catalog import BUILD_LOCK_NAME, CATALOG_NAME
+    from generate.spend import DailySpend, summarize_spend
+
+    now = freeze_now(monkeypatch)
+    _costed(output_dir, _run_id_at(now, 2), 0.25, "gemini-3-pro-image")
+    _costed(output_dir, _run_id_at(now, 3), 0.5, "gemini-2.5-flash-image")
+    assert (await client.get("/spend")).json()["today_usd"] == pytest.approx(0.75)  # the catalog, built
+    other = RunLock(output_dir, BUILD_LOCK_NAME).acquire()  # another process's build, as its lock says
+    try:
+        db = sqlite3.connect(output_dir / CATALOG_NAME)
+        with db:  # its first step: every row forgotten, to be read again from the folders
+            for table in ("runs", "charges"):
+                db.execute(f"DELETE FROM {table}")
+        db.close()
+        body = (await client.get("/spend")).json()
+        assert body["today_usd"] == pytest.approx(0.75) and body["month_usd"] == pytest.approx(0.75)
+        assert body["by_model"] == pytest.approx({"gemini-2.5-flash-image": 0.5, "gemini-3-pro-image": 0.25})
+        assert DailySpend(output_dir).today(now) == pytest.approx(0.75)
+        assert summarize_spend(output_dir)["total_usd"] == pytest.approx(0.75)  # sketchgen spend
+    finally:
+        other.release()

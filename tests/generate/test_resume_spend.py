@@ -192,3 +192,24 @@ def test_a_resume_records_what_it_billed_as_each_sketch_settles(fake, tmp_path):
     made = during["sketches"][1]
     assert made["status"] == "completed"
     assert during["resumes"][-1]["cost_usd"] == round(made["cost_usd"] - made["prior_cost_usd"], 6) > 0
+
+
+def test_a_damaged_recorded_cost_resumes_as_nothing_billed_before(tmp_path):
+    """A sketch whose recorded cost is not a number of dollars (hand-edited, or damaged) is remade
+    as one that cost nothing so far, instead of the resume failing on it."""
+    made = SketchPipeline(output_dir=tmp_path).run(
+        RunRequest(brief="golf mascot", model="trace", num_images=3)
+    )
+    folder = tmp_path / made.run_id
+    meta = _meta(folder)
+    lost = meta["sketches"][1]
+    (folder / lost["file"]).unlink()
+    lost.update(status="failed", file=None, cost_usd="n/a")
+    meta["status"] = "partial"
+    (folder / "metadata.json").write_text(json.dumps(meta))
+
+    again = _resume(made.run_id, tmp_path)
+    assert again.status == "complete"
+    remade = _meta(folder)["sketches"][1]
+    assert remade["status"] == "completed" and remade["prior_cost_usd"] == 0.0
+    assert isinstance(remade["cost_usd"], float)

@@ -353,3 +353,22 @@ def test_a_running_run_rewritten_to_the_same_size_in_the_same_tick_is_read_again
         _within_one_tick(meta_path, tick)
         assert meta_path.stat().st_size == size
         assert list_runs(history, limit=1)[0]["succeeded"] == 2
+
+
+def test_a_rebuild_forgets_the_charges_of_the_catalog_it_replaces(history):
+    """Spend by day comes from the charges table: a rebuild that kept the old rows (keyed by row ids
+    the rebuild hands out again, to other runs) counted runs twice, and a removed run for good."""
+    import shutil
+
+    catalog = catalog_for(history)
+    assert catalog.spend() == pytest.approx(sum(r["cost_usd"] for r in list_runs(history, limit=100)))
+    for run_id in ("20261101_100000", "20261101_110000", "20261102_100000"):
+        shutil.rmtree(history / run_id)
+    reindex(history)
+    kept = list_runs(history, limit=100)
+    assert len(kept) == 37
+    catalog = catalog_for(history)
+    assert catalog.spend() == pytest.approx(sum(r["cost_usd"] for r in kept))
+    for day in ("2026-11-01", "2026-11-02", "2026-11-05"):
+        on_day = [r["cost_usd"] for r in kept if r["run_id"].startswith(day.replace("-", ""))]
+        assert catalog.spend(day, day) == pytest.approx(sum(on_day))

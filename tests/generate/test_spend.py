@@ -138,3 +138,25 @@ def test_the_daily_budget_resets_at_utc_midnight_not_local_midnight(tmp_path, fa
     spend.check(1.0, late + timedelta(minutes=31))  # 00:01 UTC: a new day, nothing spent in it
     assert spend.today(late + timedelta(minutes=31)) == 0
     assert summarize_spend(tmp_path)["groups"][0]["key"] == "2026-03-01"
+
+
+@pytest.mark.parametrize("cost", ["n/a", {"usd": 1}, [0.1], True, -0.5])
+def test_a_run_whose_recorded_cost_is_not_a_sum_counts_nothing_and_takes_no_other_down(root, cost):
+    """One hand-edited or damaged metadata.json (a cost that is not a number of dollars) is listed
+    at no cost; the history, spend and the catalog behind them still answer for every other run."""
+    from generate.run_catalog import catalog_for
+    from generate.runs import list_runs
+
+    damaged = recorded_run(root, DAY2 + timedelta(hours=1), 0.0)
+    path = root / damaged / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta["totals"]["cost_usd"] = cost
+    meta["resumes"] = [{"at": DAY2.isoformat(), "cost_usd": cost, "sketches": [0]}]
+    path.write_text(json.dumps(meta))
+
+    runs = {r["run_id"]: r for r in list_runs(root, limit=100)}
+    assert len(runs) == 4 and runs[damaged]["cost_usd"] == 0.0
+    summary = summarize_spend(root)
+    assert summary["total_usd"] == pytest.approx(0.875) and summary["runs"] == 4
+    assert catalog_for(root).spend() == pytest.approx(0.875)
+    assert DailySpend(root).today(DAY2) == pytest.approx(0.125)

@@ -142,3 +142,46 @@ def test_the_settings_default_to_a_day_and_a_gibibyte(monkeypatch):
     assert retention_hours_from_env() == 24.0 and max_bytes_from_env() == 2**30
     monkeypatch.setenv("SKETCHGEN_UPLOAD_RETENTION_HOURS", "0.5")
     assert retention_hours_from_env() == 0.5
+
+
+def test_a_huge_cap_means_no_cap_rather_than_a_crash(monkeypatch, tmp_path):
+    """1e308 MiB is a finite number above 0, as the variable asks, but not an int of bytes."""
+    monkeypatch.setenv("SKETCHGEN_UPLOADS_MAX_MB", "1e308")
+    cap = max_bytes_from_env()
+    assert isinstance(cap, int) and cap >= 2**62
+    path, new = save_upload(_png(60), tmp_path, field="image", max_total_bytes=cap)
+    assert new and path.exists()
+
+
+def test_a_write_that_never_ended_is_swept_once_old_and_one_in_flight_is_not(tmp_path):
+    """A process killed while writing an upload leaves its temp file (not counted, never read):
+    the sweep takes it once it is older than the retention, as it would the upload."""
+    kept = save_upload(_png(70), tmp_path, field="image")[0]
+    dead = kept.with_name(f".{'a' * 64}.png.4242.139872.tmp")
+    dead.write_bytes(b"\x89PNG half")
+    _age(dead, 2 * DAY)
+    in_flight = kept.with_name(f".{'b' * 64}.png.4243.139873.tmp")
+    in_flight.write_bytes(b"\x89PNG half")
+    other = kept.with_name(".notes")  # not ours: never touched
+    other.write_text("x")
+    _age(other, 2 * DAY)
+    assert sweep_uploads(tmp_path, 24) == [dead]
+    assert not dead.exists() and in_flight.exists() and other.exists() and kept.exists()
+
+
+def test_a_batch_whose_defaults_name_an_old_upload_keeps_it(tmp_path):
+    """A batch's rows that have not started have no run folder yet: its manifest names the image."""
+    named, orphan = (save_upload(_png(s), tmp_path, field="image")[0] for s in (80, 90))
+    for path in (named, orphan):
+        _age(path, 2 * DAY)
+    folder = tmp_path / "batches" / "20260101_120000"
+    folder.mkdir(parents=True)
+    manifest = {
+        "batch_id": folder.name,
+        "defaults": {"image": str(named)},
+        "rows": [{"row": 1, "run_id": None}],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert referenced_uploads(tmp_path) == {named.name}
+    assert sweep_uploads(tmp_path, 24) == [orphan]
+    assert named.exists()
