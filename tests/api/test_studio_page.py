@@ -628,3 +628,29 @@ def test_the_indexing_poll_backs_off_and_stops_when_the_build_is_done(page, live
     asked = page.evaluate("window.__asked.length")
     page.clock.run_for(600_000)
     assert page.evaluate("window.__asked.length") == asked  # nothing asked once the build is done
+
+
+def test_a_grid_turned_off_gives_back_the_count_of_now_and_a_style_s_ratio_applies(page, live_server):  # noqa: F811
+    """A style picked while a grid is on still sets its aspect ratio, and its count is the one the
+    Sketches select comes back to; a count picked after the grid was turned off is the one the
+    Settings dialog offers, not the count from before the grid."""
+    server = live_server()
+    ready(page, server)
+    page.select_option("#model", "trace")
+    page.select_option("#image_size", "2K")
+    page.select_option("#style_id", "vintage-mascot")
+    assert page.input_value("#aspect_ratio") == "1:1" and page.input_value("#num_images") == "4"
+    page.select_option("#sheet", "2x2")
+    page.select_option("#style_id", "editorial-spot")  # 4:3, 3 sketches
+    assert page.input_value("#aspect_ratio") == "4:3"
+    assert page.input_value("#sheet") == "2x2" and page.locator("#num_images").is_disabled()
+    page.select_option("#sheet", "")
+    assert page.input_value("#num_images") == "3"
+
+    page.select_option("#sheet", "2x2")
+    page.select_option("#sheet", "")
+    page.select_option("#num_images", "6")
+    page.click("#open-settings")
+    page.wait_for_selector("#settings-dialog[open]")
+    assert page.input_value("#s-count") == "6"
+    page.keyboard.press("Escape")
