@@ -24,7 +24,8 @@ is old enough to vouch for what was read.
 When the outputs folder cannot hold the file (read-only) the history falls back to reading the
 folders, as before the catalog existed.
 
-Building it from the folders (the first fill of an empty catalog, or :meth:`RunCatalog.rebuild`)
+Building it from the folders (the first fill of an empty catalog, the rest of one that a dead
+builder left part-filled, or :meth:`RunCatalog.rebuild`)
 commits a batch of runs at a time, so a reader meanwhile sees part of the history: the builder
 holds an advisory lock (``<root>/.catalog.building``, as a run's ``.lock``) for the build's life, and
 :meth:`RunCatalog.build_state` tells readers, in this process or another, that the list is partial.
@@ -301,13 +302,17 @@ class RunCatalog:
                 with self._write() as tx:
                     for run_id in gone:
                         _delete(tx, run_id)
-            if not known and new:  # an empty catalog: every folder is new, nothing to replace
+            if new and (not known or len(new) > _BATCH_RUNS):
+                # An empty catalog, or one that a build left part-filled (its process died or was
+                # stopped; the OS let its lock go): the folders it lacks are read as a build, said
+                # to readers and left to no other process, not in one silent wait of minutes.
                 with self._build(len(new)) as mine:
                     if not mine:  # another process is building it: its build reads every folder
                         with self._stale_lock:
                             self._stale |= stale
                         return
-                    self._read_runs(sorted(new), fresh=True)
+                    # Fresh (nothing to replace) only when empty: rows may have come meanwhile.
+                    self._read_runs(sorted(new), fresh=not known)
             elif known:
                 stale |= new
             with self._write() as tx:

@@ -114,6 +114,7 @@ function onSheetChange() {
     if (own) own.remove();
     if (count.disabled) count.value = count.dataset.before || "4";
     count.disabled = false;
+    delete count.dataset.before; // only kept while a grid holds the count
   }
   $("sheet-error").hidden = true;
   $("sheet").classList.remove("invalid");
@@ -147,12 +148,16 @@ function refreshPrice() {
 function onStyleChange() {
   const style = currentStyle();
   $("style-description").textContent = style ? style.description : "";
-  if (style && !$("sheet").value) {
-    $("num_images").value = String(style.num_images);
-    refreshPrice();
+  if (style) {
+    // With a grid picked the grid sets the count: the style's count is the one to come back to
+    // when the grid is turned off. Its aspect ratio applies either way (a grid too fine for it
+    // is refused by the service, next to the Grid control).
+    if ($("sheet").value) $("num_images").dataset.before = String(style.num_images);
+    else $("num_images").value = String(style.num_images);
     if ([...$("aspect_ratio").options].some((o) => o.value === style.aspect_ratio)) {
       $("aspect_ratio").value = style.aspect_ratio;
     }
+    refreshPrice();
   }
 }
 

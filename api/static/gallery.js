@@ -9,10 +9,15 @@
 
 const PAGE_SIZE = 24;
 const WATCH_MS = 2000; // how often an opened run that another process is writing is read again
-const INDEXING_MS = 1500; // how often the gallery asks again while the run catalog is being built
+// While the run catalog is being built the gallery asks again: first after INDEXING_MS, then twice
+// as long each time up to INDEXING_MAX_MS. A build of 100,000 folders takes minutes, and each ask
+// lists a page and fetches its thumbnails again: a fixed short wait would be a steady stream of them.
+const INDEXING_MS = 1500;
+const INDEXING_MAX_MS = 30_000;
 const thumbs = [];
 let watchTimer = null;
 let indexingTimer = null;
+let indexingWait = INDEXING_MS;
 let searchTimer = null;
 let galleryRequest = 0;
 
@@ -71,7 +76,8 @@ function runTile(run) {
   return li;
 }
 
-async function loadRuns(reset) {
+// ``polling``: asked again by the indexing wait (not by the user), so the next wait is longer.
+async function loadRuns(reset, polling = false) {
   if (reset) {
     state.runsOffset = 0;
     thumbs.splice(0).forEach((href) => URL.revokeObjectURL(href));
@@ -97,7 +103,8 @@ async function loadRuns(reset) {
     // The service is building its history from the run folders: this list is the part built so
     // far. Asked again until the build is done, then the full list replaces it.
     $("gallery-status").textContent = `Indexing past runs… (${catalog.indexed ?? 0} so far)`;
-    indexingTimer = setTimeout(() => loadRuns(true), INDEXING_MS);
+    indexingWait = polling ? Math.min(indexingWait * 2, INDEXING_MAX_MS) : INDEXING_MS;
+    indexingTimer = setTimeout(() => loadRuns(true, true), indexingWait);
   } else {
     const filtered = [...galleryQuery().keys()].some((k) => !["limit", "offset"].includes(k));
     $("gallery-status").textContent = shown ? `${shown} run${shown === 1 ? "" : "s"} shown${page.next_offset == null ? "" : ", more below"}.`

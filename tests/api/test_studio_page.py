@@ -572,3 +572,85 @@ def test_a_grid_run_with_a_failed_cell_offers_no_resume(page, live_server, fake_
     assert "sheet_cell_empty" in page.inner_text("#sketches .card.failed")
     assert page.locator("#resume-run").is_hidden()
     assert "2x2 grid is not resumed" in page.inner_text("#run-status")
+
+
+def test_the_indexing_poll_backs_off_and_stops_when_the_build_is_done(page, live_server):  # noqa: F811
+    """A build of the catalog takes minutes at 100,000 runs: the gallery asks again less and less
+    often (not every 1.5 s for the build's life), and not at all once the build is done. The page's
+    clock is Playwright's, so the waits it asks for are read exactly, without waiting for them."""
+    import time
+
+    server = live_server()
+    answers = {"building": True, "n": 0}
+
+    def runs(route):
+        answers["n"] += 1
+        catalog = {"building": True, "indexed": answers["n"]} if answers["building"] else None
+        body = {"runs": [], "limit": 24, "offset": 0, "next_offset": None, "catalog": catalog}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/runs?*", runs)
+    page.add_init_script(
+        "window.__asked = []; const fetch0 = window.fetch;"
+        "window.fetch = (url, ...rest) => { if (String(url).startsWith('/runs?')) window.__asked.push(Date.now());"
+        " return fetch0(url, ...rest); };"
+    )
+    page.clock.install(time=1_700_000_000_000)
+    page.clock.pause_at(1_700_000_000_000 + 1)  # the page's time moves only when told
+    ready(page, server)
+
+    def settled(n: int) -> None:
+        """The n-th answer is shown (its next wait, if any, is set): polled, never slept on."""
+        deadline = time.monotonic() + 60
+        while page.evaluate("window.__asked.length") < n or f"({n} so far)" not in page.inner_text(
+            "#gallery-status"
+        ):
+            assert time.monotonic() < deadline, page.inner_text("#gallery-status")
+            time.sleep(0.05)
+
+    waits = []
+    for n in range(1, 9):
+        settled(n)
+        now = page.evaluate("Date.now()")
+        page.clock.run_for(60_000)
+        deadline = time.monotonic() + 60
+        while page.evaluate("window.__asked.length") <= n:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        waits.append(page.evaluate(f"window.__asked[{n}]") - now)
+    assert waits[0] == 1500
+    assert waits == sorted(waits) and waits[-1] >= 10_000, waits
+    assert max(waits) <= 30_000, waits
+
+    answers["building"] = False
+    page.clock.run_for(60_000)
+    page.wait_for_selector("#gallery-status:has-text('No runs yet')")
+    asked = page.evaluate("window.__asked.length")
+    page.clock.run_for(600_000)
+    assert page.evaluate("window.__asked.length") == asked  # nothing asked once the build is done
+
+
+def test_a_grid_turned_off_gives_back_the_count_of_now_and_a_style_s_ratio_applies(page, live_server):  # noqa: F811
+    """A style picked while a grid is on still sets its aspect ratio, and its count is the one the
+    Sketches select comes back to; a count picked after the grid was turned off is the one the
+    Settings dialog offers, not the count from before the grid."""
+    server = live_server()
+    ready(page, server)
+    page.select_option("#model", "trace")
+    page.select_option("#image_size", "2K")
+    page.select_option("#style_id", "vintage-mascot")
+    assert page.input_value("#aspect_ratio") == "1:1" and page.input_value("#num_images") == "4"
+    page.select_option("#sheet", "2x2")
+    page.select_option("#style_id", "editorial-spot")  # 4:3, 3 sketches
+    assert page.input_value("#aspect_ratio") == "4:3"
+    assert page.input_value("#sheet") == "2x2" and page.locator("#num_images").is_disabled()
+    page.select_option("#sheet", "")
+    assert page.input_value("#num_images") == "3"
+
+    page.select_option("#sheet", "2x2")
+    page.select_option("#sheet", "")
+    page.select_option("#num_images", "6")
+    page.click("#open-settings")
+    page.wait_for_selector("#settings-dialog[open]")
+    assert page.input_value("#s-count") == "6"
+    page.keyboard.press("Escape")

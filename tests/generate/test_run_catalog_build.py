@@ -156,3 +156,38 @@ def test_this_process_s_own_build_is_never_taken_for_another_process_s(history, 
     filler.join(DEADLINE_S)
     reader.join(DEADLINE_S)
     assert seen == [30]
+
+
+def test_a_build_whose_process_died_is_taken_over_and_said(history, monkeypatch):
+    """A builder killed part-way leaves a part-filled catalog and its ``.catalog.building`` file
+    (the OS lets its lock go): the next reader finishes the build as a build, said to the others
+    (not one silent wait of minutes for the rest), and the lock left behind holds nobody up."""
+    import sqlite3
+
+    assert len(list_runs(history, limit=100)) == 30
+    # What the dead builder left: 10 of the 30 runs committed, no root mtime, the lock file.
+    kept = set(run_ids(10))
+    with sqlite3.connect(history / run_catalog.CATALOG_NAME) as db:
+        gone = [(r,) for (r,) in db.execute("SELECT run_id FROM runs") if r not in kept]
+        for table in ("run_models", "sketches", "charges"):
+            db.executemany(f"DELETE FROM {table} WHERE id IN (SELECT id FROM runs WHERE run_id = ?)", gone)
+        db.executemany("DELETE FROM briefs WHERE rowid IN (SELECT id FROM runs WHERE run_id = ?)", gone)
+        db.executemany("DELETE FROM runs WHERE run_id = ?", gone)
+        db.execute("DELETE FROM info WHERE key = 'root_mtime'")
+    (history / BUILD_LOCK_NAME).touch()
+    assert catalog_state(history) == {"building": False, "indexed": None}  # a file, held by nobody
+
+    held = HeldBuild(monkeypatch, batch=5)
+    first: list[int] = []
+    taker = threading.Thread(target=lambda: first.append(len(list_runs(history, limit=100))))
+    taker.start()
+    try:
+        assert held.stored.wait(DEADLINE_S)
+        assert catalog_state(history) == {"building": True, "indexed": 15}
+        assert len(list_runs(history, limit=100, wait=False)) == 15  # not waited for: said short
+    finally:
+        held.release()
+    taker.join(DEADLINE_S)
+    assert first == [30]
+    assert catalog_state(history) == {"building": False, "indexed": None}
+    assert not (history / BUILD_LOCK_NAME).exists()
