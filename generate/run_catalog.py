@@ -17,9 +17,9 @@ How it keeps in step, cheaply, before every query (:meth:`RunCatalog.refresh`):
 
 An mtime is only as fine as its filesystem's clock tick: a folder made, or a metadata.json rewritten
 to the same size, within the tick of the stat that was read cannot be told from what was read. So a
-stat read less than :data:`RACY_NS` after the mtime it shows is not kept (git's "racily clean"
-entries): the root's listing, or that run's file, is read again at the next check, until its mtime
-is old enough to vouch for what was read.
+stat read less than :data:`RACY_NS` after the mtime it shows (:data:`FINE_RACY_NS` where mtimes
+have fractions of a second) is not kept (git's "racily clean" entries): the root's listing, or that
+run's file, is read again at the next check, until its mtime is old enough to vouch for what was read.
 
 When the outputs folder cannot hold the file (read-only) the history falls back to reading the
 folders, as before the catalog existed.
@@ -51,6 +51,7 @@ from generate.run_lock import LOCKS_SUPPORTED, RunLock, RunLockedError, run_is_l
 __all__ = [
     "CATALOG_NAME",
     "SWEEP_INTERVAL_S",
+    "FINE_RACY_NS",
     "RACY_NS",
     "RunCatalog",
     "building_catalog",
@@ -74,9 +75,13 @@ RETRY_S = 30.0  # a catalog that could not be opened (locked, not writable) is t
 _BUSY_TIMEOUT_S = 10.0  # how long a statement waits for another process's write to finish
 _SCHEMA_VERSION = 4
 _UNSETTLED = ("running", "interrupted")
-# How long after its mtime a stat can vouch for a file or folder: FAT's mtimes tick every 2 s, most
-# others (ext4, XFS, tmpfs, APFS) every few milliseconds at most.
+# How long after its mtime a stat can vouch for a file or folder. An mtime on whole seconds may come
+# from a clock that ticks every second or two (FAT, HFS+, some network shares): RACY_NS. One with
+# a fraction of a second comes from a fine clock (ext4, XFS, Btrfs, tmpfs and APFS stamp with the
+# kernel's clock, which ticks every 1-10 ms; exFAT every 10 ms): FINE_RACY_NS is past such a tick,
+# so a burst of new runs does not make every history query list the root again for 2 s.
 RACY_NS = 2_000_000_000
+FINE_RACY_NS = 50_000_000
 _now_ns = time.time_ns  # the wall clock that filesystems stamp mtimes with
 
 _SCHEMA = """
@@ -576,7 +581,10 @@ def stat_vouches(mtime_ns: int | None) -> bool:
     """Whether a stat showing ``mtime_ns``, taken just before the read it stands for, tells a
     later change from what was read (the filesystem's clock has ticked since; see RACY_NS).
     A cache keyed on mtimes keeps a read only when this is true."""
-    return mtime_ns is not None and _now_ns() - mtime_ns >= RACY_NS
+    if mtime_ns is None:
+        return False
+    window = RACY_NS if mtime_ns % 1_000_000_000 == 0 else FINE_RACY_NS
+    return _now_ns() - mtime_ns >= window
 
 
 def _meta_stat(folder: Path) -> tuple[int, int] | None:

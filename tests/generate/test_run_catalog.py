@@ -333,6 +333,40 @@ def test_a_folder_made_in_the_same_mtime_tick_as_the_last_listing_is_still_found
     assert list_runs(history, limit=1)[0]["run_id"] == "20261201_090000"
 
 
+def test_on_a_fine_clock_the_root_is_listed_again_only_until_its_tick_has_passed(history, monkeypatch):
+    """A burst of new runs on ext4 (mtimes with fractions of a second) must not make every history
+    query list the whole outputs folder for 2 s: past FINE_RACY_NS the listing is trusted."""
+    import os
+
+    assert len(list_runs(history, limit=100)) == 40
+    fine_tick = 1_790_000_000_123_456_789  # a fraction of a second: a fine-grained filesystem clock
+    _within_one_tick(history, fine_tick)
+    listings = []
+    real_scandir = os.scandir
+
+    def counting_scandir(path=".", *args):
+        if os.fspath(path) == os.fspath(history):
+            listings.append(path)
+        return real_scandir(path, *args)
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    monkeypatch.setattr(run_catalog, "_now_ns", lambda: fine_tick + 1_000_000)  # 1 ms after: racy
+    list_runs(history, limit=1)
+    list_runs(history, limit=1)
+    assert len(listings) == 2  # not yet vouched for: listed at each query
+    monkeypatch.setattr(run_catalog, "_now_ns", lambda: fine_tick + run_catalog.FINE_RACY_NS)
+    list_runs(history, limit=1)  # listed once more, and now trusted
+    for _ in range(3):
+        assert len(list_runs(history, limit=100)) == 40
+    assert len(listings) == 3
+    # A whole-second mtime may come from a coarse clock: it still waits RACY_NS.
+    whole = 1_790_000_000_000_000_000
+    monkeypatch.setattr(run_catalog, "_now_ns", lambda: whole + run_catalog.FINE_RACY_NS)
+    assert not run_catalog.stat_vouches(whole)
+    monkeypatch.setattr(run_catalog, "_now_ns", lambda: whole + run_catalog.RACY_NS)
+    assert run_catalog.stat_vouches(whole)
+
+
 def test_a_running_run_rewritten_to_the_same_size_in_the_same_tick_is_read_again(history, monkeypatch):
     tick = 1_790_000_000_000_000_000
     folder = history / "20261201_080000"
